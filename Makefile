@@ -1,0 +1,60 @@
+# featurestream: every target does its own set-up, idempotently, with caches outside the clone
+# (~/.cache/pip, ~/.m2, ~/.npm) so a fresh clone on a machine that ran it once is fast.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+JARS := build/jars
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
+export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
+
+.PHONY: setup venv jars npm test lint unit demo stack-up stack-down clean bench-feature-store
+
+setup: venv jars npm
+
+# The venv is rebuilt only when pyproject.toml changes (the stamp records it).
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade 'pip>=24'
+	$(BIN)/pip install -q -e '.[dev,aws-connector]'
+	touch $@
+
+# JVM jars from Maven Central through the committed poms; ~/.m2 is the cache.
+jars: $(JARS)/spark/.stamp $(JARS)/kafka/.stamp
+$(JARS)/spark/.stamp: conf/jars/pom.xml
+	mvn -q -B -f conf/jars/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
+	touch $@
+$(JARS)/kafka/.stamp: conf/jars/kafka/pom.xml
+	mvn -q -B -f conf/jars/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	touch $@
+
+# kinesis-local from the npm registry, pinned by package-lock.json; ~/.npm is the cache.
+npm: local_stack/kinesis/node_modules/.package-lock.json
+local_stack/kinesis/node_modules/.package-lock.json: local_stack/kinesis/package.json local_stack/kinesis/package-lock.json
+	cd local_stack/kinesis && npm ci --no-audit --no-fund --prefer-offline
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check featurestream local_stack connectors jobs tests bench
+	$(BIN)/mypy featurestream local_stack connectors jobs
+
+# The suite starts the real services itself (session fixtures) and stops what it started.
+test: setup lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+demo: setup
+	$(BIN)/python -m featurestream.demo
+
+stack-up: setup
+	$(BIN)/featurestream stack up
+stack-down: venv
+	$(BIN)/featurestream stack down
+
+bench-feature-store: setup
+	$(BIN)/python bench/feature_store_bench.py
+
+clean:
+	rm -rf build .state $(VENV)
