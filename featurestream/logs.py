@@ -1,0 +1,40 @@
+"""JSON log lines for jobs: one object per line, query and batch ids when the caller adds them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        # Messages that are already JSON objects are merged rather than double-encoded.
+        try:
+            payload = json.loads(message)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            entry.update(payload)
+        else:
+            entry["message"] = message
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_json_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # py4j chatters at INFO on every call.
+    logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -1,0 +1,70 @@
+"""Raw Kafka records → typed events, with a reason for every record that can't be used.
+
+One pass: `from_json` in PERMISSIVE mode with a corrupt-record column, then the checks that make an
+event usable (entity key and event time present). Good and bad rows are two filters of the same
+frame so nothing falls between them: in = valid + invalid.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
+
+from featurestream.config.feature_group import FeatureGroupSpec
+
+CORRUPT = "_corrupt_record"
+REASON = "_dlq_reason"
+RAW = "_raw"
+
+
+def event_schema(spec: FeatureGroupSpec) -> StructType:
+    parsed = _parse_datatype_string(spec.source.ddl())
+    assert isinstance(parsed, StructType)
+    return StructType([*parsed.fields, StructField(CORRUPT, StringType(), True)])
+
+
+def _event_time(spec: FeatureGroupSpec, column: Column) -> Column:
+    fmt = spec.event_time.format
+    if fmt == "epoch_seconds":
+        return F.timestamp_seconds(column.cast("double"))
+    if fmt == "epoch_millis":
+        return F.timestamp_millis(column.cast("long"))
+    return column.cast("timestamp")
+
+
+def parse_events(raw: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """Kafka rows (value, topic, partition, offset, ...) → one row per record with a reason column.
+
+    Columns: every schema field, `_raw` (the value as text), `_dlq_reason` (null when usable),
+    and the Kafka coordinates for the DLQ.
+    """
+    key, event_time = spec.entity.key, spec.event_time.field
+    text = F.col("value").cast("string")
+    parsed = F.from_json(text, event_schema(spec), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    frame = raw.select(
+        text.alias(RAW), parsed.alias("e"), "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp")
+    )
+    fields = [F.col(f"e.{name}").alias(name) for name in spec.source.schema_]
+    frame = frame.select(*fields, F.col(f"e.{CORRUPT}").alias(CORRUPT), RAW, "topic", "partition", "offset",
+                         "kafka_timestamp")
+    frame = frame.withColumn(event_time, _event_time(spec, F.col(event_time)))
+    reason = (
+        F.when(F.col(RAW).isNull(), F.lit("empty message"))
+        .when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON or a field of the wrong type"))
+        .when(F.col(key).isNull(), F.lit(f"missing entity key {key}"))
+        .when(F.col(event_time).isNull(), F.lit(f"missing or unparsable event time {event_time}"))
+    )
+    return frame.withColumn(REASON, reason).drop(CORRUPT)
+
+
+def valid_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    return parsed.where(F.col(REASON).isNull()).select(*spec.source.schema_)
+
+
+def invalid_events(parsed: DataFrame) -> DataFrame:
+    """The DLQ rows: the original payload, why it was refused, and where it came from."""
+    return parsed.where(F.col(REASON).isNotNull()).select(
+        F.col(RAW).alias("payload"), F.col(REASON).alias("reason"), "topic", "partition", "offset",
+        "kafka_timestamp", F.current_timestamp().alias("dlq_time"),
+    )
