@@ -1,0 +1,53 @@
+"""Session fixtures shared by every suite: one local Spark, and the real local stack.
+
+The stack fixture starts the services that are not already healthy and, at the end, stops only
+those it started (a developer's running stack is left alone).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """local[2], few shuffle partitions, UI off, loopback, the project jars and the AWS connector jar."""
+    from featurestream.config.profile import SparkSpec
+    from featurestream.spark import local_session
+
+    session = local_session("featurestream-tests", SparkSpec(master="local[2]", shuffle_partitions=2),
+                            with_aws_connector=True)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> Iterator[dict[str, str]]:
+    """All five services up; their endpoints exported into os.environ for boto3 and the jobs."""
+    from local_stack import manager
+
+    before = {s.name for s in manager.status() if s.healthy}
+    manager.up()
+    env = manager.env()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    started = [s.name for s in manager.status() if s.name not in before]
+    if started:
+        manager.down(started)
