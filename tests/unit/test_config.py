@@ -66,7 +66,7 @@ def test_bad_feature_group_names_file_field_and_reason(tmp_path: Path, mutate, f
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
         load_feature_group(tmp_path / "nope.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("entity: {key: [\n")
@@ -76,14 +76,15 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 def test_profile_rejects_inline_secrets_and_unset_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("kafka: {bootstrap_servers: x, options: {sasl.password: hunter2}}\ncheckpoint_root: c\ndlq_path: d\n")
+    tail = "checkpoint_root: c\ndlq_path: d\n"
+    path.write_text("kafka: {bootstrap_servers: x, options: {sasl.password: hunter2}}\n" + tail)
     with pytest.raises(ConfigError, match=r"p.yaml: kafka.options: .*looks like a secret"):
         load_profile(path)
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
-    path.write_text("kafka: {bootstrap_servers: '${NOT_SET_ANYWHERE}'}\ncheckpoint_root: c\ndlq_path: d\n")
+    path.write_text("kafka: {bootstrap_servers: '${NOT_SET_ANYWHERE}'}\n" + tail)
     with pytest.raises(ConfigError, match=r"p.yaml: kafka.bootstrap_servers: environment variable NOT_SET_ANYWHERE"):
         load_profile(path)
-    path.write_text("kafka: {bootstrap_servers: x}\ncheckpoint_root: c\ndlq_path: d\nspark: {shuffle_partitions: many}\n")
+    path.write_text("kafka: {bootstrap_servers: x}\nspark: {shuffle_partitions: many}\n" + tail)
     with pytest.raises(ConfigError, match=r"p.yaml: spark.shuffle_partitions: Input should be a valid integer"):
         load_profile(path)
 
