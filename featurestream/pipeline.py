@@ -7,18 +7,15 @@ Two queries share the source: `features` (stateful aggregation, written in forea
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from connectors.kafka_source import read_kafka
-from connectors.online_store import OnlineStoreTarget, write_partition
+from connectors.online_store import OnlineStoreSink, OnlineStoreTarget
 from featurestream.aggregation import AS_OF, feature_columns, latest_per_entity, windowed_features
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
@@ -46,20 +43,15 @@ def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> Online
 
 
 @dataclass
-class OnlineStoreBatchWriter:
-    """The foreachBatch body: keep the latest record per entity, write partitions on the executors."""
+class FeatureBatchWriter:
+    """The foreachBatch body: one full record per entity from the updated windows, then the sink."""
 
     spec: FeatureGroupSpec
-    target: OnlineStoreTarget
+    sink: OnlineStoreSink
 
     def __call__(self, updates: DataFrame, batch_id: int) -> None:
-        started = time.monotonic()
         latest = latest_per_entity(updates, self.spec).withColumnRenamed(AS_OF, self.spec.event_time.field)
-        written = latest.rdd.mapPartitions(partial(write_partition, self.target)).sum()
-        log.info(json.dumps({
-            "event": "batch_written", "feature_group": self.target.feature_group_name, "batch_id": batch_id,
-            "records_written": int(written), "seconds": round(time.monotonic() - started, 3),
-        }))
+        self.sink.write_batch(latest, batch_id)
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
         windowed_features(valid_events(parsed, spec), spec)
         .writeStream.queryName(f"{spec.name}-features")
         .outputMode("update")
-        .foreachBatch(OnlineStoreBatchWriter(spec, online_target(spec, profile)))
+        .foreachBatch(FeatureBatchWriter(spec, OnlineStoreSink(online_target(spec, profile))))
         .option("checkpointLocation", _join(checkpoints, "features"))
     )
     dlq = (
