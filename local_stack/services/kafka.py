@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient
@@ -65,6 +67,18 @@ def log4j_properties() -> str:
     ) + "\n"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as `StorageTool random-uuid` prints it (saves a JVM start).
+
+    Kafka's Uuid: 16 random bytes, URL-safe base64 without padding, never starting with '-'
+    (the tool's command line would read it as an option).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 class KafkaService(Service):
     name = "kafka"
     stop_timeout = 30.0
@@ -99,21 +113,16 @@ class KafkaService(Service):
         """Write the KRaft metadata (cluster id, standalone voter) once per data directory."""
         if (self.data_dir / "meta.properties").is_file():
             return
-        cluster_id = subprocess.run(
-            self._java("kafka.tools.StorageTool", "random-uuid"),
-            capture_output=True, text=True, check=False, timeout=120,
-        )
-        if cluster_id.returncode != 0:
-            raise ServiceStartError(f"kafka: StorageTool random-uuid failed: {cluster_id.stderr[-500:]}")
         formatted = subprocess.run(
             self._java(
-                "kafka.tools.StorageTool", "format", "-t", cluster_id.stdout.strip(),
+                "kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
                 "-c", str(props), "--standalone",
             ),
             capture_output=True, text=True, check=False, timeout=120,
         )
         if formatted.returncode != 0:
-            raise ServiceStartError(f"kafka: StorageTool format failed: {formatted.stderr[-500:]}")
+            output = (formatted.stdout + formatted.stderr).strip()[-500:]
+            raise ServiceStartError(f"kafka: StorageTool format failed: {output}")
         log.info("kafka: formatted %s", self.data_dir)
 
     def launch(self) -> process.PidRecord:

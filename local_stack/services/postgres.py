@@ -20,7 +20,7 @@ from pathlib import Path
 
 from local_stack import process
 from local_stack.config import LOOPBACK, StackConfig
-from local_stack.errors import PrerequisiteMissingError, ServiceStartError
+from local_stack.errors import PrerequisiteMissingError, ServiceStartError, StackError
 from local_stack.services import postgres_install
 from local_stack.services.base import Service
 
@@ -99,13 +99,19 @@ class PostgresService(Service):
         return [self.password_path, self.pgpass_path]
 
     def _pg(self, program: str) -> str:
+        """Path of a PostgreSQL program; only `check_prerequisites` may install the package."""
         if self._bin is None:
-            self._bin = postgres_install.bin_dir(self.log_path)
+            found = postgres_install.find_bin_dir()
+            if found is None:
+                raise PrerequisiteMissingError("postgres: PostgreSQL server binaries not found")
+            self._bin = found
         return str(self._bin / program)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def check_prerequisites(self) -> None:
-        self._pg("initdb")  # installs Debian's package when absent (logged)
+        if self._bin is None:
+            # Installs Debian's package when absent (logged to the service log).
+            self._bin = postgres_install.bin_dir(self.log_path)
         if self.os_user is not None:
             try:
                 pwd.getpwnam(self.os_user)
@@ -167,7 +173,7 @@ class PostgresService(Service):
         )
 
     def healthy(self) -> bool:
-        if not process.port_open(self.port):
+        if not process.port_open(self.port) or postgres_install.find_bin_dir() is None:
             return False
         ready = subprocess.run(
             [self._pg("pg_isready"), "-q", "-h", LOOPBACK, "-p", str(self.port), "-t", "2"],
@@ -211,11 +217,14 @@ class PostgresService(Service):
     def stop(self, record: process.PidRecord) -> None:
         """`pg_ctl stop -m fast` (roll back sessions, checkpoint), then the generic stop by pid."""
         if process.is_running(record) and (self.data_dir / "postmaster.pid").is_file():
-            self._run_as(
-                [self._pg("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
-                 "-t", str(int(self.stop_timeout))],
-                capture_output=True, timeout=self.stop_timeout + 10,
-            )
+            try:
+                self._run_as(
+                    [self._pg("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
+                     "-t", str(int(self.stop_timeout))],
+                    capture_output=True, timeout=self.stop_timeout + 10,
+                )
+            except (StackError, subprocess.TimeoutExpired) as exc:
+                log.warning("postgres: pg_ctl stop failed (%s); stopping pid %s directly", exc, record.pid)
         process.stop(record, self.stop_timeout)
 
     def jdbc_url(self) -> str:
