@@ -102,7 +102,8 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]
 
     def start(**options: Any) -> EmulatorProcess:
         base = tmp_path / f"emu{len(started)}"
-        options.setdefault("offline_local_dir", base / "offline")
+        if "offline_local_dir" not in options:
+            options["offline_local_dir"] = base / "offline"
         options.setdefault("flush_interval_s", 3600)
         env = options.pop("env", None)
         emu = EmulatorProcess(base / "state", env=env, **options)

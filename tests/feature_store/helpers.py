@@ -62,5 +62,5 @@ def offline_files(root: Path, describe: dict[str, Any]) -> list[Path]:
 def offline_rows(root: Path, describe: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in offline_files(root, describe):
-        rows.extend(pq.read_table(path).to_pylist())
+        rows.extend(pq.ParquetFile(path).read().to_pylist())
     return rows
