@@ -7,11 +7,13 @@ what this state directory's pid files name.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from local_stack import process
@@ -108,6 +110,24 @@ def _await_health(service: Service, record: process.PidRecord) -> None:
         process.wait_healthy(service.healthy, record=record, timeout=service.start_timeout)
     except process.HealthTimeoutError as exc:
         raise ServiceStartError(f"{service.name}: {exc}; see its log {service.log_path}") from exc
+    if not process.is_running(record):
+        # The answer came from someone else's server on that port, and ours died.
+        raise ServiceStartError(
+            f"{service.name}: pid {record.pid} exited while another process answers on its port; "
+            f"see its log {service.log_path}"
+        )
+
+
+@contextmanager
+def _locked(config: StackConfig) -> Iterator[None]:
+    """One `up`/`down` at a time per state dir, so two callers never race on the pid files."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with (config.state_dir / "stack.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def up(services: Sequence[str] | None = None, config: StackConfig | None = None) -> list[ServiceStatus]:
@@ -127,9 +147,8 @@ def start_reports(
     cfg = config or StackConfig.from_env()
     names = _select(services)
     every = build(cfg)
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
     futures: dict[str, Future[StartReport]] = {}
-    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="stack-up") as pool:
+    with _locked(cfg), ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="stack-up") as pool:
         for name in names:
             service = every[name]
             waits = [futures[u] for u in service.uses if u in futures]
@@ -155,16 +174,19 @@ def down(services: Sequence[str] | None = None, config: StackConfig | None = Non
     """Stop the named services (all by default), dependents first, by the pids this stack wrote."""
     cfg = config or StackConfig.from_env()
     every = build(cfg)
-    for name in reversed(_select(services)):
-        service = every[name]
-        record = _running(service)
-        if record is None:
-            continue
-        log.info("%s: stopping pid %s", name, record.pid)
-        service.stop(record)
-        if process.is_running(record):
-            raise StackError(f"{name}: pid {record.pid} is still running after SIGKILL")
-        service.pid_path.unlink(missing_ok=True)
+    if not cfg.state_dir.is_dir():
+        return status(services, cfg)  # nothing was ever started from here
+    with _locked(cfg):
+        for name in reversed(_select(services)):
+            service = every[name]
+            record = _running(service)
+            if record is None:
+                continue
+            log.info("%s: stopping pid %s", name, record.pid)
+            service.stop(record)
+            if process.is_running(record):
+                raise StackError(f"{name}: pid {record.pid} is still running after SIGKILL")
+            service.pid_path.unlink(missing_ok=True)
     return status(services, cfg)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -223,3 +224,23 @@ def test_down_leaves_nothing_running(stack_config: StackConfig, running_stack: d
     # No server process of this state dir survives (e.g. a postgres backend or a JVM child).
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     assert str(stack_config.state_dir) not in ps
+
+
+def test_concurrent_ups_start_a_service_once() -> None:
+    """Two `up` calls racing on one state dir: one starts S3, the other finds it running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import make_state_dir, private_environ
+
+    base = make_state_dir()
+    config = StackConfig.from_env({**os.environ, **private_environ(base / "state")})
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: manager.start_reports(["s3"], config=config), range(2)))
+        actions = sorted(reports[0].action for reports in results)
+        assert actions == ["already running", "started"]
+        assert manager.status(["s3"], config=config)[0].healthy
+    finally:
+        manager.down(["s3"], config=config)
+        shutil.rmtree(base, ignore_errors=True)
+    assert not process.port_open(config.port("s3"))
