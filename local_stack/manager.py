@@ -23,7 +23,10 @@ from local_stack.services import SERVICE_NAMES, Service, ServiceStatus, build
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SERVICE_NAMES", "ServiceStatus", "StartReport", "down", "env", "format_status", "status", "up"]
+__all__ = [
+    "SERVICE_NAMES", "ServiceStatus", "StartReport",
+    "down", "env", "format_env", "format_status", "start_reports", "status", "up",
+]
 
 
 @dataclass(frozen=True)
