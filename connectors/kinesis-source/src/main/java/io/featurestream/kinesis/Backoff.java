@@ -1,11 +1,14 @@
 package io.featurestream.kinesis;
 
+import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import software.amazon.awssdk.core.exception.AbortedException;
 import software.amazon.awssdk.services.kinesis.model.KmsThrottlingException;
 import software.amazon.awssdk.services.kinesis.model.LimitExceededException;
 import software.amazon.awssdk.services.kinesis.model.ProvisionedThroughputExceededException;
@@ -28,6 +31,9 @@ final class Backoff {
         while (true) {
             try {
                 return call.get();
+            } catch (AbortedException e) {
+                // the SDK's word for "interrupted"; Spark recognises a stop only by InterruptedIOException & co.
+                throw interrupted(what, e);
             } catch (ProvisionedThroughputExceededException | LimitExceededException
                     | KmsThrottlingException e) {
                 if (waited >= maxTotalWaitMs) {
@@ -51,7 +57,13 @@ final class Backoff {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new KinesisSourceException("interrupted while backing off", e);
+            throw interrupted("backing off", e);
         }
+    }
+
+    private static UncheckedIOException interrupted(String what, Exception cause) {
+        InterruptedIOException io = new InterruptedIOException(what + " interrupted");
+        io.initCause(cause);
+        return new UncheckedIOException(io);
     }
 }

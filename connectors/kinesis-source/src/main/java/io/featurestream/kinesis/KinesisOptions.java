@@ -1,7 +1,7 @@
 package io.featurestream.kinesis;
 
 import java.io.Serializable;
-import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
 import java.util.Locale;
 import java.util.Map;
@@ -23,6 +23,8 @@ public final class KinesisOptions implements Serializable {
     public static final String STARTING_POSITION = "kinesis.startingPosition";
     public static final String STARTING_TIMESTAMP = "kinesis.startingTimestamp";
     public static final String MAX_RECORDS_PER_SHARD = "kinesis.maxRecordsPerShard";
+    /** The AWS Labs connector's name for the same limit. */
+    public static final String MAX_FETCH_RECORDS_PER_SHARD = "kinesis.maxFetchRecordsPerShard";
     public static final String MAX_RECORDS_PER_CALL = "kinesis.maxRecordsPerCall";
     public static final String MAX_EMPTY_POLLS = "kinesis.maxEmptyPolls";
     public static final String MAX_THROTTLE_WAIT_MS = "kinesis.maxThrottleWaitMs";
@@ -65,7 +67,15 @@ public final class KinesisOptions implements Serializable {
         this.region = resolveRegion(blankToNull(opts.get(REGION)), arn);
         this.endpointUrl = blankToNull(opts.get(ENDPOINT_URL));
 
-        String position = opts.getOrDefault(STARTING_POSITION, "LATEST").trim().toUpperCase(Locale.ROOT);
+        String position = opts.getOrDefault(STARTING_POSITION, "LATEST").trim();
+        String ts = blankToNull(opts.get(STARTING_TIMESTAMP));
+        // the AWS Labs connector's spelling: "AT_TIMESTAMP 2023-08-30T19:00:05Z"
+        String[] words = position.split("\\s+", 2);
+        if (words.length == 2 && words[0].equalsIgnoreCase("AT_TIMESTAMP")) {
+            position = words[0];
+            ts = words[1];
+        }
+        position = position.toUpperCase(Locale.ROOT);
         if (position.equals("EARLIEST")) {
             position = "TRIM_HORIZON";
         }
@@ -75,7 +85,6 @@ public final class KinesisOptions implements Serializable {
             throw new InvalidKinesisOptionException(STARTING_POSITION,
                     "expected TRIM_HORIZON, LATEST or AT_TIMESTAMP, got " + position);
         }
-        String ts = blankToNull(opts.get(STARTING_TIMESTAMP));
         if (startingPosition == StartingPosition.AT_TIMESTAMP) {
             if (ts == null) {
                 throw new InvalidKinesisOptionException(STARTING_TIMESTAMP, "required with AT_TIMESTAMP");
@@ -84,7 +93,8 @@ public final class KinesisOptions implements Serializable {
         } else {
             this.startingTimestampMillis = -1L;
         }
-        this.maxRecordsPerShard = positiveInt(opts, MAX_RECORDS_PER_SHARD, 10_000, Integer.MAX_VALUE);
+        this.maxRecordsPerShard = positiveInt(opts, MAX_RECORDS_PER_SHARD,
+                positiveInt(opts, MAX_FETCH_RECORDS_PER_SHARD, 10_000, Integer.MAX_VALUE), Integer.MAX_VALUE);
         this.maxRecordsPerCall = positiveInt(opts, MAX_RECORDS_PER_CALL, 10_000, 10_000);
         this.maxEmptyPolls = positiveInt(opts, MAX_EMPTY_POLLS, 3, 1_000);
         this.maxThrottleWaitMs = positiveInt(opts, MAX_THROTTLE_WAIT_MS, 600_000, Integer.MAX_VALUE);
@@ -126,7 +136,7 @@ public final class KinesisOptions implements Serializable {
             // not epoch millis: try ISO-8601 below
         }
         try {
-            return Instant.parse(value).toEpochMilli();
+            return OffsetDateTime.parse(value).toInstant().toEpochMilli();
         } catch (DateTimeParseException e) {
             throw new InvalidKinesisOptionException(STARTING_TIMESTAMP,
                     "expected epoch milliseconds or an ISO-8601 instant, got " + value);
