@@ -10,13 +10,7 @@ from typing import Any
 from local_stack.feature_store.errors import ApiError, InvalidInput, NotFound, Throttled
 from local_stack.feature_store.faults import Faults
 from local_stack.feature_store.model import FeatureGroup
-from local_stack.feature_store.records import (
-    ONLINE,
-    Value,
-    parse_feature_values,
-    target_stores,
-    validate_record,
-)
+from local_stack.feature_store.records import Value, parse_feature_values, target_stores, validate_record
 from local_stack.feature_store.store import Store, StoredRecord
 from local_stack.feature_store.types import iso_utc, parse_event_time, ttl_seconds
 
@@ -25,6 +19,7 @@ Body = dict[str, Any]
 
 MAX_BATCH_WRITE = 25
 MAX_LIST_RESULTS = 100
+MAX_UPDATE_FEATURES = 100
 
 
 class Runtime:
@@ -95,28 +90,41 @@ class Runtime:
         return None
 
     def update_record(self, name: str, body: Body) -> Body | None:
+        """Feature-level write to an existing record (StorageType Standard_V2 or InMemory only)."""
         gid, group = self.store.resolve(name)
         now = time.time()
         _require_online(group)
+        storage = (group.spec.get("OnlineStoreConfig") or {}).get("StorageType", "Standard")
+        if storage not in ("Standard_V2", "InMemory"):
+            raise InvalidInput(
+                f"UpdateRecord is supported only for StorageType Standard_V2 or InMemory; feature group "
+                f"'{group.name}' uses {storage}."
+            )
         record_id = body.get("RecordIdentifierValueAsString")
         if not isinstance(record_id, str) or not record_id:
             raise InvalidInput("RecordIdentifierValueAsString is required.")
         online, offline = target_stores(group, body.get("TargetStores"))
         if not online:
             raise InvalidInput("UpdateRecord must target the OnlineStore.")
-        changes = parse_feature_values(group, body.get("Features"), "Features")
+        features = body.get("Features")
+        if isinstance(features, list) and len(features) > MAX_UPDATE_FEATURES:
+            raise InvalidInput(f"Features may hold at most {MAX_UPDATE_FEATURES} feature values.")
+        changes = parse_feature_values(group, features, "Features")
         if changes.get(group.record_identifier, record_id) != record_id:
             raise InvalidInput("Features may not change the record identifier.")
         raw_time = changes.get(group.event_time)
-        if not isinstance(raw_time, str):
-            raise InvalidInput(f"Features must include the event time feature '{group.event_time}'.")
-        event_time = parse_event_time(group.event_time, group.features[group.event_time].type, raw_time)
+        event_time = None
+        if isinstance(raw_time, str):
+            event_time = parse_event_time(group.event_time, group.features[group.event_time].type, raw_time)
         ttl = ttl_seconds(body.get("TtlDuration"))
+        if ttl is not None and event_time is None:
+            raise InvalidInput(f"TtlDuration requires the event time feature '{group.event_time}' in Features.")
         if not self.faults.admit_write(gid, record_id):
             raise Throttled(f"Write rate for record identifier '{record_id}' exceeded.")
         self.store.update(
             gid, group, record_id, changes, event_time, offline=offline,
-            expires_at=event_time + ttl if ttl else None, keep_expiry=ttl is None, api_time=now,
+            expires_at=event_time + ttl if ttl and event_time is not None else None,
+            keep_expiry=ttl is None, api_time=now,
         )
         return None
 
@@ -250,5 +258,3 @@ def _decode_token(token: Any) -> str | None:
 def _code(exc: ApiError) -> str:
     return "ResourceNotFound" if isinstance(exc, NotFound) else "ValidationError"
 
-
-__all__ = ["ONLINE", "Runtime"]

@@ -230,7 +230,7 @@ class Store:
         group: FeatureGroup,
         record_id: str,
         changes: dict[str, Value],
-        event_time: float,
+        event_time: float | None,
         *,
         offline: bool,
         expires_at: float | None,
@@ -242,7 +242,9 @@ class Store:
             current = _current(conn, gid, record_id)
             if current is None or not current.live(api_time):
                 raise NotFound(f"Record '{record_id}' does not exist in feature group '{group.name}'.")
-            if event_time < current.event_time:
+            if event_time is None:
+                event_time = current.event_time
+            elif event_time < current.event_time:
                 raise Conflict(
                     f"The EventTime of the update is older than the EventTime of record '{record_id}'."
                 )

@@ -158,11 +158,14 @@ def test_list_records_paging(rt: Any, make_group: Any) -> None:
 
 
 def test_update_record(rt: Any, make_group: Any) -> None:
-    name = make_group()["FeatureGroupName"]
+    name = make_group(online={"EnableOnlineStore": True, "StorageType": "Standard_V2"})["FeatureGroupName"]
     rt.put_record(FeatureGroupName=name, Record=record(id="u", ts=T1, n=1, s="keep"))
     rt.update_record(FeatureGroupName=name, RecordIdentifierValueAsString="u",
                      Features=record(ts=T2, n=2))
     assert get(rt, name, "u") == {"id": "u", "ts": T2, "n": "2", "s": "keep"}
+    # Without the event time feature the record keeps its EventTime.
+    rt.update_record(FeatureGroupName=name, RecordIdentifierValueAsString="u", Features=record(x=0.5))
+    assert get(rt, name, "u") == {"id": "u", "ts": T2, "n": "2", "s": "keep", "x": "0.5"}
     with pytest.raises(rt.exceptions.ConflictException) as info:
         rt.update_record(FeatureGroupName=name, RecordIdentifierValueAsString="u", Features=record(ts=T0, n=3))
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
@@ -171,3 +174,14 @@ def test_update_record(rt: Any, make_group: Any) -> None:
                          Features=record(ts=T2, n=3))
     with pytest.raises(rt.exceptions.ValidationError):
         rt.update_record(FeatureGroupName=name, RecordIdentifierValueAsString="u", Features=record(n="x"))
+    with pytest.raises(rt.exceptions.ValidationError):
+        rt.update_record(FeatureGroupName=name, RecordIdentifierValueAsString="u", Features=record(n=4),
+                         TtlDuration={"Unit": "Days", "Value": 1})
+
+
+def test_update_record_needs_standard_v2_or_in_memory(rt: Any, make_group: Any) -> None:
+    name = make_group()["FeatureGroupName"]
+    rt.put_record(FeatureGroupName=name, Record=record(id="u", ts=T1, n=1))
+    with pytest.raises(rt.exceptions.ValidationError) as info:
+        rt.update_record(FeatureGroupName=name, RecordIdentifierValueAsString="u", Features=record(ts=T2, n=2))
+    assert "Standard_V2" in str(info.value)

@@ -22,6 +22,7 @@ from tests.feature_store.helpers import offline_files, offline_rows, record, reg
 pytestmark = pytest.mark.feature_store
 
 ACCOUNT = "123456789012"
+V2 = {"EnableOnlineStore": True, "StorageType": "Standard_V2"}
 T = ["2024-05-01T10:15:00Z", "2024-05-01T10:45:30.250Z", "2024-05-01T11:05:00Z", "2024-05-02T23:59:59Z"]
 
 
@@ -61,7 +62,7 @@ def _write_history(rt: Any, name: str) -> list[tuple[str, str, int | None, bool]
 
 
 def test_offline_layout_rows_and_columns(emulator: Any, rt: Any, make_group: Any, offline_dir: Path) -> None:
-    desc = make_group()
+    desc = make_group(online=V2)
     name = desc["FeatureGroupName"]
     started = time.time()
     expected = _write_history(rt, name)
@@ -111,7 +112,7 @@ def test_offline_layout_rows_and_columns(emulator: Any, rt: Any, make_group: Any
 
 def test_spark_reads_the_offline_store(spark: Any, emulator: Any, rt: Any, make_group: Any,
                                        offline_dir: Path) -> None:
-    desc = make_group()
+    desc = make_group(online=V2)
     expected = _write_history(rt, desc["FeatureGroupName"])
     emulator.flush()
     uri = desc["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
