@@ -25,10 +25,12 @@ $(VENV)/.stamp: pyproject.toml
 # JVM jars from Maven Central through the committed poms; ~/.m2 is the cache.
 jars: $(JARS)/spark/.stamp $(JARS)/kafka/.stamp
 $(JARS)/spark/.stamp: conf/jars/pom.xml
-	mvn -q -B -f conf/jars/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
+	rm -rf $(JARS)/spark
+	mvn -q -B -Dstyle.color=never -f conf/jars/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
 	touch $@
 $(JARS)/kafka/.stamp: conf/jars/kafka/pom.xml
-	mvn -q -B -f conf/jars/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	rm -rf $(JARS)/kafka
+	mvn -q -B -Dstyle.color=never -f conf/jars/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
 	touch $@
 
 # kinesis-local from the npm registry, pinned by package-lock.json; ~/.npm is the cache.

@@ -21,8 +21,12 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    """local[2], few shuffle partitions, UI off, loopback, the project jars and the AWS connector jar."""
+def spark(stack_env: dict[str, str]) -> Iterator[object]:
+    """local[2], few shuffle partitions, UI off, loopback, the project jars and the AWS connector jar.
+
+    It depends on the stack so that the endpoints are in the environment before the JVM and its
+    Python workers start: executors read AWS_ENDPOINT_URL_* like any boto3 user.
+    """
     from featurestream.config.profile import SparkSpec
     from featurestream.spark import local_session
 
