@@ -33,6 +33,8 @@ class Faults:
         self._lock = threading.Lock()
         self._window = -1
         self._writes: dict[tuple[int, str], int] = {}
+        # Counts of injected faults, reported by /health so tests can see they happened.
+        self.counts = {"throttled": 0, "errors": 0, "unprocessed": 0, "write_limited": 0}
 
     def on_call(self) -> None:
         """Run at the start of every runtime call: sleep, then maybe raise a throttle or 5xx."""
@@ -45,6 +47,10 @@ class Faults:
             throttle = self._rng.random() < s.throttle_rate
             error = self._rng.random() < s.error_rate
             unavailable = self._rng.random() < 0.5
+            if throttle:
+                self.counts["throttled"] += 1
+            elif error:
+                self.counts["errors"] += 1
         if throttle:
             raise Throttled("Rate exceeded (injected by the emulator's --throttle-rate).")
         if error:
@@ -57,7 +63,9 @@ class Faults:
         if self.settings.unprocessed_rate <= 0:
             return False
         with self._lock:
-            return self._rng.random() < self.settings.unprocessed_rate
+            skip = self._rng.random() < self.settings.unprocessed_rate
+            self.counts["unprocessed"] += skip
+            return skip
 
     def admit_write(self, gid: int, record_id: str) -> bool:
         """Count one write to a record identifier; False past the per-second limit."""
@@ -72,6 +80,7 @@ class Faults:
             key = (gid, record_id)
             count = self._writes.get(key, 0)
             if count >= limit:
+                self.counts["write_limited"] += 1
                 return False
             self._writes[key] = count + 1
             return True

@@ -90,6 +90,7 @@ class Emulator:
             "offline_rows_written": self.replicator.rows_written,
             "offline_files_written": self.replicator.files_written,
             "offline_last_error": self.replicator.last_error,
+            "faults_injected": dict(self.faults.counts),
         }
 
     def _control(self, amz_target: str, body: bytes) -> Response:
