@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
 
@@ -35,9 +35,40 @@ class FeatureStoreSpec(Frozen):
     # Where the offline store lives; None = online only.
     offline_store_s3_uri: str | None = None
     role_arn: str | None = None
-    # Writer settings (the sink runs on the executors).
+    # Writer settings (the sink runs on the executors; see connectors/writer/README.md).
+    # `featurestream` is our writer; `sagemaker-connector` is AWS's FeatureStoreManager.ingest_data.
+    sink: Literal["featurestream", "sagemaker-connector"] = "featurestream"
+    # auto = BatchWriteRecord where the service has it, PutRecord otherwise.
+    write_mode: Literal["auto", "batch", "put"] = "auto"
     threads_per_partition: int = Field(default=8, ge=1, le=64)
+    # Attempts per call (first try included) before the micro-batch fails.
     max_attempts: int = Field(default=8, ge=1, le=50)
+    # API calls per second this job may make, across all executors (AWS: 10,000 TPS per API per
+    # account, shared by every writer of the account). None = no client-side limit.
+    account_tps: float | None = Field(default=10_000, gt=0)
+    # Executors sharing `account_tps`; None = read from Spark at each micro-batch.
+    executors: int | None = Field(default=None, ge=1)
+    # Full-jitter exponential back-off: sleep U(0, min(cap, base * 2**attempt)).
+    backoff_base_ms: int = Field(default=25, ge=1, le=60_000)
+    backoff_cap_ms: int = Field(default=2_000, ge=1, le=600_000)
+    # Bound on one micro-batch's write, retries included; past it the batch fails and Spark
+    # replays it from the checkpoint.
+    batch_timeout_s: float = Field(default=300.0, gt=0)
+    # Socket read timeout of one call; a timed-out call is retried like a throttle.
+    call_timeout_s: float = Field(default=10.0, gt=0)
+    # Records the service rejects for good go here (Parquet, local or s3a://);
+    # None = `<dlq_path>/<feature group>/online-store` of the profile.
+    dlq_path: str | None = None
+    # More rejects than this in one micro-batch fail it: that is a schema mismatch, not bad rows.
+    dlq_max_records_per_batch: int = Field(default=100_000, ge=0)
+    # Endpoint override of the featurestore runtime; None = AWS_ENDPOINT_URL_* or AWS's endpoint.
+    runtime_endpoint_url: str | None = None
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> FeatureStoreSpec:
+        if self.backoff_cap_ms < self.backoff_base_ms:
+            raise ValueError("backoff_cap_ms must be at least backoff_base_ms")
+        return self
 
 
 class SparkSpec(Frozen):

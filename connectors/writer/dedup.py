@@ -1,0 +1,36 @@
+"""Latest record per entity within a micro-batch, by EventTime, on the executors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+# How many input rows each entity's record stands for (summed into the `records_in` metric).
+RECORDS_IN = "__fs_records_in"
+_LATEST = "__fs_latest"
+
+
+def latest_per_entity(records: DataFrame, identifier: str, event_time: str, features: Sequence[str]) -> DataFrame:
+    """One row per identifier: the one with the greatest event time.
+
+    `max(struct(event_time, features...))` orders by event time first; equal event times fall
+    back to the feature values, so the pick is deterministic and a replayed batch sends exactly
+    the same record. It is a hash aggregate with map-side partial aggregation, and reuses the
+    input's partitioning when it is already by the identifier (no second shuffle).
+    """
+    from pyspark.sql import functions as F
+
+    fields = [event_time, *features]
+    latest = F.max(F.struct(*[F.col(f"`{name}`") for name in fields])).alias(_LATEST)
+    return (
+        records.groupBy(F.col(f"`{identifier}`"))
+        .agg(latest, F.count(F.lit(1)).alias(RECORDS_IN))
+        .select(
+            F.col(f"`{identifier}`"),
+            *[F.col(_LATEST).getField(name).alias(name) for name in fields],
+            F.col(RECORDS_IN),
+        )
+    )
