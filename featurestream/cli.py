@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from featurestream.commands import feature_groups, generate, stream
+from featurestream.commands import compact, feature_groups, generate, stream
 from featurestream.entrypoint import run_entry
 
 
@@ -25,6 +25,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
         ("feature-groups", feature_groups, "create or describe SageMaker feature groups"),
         ("stream", stream, "run the streaming feature job"),
         ("generate", generate, "produce realistic events to Kafka"),
+        ("compact", compact, "compact the SageMaker offline store (dedup, sorted, right-sized Parquet)"),
     ):
         module.add_arguments(sub.add_parser(name, help=help_text))
         handlers[name] = module.run

@@ -1,0 +1,121 @@
+"""How many files each output partition gets, and how rows reach exactly one file each.
+
+Sizing: a partition's expected compressed bytes (what it holds now plus the new source bytes
+times the learned output/source ratio) divided by the target size, rounded up, so files stay
+at or under the target. Rows of a partition are spread over its files by a hash of the record
+identifier, so all versions of a row meet in one file (and one task).
+
+One Spark task per output file, without a second shuffle: every file gets an integer key whose
+Spark hash partition is exactly that file's task (found by asking Spark for `pmod(hash(v), n)`
+over a range of v). Repartitioning by that key puts each file's rows alone in one task; the
+dedup window then sorts by (partition, key, record identifier, event time), which is also the
+order the partitioned writer needs, so each task writes one sorted file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DateType, IntegerType, StructField, StructType
+
+from featurestream.compaction.errors import CompactionError
+from featurestream.compaction.rules import DATE, HOUR
+
+FILE_KEY = "_fs_file_key"
+_FILE_KEYS = "_fs_file_keys"
+
+
+def partition_key_of_hour(hour: datetime, partition_by: str) -> str:
+    """The output partition (relative folder) holding a source hour partition."""
+    key = f"{DATE}={hour:%Y-%m-%d}"
+    return f"{key}/{HOUR}={hour.hour}" if partition_by == "hour" else key
+
+
+def parse_partition_key(key: str) -> tuple[datetime, int | None]:
+    parts = dict(part.split("=", 1) for part in key.split("/"))
+    try:
+        day = datetime.strptime(parts[DATE], "%Y-%m-%d")
+        hour = int(parts[HOUR]) if HOUR in parts else None
+    except (KeyError, ValueError) as exc:
+        raise CompactionError(f"{key!r} is not an output partition") from exc
+    return day, hour
+
+
+def partition_key_of_path(relative: str, prefix: str) -> str | None:
+    """`data/event_date=2024-05-01/part-0.parquet` → `event_date=2024-05-01` (None if not a data file)."""
+    if not relative.startswith(prefix + "/"):
+        return None
+    parts = relative[len(prefix) + 1:].split("/")
+    dirs = parts[:-1]
+    if not dirs or not all("=" in d and not d.startswith(("_", ".")) for d in dirs):
+        return None
+    return "/".join(dirs)
+
+
+def files_for(estimated_bytes: float, target_bytes: int) -> int:
+    return max(1, math.ceil(estimated_bytes / target_bytes))
+
+
+def hash_partition_keys(spark: SparkSession, count: int) -> list[int]:
+    """Integers v_0..v_{count-1} with Spark's `pmod(hash(v_k), count) == k` (hash partitioning)."""
+    span = max(64, count * 16)
+    while True:
+        rows = (spark.range(0, span)
+                .select(F.col("id").cast("int").alias("v"))
+                .select("v", F.pmod(F.hash("v"), F.lit(count)).alias("p"))
+                .groupBy("p").agg(F.min("v").alias("v"))
+                .collect())
+        found = {int(r["p"]): int(r["v"]) for r in rows}
+        if len(found) == count:
+            return [found[k] for k in range(count)]
+        if span > count * 1024:
+            raise CompactionError(f"could not find hash keys for {count} files")
+        span *= 4
+
+
+def assign_file_keys(spark: SparkSession, files_per_partition: Mapping[str, int]) -> dict[str, list[int]]:
+    """Each partition's list of file keys (disjoint; their union is one hash key per task)."""
+    total = sum(files_per_partition.values())
+    keys = hash_partition_keys(spark, total)
+    out: dict[str, list[int]] = {}
+    start = 0
+    for partition in sorted(files_per_partition):
+        n = files_per_partition[partition]
+        out[partition] = keys[start:start + n]
+        start += n
+    return out
+
+
+def plan_frame(spark: SparkSession, keys: Mapping[str, list[int]], partition_by: str) -> DataFrame:
+    """A small table: partition columns → the partition's file keys (broadcast-joined)."""
+    fields = [StructField(DATE, DateType(), False)]
+    if partition_by == "hour":
+        fields.append(StructField(HOUR, IntegerType(), False))
+    fields.append(StructField(_FILE_KEYS, ArrayType(IntegerType(), False), False))
+    rows = []
+    for partition, file_keys in keys.items():
+        day, hour = parse_partition_key(partition)
+        values: list[object] = [day.date()]
+        if partition_by == "hour":
+            values.append(hour)
+        rows.append((*values, file_keys))
+    return spark.createDataFrame(rows, StructType(fields))
+
+
+def with_file_key(df: DataFrame, plan: DataFrame, partition_cols: list[str], record_identifier: str) -> DataFrame:
+    """Add FILE_KEY: null for rows of a partition that is not in the plan."""
+    joined = df.join(F.broadcast(plan), on=partition_cols, how="left")
+    index = F.pmod(F.xxhash64(F.col(f"`{record_identifier}`")), F.size(_FILE_KEYS)) + 1
+    key = F.when(F.col(_FILE_KEYS).isNotNull(), F.element_at(F.col(_FILE_KEYS), index.cast("int")))
+    return joined.withColumn(FILE_KEY, key).drop(_FILE_KEYS)
+
+
+def with_bucket_key(df: DataFrame, keys: list[int], record_identifier: str) -> DataFrame:
+    """FILE_KEY for an unpartitioned output (the snapshot): one of `keys` by record hash."""
+    array = F.array(*[F.lit(k) for k in keys])
+    index = F.pmod(F.xxhash64(F.col(f"`{record_identifier}`")), F.lit(len(keys))) + 1
+    return df.withColumn(FILE_KEY, F.element_at(array, index.cast("int")))
