@@ -61,6 +61,21 @@ def create_request(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> dict[
     return request
 
 
+def ensure_local_offline_bucket(profile: EnvironmentProfile) -> None:
+    """On the local profile, create the offline store's bucket in moto's S3 (on AWS it must exist)."""
+    uri = profile.feature_store.offline_store_s3_uri
+    if profile.kind != "local" or not uri or not uri.startswith("s3://"):
+        return
+    import boto3
+
+    bucket = uri.removeprefix("s3://").split("/", 1)[0]
+    s3 = boto3.client("s3", region_name=profile.feature_store.region)
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+
+
 def ensure_feature_group(client: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile,
                          timeout_s: float = 300.0) -> dict[str, Any]:
     """Create the group if it does not exist and wait until it is `Created`; return its description."""
@@ -68,6 +83,7 @@ def ensure_feature_group(client: Any, spec: FeatureGroupSpec, profile: Environme
     try:
         description: dict[str, Any] = client.describe_feature_group(FeatureGroupName=name)
     except client.exceptions.ResourceNotFound:
+        ensure_local_offline_bucket(profile)
         client.create_feature_group(**create_request(spec, profile))
         description = client.describe_feature_group(FeatureGroupName=name)
     deadline = time.monotonic() + timeout_s
