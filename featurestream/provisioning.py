@@ -80,10 +80,11 @@ def ensure_feature_group(client: Any, spec: FeatureGroupSpec, profile: Environme
                          timeout_s: float = 300.0) -> dict[str, Any]:
     """Create the group if it does not exist and wait until it is `Created`; return its description."""
     name = spec.online_store.feature_group_name
+    # moto keeps buckets in memory: after a stack restart the bucket is gone, the group is not.
+    ensure_local_offline_bucket(profile)
     try:
         description: dict[str, Any] = client.describe_feature_group(FeatureGroupName=name)
     except client.exceptions.ResourceNotFound:
-        ensure_local_offline_bucket(profile)
         client.create_feature_group(**create_request(spec, profile))
         description = client.describe_feature_group(FeatureGroupName=name)
     deadline = time.monotonic() + timeout_s
