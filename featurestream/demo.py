@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, generate_events, produce_kafka
+from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
 from featurestream.jars import project_root
 from featurestream.provisioning import ensure_feature_group
 from featurestream.reference import expected_records
@@ -81,16 +81,19 @@ def _demo(root: Path) -> int:
     )
 
     logging.basicConfig(level=logging.WARNING)
-    spark = local_session("featurestream-demo", profile.spark)
+    ensure_topic(profile.kafka.bootstrap_servers, spec.source.topic)
+    quiet = profile.spark.model_copy(update={"conf": {**profile.spark.conf, "spark.ui.showConsoleProgress": "false"}})
+    spark = local_session("featurestream-demo", quiet)
     print(f"producing {len(events)} events over {SECONDS}s to topic {spec.source.topic}; streaming ...", flush=True)
     producer.start()
     queries = start_stream(spark, spec, profile)
     started = time.monotonic()
     while producer.is_alive():
         producer.join(timeout=10)
-        progress = queries.features.lastProgress or {}
-        print(f"  t+{time.monotonic() - started:4.0f}s  batch {progress.get('batchId', '-')}: "
-              f"{progress.get('numInputRows', 0)} rows", flush=True)
+        progress = queries.features.recentProgress
+        rows = sum(p.get("numInputRows", 0) for p in progress)
+        print(f"  t+{time.monotonic() - started:4.0f}s  {len(progress)} micro-batches, {rows} events aggregated",
+              flush=True)
     for query in queries.all():
         query.processAllAvailable()
         query.stop()

@@ -71,6 +71,20 @@ def encode(events: Iterable[dict[str, object]], settings: GeneratorSettings) -> 
         yield str(event["card_id"]).encode(), json.dumps(event).encode()
 
 
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 2) -> None:
+    """Create the topic if it is missing (auto-creation would give it the broker's default partitions)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="featurestream-generator")
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+
+
 def produce_kafka(records: Iterable[tuple[bytes | None, bytes]], bootstrap: str, topic: str,
                   rate: float | None = None) -> int:
     """Send records; with `rate` (records/s) the producer paces itself. Returns the count sent."""

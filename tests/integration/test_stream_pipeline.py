@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, generate_events, produce_kafka
+from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
 from featurestream.pipeline import start_stream
 from featurestream.provisioning import ensure_feature_group
 from tests.integration.oracle import expected_records
@@ -61,6 +61,7 @@ def test_kafka_to_online_store_matches_independent_computation(spark, stack_env,
     malformed = sum(1 for key, _ in records if key is None)
     assert malformed > 0
     half = len(records) // 2
+    ensure_topic(bootstrap, spec.source.topic, partitions=3)
     produce_kafka(records[:half], bootstrap, spec.source.topic)
     _run_available_now(spark, spec, profile)
     produce_kafka(records[half:], bootstrap, spec.source.topic)
