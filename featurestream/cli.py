@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from featurestream.commands import compact, feature_groups, generate, stream
+from featurestream.commands import compact, feature_groups, generate, stream, training_set
 from featurestream.entrypoint import run_entry
 
 
@@ -26,6 +26,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
         ("stream", stream, "run the streaming feature job"),
         ("generate", generate, "produce realistic events to Kafka"),
         ("compact", compact, "compact the SageMaker offline store (dedup, sorted, right-sized Parquet)"),
+        ("training-set", training_set, "build a point-in-time training set from RDS labels (or --export-history)"),
     ):
         module.add_arguments(sub.add_parser(name, help=help_text))
         handlers[name] = module.run

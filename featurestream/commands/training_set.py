@@ -1,0 +1,81 @@
+"""`featurestream training-set` and `spark-submit jobs/build_training_set.py`: same flags, same code.
+
+    featurestream training-set --config conf/training_sets/card_fraud.yaml            # build
+    featurestream training-set --config conf/training_sets/card_fraud.yaml --export-history
+
+Exit codes: 0 done, 2 bad config or arguments (one line naming file and field, before Spark
+starts where possible), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from featurestream.config import load_profile
+from featurestream.config.training_set import load_training_set
+from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.logs import configure_json_logging
+
+log = logging.getLogger(__name__)
+
+
+class TrainingSetError(FeatureStreamError):
+    """Building or exporting failed (Spark, storage or database); the cause is chained."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE", help="conf/training_sets/<name>.yaml")
+    parser.add_argument("--env", default="local", metavar="PROFILE",
+                        help="environment profile: a name in conf/environments or a path (default: local)")
+    parser.add_argument("--export-history", action="store_true",
+                        help="copy the RDS table's rows changed since the last export to Parquet, then stop")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="live progress on stderr (default: when stderr is a terminal)")
+    shown.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_json_logging()
+    # Everything the files can get wrong is found here, before Spark starts.
+    spec = load_training_set(args.config)
+    profile = load_profile(args.env)
+    if args.export_history:
+        export = spec.require_export(args.config)
+    else:
+        spec.require_output(args.config)
+
+    from featurestream.spark import local_session
+    from featurestream.training.progress import Progress
+
+    interactive = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    conf = dict(profile.spark.conf)
+    if interactive:
+        conf.setdefault("spark.ui.showConsoleProgress", "false")
+    spark = local_session(f"featurestream-training-{spec.name}", profile.spark.model_copy(update={"conf": conf}))
+    progress = Progress(spark, interactive=interactive)
+    try:
+        if args.export_history:
+            from featurestream.training import storage
+            from featurestream.training.history import export_history
+
+            storage.prepare(spark, export.path, export.state_path)
+            with progress.phase("exporting history"):
+                result = export_history(spark, spec.labels, export, source=args.config)
+            print(json.dumps({"export": result.path, "run_id": result.run_id, "rows": result.rows,
+                              "watermark": result.upper.isoformat() if result.upper else None}))
+            return 0
+        from featurestream.training.build import build_training_set
+
+        built = build_training_set(spark, spec, source=args.config, progress=progress)
+        print(json.dumps({"path": built.path, "manifest": built.manifest_path, "rows": built.rows,
+                          "seconds": round(built.seconds, 1)}))
+        return 0
+    except (ConfigError, FeatureStreamError):
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+        raise TrainingSetError(f"training set {spec.name} failed: {first}") from exc

@@ -1,0 +1,1 @@
+"""Point-in-time correct training sets: RDS labels x compacted features, with a lineage manifest."""

@@ -1,0 +1,155 @@
+"""Compacted feature groups as join input: any Parquet with the record identifier, the EventTime
+feature, the features, and write_time / api_invocation_time / is_deleted.
+
+Reading is pruned to what can matter for the label rows: EventTime <= the newest label time and,
+with a TTL, >= the oldest label time - TTL (a row older than that is expired for every label, and
+so is anything it could hide). With `date_partition_column` whole partitions are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.utils import AnalysisException
+
+from featurestream.config.training_set import FeatureGroupInput
+from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.training.columns import API_TIME, DELETED, EVENT_TIME, RESERVED_PREFIX, WRITE_TIME
+from featurestream.training.pit import FeatureSide
+
+METADATA_COLUMNS = ("write_time", "api_invocation_time", "is_deleted")
+_PARTITION_SEGMENT = re.compile(r"/([A-Za-z_][A-Za-z0-9_]*)=([^/]*)(?=/)")
+MAX_FILES_LISTED = 10_000
+
+
+class FeatureInputError(FeatureStreamError):
+    """A feature group's Parquet cannot be read."""
+
+
+@dataclass
+class LoadedGroup:
+    side: FeatureSide
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+def _as_timestamp(frame: DataFrame, column: str) -> Column:
+    """EventTime as SageMaker allows it: ISO-8601 string, fractional Unix seconds, or a timestamp."""
+    data_type = frame.schema[column].dataType
+    col = F.col(column)
+    if isinstance(data_type, T.TimestampType | T.TimestampNTZType | T.DateType):
+        return col.cast(T.TimestampType())
+    if isinstance(data_type, T.NumericType):
+        return F.timestamp_seconds(col)
+    return col.cast(T.TimestampType())
+
+
+def _read(spark: SparkSession, path: str) -> DataFrame:
+    try:
+        return spark.read.parquet(path)
+    except AnalysisException as exc:
+        raise FeatureInputError(f"cannot read feature Parquet at {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, source: str,
+               label_types: dict[str, T.DataType], time_range: tuple[datetime, datetime] | None,
+               availability: bool) -> LoadedGroup:
+    """Read, prune and normalise one group; every naming problem is a ConfigError on its field."""
+    where = f"feature_groups[{index}]"
+    raw = _read(spark, spec.path)
+    columns = raw.columns
+    for label_key, feature_key in spec.keys.items():
+        if label_key not in label_types:
+            raise ConfigError(source, f"{where}.keys", f"{label_key!r} is not a column of the labels")
+        if feature_key not in columns:
+            raise ConfigError(source, f"{where}.keys", f"{feature_key!r} is not a column of {spec.path}")
+    if spec.event_time_column not in columns:
+        reason = f"{spec.event_time_column!r} is not a column of {spec.path}"
+        raise ConfigError(source, f"{where}.event_time_column", reason)
+    if availability and "write_time" not in columns:
+        raise ConfigError(source, "join.availability", f"{spec.path} has no write_time column")
+
+    excluded = {*spec.keys.values(), spec.event_time_column, *METADATA_COLUMNS}
+    if spec.date_partition_column:
+        if spec.date_partition_column not in columns:
+            raise ConfigError(source, f"{where}.date_partition_column", f"not a column of {spec.path}")
+        excluded.add(spec.date_partition_column)
+    features = list(spec.features) if spec.features is not None else [c for c in columns if c not in excluded]
+    for feature in features:
+        if feature not in columns or feature in excluded:
+            raise ConfigError(source, f"{where}.features", f"{feature!r} is not a feature column of {spec.path}")
+    for original in spec.rename:
+        if original not in features:
+            raise ConfigError(source, f"{where}.rename", f"{original!r} is not one of the group's features")
+    if not features:
+        raise ConfigError(source, f"{where}.features", f"{spec.path} has no feature columns")
+    outputs = [spec.output_name(f) for f in features]
+    event_time_output = None
+    if spec.include_event_time:
+        event_time_output = (spec.prefix or re.sub(r"[^A-Za-z0-9_]", "_", spec.name) + "_") + "event_time"
+    for name in [*outputs, *([event_time_output] if event_time_output else [])]:
+        if name.startswith(RESERVED_PREFIX):
+            raise ConfigError(source, f"{where}.prefix", f"output column {name!r} uses the reserved prefix _fs_")
+
+    pruned = raw
+    if time_range is not None:
+        pruned = _prune(raw, spec, time_range)
+    event_time = _as_timestamp(raw, spec.event_time_column)
+    frame = pruned.select(
+        *[F.col(feature_key).alias(label_key) for label_key, feature_key in spec.keys.items()],
+        event_time.alias(EVENT_TIME),
+        (F.col("write_time").cast(T.TimestampType()) if "write_time" in columns
+         else F.lit(None).cast(T.TimestampType())).alias(WRITE_TIME),
+        (F.col("api_invocation_time").cast(T.TimestampType()) if "api_invocation_time" in columns
+         else F.lit(None).cast(T.TimestampType())).alias(API_TIME),
+        (F.coalesce(F.col("is_deleted").cast(T.BooleanType()), F.lit(False)) if "is_deleted" in columns
+         else F.lit(False)).alias(DELETED),
+        *[F.col(f).alias(o) for f, o in zip(features, outputs, strict=True)],
+    )
+    side = FeatureSide(
+        name=spec.name, frame=frame, keys=tuple(spec.keys), features=tuple(outputs),
+        ttl_ms=spec.ttl_ms, event_time_output=event_time_output,
+    )
+    return LoadedGroup(side, _lineage(pruned, spec, features, outputs))
+
+
+def _prune(raw: DataFrame, spec: FeatureGroupInput, time_range: tuple[datetime, datetime]) -> DataFrame:
+    oldest, newest = time_range
+    lower = oldest - timedelta(milliseconds=spec.ttl_ms) if spec.ttl_ms is not None else None
+    pruned = raw
+    data_type = raw.schema[spec.event_time_column].dataType
+    if isinstance(data_type, T.TimestampType):
+        # On the raw column, so Parquet row-group statistics can skip data.
+        pruned = pruned.where(F.col(spec.event_time_column) <= F.lit(newest))
+        if lower is not None:
+            pruned = pruned.where(F.col(spec.event_time_column) >= F.lit(lower))
+    if spec.date_partition_column:
+        part = F.col(spec.date_partition_column)
+        pruned = pruned.where(part <= F.lit(newest.date().isoformat()))
+        if lower is not None:
+            pruned = pruned.where(part >= F.lit(lower.date().isoformat()))
+    return pruned
+
+
+def _lineage(frame: DataFrame, spec: FeatureGroupInput, features: list[str], outputs: list[str]) -> dict[str, Any]:
+    files = sorted(frame.inputFiles())
+    partitions = sorted({
+        "/".join(f"{k}={v}" for k, v in _PARTITION_SEGMENT.findall(path)) for path in files
+    } - {""})
+    return {
+        "name": spec.name,
+        "path": spec.path,
+        "keys": dict(spec.keys),
+        "event_time_column": spec.event_time_column,
+        "features": dict(zip(features, outputs, strict=True)),
+        "ttl": spec.ttl,
+        "partitions": partitions,
+        "file_count": len(files),
+        "files": files[:MAX_FILES_LISTED],
+        "files_truncated": len(files) > MAX_FILES_LISTED,
+    }

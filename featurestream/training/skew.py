@@ -1,0 +1,141 @@
+"""Skewed keys in the as-of join: split a hot key's timeline into buckets, seed each with its past.
+
+The join sorts every key's rows in one window partition. A key holding a large share of the rows
+(a test card, a bot, a merchant) makes one task, and one buffered window group, as large as that
+share. Because the join is a running `max` of a record struct, a hot key can be cut into time
+buckets that are processed independently, as long as each bucket starts from the max over all
+earlier buckets (its *seed*):
+
+1. sample the union (keys, sort time); a key whose share of the sample reaches `hot_key_share`
+   is hot and gets `ceil(share / hot_key_share)` buckets (at least 2, at most `max_buckets`),
+   cut at the quantiles of its sampled times;
+2. every row of a hot key gets the index of its bucket (rows of other keys: bucket 0);
+3. per hot key and bucket, the max record of its feature rows (a small aggregate); the running
+   max over earlier buckets becomes one seed row at the start of each bucket.
+
+Boundaries compare unix microseconds, so a label and a feature at the same instant always land in
+the same bucket and the (time, side) tie rule is kept. Correctness does not depend on the sample:
+a poor sample only makes the buckets uneven.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurestream.config.training_set import SkewSpec
+from featurestream.training.columns import BOUNDS, BUCKET, LABEL, SIDE, TS
+
+SEED_SIDE = -1
+_SAMPLE_SEED = 1729
+
+
+@dataclass
+class BucketPlan:
+    spec: SkewSpec
+    hot_keys: int = 0
+    buckets: list[int] = field(default_factory=list)
+    sampled_rows: int = 0
+    frame: DataFrame | None = None
+
+    def describe(self) -> dict[str, object]:
+        # Key values are entity ids (card numbers, users): counts only, never the values.
+        return {
+            "skew_mode": self.spec.mode, "sample_fraction": self.spec.sample_fraction,
+            "sampled_rows": self.sampled_rows, "hot_keys": self.hot_keys, "buckets_per_hot_key": self.buckets,
+        }
+
+
+def plan(union: DataFrame, key_cols: Sequence[str], spec: SkewSpec) -> BucketPlan:
+    """Find hot keys in a sample of the union and cut their timelines into buckets."""
+    result = BucketPlan(spec)
+    if spec.mode == "off":
+        return result
+    micros = F.unix_micros(F.col(TS)).alias("t")
+    sample = (
+        union.where(F.col(TS).isNotNull())
+        .select(*key_cols, micros)
+        .sample(fraction=spec.sample_fraction, seed=_SAMPLE_SEED)
+        .cache()
+    )
+    try:
+        counts = sample.groupBy(*key_cols).count()
+        total_window = Window.partitionBy()
+        hot = (
+            counts.withColumn("total", F.sum("count").over(total_window))
+            .where(F.col("count") >= F.col("total") * F.lit(spec.hot_key_share))
+            .collect()
+        )
+        if not hot:
+            result.sampled_rows = int(sample.count())
+            return result
+        result.sampled_rows = int(hot[0]["total"])
+        hot_frame = union.sparkSession.createDataFrame(
+            [tuple(row[c] for c in key_cols) for row in hot], schema=_key_schema(union, key_cols)
+        )
+        times = (
+            sample.join(F.broadcast(hot_frame), on=list(key_cols), how="left_semi")
+            .groupBy(*key_cols).agg(F.collect_list("t").alias("ts"))
+            .collect()
+        )
+    finally:
+        sample.unpersist()
+    rows = []
+    for row in times:
+        share = len(row["ts"]) / max(1, result.sampled_rows)
+        count = min(spec.max_buckets, max(2, math.ceil(share / spec.hot_key_share)))
+        cuts = np.quantile(np.asarray(row["ts"], dtype=np.int64), [i / count for i in range(1, count)])
+        bounds = sorted({int(c) for c in cuts})
+        rows.append((*[row[c] for c in key_cols], bounds))
+        result.buckets.append(len(bounds) + 1)
+    schema = T.StructType([*_key_schema(union, key_cols).fields, T.StructField(BOUNDS, T.ArrayType(T.LongType()))])
+    result.frame = union.sparkSession.createDataFrame(rows, schema=schema)
+    result.hot_keys = len(rows)
+    return result
+
+
+def _key_schema(frame: DataFrame, key_cols: Sequence[str]) -> T.StructType:
+    return T.StructType([T.StructField(c, frame.schema[c].dataType, True) for c in key_cols])
+
+
+def _bucket_of(bounds: Column) -> Column:
+    t = F.unix_micros(F.col(TS))
+    return F.when(bounds.isNull(), F.lit(0)).otherwise(F.size(F.filter(bounds, lambda b: b <= t)))
+
+
+def assign_buckets(union: DataFrame, bucket_plan: BucketPlan, key_cols: Sequence[str]) -> DataFrame:
+    if bucket_plan.frame is None:
+        return union.withColumn(BUCKET, F.lit(0))
+    joined = union.join(F.broadcast(bucket_plan.frame), on=list(key_cols), how="left")
+    return joined.withColumn(BUCKET, _bucket_of(F.col(BOUNDS))).drop(BOUNDS)
+
+
+def seed_rows(feature_rows: DataFrame, bucket_plan: BucketPlan, key_cols: Sequence[str],
+              record_names: Sequence[str], label_type: T.DataType) -> DataFrame:
+    """One row per (hot key, bucket > 0) carrying the max record of all earlier buckets."""
+    assert bucket_plan.frame is not None
+    keys = list(key_cols)
+    hot = F.broadcast(bucket_plan.frame)
+    partial = (
+        feature_rows.join(hot.select(*keys), on=keys, how="left_semi")
+        .groupBy(*keys, BUCKET).agg(*[F.max(n).alias(n) for n in record_names])
+    )
+    grid = hot.select(*keys, F.explode(F.sequence(F.lit(0), F.size(BOUNDS))).alias(BUCKET))
+    earlier = Window.partitionBy(*keys).orderBy(BUCKET).rowsBetween(Window.unboundedPreceding, -1)
+    seeds = grid.join(partial, on=[*keys, BUCKET], how="left").select(
+        *keys, BUCKET, *[F.max(n).over(earlier).alias(n) for n in record_names]
+    )
+    any_record = F.lit(False)
+    for name in record_names:
+        any_record = any_record | F.col(name).isNotNull()
+    # A null time sorts first, and the seed side sorts before labels and features of equal time.
+    return seeds.where(any_record).select(
+        *keys, F.lit(None).cast(T.TimestampType()).alias(TS), F.lit(SEED_SIDE).alias(SIDE),
+        F.lit(None).cast(label_type).alias(LABEL), *record_names, BUCKET,
+    )

@@ -1,0 +1,76 @@
+"""Small files (manifest, export state) and folders on any Hadoop file system: local paths, s3a://.
+
+Going through the session's Hadoop FileSystem means the manifest lands wherever Spark wrote the
+data, with the same credentials and endpoint settings (featurestream.s3a).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+from pyspark.sql import SparkSession
+
+from featurestream import s3a
+
+
+def prepare(spark: SparkSession, *paths: str | None) -> None:
+    """Point S3A at the local endpoint (moto) for the buckets of these paths, when one is set."""
+    buckets = sorted({urlparse(p).netloc for p in paths if p and p.startswith(("s3a://", "s3://"))})
+    if buckets:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        s3a.configure_session(spark, s3a.endpoint_from_env(), region, buckets)
+
+
+def normalise(path: str) -> str:
+    return s3a.to_s3a(path)
+
+
+def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    fs, hadoop_path = _fs(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
+def delete(spark: SparkSession, path: str) -> None:
+    fs, hadoop_path = _fs(spark, path)
+    if fs.exists(hadoop_path):
+        fs.delete(hadoop_path, True)
+
+
+def read_text(spark: SparkSession, path: str) -> str | None:
+    fs, hadoop_path = _fs(spark, path)
+    if not fs.exists(hadoop_path):
+        return None
+    stream = fs.open(hadoop_path)
+    try:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        data = jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+    finally:
+        stream.close()
+    return bytes(data).decode("utf-8")
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write (overwrite) a small UTF-8 file; local files go through a rename so readers never see half."""
+    fs, hadoop_path = _fs(spark, path)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    temp = jvm.org.apache.hadoop.fs.Path(path + ".tmp")
+    stream = fs.create(temp, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    if fs.exists(hadoop_path):
+        fs.delete(hadoop_path, False)
+    if not fs.rename(temp, hadoop_path):
+        raise OSError(f"could not move {path}.tmp into place")
