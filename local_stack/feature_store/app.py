@@ -13,8 +13,9 @@ from types import FrameType
 from local_stack.feature_store.config import EmulatorConfig
 from local_stack.feature_store.faults import Faults
 from local_stack.feature_store.offline import LocalDirSink, OfflineReplicator, OfflineSink, S3Sink
-from local_stack.feature_store.server import Emulator, EmulatorServer
+from local_stack.feature_store.server import Emulator
 from local_stack.feature_store.store import Store
+from local_stack.feature_store.transport import EmulatorServer
 
 log = logging.getLogger("local_stack.feature_store")
 
@@ -29,6 +30,7 @@ def run(config: EmulatorConfig) -> None:
     endpoint_file.unlink(missing_ok=True)
 
     store = Store(config.state_dir / DB_FILE, config.region, config.account_id)
+    store.start_checkpoints()
     sink: OfflineSink
     if config.offline_local_dir is not None:
         sink = LocalDirSink(config.offline_local_dir)

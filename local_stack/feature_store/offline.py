@@ -133,7 +133,7 @@ class OfflineReplicator:
                 self.store.complete_flush(seq_hi)
                 self.last_error = None
                 written += len(rows)
-        self.rows_written += written
+                self.rows_written += len(rows)
         return written
 
     def _write(self, rows: list[OfflineRow]) -> None:

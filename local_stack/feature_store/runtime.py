@@ -11,7 +11,7 @@ from local_stack.feature_store.errors import ApiError, InvalidInput, NotFound, T
 from local_stack.feature_store.faults import Faults
 from local_stack.feature_store.model import FeatureGroup
 from local_stack.feature_store.records import Value, parse_feature_values, target_stores, validate_record
-from local_stack.feature_store.store import Store, StoredRecord
+from local_stack.feature_store.store import PendingPut, Store, StoredRecord
 from local_stack.feature_store.types import iso_utc, parse_event_time, ttl_seconds
 
 Query = dict[str, list[str]]
@@ -51,6 +51,7 @@ class Runtime:
         request_ttl = ttl_seconds(body.get("TtlDuration"))
         errors: list[Body] = []
         unprocessed: list[Body] = []
+        puts: list[PendingPut] = []
         now = time.time()
         for entry in entries:
             try:
@@ -60,16 +61,18 @@ class Runtime:
                 online, offline = target_stores(group, entry.get("TargetStores"))
                 record = validate_record(group, entry.get("Record"))
                 ttl = ttl_seconds(entry.get("TtlDuration")) or request_ttl or group.ttl_seconds
-                if self.faults.skip_entry() or not self.faults.admit_write(gid, record.record_id):
-                    unprocessed.append(entry)
-                    continue
-                self.store.put(
-                    gid, record, online=online, offline=offline,
-                    expires_at=record.event_time + ttl if ttl else None, api_time=now,
-                )
             except (InvalidInput, NotFound) as exc:
                 # The entry is echoed verbatim: clients match it back to what they sent.
                 errors.append({"Entry": entry, "ErrorCode": _code(exc), "ErrorMessage": exc.message})
+                continue
+            if self.faults.skip_entry() or not self.faults.admit_write(gid, record.record_id):
+                unprocessed.append(entry)
+                continue
+            puts.append(PendingPut(gid, record, online, offline, record.event_time + ttl if ttl else None))
+        if puts:
+            # All accepted entries commit together, in entry order (so the event-time rule
+            # applies between entries for the same record as it would across calls).
+            self.store.put_many(puts, now)
         return {"Errors": errors, "UnprocessedEntries": unprocessed}
 
     def delete_record(self, name: str, query: Query) -> Body | None:

@@ -1,4 +1,4 @@
-"""HTTP front end: routing for both planes, error rendering, and the threaded server.
+"""Request handling: routing for both planes and error rendering, independent of the transport.
 
 One server answers the SageMaker control plane (POST / with `X-Amz-Target: SageMaker.<Op>`,
 `application/x-amz-json-1.1`) and the featurestore runtime (REST-JSON routes from botocore's
@@ -10,11 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
-import threading
-import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -23,6 +19,7 @@ from local_stack.feature_store.errors import (
     CONTROL_ERRORS,
     RUNTIME_ERRORS,
     ApiError,
+    InternalFailure,
     InvalidInput,
     UnknownOperation,
     error_code,
@@ -91,6 +88,7 @@ class Emulator:
             "offline_files_written": self.replicator.files_written,
             "offline_last_error": self.replicator.last_error,
             "faults_injected": dict(self.faults.counts),
+            "sqlite": self.store.commit_stats(),
         }
 
     def _control(self, amz_target: str, body: bytes) -> Response:
@@ -169,95 +167,4 @@ def _error(exc: ApiError, table: dict[type[ApiError], tuple[str, int]], content_
 
 
 def _internal(exc: Exception) -> ApiError:
-    from local_stack.feature_store.errors import InternalFailure
-
     return InternalFailure(f"{type(exc).__name__}: {exc}")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FeatureStoreLocal"
-    sys_version = ""
-    server: EmulatorServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Whole responses go out in one write; without NODELAY a keep-alive client would
-        # wait on delayed ACKs.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        body = self._read_body(headers)
-        with self.server.tracker:
-            response = self.server.emulator.handle(self.command, self.path, headers, body)
-        request_id = str(uuid.uuid4())
-        lines = [
-            f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
-            f"x-amzn-RequestId: {request_id}",
-            f"Date: {self.date_time_string()}",
-        ]
-        lines.extend(f"{k}: {v}" for k, v in response.headers)
-        if self.close_connection or self.server.closing.is_set():
-            lines.append("Connection: close")
-            self.close_connection = True
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
-
-    def _read_body(self, headers: dict[str, str]) -> bytes:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(headers.get("content-length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    do_GET = do_PUT = do_POST = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Per-request access logs would cost more than the requests themselves.
-        return
-
-
-class _InFlight:
-    """Counts requests being handled so shutdown can wait for them to finish."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._cond = threading.Condition()
-
-    def __enter__(self) -> None:
-        with self._cond:
-            self._count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._count -= 1
-            self._cond.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._count == 0, timeout)
-
-
-class EmulatorServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, host: str, port: int, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.tracker = _InFlight()
-        self.closing = threading.Event()
-        super().__init__((host, port), _Handler)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])

@@ -10,17 +10,30 @@ restarted through; only an OS crash could drop the last commits.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from local_stack.feature_store.errors import Conflict, InUse, InvalidInput, NotFound, Unavailable
+from local_stack.feature_store.commit import GroupCommitter, StoreClosed
+from local_stack.feature_store.errors import Conflict, InUse, InvalidInput, NotFound
 from local_stack.feature_store.model import FeatureGroup, group_from_spec, name_from_arn
 from local_stack.feature_store.records import ValidRecord, Value
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+_AUTOCHECKPOINT_PAGES = 20_000
+_UPSERT = (
+    "INSERT INTO records VALUES (?, ?, ?, ?, 0, ?) "
+    "ON CONFLICT (gid, record_id) DO UPDATE SET event_time = excluded.event_time, "
+    "expires_at = excluded.expires_at, deleted = 0, vals = excluded.vals "
+    "WHERE excluded.event_time > records.event_time "
+    "OR (records.expires_at IS NOT NULL AND records.expires_at <= ?)"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feature_groups (
@@ -68,6 +81,17 @@ class StoredRecord:
 
 
 @dataclass(frozen=True)
+class PendingPut:
+    """One validated write waiting for its transaction."""
+
+    gid: int
+    record: ValidRecord
+    online: bool
+    offline: bool
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
 class OfflineRow:
     """One offline-store row waiting in the queue."""
 
@@ -79,58 +103,91 @@ class OfflineRow:
     is_deleted: bool
 
 
-class StoreClosed(Unavailable):
-    """The emulator is shutting down; the request was not applied."""
-
-
 class Store:
-    """Thread-safe access to the SQLite state; groups are also cached in memory."""
+    """Thread-safe access to the SQLite state; groups are also cached in memory.
+
+    Writes go through a group committer on one connection; reads use a second connection,
+    which in WAL mode sees every committed write without waiting for the writers.
+    """
 
     def __init__(self, path: Path, region: str, account: str) -> None:
         self._region, self._account = region, account
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        writer = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints fsync; a background thread runs them (see `checkpoint`), so the writers'
+        # own automatic checkpoint is only a far-off safety net against an ever-growing WAL.
+        writer.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
+        writer.executescript(_SCHEMA)
         self._live: dict[str, int] = {}
         self._groups: dict[int, FeatureGroup] = {}
-        for gid, name_key, spec, deleted in self._conn.execute(
+        for gid, name_key, spec, deleted in writer.execute(
             "SELECT gid, name_key, spec, deleted FROM feature_groups"
         ):
             self._groups[gid] = group_from_spec(json.loads(spec))
             if not deleted:
                 self._live[name_key] = gid
+        self._committer = GroupCommitter(writer)
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None
+        )
+        self._checkpointer: sqlite3.Connection | None = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None
+        )
+        self._checkpoint_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._checkpoint_thread: threading.Thread | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise StoreClosed("The feature store emulator is shutting down.")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._committer.run(fn)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
+        with self._read_lock:
+            if self._reader is None:
                 raise StoreClosed("The feature store emulator is shutting down.")
-            yield self._conn
+            yield self._reader
+
+    def start_checkpoints(self, interval_s: float = 1.0) -> None:
+        """Checkpoint the WAL every `interval_s` seconds off the request path."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                self.checkpoint()
+
+        self._checkpoint_thread = threading.Thread(target=loop, name="wal-checkpoint", daemon=True)
+        self._checkpoint_thread.start()
+
+    def checkpoint(self) -> None:
+        """A PASSIVE checkpoint: copies committed WAL frames without blocking any writer."""
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                try:
+                    self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    # Busy or interrupted: the next tick (or the writer's safety net) catches up.
+                    log.debug("checkpoint skipped: %s", exc)
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._stop.set()
+        if self._checkpoint_thread is not None:
+            self._checkpoint_thread.join()
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
+        writer = self._committer.close()
+        if writer is not None:
+            writer.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def commit_stats(self) -> dict[str, int]:
+        return {"commits": self._committer.commits, "writes": self._committer.writes}
 
     # -- feature groups ---------------------------------------------------------------------
     def resolve(self, name_or_arn: Any) -> tuple[int, FeatureGroup]:
@@ -148,11 +205,12 @@ class Store:
         return self._groups[gid]
 
     def live_groups(self) -> list[FeatureGroup]:
-        return [self._groups[gid] for gid in self._live.values()]
+        return [self._groups[gid] for gid in list(self._live.values())]
 
     def create_group(self, group: FeatureGroup) -> None:
         key = group.name.lower()
-        with self._tx() as conn:
+
+        def apply(conn: sqlite3.Connection) -> None:
             if key in self._live:
                 raise InUse(f"Resource Already Exists: FeatureGroup with name {group.name} already exists. "
                             "Choose a different name.")
@@ -163,18 +221,25 @@ class Store:
             self._groups[gid] = group
             self._live[key] = gid
 
+        self._write(apply)
+
     def replace_group(self, gid: int, group: FeatureGroup) -> None:
-        with self._tx() as conn:
+        def apply(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE feature_groups SET spec = ? WHERE gid = ?", (json.dumps(group.spec), gid))
             self._groups[gid] = group
+
+        self._write(apply)
 
     def delete_group(self, gid: int) -> None:
         """Drop the group and its online records; queued offline rows are still flushed."""
         group = self._groups[gid]
-        with self._tx() as conn:
+
+        def apply(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE feature_groups SET deleted = 1 WHERE gid = ?", (gid,))
             conn.execute("DELETE FROM records WHERE gid = ?", (gid,))
             self._live.pop(group.name.lower(), None)
+
+        self._write(apply)
 
     def online_size_bytes(self, gid: int) -> int:
         with self._read() as conn:
@@ -186,13 +251,7 @@ class Store:
     # -- records ----------------------------------------------------------------------------
     def get(self, gid: int, record_id: str) -> StoredRecord | None:
         with self._read() as conn:
-            row = conn.execute(
-                "SELECT event_time, expires_at, deleted, vals FROM records WHERE gid = ? AND record_id = ?",
-                (gid, record_id),
-            ).fetchone()
-        if row is None:
-            return None
-        return StoredRecord(record_id, row[0], row[1], bool(row[2]), json.loads(row[3]))
+            return _current(conn, gid, record_id)
 
     def put(
         self,
@@ -203,26 +262,29 @@ class Store:
         offline: bool,
         expires_at: float | None,
         api_time: float,
-        require_newer: bool = True,
     ) -> bool:
         """Apply one write; True when the online store took it (its EventTime was newer)."""
-        with self._tx() as conn:
-            took = False
-            if online:
-                current = _current(conn, gid, record.record_id)
-                newer = current is None or current.expired(api_time) or (
-                    record.event_time > current.event_time
-                    or (not require_newer and record.event_time == current.event_time)
-                )
-                if newer:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, 0, ?)",
-                        (gid, record.record_id, record.event_time, expires_at, json.dumps(record.values)),
-                    )
-                    took = True
-            if offline:
-                _enqueue(conn, gid, record.values, record.event_time, api_time, False)
-        return took
+        return self.put_many([PendingPut(gid, record, online, offline, expires_at)], api_time)[0]
+
+    def put_many(self, puts: list[PendingPut], api_time: float) -> list[bool]:
+        """Apply several writes in one transaction (a BatchWriteRecord); online-taken flags."""
+        encoded = [json.dumps(p.record.values) for p in puts]
+
+        def apply(conn: sqlite3.Connection) -> list[bool]:
+            taken = []
+            for put, values in zip(puts, encoded, strict=True):
+                took = False
+                if put.online:
+                    # Upsert only over an older or expired record: the event-time rule in one statement.
+                    cur = conn.execute(_UPSERT, (put.gid, put.record.record_id, put.record.event_time,
+                                                 put.expires_at, values, api_time))
+                    took = cur.rowcount > 0
+                if put.offline:
+                    _enqueue(conn, put.gid, values, put.record.event_time, api_time, False)
+                taken.append(took)
+            return taken
+
+        return self._write(apply)
 
     def update(
         self,
@@ -238,26 +300,29 @@ class Store:
         api_time: float,
     ) -> StoredRecord:
         """UpdateRecord: merge `changes` into the live record (NotFound / Conflict as AWS)."""
-        with self._tx() as conn:
+
+        def apply(conn: sqlite3.Connection) -> StoredRecord:
             current = _current(conn, gid, record_id)
             if current is None or not current.live(api_time):
                 raise NotFound(f"Record '{record_id}' does not exist in feature group '{group.name}'.")
-            if event_time is None:
-                event_time = current.event_time
-            elif event_time < current.event_time:
+            new_time = current.event_time if event_time is None else event_time
+            if new_time < current.event_time:
                 raise Conflict(
                     f"The EventTime of the update is older than the EventTime of record '{record_id}'."
                 )
             merged = dict(current.values)
             merged.update(changes)
             new_expiry = current.expires_at if keep_expiry else expires_at
+            values = json.dumps(merged)
             conn.execute(
                 "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, 0, ?)",
-                (gid, record_id, event_time, new_expiry, json.dumps(merged)),
+                (gid, record_id, new_time, new_expiry, values),
             )
             if offline:
-                _enqueue(conn, gid, merged, event_time, api_time, False)
-        return StoredRecord(record_id, event_time, new_expiry, False, merged)
+                _enqueue(conn, gid, values, new_time, api_time, False)
+            return StoredRecord(record_id, new_time, new_expiry, False, merged)
+
+        return self._write(apply)
 
     def delete(
         self,
@@ -273,8 +338,9 @@ class Store:
         api_time: float,
     ) -> None:
         """DeleteRecord as documented: an older EventTime leaves the online record in place."""
-        marker: dict[str, Value] = {group.record_identifier: record_id, group.event_time: raw_event_time}
-        with self._tx() as conn:
+        marker = json.dumps({group.record_identifier: record_id, group.event_time: raw_event_time})
+
+        def apply(conn: sqlite3.Connection) -> None:
             if online:
                 current = _current(conn, gid, record_id)
                 if current is not None and current.expired(api_time):
@@ -291,10 +357,12 @@ class Store:
                     else:
                         conn.execute(
                             "INSERT OR REPLACE INTO records VALUES (?, ?, ?, NULL, 1, ?)",
-                            (gid, record_id, event_time, json.dumps(marker)),
+                            (gid, record_id, event_time, marker),
                         )
             if offline:
                 _enqueue(conn, gid, marker, event_time, api_time, True)
+
+        self._write(apply)
 
     def list_ids(
         self, gid: int, after: str | None, limit: int, include_soft_deleted: bool, now: float
@@ -314,7 +382,8 @@ class Store:
     # -- offline queue ----------------------------------------------------------------------
     def plan_flush(self, max_rows: int) -> int | None:
         """Fix the queue prefix the next flush writes (replayed unchanged after a crash)."""
-        with self._tx() as conn:
+
+        def apply(conn: sqlite3.Connection) -> int | None:
             row = conn.execute("SELECT seq_hi FROM flush_plan WHERE id = 1").fetchone()
             if row is not None:
                 return int(row[0])
@@ -324,6 +393,8 @@ class Store:
             seq_hi = min(int(lo_hi[1]), int(lo_hi[0]) + max_rows - 1)
             conn.execute("INSERT INTO flush_plan(id, seq_hi) VALUES (1, ?)", (seq_hi,))
             return seq_hi
+
+        return self._write(apply)
 
     def planned_rows(self, seq_hi: int) -> list[OfflineRow]:
         with self._read() as conn:
@@ -337,9 +408,11 @@ class Store:
         return out
 
     def complete_flush(self, seq_hi: int) -> None:
-        with self._tx() as conn:
+        def apply(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM offline_queue WHERE seq <= ?", (seq_hi,))
             conn.execute("DELETE FROM flush_plan WHERE id = 1")
+
+        self._write(apply)
 
     def queued_rows(self) -> int:
         with self._read() as conn:
@@ -359,10 +432,11 @@ def _current(conn: sqlite3.Connection, gid: int, record_id: str) -> StoredRecord
 def _enqueue(
     conn: sqlite3.Connection,
     gid: int,
-    values: dict[str, Value],
+    values_json: str,
     event_time: float,
     api_time: float,
     is_deleted: bool,
 ) -> None:
-    row = {"v": values, "t": event_time, "a": api_time, "d": is_deleted}
-    conn.execute("INSERT INTO offline_queue(gid, row) VALUES (?, ?)", (gid, json.dumps(row)))
+    # The values are spliced in already serialised, to encode each record only once.
+    row = f'{{"v":{values_json},"t":{event_time!r},"a":{api_time!r},"d":{"true" if is_deleted else "false"}}}'
+    conn.execute("INSERT INTO offline_queue(gid, row) VALUES (?, ?)", (gid, row))
