@@ -43,7 +43,10 @@ def is_valid_name(name: object) -> TypeGuard[str]:
 def check_scalar(feature_name: str, feature_type: str, value: str) -> None:
     """Raise InvalidInput naming the feature when `value` does not parse as `feature_type`."""
     if feature_type == INTEGRAL:
-        if _INTEGRAL_RE.fullmatch(value) is None or not _INT64_MIN <= int(value) <= _INT64_MAX:
+        # Only a long literal can leave the int64 range.
+        if _INTEGRAL_RE.fullmatch(value) is None or (
+            len(value) > 18 and not _INT64_MIN <= int(value) <= _INT64_MAX
+        ):
             raise InvalidInput(
                 f"Invalid value '{_clip(value)}' for feature '{feature_name}' of type Integral: "
                 "expected a 64-bit integer."
