@@ -31,7 +31,7 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Pair, write_results
+from bench.common import Pair, machine, write_results
 from local_stack.feature_store import EmulatorProcess
 
 GROUP = "bench-group"
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-requests", type=int, default=6000)
     parser.add_argument("--flush-interval-s", type=float, default=5.0)
     args = parser.parse_args(argv)
+    where = machine()  # before the run: the load average says how busy the machine already was
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         Pair(f"BatchWriteRecord x25 vs no-op endpoint (boto3, {args.threads} threads)", batch[0], batch[1],
              "records/s"),
     ]
-    write_results("feature-store", vars(args), pairs, checks)
+    write_results("feature-store", vars(args), pairs, checks, machine_description=where)
     return 0
 
 
