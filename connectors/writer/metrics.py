@@ -6,6 +6,7 @@ Latency is the round trip of one API call attempt (PutRecord or BatchWriteRecord
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import deque
@@ -66,7 +67,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100.0 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q * len(ordered) / 100.0)))
     return ordered[rank - 1]
 
 

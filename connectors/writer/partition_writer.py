@@ -112,6 +112,8 @@ class PartitionWriter:
     def _use_batch(self) -> bool:
         if not self._batch:
             return False
+        if self.plan.mode == "batch":
+            return True  # required: an unsupported service fails the batch instead
         with _no_batch_lock:
             return self.plan.endpoint_url not in _no_batch_write
 

@@ -22,7 +22,8 @@ class TokenBucket:
         self.interval = 1.0 / rate
         # How far ahead of real time the schedule may run: `burst` tokens' worth.
         self.tolerance = max(0.0, burst - 1.0) * self.interval
-        self._next = time.monotonic()
+        # A new bucket starts full: `burst` calls may go at once.
+        self._next = time.monotonic() - self.tolerance
         self._lock = threading.Lock()
 
     def reserve(self) -> float:

@@ -20,6 +20,7 @@ from tests.writer.helpers import create_group, events, expected_state, normalise
 
 pytestmark = pytest.mark.integration
 SCHEMA = "id string, ts timestamp, n long, x double, s string"
+STRING_N = "id string, ts timestamp, n string, x double, s string"
 
 
 def _frame(spark: Any, rows: list[dict[str, Any]], partitions: int = 2) -> Any:
@@ -65,7 +66,7 @@ def test_rejected_record_goes_to_dlq_and_the_rest_lands(spark, emulator, tmp_pat
     rows = events(60, seed=5)
     bad_id = rows[17]["id"]
     frame_rows = [(r["id"], r["ts"], "oops" if r["id"] == bad_id else str(r["n"]), r["x"], r["s"]) for r in rows]
-    frame = spark.createDataFrame(frame_rows, "id string, ts timestamp, n string, x double, s string")
+    frame = spark.createDataFrame(frame_rows, STRING_N)
 
     metrics = OnlineStoreSink(target(name), _settings(emulator.url, tmp_path, write_mode=mode)).write_batch(
         frame, batch_id=3)
@@ -87,7 +88,7 @@ def test_replayed_batch_rewrites_its_dlq_partition_without_duplicates(spark, emu
     described = create_group(emulator.url)
     rows = events(10, seed=9)
     frame = spark.createDataFrame([(r["id"], r["ts"], "bad" if i < 2 else str(r["n"]), r["x"], r["s"])
-                                   for i, r in enumerate(rows)], "id string, ts timestamp, n string, x double, s string")
+                                   for i, r in enumerate(rows)], STRING_N)
     sink = OnlineStoreSink(target(described["FeatureGroupName"]), _settings(emulator.url, tmp_path))
     sink.write_batch(frame, batch_id=1)
     sink.write_batch(frame, batch_id=1)  # Spark replaying batch 1
@@ -101,7 +102,7 @@ def test_exhausted_retries_fail_the_batch_within_its_time_budget(spark, emulator
     name = create_group(emu.url)["FeatureGroupName"]
     settings = _settings(emu.url, tmp_path, max_attempts=50, backoff_base_ms=50, backoff_cap_ms=400,
                          batch_timeout_s=3)
-    with pytest.raises(SinkError, match="time budget exhausted|attempts failed"):
+    with pytest.raises(SinkError, match="time budget exhausted"):
         OnlineStoreSink(target(name), settings).write_batch(_frame(spark, events(20)), batch_id=0)
 
 

@@ -96,7 +96,7 @@ public final class KinesisOptions implements Serializable {
         this.maxRecordsPerShard = positiveInt(opts, MAX_RECORDS_PER_SHARD,
                 positiveInt(opts, MAX_FETCH_RECORDS_PER_SHARD, 10_000, Integer.MAX_VALUE), Integer.MAX_VALUE);
         this.maxRecordsPerCall = positiveInt(opts, MAX_RECORDS_PER_CALL, 10_000, 10_000);
-        this.maxEmptyPolls = positiveInt(opts, MAX_EMPTY_POLLS, 3, 1_000);
+        this.maxEmptyPolls = positiveInt(opts, MAX_EMPTY_POLLS, 100, 100_000);
         this.maxThrottleWaitMs = positiveInt(opts, MAX_THROTTLE_WAIT_MS, 600_000, Integer.MAX_VALUE);
 
         String consumer = opts.getOrDefault(CONSUMER_TYPE, "GetRecords");

@@ -89,18 +89,20 @@ final class KinesisShardReader implements PartitionReader<InternalRow> {
         GetRecordsResponse response = fetcher.fetch(requested);
         List<Record> records = response.records();
         observe(response, records);
+        // no millisBehindLatest at all (not seen from Kinesis itself): an empty page means the tip
+        boolean atTip = millisBehindLatest == 0 || (millisBehindLatest < 0 && records.isEmpty());
         if (fetcher.exhausted()) {
             done = true;
         } else if (records.isEmpty()) {
-            // an empty page while behind can be a gap in time; a few in a row end the batch
+            // Kinesis can return empty pages while behind (a quiet stretch of the shard); keep
+            // paging through it, up to a bound, since the next batch would restart before it
             emptyPolls++;
-            done = millisBehindLatest == 0 || emptyPolls >= options.maxEmptyPolls();
+            done = atTip || emptyPolls >= options.maxEmptyPolls();
         } else {
             emptyPolls = 0;
-            done = kinesisRecords >= options.maxRecordsPerShard()
-                    || (millisBehindLatest == 0 && records.size() < requested);
+            done = kinesisRecords >= options.maxRecordsPerShard() || (atTip && records.size() < requested);
         }
-        caughtUp = !fetcher.exhausted() && millisBehindLatest == 0;
+        caughtUp = !fetcher.exhausted() && atTip;
         page = deaggregate(records);
     }
 
