@@ -35,7 +35,8 @@ def collect_garbage(store: StateStore, root: StoreUri, manifest: Manifest | None
     doomed: list[StoreUri] = []
     for prefix in MANAGED_PREFIXES:
         for stored in store.list(root.join(prefix)):
-            if stored.uri.relative_to(root) not in keep:
+            relative = stored.uri.relative_to(root)
+            if relative not in keep and _checksum_target(relative) not in keep:
                 doomed.append(stored.uri)
     deleted = store.delete_many(doomed) if doomed else 0
     if not root.is_s3:
@@ -44,6 +45,14 @@ def collect_garbage(store: StateStore, root: StoreUri, manifest: Manifest | None
     if deleted:
         log.info("garbage collection under %s: %d files deleted", root, deleted)
     return deleted
+
+
+def _checksum_target(relative: str) -> str | None:
+    """`dir/.name.crc` (Hadoop's local checksum file) → `dir/name`: it lives as long as its file."""
+    directory, _, name = relative.rpartition("/")
+    if name.startswith(".") and name.endswith(".crc"):
+        return f"{directory}/{name[1:-4]}" if directory else name[1:-4]
+    return None
 
 
 def _prune_empty_dirs(top: os.PathLike[str]) -> None:

@@ -12,10 +12,12 @@ with deletes=apply, new delete markers) touch are read and rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
@@ -173,7 +175,9 @@ class _Run:
         reader = self.spark.read.schema(schema)
         if base is not None:
             reader = reader.option("basePath", self.spark_path(base))
-        return reader.parquet(*[self.spark_path(u) for u in uris])
+        paths = [self.spark_path(u) for u in uris]
+        with _listing_conf(self.spark, remote=any(u.is_s3 for u in uris), paths=len(paths)):
+            return reader.parquet(*paths)
 
     def partition_schema(self, schema: StructType) -> StructType:
         fields = [*schema.fields, StructField(DATE, DateType(), True)]
@@ -428,7 +432,7 @@ class _Run:
 
         before = self.list_relative(DATA_DIR)
         self.phase("write", f"{tasks} files")
-        with self.progress.spark_work(spark, target.name, "write"):
+        with self.progress.spark_work(spark, target.name, "write"), scoped_conf(spark, WRITE_CONF):
             (kept.select(*[F.col(f"`{c}`") for c in [*schema.names, *self.pcols]])
              .write.mode("append").partitionBy(*self.pcols)
              .option("compression", settings.compression)
@@ -480,7 +484,8 @@ class _Run:
         merged = merge_deletion_logs(old_log, new_deletes, target.record_identifier)
         before = self.list_relative(TOMBSTONE_DIR)
         self.phase("deletes")
-        merged.coalesce(1).write.mode("append").parquet(self.spark_path(self.out(TOMBSTONE_DIR)))
+        with scoped_conf(self.spark, WRITE_CONF):
+            merged.coalesce(1).write.mode("append").parquet(self.spark_path(self.out(TOMBSTONE_DIR)))
         fresh = {k: v for k, v in self.list_relative(TOMBSTONE_DIR).items() if k not in before}
         if not _metrics(observed).get("n"):
             self.store.delete_many([self.out(k) for k in fresh])
@@ -533,7 +538,7 @@ class _Run:
         observed = Observation("compaction_snapshot")
         latest = latest.observe(observed, F.count(F.lit(1)).alias("rows"))
         before = self.list_relative(SNAPSHOT_DIR)
-        with self.progress.spark_work(spark, target.name, "snapshot"):
+        with self.progress.spark_work(spark, target.name, "snapshot"), scoped_conf(spark, WRITE_CONF):
             (latest.select(*[F.col(f"`{c}`") for c in schema.names]).write.mode("append")
              .option("compression", self.settings.compression).parquet(self.spark_path(self.out(SNAPSHOT_DIR))))
         entries = [FileEntry(path=k, bytes=v) for k, v in sorted(self.list_relative(SNAPSHOT_DIR).items())
@@ -541,6 +546,40 @@ class _Run:
         self.summary.snapshot_rows = _metrics(observed).get("rows", 0)
         self.summary.snapshot_files = len(entries)
         return entries
+
+
+@contextlib.contextmanager
+def scoped_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set session SQL settings for the duration of a block (the session may be shared)."""
+    conf = spark.conf
+    saved: dict[str, str | None] = {key: conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, previous in saved.items():
+            if previous is None:
+                conf.unset(key)
+            else:
+                conf.set(key, previous)
+
+
+def _listing_conf(spark: SparkSession, *, remote: bool, paths: int) -> contextlib.AbstractContextManager[None]:
+    """How Spark looks up the explicit file list of a read (it does so eagerly, inside `.parquet`).
+
+    By default more than 32 paths start a listing job with one task per path (up to 10,000
+    tasks), which costs far more than the read of small files. Local paths are looked up on the
+    driver; remote ones with one task per core.
+    """
+    if remote:
+        return scoped_conf(spark, {"spark.sql.sources.parallelPartitionDiscovery.parallelism":
+                                   str(max(2, spark.sparkContext.defaultParallelism))})
+    return scoped_conf(spark, {"spark.sql.sources.parallelPartitionDiscovery.threshold": str(paths + 1)})
+
+
+# Output settings of every write: microsecond timestamps (not the legacy INT96) for any reader.
+WRITE_CONF = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
 
 
 def _metrics(observation: Observation) -> dict[str, int]:

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DateType, IntegerType, StructField, StructType
+from pyspark.sql.types import ArrayType, DateType, IntegerType
 
 from featurestream.compaction.errors import CompactionError
 from featurestream.compaction.rules import DATE, HOUR
@@ -91,19 +91,19 @@ def assign_file_keys(spark: SparkSession, files_per_partition: Mapping[str, int]
 
 
 def plan_frame(spark: SparkSession, keys: Mapping[str, list[int]], partition_by: str) -> DataFrame:
-    """A small table: partition columns → the partition's file keys (broadcast-joined)."""
-    fields = [StructField(DATE, DateType(), False)]
-    if partition_by == "hour":
-        fields.append(StructField(HOUR, IntegerType(), False))
-    fields.append(StructField(_FILE_KEYS, ArrayType(IntegerType(), False), False))
+    """A small table: partition columns → the partition's file keys (broadcast-joined).
+
+    Built from literals, so it is a local relation: no Python worker, no job to broadcast it.
+    """
     rows = []
-    for partition, file_keys in keys.items():
+    for partition, file_keys in sorted(keys.items()):
         day, hour = parse_partition_key(partition)
-        values: list[object] = [day.date()]
+        values = [F.lit(day.date()).cast(DateType()).alias(DATE)]
         if partition_by == "hour":
-            values.append(hour)
-        rows.append((*values, file_keys))
-    return spark.createDataFrame(rows, StructType(fields))
+            values.append(F.lit(hour).cast(IntegerType()).alias(HOUR))
+        values.append(F.array(*[F.lit(k) for k in file_keys]).cast(ArrayType(IntegerType())).alias(_FILE_KEYS))
+        rows.append(F.struct(*values))
+    return spark.range(1).select(F.inline(F.array(*rows)))
 
 
 def with_file_key(df: DataFrame, plan: DataFrame, partition_cols: list[str], record_identifier: str) -> DataFrame:
