@@ -55,7 +55,7 @@ stack-up: setup
 stack-down: venv
 	$(BIN)/featurestream stack down
 
-bench-feature-store: setup
+bench-feature-store: venv
 	$(BIN)/python bench/feature_store_bench.py
 
 clean:
