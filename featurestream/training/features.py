@@ -78,6 +78,9 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
     if spec.date_partition_column:
         if spec.date_partition_column not in columns:
             raise ConfigError(source, f"{where}.date_partition_column", f"not a column of {spec.path}")
+        if not isinstance(raw.schema[spec.date_partition_column].dataType, T.DateType | T.StringType):
+            raise ConfigError(source, f"{where}.date_partition_column",
+                              "must be a date partition (event_date=YYYY-MM-DD)")
         excluded.add(spec.date_partition_column)
     features = list(spec.features) if spec.features is not None else [c for c in columns if c not in excluded]
     for feature in features:
@@ -96,9 +99,9 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
         if name.startswith(RESERVED_PREFIX):
             raise ConfigError(source, f"{where}.prefix", f"output column {name!r} uses the reserved prefix _fs_")
 
-    pruned = raw
+    pruned, dates = raw, None
     if time_range is not None:
-        pruned = _prune(raw, spec, time_range)
+        pruned, dates = _prune(raw, spec, time_range)
     event_time = _as_timestamp(raw, spec.event_time_column)
     frame = pruned.select(
         *[F.col(feature_key).alias(label_key) for label_key, feature_key in spec.keys.items()],
@@ -115,10 +118,12 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
         name=spec.name, frame=frame, keys=tuple(spec.keys), features=tuple(outputs),
         ttl_ms=spec.ttl_ms, event_time_output=event_time_output,
     )
-    return LoadedGroup(side, _lineage(pruned, spec, features, outputs))
+    return LoadedGroup(side, _lineage(raw, spec, features, outputs, dates))
 
 
-def _prune(raw: DataFrame, spec: FeatureGroupInput, time_range: tuple[datetime, datetime]) -> DataFrame:
+def _prune(raw: DataFrame, spec: FeatureGroupInput,
+           time_range: tuple[datetime, datetime]) -> tuple[DataFrame, tuple[str | None, str] | None]:
+    """The pruned frame, and the (first, last) date partitions kept when the layout has them."""
     oldest, newest = time_range
     lower = oldest - timedelta(milliseconds=spec.ttl_ms) if spec.ttl_ms is not None else None
     pruned = raw
@@ -128,16 +133,31 @@ def _prune(raw: DataFrame, spec: FeatureGroupInput, time_range: tuple[datetime, 
         pruned = pruned.where(F.col(spec.event_time_column) <= F.lit(newest))
         if lower is not None:
             pruned = pruned.where(F.col(spec.event_time_column) >= F.lit(lower))
+    dates = None
     if spec.date_partition_column:
+        # A date, or a YYYY-MM-DD string: both compare correctly with an ISO date literal.
         part = F.col(spec.date_partition_column)
-        pruned = pruned.where(part <= F.lit(newest.date().isoformat()))
-        if lower is not None:
-            pruned = pruned.where(part >= F.lit(lower.date().isoformat()))
-    return pruned
+        dates = (None if lower is None else lower.date().isoformat(), newest.date().isoformat())
+        pruned = pruned.where(part <= F.lit(dates[1]))
+        if dates[0] is not None:
+            pruned = pruned.where(part >= F.lit(dates[0]))
+    return pruned, dates
 
 
-def _lineage(frame: DataFrame, spec: FeatureGroupInput, features: list[str], outputs: list[str]) -> dict[str, Any]:
-    files = sorted(frame.inputFiles())
+def _in_dates(path: str, column: str, dates: tuple[str | None, str]) -> bool:
+    """Spark's partition pruning, repeated on the path: `inputFiles()` lists the unpruned relation."""
+    value = dict(_PARTITION_SEGMENT.findall(path)).get(column)
+    if value is None:
+        return True
+    value = value[:10]
+    return (dates[0] is None or value >= dates[0]) and value <= dates[1]
+
+
+def _lineage(raw: DataFrame, spec: FeatureGroupInput, features: list[str], outputs: list[str],
+             dates: tuple[str | None, str] | None) -> dict[str, Any]:
+    files = sorted(raw.inputFiles())
+    if dates is not None and spec.date_partition_column:
+        files = [f for f in files if _in_dates(f, spec.date_partition_column, dates)]
     partitions = sorted({
         "/".join(f"{k}={v}" for k, v in _PARTITION_SEGMENT.findall(path)) for path in files
     } - {""})

@@ -83,5 +83,6 @@ class Progress:
                 continue
             filled = int(BAR_WIDTH * done / total) if total else 0
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            self.stream.write(f"\r\x1b[2K  {name:<28} [{bar}] {done}/{total} tasks  {time.monotonic() - started:.1f}s")
+            tasks = f"{done}/{total} tasks" if total else "planning"
+            self.stream.write(f"\r\x1b[2K  {name:<28} [{bar}] {tasks}  {time.monotonic() - started:.1f}s")
             self.stream.flush()

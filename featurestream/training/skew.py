@@ -65,17 +65,11 @@ def plan(union: DataFrame, key_cols: Sequence[str], spec: SkewSpec) -> BucketPla
         .cache()
     )
     try:
-        counts = sample.groupBy(*key_cols).count()
-        total_window = Window.partitionBy()
-        hot = (
-            counts.withColumn("total", F.sum("count").over(total_window))
-            .where(F.col("count") >= F.col("total") * F.lit(spec.hot_key_share))
-            .collect()
-        )
+        result.sampled_rows = int(sample.count())
+        threshold = max(1.0, result.sampled_rows * spec.hot_key_share)
+        hot = sample.groupBy(*key_cols).count().where(F.col("count") >= F.lit(threshold)).collect()
         if not hot:
-            result.sampled_rows = int(sample.count())
             return result
-        result.sampled_rows = int(hot[0]["total"])
         hot_frame = union.sparkSession.createDataFrame(
             [tuple(row[c] for c in key_cols) for row in hot], schema=_key_schema(union, key_cols)
         )
