@@ -6,11 +6,13 @@ files. Values may reference the environment as `${VAR}` or `${VAR:-default}` (se
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
+from featurestream.durations import parse_duration_ms
 
 _SECRET_WORDS = ("password", "secret", "token", "access_key", "secret_key")
 
@@ -79,6 +81,91 @@ class SparkSpec(Frozen):
     conf: dict[str, str] = {}
 
 
+def _check_duration(value: str) -> str:
+    parse_duration_ms(value)
+    return value
+
+
+def _env_port(name: str, default: int) -> int:
+    """A port from the environment (the local stack's FEATURESTREAM_<X>_PORT convention)."""
+    text = os.environ.get(name, "").strip()
+    return int(text) if text.isdigit() else default
+
+
+class MetricsSpec(Frozen):
+    """The Prometheus endpoint of a job (see docs/operations.md for the metric names)."""
+
+    enabled: bool = True
+    # Loopback by default: exposing it is a deployment decision (a pod port, a security group).
+    host: str = "127.0.0.1"
+    # 0 = any free port (the job logs the URL). FEATURESTREAM_METRICS_PORT overrides the default.
+    port: int = Field(default_factory=lambda: _env_port("FEATURESTREAM_METRICS_PORT", 19464), ge=0, le=65535)
+    # Also write the final values here when the job ends (Prometheus text format), for batch runs.
+    textfile: str | None = None
+    # Freshness quantiles are computed over the events of this recent period.
+    freshness_window: str = "10m"
+
+    _window = field_validator("freshness_window")(lambda v: _check_duration(v))
+
+
+class LineageSpec(Frozen):
+    """OpenLineage run events: a JSON-lines file by default, an HTTP endpoint on request."""
+
+    transport: Literal["file", "http", "none"] = "file"
+    # File transport; default <FEATURESTREAM_STATE_DIR or .state>/lineage/openlineage.jsonl.
+    file: str | None = None
+    # HTTP transport (Marquez and friends): POST <url>/<endpoint>.
+    url: str | None = None
+    endpoint: str = "api/v1/lineage"
+    # The *name* of the variable holding the API key, never the key itself.
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+    namespace: str = Field(default="featurestream", min_length=1)
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> LineageSpec:
+        if self.transport == "http" and not self.url:
+            raise ValueError("transport http needs url")
+        return self
+
+
+class ShutdownSpec(Frozen):
+    """Graceful stop on SIGTERM/SIGINT (or when `stop_file` appears): finish the batch in flight."""
+
+    # Longest wait for the batch in flight; past it the queries are stopped hard (the batch is
+    # replayed from the checkpoint at the next start, which the writer makes harmless).
+    timeout: str = "10m"
+    # A path (local, s3a://, hdfs://) whose appearance stops the job like SIGTERM: for YARN and
+    # other schedulers that cannot signal the driver's Python process.
+    stop_file: str | None = None
+    poll_interval: str = "5s"
+
+    _durations = field_validator("timeout", "poll_interval")(lambda v: _check_duration(v))
+
+
+class SecretRef(Frozen):
+    """Where a secret is read at run time: an environment variable or a (mounted) file."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+class SecuritySpec(Frozen):
+    """Kafka authentication beyond `kafka.options`: secret option values and MSK IAM."""
+
+    # Kafka client options whose values are secrets (sasl.jaas.config, ssl.keystore.password,
+    # ...), read at run time and never logged; passed to Spark as `kafka.<option>`.
+    kafka_secret_options: dict[str, SecretRef] = {}
+    # Amazon MSK IAM auth (needs software.amazon.msk:aws-msk-iam-auth on the classpath).
+    kafka_msk_iam: bool = False
+
+
 class EnvironmentProfile(Frozen):
     name: str
     kind: Literal["local", "aws"] = "local"
@@ -87,3 +174,8 @@ class EnvironmentProfile(Frozen):
     spark: SparkSpec = SparkSpec()
     checkpoint_root: str = Field(min_length=1)
     dlq_path: str = Field(min_length=1)
+    # Factories, not shared instances: defaults that read the environment are read at load time.
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    lineage: LineageSpec = Field(default_factory=LineageSpec)
+    shutdown: ShutdownSpec = Field(default_factory=ShutdownSpec)
+    security: SecuritySpec = Field(default_factory=SecuritySpec)
