@@ -58,5 +58,8 @@ stack-down: venv
 bench-feature-store: venv
 	$(BIN)/python bench/feature_store_bench.py
 
+bench-writer: venv
+	$(BIN)/python bench/writer_bench.py
+
 clean:
 	rm -rf build .state $(VENV)

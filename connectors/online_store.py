@@ -34,7 +34,7 @@ from connectors.writer.plan import WritePlan
 from connectors.writer.records import format_event_time, format_value
 from connectors.writer.redact import install_redaction
 from connectors.writer.settings import WriterSettings, runtime_endpoint, worker_tps
-from connectors.writer.spark_env import task_slots
+from connectors.writer.spark_env import num_partitions, task_slots
 from connectors.writer.task import RESULT_SCHEMA, write_partition
 from featurestream.errors import SinkError
 
@@ -123,7 +123,7 @@ class OnlineStoreSink:
         started = time.monotonic()
         target = self.target
         latest = latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
-        partitions = latest.rdd.getNumPartitions()
+        partitions = num_partitions(latest)
         plan = self.plan(records, batch_id, partitions, time.time() + settings.batch_timeout_s)
         try:
             rows = latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()
@@ -143,7 +143,8 @@ class OnlineStoreSink:
             retries=totals["retries"], throttles=totals["throttles"], fallbacks=totals["fallbacks"],
             latency_ms_p50=percentile(totals["latencies_ms"], 50),
             latency_ms_p99=percentile(totals["latencies_ms"], 99),
-            seconds=round(time.monotonic() - started, 3), partitions=totals["partitions"],
+            seconds=round(time.monotonic() - started, 3), write_seconds=round(totals["task_s"], 3),
+            partitions=totals["partitions"],
             worker_tps_budget=plan.worker_tps, rate_wait_s=round(totals["rate_wait_s"], 3),
         )
         history.record(metrics)

@@ -28,6 +28,7 @@ from connectors.writer.metrics import BatchMetrics, history
 from connectors.writer.redact import install_redaction
 from connectors.writer.retry import REJECT_CODES
 from connectors.writer.settings import WriterSettings, runtime_endpoint
+from connectors.writer.spark_env import num_partitions
 from featurestream.errors import SinkError
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class ConnectorSink:
             counts = frame.agg(F.count(F.lit(1)).alias("n"), F.sum(RECORDS_IN).alias("rows")).first()
             entities = int(counts["n"]) if counts else 0
             records_in = int((counts["rows"] if counts else 0) or 0)
-            partitions = frame.rdd.getNumPartitions()
+            partitions = num_partitions(frame)
             dlq = self._ingest(spark, frame.drop(RECORDS_IN), batch_id) if entities else 0
         finally:
             frame.unpersist()
@@ -132,7 +133,7 @@ class ConnectorSink:
             mode="put" if self.settings.write_mode == "put" else "batch", records_in=records_in,
             entities=entities, records_written=entities - dlq, dlq=dlq, calls=None, retries=None,
             throttles=None, fallbacks=0, latency_ms_p50=None, latency_ms_p99=None,
-            seconds=round(time.monotonic() - started, 3), partitions=partitions,
+            seconds=round(time.monotonic() - started, 3), write_seconds=None, partitions=partitions,
             worker_tps_budget=None, rate_wait_s=None,
         )
         history.record(metrics)

@@ -31,6 +31,8 @@ class PartitionMetrics:
     throttles: int = 0
     fallbacks: int = 0
     rate_wait_s: float = 0.0
+    # Wall time of the task's writing (records built, calls made), without Spark's share.
+    task_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     _seen: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -58,6 +60,7 @@ class PartitionMetrics:
                 "records_in": self.records_in, "records": self.records, "written": self.written,
                 "dlq": self.dlq, "calls": self.calls, "retries": self.retries, "throttles": self.throttles,
                 "fallbacks": self.fallbacks, "rate_wait_s": round(self.rate_wait_s, 6),
+                "task_s": round(self.task_s, 6),
                 "latencies_ms": [round(x, 3) for x in self.latencies_ms],
             }
 
@@ -91,6 +94,8 @@ class BatchMetrics:
     latency_ms_p50: float | None
     latency_ms_p99: float | None
     seconds: float
+    # The slowest task's writing time; `seconds - write_seconds` is Spark's part (plan, dedup).
+    write_seconds: float | None
     partitions: int
     worker_tps_budget: float | None
     rate_wait_s: float | None
@@ -109,12 +114,14 @@ def merge_partitions(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Sum the partitions' counters and pool their latency samples."""
     total: dict[str, Any] = {"records_in": 0, "records": 0, "written": 0, "dlq": 0, "calls": 0,
                              "retries": 0, "throttles": 0, "fallbacks": 0, "rate_wait_s": 0.0,
-                             "latencies_ms": [], "partitions": 0}
+                             "latencies_ms": [], "partitions": 0, "task_s": 0.0}
     for part in parts:
         total["partitions"] += 1
         for key, value in part.items():
             if key == "latencies_ms":
                 total[key].extend(value)
+            elif key == "task_s":
+                total[key] = max(total[key], value)
             elif key in total:
                 total[key] += value
     return total

@@ -25,17 +25,22 @@ _ENV_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN
 MASK = "***"
 
 
-def _known_values() -> set[str]:
-    values = {os.environ[name] for name in _ENV_SECRETS if os.environ.get(name)}
+def _session_values() -> set[str]:
+    """Credentials the default chain resolves (instance profile, files...); costly, so once."""
     try:
         import boto3
 
         credentials = boto3.session.Session().get_credentials()
-        if credentials is not None:
-            frozen = credentials.get_frozen_credentials()
-            values.update(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v)
-    except Exception:  # noqa: S110 - no resolvable credentials is fine: nothing to hide then
-        pass
+        if credentials is None:
+            return set()
+        frozen = credentials.get_frozen_credentials()
+        return {v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v}
+    except Exception:  # no resolvable credentials is fine: nothing to hide then
+        return set()
+
+
+def _known_values(session_values: set[str]) -> set[str]:
+    values = {os.environ[name] for name in _ENV_SECRETS if os.environ.get(name)} | session_values
     # Very short values would mask ordinary words; real credentials are long.
     return {v for v in values if len(v) >= 8}
 
@@ -54,7 +59,8 @@ class CredentialRedactor(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__("featurestream.redact")
-        self.values = _known_values()
+        self.session_values = _session_values()
+        self.values = _known_values(self.session_values)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -85,7 +91,7 @@ def install_redaction() -> CredentialRedactor:
         if _installed is None:
             _installed = CredentialRedactor()
         else:
-            _installed.values = _known_values()
+            _installed.values = _known_values(_installed.session_values)
         handlers = list(logging.getLogger().handlers)
         if logging.lastResort is not None:
             handlers.append(logging.lastResort)

@@ -6,9 +6,14 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 _LOCAL = re.compile(r"local(?:-cluster)?\[(\d+|\*)")
+
+
+def num_partitions(frame: DataFrame) -> int:
+    """Partitions of `frame` as it will run, from the JVM plan (`.rdd` would add a Python pass)."""
+    return int(frame._jdf.queryExecution().toRdd().getNumPartitions())
 
 
 def task_slots(spark: SparkSession, executors: int | None) -> tuple[int, int]:

@@ -8,6 +8,7 @@ caps how many it accepts per batch (`dlq_max_records_per_batch`).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,7 +39,9 @@ def write_partition(
                 writer.metrics.add(records_in=batch.num_rows)
             yield from records_from_batch(batch, plan.identifier, plan.event_time, plan.features)
 
+    started = time.perf_counter()
     writer.write(records())
+    writer.metrics.add(task_s=time.perf_counter() - started)
     kinds = ["metrics"] + ["dlq"] * len(writer.dlq)
     payloads = [json.dumps(writer.metrics.to_dict())] + [entry.to_json() for entry in writer.dlq]
     yield pa.RecordBatch.from_pydict({"kind": kinds, "payload": payloads})
