@@ -1,0 +1,83 @@
+"""The same guarantees on s3a:// against moto's S3: the emulator replicates the offline store to S3,
+the group is found through DescribeFeatureGroup, a run killed mid-way is re-run to the clean result."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.offline_store import StoreUri
+from featurestream.compaction import compact_feature_group
+from featurestream.compaction.targets import resolve_targets, settings_from_config
+from featurestream.config.compaction import CompactionConfig
+from featurestream.s3a import configure_session
+from local_stack.feature_store import EmulatorProcess
+from tests.compaction import oracle
+from tests.compaction.conftest import s3_client
+from tests.compaction.data import START, Group, batch, iso, region
+from tests.compaction.test_crash import crash_spec, run_and_kill
+
+pytestmark = pytest.mark.integration
+
+
+def download(client: Any, uri: StoreUri, into: Path) -> list[Path]:
+    """Every object under `uri` into `into`, keeping the relative layout."""
+    files = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=uri.key + "/"):
+        for item in page.get("Contents", []):
+            target = into / item["Key"][len(uri.key) + 1:]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(uri.bucket, item["Key"], str(target))
+            files.append(target)
+    return files
+
+
+def test_compaction_on_s3a_with_a_killed_run(spark: Any, moto_s3: str, s3_env: dict[str, str], tmp_path: Path) -> None:
+    client = s3_client(moto_s3)
+    bucket = f"fs-compaction-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    emulator = EmulatorProcess(tmp_path / "emulator", env={**os.environ, **s3_env}, flush_interval_s=3600).start()
+    try:
+        group = Group.create(emulator, f"s3://{bucket}/offline")
+        group.put(batch(range(60), hours=30, seed=11))
+        group.flush()
+        group.put(batch(range(0, 60, 3), hours=30, seed=11, version=2))
+        group.delete("r0007", iso(START + timedelta(hours=31)))
+        group.flush()
+        config = CompactionConfig.model_validate({
+            "output": f"s3://{bucket}/compacted", "region": region(), "feature_groups": [{"name": group.name}],
+            "gc_grace": "0s", "snapshot": True, "target_file_size": "64KB",
+        })
+        [target] = resolve_targets(config, Path("compaction.yaml"), client=group.sm)
+    finally:
+        emulator.stop()
+    assert target.source == StoreUri.parse(group.resolved_uri)
+    assert target.output == StoreUri.parse(f"s3://{bucket}/compacted/{group.name}")
+    configure_session(spark, moto_s3, region(), [bucket])
+
+    killed = run_and_kill(crash_spec(group, target.source, target.output, "written", bucket=bucket), env=s3_env)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert client.list_objects_v2(Bucket=bucket, Prefix=f"compacted/{group.name}/data/")["KeyCount"] > 0
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=f"compacted/{group.name}/_compaction/manifest")
+
+    settings = replace(settings_from_config(config), stale_after_s=0.0)
+    summary = compact_feature_group(spark, target, settings)
+    assert summary.status == "compacted" and summary.lock_taken_over_from is not None
+    again = compact_feature_group(spark, target, settings)
+    assert again.status == "noop"
+
+    raw = [p for p in download(client, target.source, tmp_path / "raw") if p.suffix == ".parquet"]
+    output = tmp_path / "compacted"
+    download(client, target.output, output)
+    columns, expected = oracle.expected(raw)
+    assert oracle.compacted(output, columns) == expected
+    _, latest = oracle.expected_snapshot(raw)
+    assert oracle.snapshot(output, columns) == latest
+    committed = {f["path"] for p in oracle.manifest(output)["partitions"].values() for f in p["files"]}
+    assert {str(p.relative_to(output)) for p in (output / "data").rglob("*.parquet")} == committed
