@@ -131,6 +131,12 @@ class CompactionConfig(Frozen):
             raise ValueError(f"{value!r} is below the minimum of 1KB")
         return value
 
+    @field_validator("offline_local_root")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        # `${VAR:-}` expands to "" when the variable is unset: no local mirror then.
+        return value or None
+
     @field_validator("gc_grace")
     @classmethod
     def _grace(cls, value: str) -> str:

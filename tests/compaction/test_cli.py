@@ -1,0 +1,89 @@
+"""`featurestream compact` and `jobs/compact_offline.py`: exit codes, one-line errors, JSON summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from featurestream.cli import main
+from featurestream.compaction.lock import LockInfo
+from jobs import compact_offline
+from local_stack.feature_store import EmulatorProcess
+from tests.compaction import oracle
+from tests.compaction.conftest import source_of
+from tests.compaction.data import Group, batch, local_files
+
+pytestmark = pytest.mark.integration
+
+
+def write_config(path: Path, output: Path, source: str, name: str, extra: str = "") -> Path:
+    path.write_text(
+        f"output: {output}\n"
+        f"feature_groups:\n  - {{name: {name}, path: '{source}', record_identifier: id, event_time: ts}}\n"
+        "gc_grace: 0s\ntarget_file_size: 64KB\nspark: {master: 'local[2]', shuffle_partitions: 2}\n" + extra
+    )
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    code = main(["compact", *args])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out) if captured.out.strip() else None
+    return code, report, captured.err
+
+
+def test_bad_configuration_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("output: /tmp/x\nfeature_groups: [{name: fg}]\nsnapshots: true\n")
+    code, report, err = run_cli(capsys, "--config", str(bad))
+    assert code == 2 and report is None
+    assert err.strip().splitlines() == [f"featurestream: config error: {bad}: snapshots: unknown key"]
+
+    good = write_config(tmp_path / "good.yaml", tmp_path / "out", str(tmp_path / "in"), "fg")
+    code, _, err = run_cli(capsys, "--config", str(good), "--feature-group", "other")
+    assert code == 2 and "--feature-group: 'other' is not in feature_groups" in err
+    code, _, err = run_cli(capsys, "--config", str(good), "--since", "2026-11-21", "--until", "2026-11-20")
+    assert code == 2 and "--until: must be later than --since" in err
+    assert compact_offline.main(["--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_cli_dry_run_then_run_then_noop_then_locked(
+    spark: Any, emulator: EmulatorProcess, offline_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = Group.create(emulator, "s3://offline-bucket/cli")
+    group.put(batch(range(40), hours=20, seed=9))
+    group.flush()
+    source = source_of(group, offline_root)
+    output = tmp_path / "compacted"
+    config = write_config(tmp_path / "compaction.yaml", output, str(source), group.name)
+
+    code, report, _ = run_cli(capsys, "--config", str(config), "--dry-run")
+    assert code == 0 and report is not None
+    [dry] = report["feature_groups"]
+    assert dry["status"] == "dry-run" and dry["files_in"] == len(local_files(source.path))
+    assert not output.exists()
+
+    code, report, _ = run_cli(capsys, "--config", str(config), "--feature-group", group.name, "--progress", "never")
+    assert code == 0 and report is not None and report["status"] == "ok"
+    [done] = report["feature_groups"]
+    columns, expected = oracle.expected(local_files(source.path))
+    assert done["status"] == "compacted" and done["rows_out"] == len(expected)
+    assert report["totals"]["files_out"] == done["files_out"] > 0
+    assert oracle.compacted(output / group.name, columns) == expected
+
+    code, report, _ = run_cli(capsys, "--config", str(config))
+    assert code == 0 and report is not None and report["feature_groups"][0]["status"] == "noop"
+
+    # Another live run holds the group: exit 1, the summary says why, nothing changes.
+    lock_file = output / group.name / "_compaction" / "lock.json"
+    lock_file.write_bytes(LockInfo("other-run", "host", 1, time.time(), time.time()).encode())
+    group.put(batch(range(40, 45), hours=20, seed=9))
+    group.flush()
+    code, report, _ = run_cli(capsys, "--config", str(config))
+    assert code == 1 and report is not None and report["status"] == "failed"
+    assert "held by run other-run" in report["feature_groups"][0]["error"]
+    assert oracle.compacted(output / group.name, columns) == expected

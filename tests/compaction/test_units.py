@@ -1,0 +1,135 @@
+"""Offline-store paths, configuration, time ranges and file sizing: no services, no Spark."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.offline_store import (
+    OfflineStoreError,
+    StoreUri,
+    hour_partition,
+    list_source_files,
+    parse_hour_partition,
+    parse_resolved_output_uri,
+    resolved_output_uri,
+)
+from featurestream.commands.compact import hour_range
+from featurestream.compaction.layout import files_for, partition_key_of_hour, partition_key_of_path
+from featurestream.config.compaction import load_compaction_config, parse_size
+from featurestream.errors import ConfigError
+from featurestream.s3a import s3a_options, to_s3a
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_resolved_output_uri_round_trip_and_moto_spelling() -> None:
+    uri = resolved_output_uri("s3://bucket/prefix/", "123456789012", "eu-west-1", "card-activity-v1", 1700000000)
+    assert uri == "s3://bucket/prefix/123456789012/sagemaker/eu-west-1/offline-store/card-activity-v1-1700000000/data"
+    parsed = parse_resolved_output_uri(uri)
+    assert (parsed.base, parsed.account, parsed.region, parsed.feature_group, parsed.creation_epoch) == (
+        "s3://bucket/prefix", "123456789012", "eu-west-1", "card-activity-v1", 1700000000)
+    # moto leaves out the /sagemaker/ segment.
+    assert parse_resolved_output_uri("s3://b/123456789012/us-east-1/offline-store/fg-1-5/data").feature_group == "fg-1"
+    with pytest.raises(OfflineStoreError):
+        parse_resolved_output_uri("s3://b/not/an/offline/store")
+
+
+def test_store_uris() -> None:
+    s3 = StoreUri.parse("s3a://bucket/a/b/")
+    assert str(s3) == "s3://bucket/a/b" and s3.spark_path() == "s3a://bucket/a/b"
+    assert s3.join("data", "x.parquet").relative_to(s3) == "data/x.parquet"
+    local = StoreUri.parse("file:///tmp/x")
+    assert local.spark_path() == "file:///tmp/x" and not local.is_s3
+    with pytest.raises(OfflineStoreError):
+        StoreUri.parse("s3:///key")
+    with pytest.raises(OfflineStoreError):
+        StoreUri.parse("gs://bucket/key")
+    assert to_s3a("s3://b/k") == "s3a://b/k"
+
+
+def test_hour_partitions() -> None:
+    moment = datetime(2026, 3, 4, 5, 59, tzinfo=UTC)
+    assert hour_partition(moment) == "year=2026/month=03/day=04/hour=05"
+    assert parse_hour_partition("data/year=2026/month=03/day=04/hour=05") == moment.replace(minute=0)
+    with pytest.raises(OfflineStoreError):
+        parse_hour_partition("year=2026/month=13/day=04/hour=05")
+    assert partition_key_of_hour(moment, "day") == "event_date=2026-03-04"
+    assert partition_key_of_hour(moment, "hour") == "event_date=2026-03-04/event_hour=5"
+    assert partition_key_of_path("data/event_date=2026-03-04/part-0.parquet", "data") == "event_date=2026-03-04"
+    assert partition_key_of_path("data/_temporary/0/part-0.parquet", "data") is None
+    assert partition_key_of_path("data/part-0.parquet", "data") is None
+
+
+def test_listing_skips_hidden_and_foreign_files_and_honours_the_hour_range(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for hour in (22, 23):
+        folder = root / f"year=2026/month=11/day=20/hour={hour}"
+        folder.mkdir(parents=True)
+        (folder / "a.parquet").write_bytes(b"x" * hour)
+        (folder / ".tmp.parquet").write_bytes(b"x")
+    (root / "_SUCCESS").write_bytes(b"")
+    (root / "stray.parquet").write_bytes(b"x")
+    everything = list_source_files(StoreUri.parse(root))
+    assert [(f.hour.hour, f.size) for f in everything] == [(22, 22), (23, 23)]
+    late = list_source_files(StoreUri.parse(root), since=datetime(2026, 11, 20, 23, tzinfo=UTC),
+                             until=datetime(2026, 11, 21, tzinfo=UTC))
+    assert [f.hour.hour for f in late] == [23]
+
+
+def test_hour_range_widens_to_whole_hours_and_accepts_ages() -> None:
+    now = datetime(2026, 11, 26, 10, 30, tzinfo=UTC)
+    assert hour_range("2026-11-20T13:20Z", "2026-11-21T08:10:00+02:00", now) == (
+        datetime(2026, 11, 20, 13, tzinfo=UTC), datetime(2026, 11, 21, 7, tzinfo=UTC))
+    assert hour_range("48h", None, now) == (datetime(2026, 11, 24, 10, tzinfo=UTC), None)
+    assert hour_range(None, "2026-11-21", now) == (None, datetime(2026, 11, 21, tzinfo=UTC))
+    with pytest.raises(ConfigError, match="--until"):
+        hour_range("2026-11-21", "2026-11-20", now)
+    with pytest.raises(ConfigError, match="--since"):
+        hour_range("yesterday", None, now)
+
+
+def test_file_count_keeps_files_at_or_under_the_target() -> None:
+    assert files_for(0, 100) == 1
+    assert files_for(100, 100) == 1
+    assert files_for(101, 100) == 2
+    assert parse_size("128MB") == 128 * 1024**2 and parse_size("1.5GB") == int(1.5 * 1024**3)
+
+
+def test_s3a_options_are_scoped_to_buckets() -> None:
+    assert s3a_options(None, "us-east-1", ["b"]) == {}
+    options = s3a_options("http://127.0.0.1:15000", "us-east-1", ["b"])
+    assert options["fs.s3a.bucket.b.endpoint"] == "http://127.0.0.1:15000"
+    assert options["fs.s3a.bucket.b.path.style.access"] == "true"
+    assert options["fs.s3a.bucket.b.connection.ssl.enabled"] == "false"
+    assert "fs.s3a.endpoint" in s3a_options("https://s3.example", "us-east-1")
+
+
+def test_example_configs_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("FEATURESTREAM_COMPACTED_URI", "s3://compacted/prod")
+    for path in sorted((ROOT / "conf" / "compaction").glob("*.yaml")):
+        config = load_compaction_config(path)
+        assert config.feature_groups
+
+
+@pytest.mark.parametrize(("text", "field", "reason"), [
+    ("output: /tmp/x\nfeature_groups: [{name: fg}]\ncolour: blue\n", "colour", "unknown key"),
+    ("output: /tmp/x\nfeature_groups: []\n", "feature_groups", "at least 1"),
+    ("output: /tmp/x\nfeature_groups: [{name: fg, path: /data}]\n", "feature_groups[0]", "record_identifier"),
+    ("output: /tmp/x\nfeature_groups: [{name: fg}, {name: fg}]\n", "feature_groups", "listed twice"),
+    ("output: /tmp/x\nfeature_groups: [{name: fg}]\ntarget_file_size: huge\n", "target_file_size", "bad size"),
+    ("output: /tmp/x\nfeature_groups: [{name: fg}]\ndeletes: purge\n", "deletes", "keep"),
+    ("output: /tmp/x\nfeature_groups: [{name: fg}]\nlock: {stale_after: 1m, heartbeat: 45s}\n", "lock", "half"),
+    ("output: /tmp/x\nfeature_groups: [{name: 'bad name'}]\n", "feature_groups[0].name", "valid feature group"),
+])
+def test_config_errors_name_file_and_field(tmp_path: Path, text: str, field: str, reason: str) -> None:
+    path = tmp_path / "compaction.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_compaction_config(path)
+    assert error.value.field == field
+    assert reason in error.value.reason
+    assert str(error.value).startswith(str(path))
