@@ -28,7 +28,8 @@ def _connect(files: list[Path], event_time: str, numeric_time: bool) -> duckdb.D
     con.execute("SET TimeZone = 'UTC'")
     listing = ", ".join(f"'{f}'" for f in files)
     parse = f"to_timestamp({_quote(event_time)})" if numeric_time else f"CAST({_quote(event_time)} AS TIMESTAMPTZ)"
-    con.execute(f"CREATE TABLE raw AS SELECT *, {parse} AS __t FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false)")
+    read = f"read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+    con.execute(f"CREATE TABLE raw AS SELECT *, {parse} AS __t FROM {read}")
     return con
 
 

@@ -153,7 +153,7 @@ def test_applied_deletes_reach_partitions_compacted_earlier(
     assert summary.partitions_rewritten >= 2  # the deletes' own day and older days they reach
     _, expected_latest = oracle.expected_snapshot(raw, deletes="apply")
     assert oracle.snapshot(output, columns) == expected_latest
-    assert [r for r in expected_latest if r[0] == "r0003"][0][4] == "back"
+    assert next(r for r in expected_latest if r[0] == "r0003")[4] == "back"
     assert not [r for r in expected_latest if r[0] in ("r0001", "r0002", "r0025", "r0040")]
 
 

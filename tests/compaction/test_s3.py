@@ -64,7 +64,8 @@ def test_compaction_on_s3a_with_a_killed_run(spark: Any, moto_s3: str, s3_env: d
     killed = run_and_kill(crash_spec(group, target.source, target.output, "written", bucket=bucket), env=s3_env)
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert client.list_objects_v2(Bucket=bucket, Prefix=f"compacted/{group.name}/data/")["KeyCount"] > 0
-    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=f"compacted/{group.name}/_compaction/manifest")
+    manifest_key = f"compacted/{group.name}/_compaction/manifest"
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=manifest_key)
 
     settings = replace(settings_from_config(config), stale_after_s=0.0)
     summary = compact_feature_group(spark, target, settings)
