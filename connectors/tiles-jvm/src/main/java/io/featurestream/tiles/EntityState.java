@@ -1,0 +1,186 @@
+package io.featurestream.tiles;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.TreeMap;
+
+/** One entity's state: its tiles, whole-history last values, dedupe keys and what was emitted. */
+final class EntityState {
+  static final long NONE = Long.MIN_VALUE;
+  private static final byte VERSION = 1;
+
+  /** EventTime of the last record emitted; records only move forward. */
+  long asOf = NONE;
+  /** Newest accepted event time. */
+  long maxEvent = NONE;
+  final TreeMap<Long, Tile> tiles = new TreeMap<>();
+  final long[] lastTs;
+  final Object[] lastValue;
+  /** Dedupe key hash → event time of the accepted event that holds it. */
+  final HashMap<Long, Long> dedupe = new HashMap<>();
+
+  EntityState(EngineConfig cfg) {
+    this.lastTs = new long[cfg.lastSlots];
+    this.lastValue = new Object[cfg.lastSlots];
+    Arrays.fill(lastTs, Long.MIN_VALUE);
+  }
+
+  Tile tile(long index, EngineConfig cfg) {
+    return tiles.computeIfAbsent(index, i -> new Tile(i, cfg));
+  }
+
+  /** Latest decay boundary (tile + n) * tileMs that is at or before {@code clock}; NONE if none. */
+  long latestBoundaryAtOrBefore(long clock, EngineConfig cfg) {
+    long best = NONE;
+    for (long k : tiles.keySet()) {
+      for (int n : cfg.windowTiles) {
+        long b = (k + n) * cfg.tileMs;
+        if (b <= clock && b > best) {
+          best = b;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Earliest decay boundary strictly after {@code time}; NONE if every tile has left every window. */
+  long nextBoundaryAfter(long time, EngineConfig cfg) {
+    long best = Long.MAX_VALUE;
+    for (long k : tiles.keySet()) {
+      for (int n : cfg.windowTiles) {
+        long b = (k + n) * cfg.tileMs;
+        if (b > time && b < best) {
+          best = b;
+        }
+      }
+    }
+    return best == Long.MAX_VALUE ? NONE : best;
+  }
+
+  /** Drop what no future record can use: tiles past the longest window, dedupe keys past their bound. */
+  void expire(long watermark, EngineConfig cfg) {
+    tiles.headMap(Math.floorDiv(watermark, cfg.tileMs) - cfg.maxWindowTiles, true).clear();
+    if (cfg.dedupeWithinMs >= 0) {
+      dedupe.values().removeIf(t -> t + cfg.dedupeWithinMs < watermark);
+    }
+  }
+
+  long latestDedupeExpiry(EngineConfig cfg) {
+    long latest = NONE;
+    for (long t : dedupe.values()) {
+      latest = Math.max(latest, t + cfg.dedupeWithinMs);
+    }
+    return latest;
+  }
+
+  byte[] encode(EngineConfig cfg) {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + tiles.size() * 64);
+    try (DataOutputStream out = new DataOutputStream(bytes)) {
+      out.writeByte(VERSION);
+      out.writeInt(cfg.numericSlots);
+      out.writeInt(cfg.hashSlots);
+      out.writeInt(cfg.lastSlots);
+      out.writeLong(asOf);
+      out.writeLong(maxEvent);
+      for (int i = 0; i < cfg.lastSlots; i++) {
+        out.writeLong(lastTs[i]);
+        Values.write(out, lastValue[i]);
+      }
+      out.writeInt(dedupe.size());
+      for (Map.Entry<Long, Long> e : dedupe.entrySet()) {
+        out.writeLong(e.getKey());
+        out.writeLong(e.getValue());
+      }
+      out.writeInt(tiles.size());
+      for (Tile t : tiles.values()) {
+        out.writeLong(t.index);
+        out.writeLong(t.count);
+        for (int s = 0; s < cfg.numericSlots; s++) {
+          out.writeLong(t.n[s]);
+          out.writeDouble(t.sum[s]);
+          out.writeDouble(t.mean[s]);
+          out.writeDouble(t.m2[s]);
+          out.writeDouble(t.min[s]);
+          out.writeDouble(t.max[s]);
+        }
+        for (int s = 0; s < cfg.hashSlots; s++) {
+          out.writeInt(t.hashes[s].size());
+          for (Iterator<Long> it = t.hashes[s].iterator(); it.hasNext(); ) {
+            out.writeLong(it.next());
+          }
+        }
+        for (int s = 0; s < cfg.lastSlots; s++) {
+          out.writeLong(t.lastTs[s]);
+          Values.write(out, t.lastValue[s]);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return bytes.toByteArray();
+  }
+
+  static EntityState decode(byte[] data, EngineConfig cfg) {
+    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
+      byte version = in.readByte();
+      int numeric = in.readInt();
+      int hash = in.readInt();
+      int last = in.readInt();
+      if (version != VERSION || numeric != cfg.numericSlots || hash != cfg.hashSlots
+          || last != cfg.lastSlots) {
+        throw new IncompatibleStateException(String.format(
+            "state written for %d numeric/%d distinct/%d last inputs (format %d), the feature group "
+                + "now has %d/%d/%d: start from a new checkpoint",
+            numeric, hash, last, version, cfg.numericSlots, cfg.hashSlots, cfg.lastSlots));
+      }
+      EntityState s = new EntityState(cfg);
+      s.asOf = in.readLong();
+      s.maxEvent = in.readLong();
+      for (int i = 0; i < cfg.lastSlots; i++) {
+        s.lastTs[i] = in.readLong();
+        s.lastValue[i] = Values.read(in);
+      }
+      int keys = in.readInt();
+      for (int i = 0; i < keys; i++) {
+        s.dedupe.put(in.readLong(), in.readLong());
+      }
+      int count = in.readInt();
+      for (int i = 0; i < count; i++) {
+        Tile t = new Tile(in.readLong(), cfg);
+        t.count = in.readLong();
+        for (int slot = 0; slot < cfg.numericSlots; slot++) {
+          t.n[slot] = in.readLong();
+          t.sum[slot] = in.readDouble();
+          t.mean[slot] = in.readDouble();
+          t.m2[slot] = in.readDouble();
+          t.min[slot] = in.readDouble();
+          t.max[slot] = in.readDouble();
+        }
+        for (int slot = 0; slot < cfg.hashSlots; slot++) {
+          int size = in.readInt();
+          HashSet<Long> set = t.hashes[slot];
+          for (int j = 0; j < size; j++) {
+            set.add(in.readLong());
+          }
+        }
+        for (int slot = 0; slot < cfg.lastSlots; slot++) {
+          t.lastTs[slot] = in.readLong();
+          t.lastValue[slot] = Values.read(in);
+        }
+        s.tiles.put(t.index, t);
+      }
+      return s;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

@@ -1,0 +1,88 @@
+package io.featurestream.tiles;
+
+import java.sql.Timestamp;
+import java.time.Instant;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * The engine's output rows. One schema for three kinds, told apart by {@code _kind}: a full record
+ * for an entity (features as of {@code _as_of}), a late event (with how late it was), or counters
+ * only (a micro-batch whose events were all duplicates).
+ */
+final class Output {
+  static final int RECORD = 0;
+  static final int LATE = 1;
+  static final int COUNTERS = 2;
+
+  private Output() {}
+
+  static StructType schema(EngineConfig cfg) {
+    StructType schema = new StructType()
+        .add("_kind", DataTypes.IntegerType, false)
+        .add("_key", DataTypes.StringType, false)
+        .add("_as_of", DataTypes.TimestampType, true);
+    for (Feature f : cfg.features) {
+      schema = schema.add(f.name, featureType(f, cfg), true);
+    }
+    return schema
+        .add("_aggregated", DataTypes.LongType, false)
+        .add("_duplicates", DataTypes.LongType, false)
+        .add("_event", cfg.eventType, true)
+        .add("_late_by_ms", DataTypes.LongType, true)
+        .add("_watermark", DataTypes.TimestampType, true);
+  }
+
+  static DataType featureType(Feature f, EngineConfig cfg) {
+    switch (f.agg) {
+      case COUNT:
+      case APPROX_COUNT_DISTINCT:
+        return DataTypes.LongType;
+      case LAST:
+        return cfg.lastTypes[f.slot];
+      default:
+        return DataTypes.DoubleType;
+    }
+  }
+
+  private static Object time(long ms, EngineConfig cfg) {
+    return cfg.java8Time ? Instant.ofEpochMilli(ms) : new Timestamp(ms);
+  }
+
+  private static Object[] blank(EngineConfig cfg, int kind, String key) {
+    Object[] values = new Object[3 + cfg.features.length + 5];
+    values[0] = kind;
+    values[1] = key;
+    values[3 + cfg.features.length] = 0L;
+    values[4 + cfg.features.length] = 0L;
+    return values;
+  }
+
+  static Row record(EngineConfig cfg, String key, long asOf, Object[] features, long aggregated,
+                    long duplicates) {
+    Object[] values = blank(cfg, RECORD, key);
+    values[2] = time(asOf, cfg);
+    System.arraycopy(features, 0, values, 3, features.length);
+    values[3 + features.length] = aggregated;
+    values[4 + features.length] = duplicates;
+    return RowFactory.create(values);
+  }
+
+  static Row counters(EngineConfig cfg, String key, long duplicates) {
+    Object[] values = blank(cfg, COUNTERS, key);
+    values[4 + cfg.features.length] = duplicates;
+    return RowFactory.create(values);
+  }
+
+  static Row late(EngineConfig cfg, String key, Row event, long eventTime, long watermark) {
+    Object[] values = blank(cfg, LATE, key);
+    int base = 3 + cfg.features.length;
+    values[base + 2] = event;
+    values[base + 3] = watermark - eventTime;
+    values[base + 4] = time(watermark, cfg);
+    return RowFactory.create(values);
+  }
+}

@@ -1,0 +1,165 @@
+package io.featurestream.tiles;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.api.java.function.FlatMapGroupsWithStateFunction;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.streaming.GroupState;
+
+/**
+ * One entity, one micro-batch (or one timer). The rules, in the order they apply:
+ *
+ * <ol>
+ *   <li>Clock: W = Spark's watermark (newest event time of earlier micro-batches - allowed
+ *       lateness); stream time S = W + allowed lateness.
+ *   <li>An event with event time e &lt; W is late: it goes out as a late row, nothing else.
+ *   <li>With a dedupe step, an event whose key hash was accepted with an event time within the
+ *       bound is a duplicate: counted, nothing else.
+ *   <li>Other events are added to the tile holding e.
+ *   <li>The record's time T is the newest accepted event time, or the latest decay boundary
+ *       (tile + window) * tileMs at or before S when that is later; if that is not after the last
+ *       emitted T but events were added (a correction), T = last T + 1 ms, so EventTime strictly
+ *       increases and the online store takes the record.
+ *   <li>One record per entity per call: every feature as of T.
+ *   <li>A timer for the next decay boundary (fires when S reaches it), or for clean-up once no
+ *       tile is in any window.
+ * </ol>
+ */
+final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, byte[], Row> {
+  private static final long serialVersionUID = 1L;
+
+  private final EngineConfig cfg;
+
+  TileFunction(EngineConfig cfg) {
+    this.cfg = cfg;
+  }
+
+  @Override
+  public Iterator<Row> call(String key, Iterator<Row> rows, GroupState<byte[]> state) {
+    long watermark = state.getCurrentWatermarkMs();
+    EntityState s = state.exists() ? EntityState.decode(state.get(), cfg) : new EntityState(cfg);
+    List<Row> out = new ArrayList<>(1);
+    long aggregated = 0;
+    long duplicates = 0;
+    while (rows.hasNext()) {
+      Row row = rows.next();
+      long t = row.getLong(cfg.tsIdx);
+      if (t < watermark) {
+        out.add(Output.late(cfg, key, row.getStruct(cfg.eventIdx), t, watermark));
+      } else if (isDuplicate(s, row, t)) {
+        duplicates++;
+      } else {
+        add(s, row, t);
+        aggregated++;
+      }
+    }
+
+    long streamTime = watermark + cfg.latenessMs;
+    if (s.maxEvent != EntityState.NONE) {
+      long candidate = Math.max(s.maxEvent, s.latestBoundaryAtOrBefore(streamTime, cfg));
+      long asOf = EntityState.NONE;
+      if (s.asOf == EntityState.NONE || candidate > s.asOf) {
+        asOf = candidate;
+      } else if (aggregated > 0) {
+        asOf = s.asOf + 1;
+      }
+      if (asOf != EntityState.NONE) {
+        out.add(Output.record(cfg, key, asOf, Windows.valuesAsOf(s, asOf, cfg), aggregated, duplicates));
+        s.asOf = asOf;
+      } else if (duplicates > 0) {
+        out.add(Output.counters(cfg, key, duplicates));
+      }
+    } else if (duplicates > 0) {
+      out.add(Output.counters(cfg, key, duplicates));
+    }
+
+    s.expire(watermark, cfg);
+    schedule(s, state, watermark, streamTime);
+    return out.iterator();
+  }
+
+  private boolean isDuplicate(EntityState s, Row row, long t) {
+    if (cfg.dedupeWithinMs < 0 || row.isNullAt(cfg.dedupeIdx)) {
+      return false;
+    }
+    long hash = row.getLong(cfg.dedupeIdx);
+    Long seen = s.dedupe.get(hash);
+    if (seen != null && Math.abs(seen - t) <= cfg.dedupeWithinMs) {
+      return true;
+    }
+    if (seen == null || t > seen) {
+      s.dedupe.put(hash, t);
+    }
+    return false;
+  }
+
+  private void add(EntityState s, Row row, long t) {
+    s.maxEvent = Math.max(s.maxEvent, t);
+    Tile tile = cfg.maxWindowTiles > 0 ? s.tile(Math.floorDiv(t, cfg.tileMs), cfg) : null;
+    if (tile != null) {
+      tile.count++;
+      for (int i = 0; i < cfg.numericSlots; i++) {
+        int idx = cfg.numericIdx + i;
+        if (!row.isNullAt(idx)) {
+          tile.addNumeric(i, row.getDouble(idx));
+        }
+      }
+      for (int i = 0; i < cfg.hashSlots; i++) {
+        int idx = cfg.hashIdx + i;
+        if (!row.isNullAt(idx)) {
+          tile.hashes[i].add(row.getLong(idx));
+        }
+      }
+    }
+    for (int i = 0; i < cfg.lastSlots; i++) {
+      int idx = cfg.lastIdx + i;
+      if (row.isNullAt(idx)) {
+        continue;
+      }
+      Object value = row.get(idx);
+      if (tile != null) {
+        tile.addLast(i, t, value);
+      }
+      if (Values.newer(t, value, s.lastTs[i], s.lastValue[i])) {
+        s.lastTs[i] = t;
+        s.lastValue[i] = value;
+      }
+    }
+  }
+
+  /**
+   * Spark fires an event-time timer once the watermark passes it, so a boundary b that should
+   * fire when stream time reaches b gets the timer b - lateness - 1.
+   */
+  private void schedule(EntityState s, GroupState<byte[]> state, long watermark, long streamTime) {
+    if (s.maxEvent == EntityState.NONE) {
+      state.remove();
+      return;
+    }
+    long next = s.nextBoundaryAfter(Math.max(s.asOf, streamTime), cfg);
+    if (next != EntityState.NONE) {
+      state.update(s.encode(cfg));
+      state.setTimeoutTimestamp(Math.max(next - cfg.latenessMs - 1, Math.max(watermark, 1)));
+      return;
+    }
+    // No tile is in any window any more: keep the entity only while something can still use it.
+    if (cfg.hasWholeHistory && cfg.ttlMs <= 0) {
+      state.update(s.encode(cfg));
+      return;
+    }
+    long keepUntil = s.asOf;
+    if (cfg.hasWholeHistory) {
+      keepUntil = Math.max(keepUntil, s.maxEvent + cfg.ttlMs);
+    }
+    if (cfg.dedupeWithinMs >= 0) {
+      keepUntil = Math.max(keepUntil, s.latestDedupeExpiry(cfg));
+    }
+    if (watermark > keepUntil) {
+      state.remove();
+    } else {
+      state.update(s.encode(cfg));
+      state.setTimeoutTimestamp(Math.max(keepUntil, Math.max(watermark, 1)));
+    }
+  }
+}
