@@ -31,6 +31,11 @@ def configure_builder(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        # Each batch uploads the state's changes, not new SST files; snapshots are made in the
+        # background. Much less checkpoint I/O for a job that runs for months, on s3a:// above all.
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        # Plans and errors print source options; Kafka SASL/SSL secrets must not be among them.
+        "spark.sql.redaction.options.regex": "(?i)url|password|secret|token|jaas|credential|key",
     }
     if spark.master and spark.master.startswith("local"):
         settings.update({
