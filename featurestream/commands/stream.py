@@ -219,7 +219,12 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         for spec in specs:
             if stop.requested:
                 break
-            queries += start_stream(spark, spec, profile, available_now=args.available_now).all()
+            started = start_stream(spark, spec, profile, available_now=args.available_now)
+            queries += started.all()
+            # The engine's running totals (late, duplicates, ...), where the engine keeps them.
+            engine = getattr(started, "metrics", None)
+            if engine is not None:
+                metrics.watch_engine(str(started.features.name), engine)
         log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],
                              "queries": [{"name": q.name, "id": str(q.id)} for q in queries],
                              "lineage_run_id": run_lineage.run_id}))

@@ -8,7 +8,8 @@ Other modules report through three calls and one transform:
   time (the listener estimates it per batch otherwise, see `freshness`);
 - `counted(outcome)`: `df.transform(counted("dlq"))` makes Spark count the rows in the same pass
   (`Dataset.observe`); the listener adds them to `featurestream_events_total{outcome="dlq"}`.
-The writer's counters need no call: `connectors.writer.metrics.history` is read at each scrape.
+The writer's counters need no call: `connectors.writer.metrics.history` is read at each scrape, and
+so are the engine's running totals (`StreamQueries.metrics`) once `watch_engine` is given them.
 """
 
 from __future__ import annotations
@@ -98,6 +99,60 @@ class FreshnessCollector(Collector):
         yield quantiles
 
 
+# Engine totals (attribute of the engine's metrics object) → (metric, outcome label or None).
+_ENGINE_FIELDS = {
+    "late_events": ("featurestream_events", "late"),
+    "duplicates": ("featurestream_events", "deduplicated"),
+    "aggregated": ("featurestream_aggregated_events", None),
+    "records": ("featurestream_records_emitted", None),
+    "decay_records": ("featurestream_decay_records_emitted", None),
+}
+
+
+class EventsCollector(Collector):
+    """Event outcomes from three places: Spark observations, direct calls, the engine's totals."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], float] = {}
+        self._engines: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def add(self, query: str, outcome: str, count: float) -> None:
+        with self._lock:
+            self._counts[(query, outcome)] = self._counts.get((query, outcome), 0.0) + count
+
+    def watch(self, query: str, engine: Any) -> None:
+        with self._lock:
+            self._engines[query] = engine
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            counts, engines = dict(self._counts), dict(self._engines)
+        families = {
+            "featurestream_events": CounterMetricFamily(
+                "featurestream_events", "Events that did not become features, by outcome (dlq, late, filtered, "
+                "deduplicated)", labels=["query", "outcome"]),
+            "featurestream_aggregated_events": CounterMetricFamily(
+                "featurestream_aggregated_events", "Events the engine aggregated", labels=["query"]),
+            "featurestream_records_emitted": CounterMetricFamily(
+                "featurestream_records_emitted", "Online records the engine emitted", labels=["query"]),
+            "featurestream_decay_records_emitted": CounterMetricFamily(
+                "featurestream_decay_records_emitted", "Records emitted because tiles left a window",
+                labels=["query"]),
+        }
+        for query, engine in engines.items():
+            for attribute, (name, outcome) in _ENGINE_FIELDS.items():
+                value = getattr(engine, attribute, None)
+                if isinstance(value, int | float):
+                    if outcome is None:
+                        families[name].add_metric([query], float(value))
+                    else:
+                        counts[(query, outcome)] = counts.get((query, outcome), 0.0) + float(value)
+        for (query, outcome), value in sorted(counts.items()):
+            families["featurestream_events"].add_metric([query, outcome], value)
+        yield from families.values()
+
+
 class JobMetrics:
     """Every metric of one job process, registered in `registry`."""
 
@@ -128,9 +183,8 @@ class JobMetrics:
                                "aggregation: a lower bound of late events)", q, registry=registry)
         self.offsets_behind = Gauge("featurestream_source_offsets_behind_latest",
                                     "Largest Kafka partition lag after the batch (offsets)", q, registry=registry)
-        self.events = Counter("featurestream_events", "Events that did not go to the online store as features, "
-                              "by outcome (dlq, late, filtered, deduplicated)", ["query", "outcome"],
-                              registry=registry)
+        self.events = EventsCollector()
+        registry.register(self.events)
         self.lineage_errors = Counter("featurestream_lineage_errors", "OpenLineage events that could not be sent",
                                       registry=registry)
         self.shutdown_seconds = Gauge("featurestream_shutdown_seconds",
@@ -162,7 +216,7 @@ class JobMetrics:
         for name, values in progress.observed.items():
             outcome = name.removeprefix(OBSERVATION_PREFIX)
             if name.startswith(OBSERVATION_PREFIX) and outcome in OUTCOMES:
-                self.events.labels(label, outcome).inc(values.get("rows", 0.0))
+                self.events.add(label, outcome, values.get("rows", 0.0))
         if not self._exact_freshness:
             ages, weight = batch_ages(progress)
             if ages:
@@ -172,7 +226,11 @@ class JobMetrics:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
         if count:
-            self.events.labels(query, outcome).inc(count)
+            self.events.add(query, outcome, count)
+
+    def watch_engine(self, query: str, engine: Any) -> None:
+        """Expose an engine's running totals (late_events, duplicates, aggregated, ...) at each scrape."""
+        self.events.watch(query, engine)
 
     def observe_freshness(self, ages_s: Iterable[float], at: float | None = None) -> None:
         """Exact samples; from the first call on, the listener's per-batch estimate stops."""
