@@ -1,6 +1,7 @@
 """Raw Kafka records → typed events, with a reason for every record that can't be used.
 
-One pass: `from_json` in PERMISSIVE mode with a corrupt-record column, then the checks that make an
+One pass: `from_json` in PERMISSIVE mode with a corrupt-record column (or `from_avro` in
+PERMISSIVE mode, which yields null for a record it cannot decode), then the checks that make an
 event usable (entity key and event time present). Good and bad rows are two filters of the same
 frame so nothing falls between them: in = valid + invalid.
 """
@@ -33,25 +34,44 @@ def _event_time(spec: FeatureGroupSpec, column: Column) -> Column:
     return column.cast("timestamp")
 
 
+def _decode_json(raw: DataFrame, spec: FeatureGroupSpec) -> tuple[Column, Column, Column]:
+    text = F.col("value").cast("string")
+    parsed = F.from_json(text, event_schema(spec), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    return text, parsed, parsed.getField(CORRUPT).isNotNull()
+
+
+def _decode_avro(raw: DataFrame, spec: FeatureGroupSpec) -> tuple[Column, Column, Column]:
+    """Avro binary with the configured writer schema; `confluent` framing skips the 5-byte header."""
+    from pyspark.sql.avro.functions import from_avro
+
+    value = F.col("value")
+    if spec.source.avro_framing == "confluent":
+        value = F.expr("substring(value, 6)")
+    parsed = from_avro(value, spec.source.avro_schema_json(), {"mode": "PERMISSIVE"})
+    # from_avro has no corrupt-record column: a record it cannot decode comes back as null.
+    return F.base64(F.col("value")), parsed, parsed.isNull() & F.col("value").isNotNull()
+
+
 def parse_events(raw: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     """Kafka rows (value, topic, partition, offset, ...) → one row per record with a reason column.
 
-    Columns: every schema field, `_raw` (the value as text), `_dlq_reason` (null when usable),
-    and the Kafka coordinates for the DLQ.
+    Columns: every schema field, `_raw` (the value as text; base64 for Avro), `_dlq_reason` (null
+    when usable), and the Kafka coordinates for the DLQ.
     """
     key, event_time = spec.entity.key, spec.event_time.field
-    text = F.col("value").cast("string")
-    parsed = F.from_json(text, event_schema(spec), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    decode = _decode_avro if spec.source.format == "avro" else _decode_json
+    text, parsed, broken = decode(raw, spec)
     frame = raw.select(
-        text.alias(RAW), parsed.alias("e"), "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp")
+        text.alias(RAW), parsed.alias("e"), broken.alias(CORRUPT), "topic", "partition", "offset",
+        F.col("timestamp").alias("kafka_timestamp"),
     )
     fields = [F.col(f"e.{name}").alias(name) for name in spec.source.schema_]
-    frame = frame.select(*fields, F.col(f"e.{CORRUPT}").alias(CORRUPT), RAW, "topic", "partition", "offset",
-                         "kafka_timestamp")
+    frame = frame.select(*fields, CORRUPT, RAW, "topic", "partition", "offset", "kafka_timestamp")
     frame = frame.withColumn(event_time, _event_time(spec, F.col(event_time)))
+    malformed = "malformed Avro" if spec.source.format == "avro" else "malformed JSON or a field of the wrong type"
     reason = (
         F.when(F.col(RAW).isNull(), F.lit("empty message"))
-        .when(F.col(CORRUPT).isNotNull(), F.lit("malformed JSON or a field of the wrong type"))
+        .when(F.col(CORRUPT), F.lit(malformed))
         .when(F.col(key).isNull(), F.lit(f"missing entity key {key}"))
         .when(F.col(event_time).isNull(), F.lit(f"missing or unparsable event time {event_time}"))
     )

@@ -1,25 +1,35 @@
-"""The streaming job's wiring: Kafka → parse → windowed features → online store, bad rows → DLQ.
+"""The streaming job's wiring: Kafka → parse → transforms → tile engine → online store.
 
-Two queries share the source: `features` (stateful aggregation, written in foreachBatch) and
-`dlq` (records that could not be parsed, appended to Parquet). Each has its own checkpoint under
-`<checkpoint_root>/<feature group>/`, so both restart exactly where they stopped.
+Two queries share the source:
+- `features`: valid events → the stateless transform steps → the tile engine (one stateful
+  operator) → foreachBatch: one full record per entity to the online store, late events to the
+  late sink (`<dlq_path>/<group>/late/batch_id=N/`, Parquet, rewritten whole if a batch is replayed),
+  counters to the log and to `EngineMetrics`.
+- `dlq`: records that could not be parsed, appended to Parquet (`<dlq_path>/<group>/events`).
+Each has its own checkpoint under `<checkpoint_root>/<feature group>/`, so both restart exactly
+where they stopped.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from connectors.kafka_source import read_kafka
-from connectors.online_store import OnlineStoreSink, OnlineStoreTarget
-from featurestream.aggregation import AS_OF, feature_columns, latest_per_entity, windowed_features
+from connectors.online_store import BatchSink, OnlineStoreTarget, build_sink
+from featurestream import aggregation
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.parsing import invalid_events, parse_events, valid_events
+from featurestream.transforms import apply_transforms, check_with_spark
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +39,17 @@ def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts]) if "://" in root else str(Path(root, *parts))
 
 
+def late_path(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
+    return _join(profile.dlq_path, spec.name, "late")
+
+
 def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> OnlineStoreTarget:
     store = profile.feature_store
     return OnlineStoreTarget(
         feature_group_name=spec.online_store.feature_group_name,
         record_identifier=spec.entity.key,
         event_time_feature=spec.event_time.field,
-        feature_names=tuple(feature_columns(spec)),
+        feature_names=tuple(aggregation.feature_columns(spec)),
         region=store.region,
         threads=store.threads_per_partition,
         max_attempts=store.max_attempts,
@@ -43,21 +57,75 @@ def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> Online
 
 
 @dataclass
+class EngineMetrics:
+    """Running totals of the engine's counters since the query started (per-batch values are logged).
+
+    events in = aggregated + duplicates + late (+ filtered by transforms + invalid, upstream).
+    """
+
+    aggregated: int = 0
+    duplicates: int = 0
+    late_events: int = 0
+    records: int = 0
+    decay_records: int = 0
+    batches: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, batch: dict[str, int]) -> None:
+        with self._lock:
+            self.aggregated += batch["aggregated"]
+            self.duplicates += batch["duplicates"]
+            self.late_events += batch["late_events"]
+            self.records += batch["records"]
+            self.decay_records += batch["decay_records"]
+            self.batches += 1
+
+
+def batch_counters(output: DataFrame) -> dict[str, int]:
+    """One pass over a micro-batch of engine output: what happened to its events."""
+    kind = F.col(aggregation.KIND)
+    is_record = kind == aggregation.RECORD
+    row = output.agg(
+        F.coalesce(F.sum(aggregation.AGGREGATED), F.lit(0)).alias("aggregated"),
+        F.coalesce(F.sum(aggregation.DUPLICATES), F.lit(0)).alias("duplicates"),
+        F.count_if(kind == aggregation.LATE).alias("late_events"),
+        F.count_if(is_record).alias("records"),
+        F.count_if(is_record & (F.col(aggregation.AGGREGATED) == 0)).alias("decay_records"),
+    ).first()
+    return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
+
+
+@dataclass
 class FeatureBatchWriter:
-    """The foreachBatch body: one full record per entity from the updated windows, then the sink."""
+    """The foreachBatch body: records to the online store, late events to their sink, counters."""
 
     spec: FeatureGroupSpec
-    sink: OnlineStoreSink
+    sink: BatchSink
+    late_root: str
+    metrics: EngineMetrics = field(default_factory=EngineMetrics)
 
-    def __call__(self, updates: DataFrame, batch_id: int) -> None:
-        latest = latest_per_entity(updates, self.spec).withColumnRenamed(AS_OF, self.spec.event_time.field)
-        self.sink.write_batch(latest, batch_id)
+    def __call__(self, output: DataFrame, batch_id: int) -> None:
+        output = output.persist()
+        try:
+            counters = batch_counters(output)
+            if counters["late_events"]:
+                # One folder per batch, overwritten: a replayed batch leaves exactly one copy.
+                (aggregation.late_events(output).withColumn("batch_id", F.lit(batch_id))
+                 .write.mode("overwrite").parquet(_join(self.late_root, f"batch_id={batch_id}")))
+            if counters["records"]:
+                self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
+        finally:
+            output.unpersist()
+        self.metrics.add(counters)
+        log.info(json.dumps({"event": "engine_batch", "feature_group": self.spec.name, "batch_id": batch_id,
+                             **counters}))
 
 
 @dataclass(frozen=True)
 class StreamQueries:
     features: StreamingQuery
     dlq: StreamingQuery
+    metrics: EngineMetrics
 
     def all(self) -> list[StreamingQuery]:
         return [self.features, self.dlq]
@@ -67,18 +135,30 @@ def _trigger(writer: DataStreamWriter, available_now: bool, interval: str) -> Da
     return writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=interval)
 
 
+def feature_stream(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """Valid events → the engine's output (records, late events, counters)."""
+    return aggregation.run_engine(apply_transforms(events, spec, include_dedupe=False), spec)
+
+
 def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
-                 *, available_now: bool = False) -> StreamQueries:
-    """Start both queries; the caller waits (awaitTermination) or stops them."""
+                 *, available_now: bool = False, sink: Any = None) -> StreamQueries:
+    """Check the group against Spark, start both queries; the caller waits or stops them.
+
+    `sink` replaces the online-store sink (anything with `write_batch(records, batch_id)`).
+    """
+    check_with_spark(spec, spark)
     checkpoints = _join(profile.checkpoint_root, spec.name)
     parsed = parse_events(read_kafka(spark, spec, profile.kafka), spec)
     interval = profile.spark.trigger_interval
+    batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
+                                    _join(profile.dlq_path, spec.name, "online-store"))
+    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile))
 
     features = (
-        windowed_features(valid_events(parsed, spec), spec)
+        feature_stream(valid_events(parsed, spec), spec)
         .writeStream.queryName(f"{spec.name}-features")
         .outputMode("update")
-        .foreachBatch(FeatureBatchWriter(spec, OnlineStoreSink(online_target(spec, profile))))
+        .foreachBatch(writer)
         .option("checkpointLocation", _join(checkpoints, "features"))
     )
     dlq = (
@@ -91,4 +171,5 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
     return StreamQueries(
         features=_trigger(features, available_now, interval).start(),
         dlq=_trigger(dlq, available_now, interval).start(),
+        metrics=writer.metrics,
     )

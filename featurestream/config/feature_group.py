@@ -1,31 +1,43 @@
 """A feature group as the user declares it in `conf/feature_groups/<name>.yaml`.
 
 The file name is the group's name. Everything a streaming job needs to know about one group is
-here: the entity key, the event-time field, the source and its schema, the windows and the
-features. Cross-field rules (columns exist in the schema, windows are multiples of the tile)
-are checked here so a bad file fails before any Spark query starts.
+here: the entity key, the event-time field, the source and its schema, the transform steps, the
+windows and the features. Cross-field rules (columns exist after the transforms, windows are
+multiples of the tile, aggregations fit their column types) are checked here so a bad file fails
+before any Spark query starts. SQL expressions are parsed by Spark itself in
+`featurestream.transforms.check_with_spark`, also before any query starts.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from featurestream.config.base import Frozen
 from featurestream.durations import format_duration, parse_duration_ms
 
-# Spark SQL type names we accept in an inline schema.
+# Spark SQL type names we accept in an inline schema or a cast step.
 _SIMPLE_TYPES = {
     "string", "int", "integer", "bigint", "long", "smallint", "tinyint", "double", "float",
     "boolean", "timestamp", "date", "binary",
 }
+_INTEGRAL = {"int", "integer", "bigint", "long", "smallint", "tinyint"}
+_FRACTIONAL = {"double", "float"}
 _DECIMAL = re.compile(r"^decimal\(\s*\d+\s*,\s*\d+\s*\)$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # SageMaker: feature group names are 1-64 chars of [a-zA-Z0-9-], starting alphanumeric.
 _FG_NAME = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]){0,63}$")
+# Avro primitive (or logical) type → Spark type, for schemas given in Avro.
+_AVRO_TYPES = {
+    "string": "string", "int": "int", "long": "bigint", "float": "float", "double": "double",
+    "boolean": "boolean", "bytes": "binary", "enum": "string",
+    "timestamp-millis": "timestamp", "timestamp-micros": "timestamp", "date": "date",
+}
 
 Duration = Annotated[str, Field(min_length=2)]
 
@@ -39,6 +51,21 @@ def _check_identifier(value: str) -> str:
     if not IDENTIFIER.match(value):
         raise ValueError(f"{value!r} is not a valid column name (letters, digits, underscore)")
     return value
+
+
+def _check_type(column: str, type_name: str) -> str:
+    normalised = type_name.strip().lower()
+    if normalised not in _SIMPLE_TYPES and not _DECIMAL.match(normalised):
+        raise ValueError(f"column {column!r}: unknown type {type_name!r}")
+    return normalised
+
+
+def is_numeric(type_name: str) -> bool:
+    return type_name in _INTEGRAL or type_name in _FRACTIONAL or bool(_DECIMAL.match(type_name))
+
+
+def is_integral(type_name: str) -> bool:
+    return type_name in _INTEGRAL
 
 
 class EntitySpec(Frozen):
@@ -56,26 +83,150 @@ class EventTimeSpec(Frozen):
     _field = field_validator("field")(_check_identifier)
 
 
+def _avro_field_type(name: str, avro_type: Any) -> str:
+    """One Avro field type → a Spark type name; nullable unions `["null", T]` become T."""
+    if isinstance(avro_type, list):
+        others = [t for t in avro_type if t != "null"]
+        if len(others) != 1:
+            raise ValueError(f"avro field {name!r}: only unions of null and one type are supported")
+        return _avro_field_type(name, others[0])
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        if logical in _AVRO_TYPES:
+            return _AVRO_TYPES[logical]
+        return _avro_field_type(name, avro_type.get("type"))
+    if isinstance(avro_type, str) and avro_type in _AVRO_TYPES:
+        return _AVRO_TYPES[avro_type]
+    raise ValueError(f"avro field {name!r}: unsupported type {avro_type!r}")
+
+
+def avro_columns(schema: dict[str, Any]) -> dict[str, str]:
+    if schema.get("type") != "record" or not isinstance(schema.get("fields"), list):
+        raise ValueError("the Avro schema must be a record with fields")
+    columns: dict[str, str] = {}
+    for entry in schema["fields"]:
+        if not isinstance(entry, dict) or "name" not in entry or "type" not in entry:
+            raise ValueError("every Avro field needs a name and a type")
+        columns[_check_identifier(str(entry["name"]))] = _avro_field_type(str(entry["name"]), entry["type"])
+    return columns
+
+
+def _load_avro_schema(inline: Any, file: str | None) -> dict[str, Any]:
+    if (inline is None) == (file is None):
+        raise ValueError("an avro source needs exactly one of avro_schema or avro_schema_file")
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"avro_schema_file {file!r} not found")
+        inline = path.read_text(encoding="utf-8")
+    if isinstance(inline, str):
+        try:
+            inline = json.loads(inline)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"the Avro schema is not valid JSON: {exc.msg}") from None
+    if not isinstance(inline, dict):
+        raise ValueError("the Avro schema must be a JSON object")
+    return inline
+
+
 class KafkaSourceSpec(Frozen):
     type: Literal["kafka"]
     topic: str = Field(min_length=1)
-    format: Literal["json"] = "json"
+    format: Literal["json", "avro"] = "json"
+    # Column → Spark type. Given inline for JSON; derived from the Avro schema for Avro.
     schema_: dict[str, str] = Field(alias="schema", min_length=1)
+    # Avro: the writer schema inline (mapping or JSON text) or in a file (path from the working dir).
+    avro_schema: dict[str, Any] | None = None
+    avro_schema_file: str | None = None
+    # `confluent`: values start with the 5-byte schema-registry header (magic byte + schema id).
+    avro_framing: Literal["plain", "confluent"] = "plain"
     starting_offsets: Literal["earliest", "latest"] = "earliest"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _avro_schema_gives_columns(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("format") != "avro":
+            if isinstance(data, dict) and ("avro_schema" in data or "avro_schema_file" in data):
+                raise ValueError("avro_schema / avro_schema_file need format: avro")
+            return data
+        if "schema" in data:
+            raise ValueError("an avro source takes its columns from avro_schema, not schema")
+        schema = _load_avro_schema(data.get("avro_schema"), data.get("avro_schema_file"))
+        return {**data, "avro_schema": schema, "schema": avro_columns(schema)}
 
     @field_validator("schema_")
     @classmethod
     def _types_known(cls, schema: dict[str, str]) -> dict[str, str]:
-        for column, type_name in schema.items():
-            _check_identifier(column)
-            normalised = type_name.strip().lower()
-            if normalised not in _SIMPLE_TYPES and not _DECIMAL.match(normalised):
-                raise ValueError(f"column {column!r}: unknown type {type_name!r}")
-        return schema
+        return {_check_identifier(column): _check_type(column, t) for column, t in schema.items()}
 
     def ddl(self) -> str:
         """The schema as a Spark DDL string, e.g. `card_id string, amount double`."""
         return ", ".join(f"`{name}` {type_name}" for name, type_name in self.schema_.items())
+
+    def avro_schema_json(self) -> str:
+        return json.dumps(self.avro_schema)
+
+
+# Transform steps: each is a one-key mapping in the YAML list, e.g. `- filter: "amount > 0"`.
+class FilterStep(Frozen):
+    filter: str = Field(min_length=1)
+
+
+class CastStep(Frozen):
+    cast: dict[str, str] = Field(min_length=1)
+
+
+class DeriveStep(Frozen):
+    derive: dict[str, str] = Field(min_length=1)
+
+
+class FillNullsStep(Frozen):
+    fill_nulls: dict[str, str | int | float | bool] = Field(min_length=1)
+
+
+class RenameStep(Frozen):
+    rename: dict[str, str] = Field(min_length=1)
+
+
+class DropStep(Frozen):
+    drop: list[str] = Field(min_length=1)
+
+
+class DedupeSpec(Frozen):
+    key: str
+    within: Duration
+
+    _within = field_validator("within")(_check_duration)
+
+    @property
+    def within_ms(self) -> int:
+        return parse_duration_ms(self.within)
+
+
+class DedupeStep(Frozen):
+    dedupe: DedupeSpec
+
+
+_STEP_KINDS = ("filter", "cast", "derive", "fill_nulls", "rename", "drop", "dedupe")
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        kind = next(iter(value))
+        return kind if kind in _STEP_KINDS else None
+    if isinstance(value, Frozen):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+TransformStep = Annotated[
+    Annotated[FilterStep, Tag("filter")] | Annotated[CastStep, Tag("cast")]
+    | Annotated[DeriveStep, Tag("derive")] | Annotated[FillNullsStep, Tag("fill_nulls")]
+    | Annotated[RenameStep, Tag("rename")] | Annotated[DropStep, Tag("drop")]
+    | Annotated[DedupeStep, Tag("dedupe")],
+    Discriminator(_step_kind, custom_error_type="transform_step",
+                  custom_error_message="a step is a mapping with one key: " + ", ".join(_STEP_KINDS)),
+]
 
 
 class WindowsSpec(Frozen):
@@ -96,17 +247,31 @@ class WindowsSpec(Frozen):
 class Aggregation(StrEnum):
     COUNT = "count"
     SUM = "sum"
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    STDDEV_POP = "stddev_pop"
+    STDDEV_SAMP = "stddev_samp"
+    APPROX_COUNT_DISTINCT = "approx_count_distinct"
+    LAST = "last"
 
     @property
     def needs_column(self) -> bool:
         return self is not Aggregation.COUNT
+
+    @property
+    def numeric(self) -> bool:
+        """Reads its column as a number (the engine's numeric slots)."""
+        return self in (Aggregation.SUM, Aggregation.MEAN, Aggregation.MIN, Aggregation.MAX,
+                        Aggregation.STDDEV_POP, Aggregation.STDDEV_SAMP)
 
 
 class FeatureSpec(Frozen):
     name: str
     agg: Aggregation
     column: str | None = None
-    windows: list[Duration] = Field(min_length=1)
+    # Empty only for `last`: the latest value over the entity's whole retained history.
+    windows: list[Duration] = []
 
     _name = field_validator("name")(_check_identifier)
 
@@ -125,10 +290,14 @@ class FeatureSpec(Frozen):
             raise ValueError(f"agg {self.agg.value!r} needs a column")
         if not self.agg.needs_column and self.column:
             raise ValueError(f"agg {self.agg.value!r} takes no column")
+        if not self.windows and self.agg is not Aggregation.LAST:
+            raise ValueError(f"agg {self.agg.value!r} needs windows (only last may go without)")
         return self
 
     def output_names(self) -> list[tuple[str, int]]:
-        """(feature name in the store, window in ms) for every window of this feature."""
+        """(feature name in the store, window in ms; 0 = whole history) for every window."""
+        if not self.windows:
+            return [(self.name, 0)]
         return [
             (f"{self.name}_{format_duration(parse_duration_ms(w))}", parse_duration_ms(w))
             for w in self.windows
@@ -148,6 +317,62 @@ class OnlineStoreSpec(Frozen):
 
     _ttl = field_validator("ttl")(lambda v: v if v is None else _check_duration(v))
 
+    @property
+    def ttl_ms(self) -> int:
+        return 0 if self.ttl is None else parse_duration_ms(self.ttl)
+
+
+def _columns_after(steps: list[Any], columns: dict[str, str | None], protected: set[str]) -> dict[str, str | None]:
+    """Follow the transform steps over the column → type map (None = derived, type known to Spark only)."""
+    columns = dict(columns)
+    for index, step in enumerate(steps):
+        where = f"transforms[{index}]"
+
+        def need(column: str, where: str = where) -> None:
+            if column not in columns:
+                raise ValueError(f"{where}: column {column!r} does not exist at this step")
+
+        def free(column: str, where: str = where) -> None:
+            if column in protected:
+                raise ValueError(f"{where}: {column!r} is the entity key or event time and cannot change")
+
+        if isinstance(step, CastStep):
+            for column, type_name in step.cast.items():
+                need(column)
+                free(column)
+                try:
+                    columns[column] = _check_type(column, type_name)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: cast {exc}") from None
+        elif isinstance(step, DeriveStep):
+            for column, expression in step.derive.items():
+                _check_identifier(column)
+                free(column)
+                if not expression.strip():
+                    raise ValueError(f"{where}: derive {column!r} has an empty expression")
+                columns[column] = None
+        elif isinstance(step, FillNullsStep):
+            for column in step.fill_nulls:
+                need(column)
+        elif isinstance(step, RenameStep):
+            for old, new in step.rename.items():
+                need(old)
+                free(old)
+                _check_identifier(new)
+                if new in columns and new != old:
+                    raise ValueError(f"{where}: rename {old!r} → {new!r}: {new!r} already exists")
+                columns[new] = columns.pop(old)
+        elif isinstance(step, DropStep):
+            for column in step.drop:
+                need(column)
+                free(column)
+                del columns[column]
+        elif isinstance(step, DedupeStep):
+            need(step.dedupe.key)
+            if index != len(steps) - 1:
+                raise ValueError(f"{where}: dedupe must be the last step (it runs in the engine's state)")
+    return columns
+
 
 class FeatureGroupSpec(Frozen):
     name: str
@@ -155,6 +380,7 @@ class FeatureGroupSpec(Frozen):
     entity: EntitySpec
     event_time: EventTimeSpec
     source: KafkaSourceSpec
+    transforms: list[TransformStep] = []
     windows: WindowsSpec = WindowsSpec()
     features: list[FeatureSpec] = Field(min_length=1)
     online_store: OnlineStoreSpec
@@ -166,11 +392,15 @@ class FeatureGroupSpec(Frozen):
             raise ValueError(f"entity.key {self.entity.key!r} is not a column of source.schema")
         if self.event_time.field not in schema:
             raise ValueError(f"event_time.field {self.event_time.field!r} is not a column of source.schema")
+        columns = _columns_after(list(self.transforms), dict(schema.items()), {self.entity.key, self.event_time.field})
         tile = self.windows.tile_ms
         seen: set[str] = set()
         for index, feature in enumerate(self.features):
-            if feature.column is not None and feature.column not in schema:
-                raise ValueError(f"features[{index}].column {feature.column!r} is not a column of source.schema")
+            if feature.column is not None:
+                if feature.column not in columns:
+                    raise ValueError(f"features[{index}].column {feature.column!r} is not a column of source.schema "
+                                     "(after the transforms)")
+                self._check_column_type(index, feature, columns[feature.column])
             for out_name, window_ms in feature.output_names():
                 if window_ms % tile:
                     raise ValueError(
@@ -181,6 +411,27 @@ class FeatureGroupSpec(Frozen):
                     raise ValueError(f"features[{index}]: output feature {out_name!r} is defined twice")
                 seen.add(out_name)
         return self
+
+    @staticmethod
+    def _check_column_type(index: int, feature: FeatureSpec, type_name: str | None) -> None:
+        where = f"features[{index}].column {feature.column!r}"
+        if feature.agg.numeric and type_name is not None and not is_numeric(type_name):
+            raise ValueError(f"{where} is {type_name}, not a number: {feature.agg.value} needs a numeric "
+                             "column (add a cast step)")
+        if feature.agg is Aggregation.LAST:
+            if type_name is None:
+                raise ValueError(f"{where} is derived: add a cast step so last has a known type")
+            if type_name in ("binary", "date"):
+                raise ValueError(f"{where} is {type_name}: last supports strings, numbers, booleans, timestamps")
+
+    def columns_after_transforms(self) -> dict[str, str | None]:
+        return _columns_after(list(self.transforms), dict(self.source.schema_.items()),
+                              {self.entity.key, self.event_time.field})
+
+    @property
+    def dedupe(self) -> DedupeSpec | None:
+        last = self.transforms[-1] if self.transforms else None
+        return last.dedupe if isinstance(last, DedupeStep) else None
 
     @property
     def longest_window_ms(self) -> int:

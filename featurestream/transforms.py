@@ -1,0 +1,163 @@
+"""Transform steps (filter, cast, derive, fill nulls, rename, drop, dedupe) as DataFrame → DataFrame.
+
+Each builder returns a pure function for `df.transform(...)`, the same on batch and streaming
+frames, so a step can be tested on a three-row DataFrame. The one exception is `dedupe` on a
+stream: it needs state, so the streaming job hands it to the tile engine (which keeps the keys per
+entity); `dedupe_rows` here is its batch form with the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from featurestream.config.feature_group import (
+    CastStep,
+    DedupeStep,
+    DeriveStep,
+    DropStep,
+    FeatureGroupSpec,
+    FillNullsStep,
+    FilterStep,
+    RenameStep,
+    is_numeric,
+)
+from featurestream.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+Transform = Callable[["DataFrame"], "DataFrame"]
+
+
+def filter_rows(condition: str) -> Transform:
+    from pyspark.sql import functions as F
+
+    return lambda df: df.where(F.expr(condition))
+
+
+def cast_columns(types: dict[str, str]) -> Transform:
+    from pyspark.sql import functions as F
+
+    return lambda df: df.withColumns({name: F.col(f"`{name}`").cast(t) for name, t in types.items()})
+
+
+def derive_columns(expressions: dict[str, str]) -> Transform:
+    """Add (or replace) columns from Spark SQL expressions, in order: later ones may use earlier ones."""
+    from pyspark.sql import functions as F
+
+    def apply(df: DataFrame) -> DataFrame:
+        for name, expression in expressions.items():
+            df = df.withColumn(name, F.expr(expression))
+        return df
+
+    return apply
+
+
+def fill_nulls(values: dict[str, Any]) -> Transform:
+    """Replace nulls; the fill value is cast to the column's type so the type never changes."""
+    from pyspark.sql import functions as F
+
+    def apply(df: DataFrame) -> DataFrame:
+        types = dict(df.dtypes)
+        return df.withColumns({
+            name: F.coalesce(F.col(f"`{name}`"), F.lit(value).cast(types[name])) for name, value in values.items()
+        })
+
+    return apply
+
+
+def rename_columns(mapping: dict[str, str]) -> Transform:
+    return lambda df: df.withColumnsRenamed(mapping)
+
+
+def drop_columns(columns: Sequence[str]) -> Transform:
+    return lambda df: df.drop(*columns)
+
+
+def dedupe_rows(key: str, within: timedelta, event_time: str, entity: str) -> Transform:
+    """Batch form of the dedupe step: per entity and key, in event-time order, an event within
+    `within` of the last kept one is dropped (the streaming engine applies the same rule in
+    arrival order, which for re-delivered copies gives the same result)."""
+    within_s = within.total_seconds()
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.sort_values(event_time, kind="stable")
+        kept, last = [], None
+        for moment in frame[event_time]:
+            fresh = last is None or (moment - last).total_seconds() > within_s
+            kept.append(fresh)
+            if fresh:
+                last = moment
+        return frame[kept]
+
+    def apply(df: DataFrame) -> DataFrame:
+        deduped = df.where(df[key].isNotNull()).groupBy(entity, key).applyInPandas(keep, schema=df.schema)
+        return deduped.unionByName(df.where(df[key].isNull()))
+
+    return apply
+
+
+def step_transform(step: object, spec: FeatureGroupSpec) -> Transform:
+    if isinstance(step, FilterStep):
+        return filter_rows(step.filter)
+    if isinstance(step, CastStep):
+        return cast_columns(step.cast)
+    if isinstance(step, DeriveStep):
+        return derive_columns(step.derive)
+    if isinstance(step, FillNullsStep):
+        return fill_nulls(step.fill_nulls)
+    if isinstance(step, RenameStep):
+        return rename_columns(step.rename)
+    if isinstance(step, DropStep):
+        return drop_columns(step.drop)
+    if isinstance(step, DedupeStep):
+        return dedupe_rows(step.dedupe.key, timedelta(milliseconds=step.dedupe.within_ms), spec.event_time.field,
+                           spec.entity.key)
+    raise TypeError(f"unknown transform step {step!r}")
+
+
+def stateless_steps(spec: FeatureGroupSpec) -> list[object]:
+    """The steps a stream applies before the engine: all but a trailing dedupe."""
+    return [step for step in spec.transforms if not isinstance(step, DedupeStep)]
+
+
+def apply_transforms(df: DataFrame, spec: FeatureGroupSpec, *, include_dedupe: bool = True) -> DataFrame:
+    steps = list(spec.transforms) if include_dedupe else stateless_steps(spec)
+    for step in steps:
+        df = df.transform(step_transform(step, spec))
+    return df
+
+
+def check_with_spark(spec: FeatureGroupSpec, spark: SparkSession, source: str | None = None) -> dict[str, str]:
+    """Let Spark parse and resolve every expression on an empty frame; return column → Spark type.
+
+    Runs before any query starts: a SQL expression Spark cannot parse or resolve, or a derived
+    column of the wrong type for its aggregation, is a ConfigError naming the step or feature.
+    """
+    from pyspark.errors import PySparkException
+    from pyspark.sql.types import StructType, _parse_datatype_string
+
+    file = source or f"conf/feature_groups/{spec.name}.yaml"
+    schema = _parse_datatype_string(spec.source.ddl())
+    assert isinstance(schema, StructType)
+    df = spark.createDataFrame([], schema)
+    for index, step in enumerate(stateless_steps(spec)):
+        try:
+            df = df.transform(step_transform(step, spec))
+            df.schema  # noqa: B018 - forces analysis of this step
+        except PySparkException as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(file, f"transforms[{index}]", f"Spark rejects this step: {reason}") from None
+    types = {field.name: field.dataType.simpleString() for field in df.schema.fields}
+    for index, feature in enumerate(spec.features):
+        if feature.column is None or not feature.agg.numeric:
+            continue
+        spark_type = types.get(feature.column, "")
+        if not is_numeric(spark_type):
+            raise ConfigError(file, f"features[{index}].column",
+                              f"{feature.column!r} is {spark_type}, not a number: {feature.agg.value} needs a "
+                              "numeric column")
+    return types
