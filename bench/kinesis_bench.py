@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours_seconds_include": "query start to availableNow termination (planning, probes, noop write)",
     }
     params = {"records": args.records, "shards": args.shards, "rounds": args.rounds, "record_bytes": RECORD_BYTES,
-              "spark_master": "local[2]", "max_records_per_shard_per_batch": 10_000, "get_records_limit": 10_000}
+              "spark_master": "local[2]", "max_records_per_shard_per_batch": 100_000, "get_records_limit": 10_000}
     write_results("kinesis", params, pairs, checks)
     return 0 if checks["every_round_read_all_records"] else 1
 

@@ -23,20 +23,23 @@ public final class BatchEnd implements Serializable {
     private final long records;
     private final long millisBehindLatest;
     private final long lastArrivalMillis;
+    private final long observedAtMillis;
 
     /**
      * @param lastSequenceNumber last Kinesis record of the batch (inclusive), null if none was read
      * @param finished the shard is closed and this batch read through its last record
      * @param caughtUp the last GetRecords said the shard had nothing newer (millisBehindLatest 0)
+     * @param observedAtMillis wall-clock time of that last GetRecords
      */
     public BatchEnd(String lastSequenceNumber, boolean finished, boolean caughtUp, long records,
-            long millisBehindLatest, long lastArrivalMillis) {
+            long millisBehindLatest, long lastArrivalMillis, long observedAtMillis) {
         this.lastSequenceNumber = lastSequenceNumber;
         this.finished = finished;
         this.caughtUp = caughtUp;
         this.records = records;
         this.millisBehindLatest = millisBehindLatest;
         this.lastArrivalMillis = lastArrivalMillis;
+        this.observedAtMillis = observedAtMillis;
     }
 
     public String lastSequenceNumber() {
@@ -63,6 +66,10 @@ public final class BatchEnd implements Serializable {
         return lastArrivalMillis;
     }
 
+    public long observedAtMillis() {
+        return observedAtMillis;
+    }
+
     /** Same range read: what a second attempt of the batch must agree on. */
     boolean sameRange(BatchEnd other) {
         return Objects.equals(lastSequenceNumber, other.lastSequenceNumber) && finished == other.finished;
@@ -78,6 +85,7 @@ public final class BatchEnd implements Serializable {
         node.put("records", records);
         node.put("millisBehindLatest", millisBehindLatest);
         node.put("lastArrival", lastArrivalMillis);
+        node.put("observedAt", observedAtMillis);
         return node.toString();
     }
 
@@ -87,7 +95,8 @@ public final class BatchEnd implements Serializable {
             JsonNode seq = node.get("lastSeq");
             return new BatchEnd(seq == null ? null : seq.asText(), node.get("finished").asBoolean(),
                     node.get("caughtUp").asBoolean(), node.get("records").asLong(),
-                    node.get("millisBehindLatest").asLong(), node.get("lastArrival").asLong());
+                    node.get("millisBehindLatest").asLong(), node.get("lastArrival").asLong(),
+                    node.get("observedAt").asLong());
         } catch (IOException | RuntimeException e) {
             throw new KinesisSourceException("unreadable batch end record: " + json, e);
         }

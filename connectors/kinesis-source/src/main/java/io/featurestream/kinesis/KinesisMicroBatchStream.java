@@ -2,6 +2,7 @@ package io.featurestream.kinesis;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -112,7 +113,7 @@ final class KinesisMicroBatchStream implements MicroBatchStream, SupportsTrigger
         mergeListing(next);
 
         boolean hasData = false;
-        Set<String> probed = new java.util.HashSet<>();
+        Set<String> probed = new HashSet<>();
         boolean changed = true;
         while (!hasData && changed) {
             changed = false;
@@ -121,6 +122,11 @@ final class KinesisMicroBatchStream implements MicroBatchStream, SupportsTrigger
                 if (end != null && !end.caughtUp() && !end.finished() && beforeDeadline(end.lastArrivalMillis())) {
                     hasData = true;
                     break;
+                }
+                if (end != null && end.caughtUp() && availableNowDeadline >= 0
+                        && end.observedAtMillis() >= availableNowDeadline) {
+                    // at the tip after the trigger started: all it had before then has been read
+                    continue;
                 }
                 if (!probed.add(shard.shardId())) {
                     continue;

@@ -94,7 +94,7 @@ public final class KinesisOptions implements Serializable {
             this.startingTimestampMillis = -1L;
         }
         this.maxRecordsPerShard = positiveInt(opts, MAX_RECORDS_PER_SHARD,
-                positiveInt(opts, MAX_FETCH_RECORDS_PER_SHARD, 10_000, Integer.MAX_VALUE), Integer.MAX_VALUE);
+                positiveInt(opts, MAX_FETCH_RECORDS_PER_SHARD, 100_000, Integer.MAX_VALUE), Integer.MAX_VALUE);
         this.maxRecordsPerCall = positiveInt(opts, MAX_RECORDS_PER_CALL, 10_000, 10_000);
         this.maxEmptyPolls = positiveInt(opts, MAX_EMPTY_POLLS, 100, 100_000);
         this.maxThrottleWaitMs = positiveInt(opts, MAX_THROTTLE_WAIT_MS, 600_000, Integer.MAX_VALUE);

@@ -48,6 +48,7 @@ final class KinesisShardReader implements PartitionReader<InternalRow> {
     private String lastSequenceNumber;
     private long lastArrivalMillis = -1;
     private long millisBehindLatest = -1;
+    private long observedAtMillis = -1;
     private boolean caughtUp;
     private int emptyPolls;
 
@@ -144,6 +145,7 @@ final class KinesisShardReader implements PartitionReader<InternalRow> {
         }
         Long behind = response.millisBehindLatest();
         millisBehindLatest = behind == null ? -1 : behind;
+        observedAtMillis = System.currentTimeMillis();
     }
 
     private Iterator<KinesisClientRecord> deaggregate(List<Record> records) {
@@ -167,7 +169,7 @@ final class KinesisShardReader implements PartitionReader<InternalRow> {
             return;
         }
         BatchEnd mine = new BatchEnd(lastSequenceNumber, fetcher.exhausted(), caughtUp, kinesisRecords,
-                millisBehindLatest, lastArrivalMillis);
+                millisBehindLatest, lastArrivalMillis, observedAtMillis);
         BatchEnd standing = partition.store().recordOnce(partition.epoch(), partition.shardId(), mine);
         if (!standing.sameRange(mine)) {
             throw new ReplayMismatchException("another attempt of batch " + partition.epoch() + " recorded "

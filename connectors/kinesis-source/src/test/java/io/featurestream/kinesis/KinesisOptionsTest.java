@@ -16,7 +16,7 @@ class KinesisOptionsTest {
         assertEquals("s", options.streamName());
         assertNull(options.streamArn());
         assertEquals(KinesisOptions.StartingPosition.LATEST, options.startingPosition());
-        assertEquals(10_000, options.maxRecordsPerShard());
+        assertEquals(100_000, options.maxRecordsPerShard());
     }
 
     @Test
