@@ -112,8 +112,12 @@ def _mark_terminated(query: Any) -> bool:
         return False
 
 
-def _wait_between_triggers(query: Any, deadline: float) -> None:
+def _wait_for_batch_end(query: Any, deadline: float) -> None:
+    """Until the query is between triggers or the batch in flight has reported its progress."""
+    before = _last_batch(query)
     while query.isActive and time.monotonic() < deadline and query.status.get("isTriggerActive"):
+        if _last_batch(query) != before:
+            return
         time.sleep(0.05)
 
 
@@ -134,8 +138,9 @@ def stop_after_current_batch(queries: Sequence[Any], timeout_s: float) -> list[S
             query.awaitTermination(max(0.0, deadline - time.monotonic()))
             graceful = not query.isActive
         else:
-            # Without the marker: stop() while the query waits for its next trigger interrupts no batch.
-            _wait_between_triggers(query, deadline)
+            # Without the marker: stop() once the batch in flight is done. Between triggers that
+            # interrupts nothing; with a backlog the next batch has just begun and is replayed.
+            _wait_for_batch_end(query, deadline)
             graceful = not query.status.get("isTriggerActive")
         if query.isActive:
             if not graceful:
