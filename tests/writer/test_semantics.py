@@ -66,7 +66,7 @@ def _run(spark: Any, source: Path, checkpoint: Path, sink: OnlineStoreSink) -> A
 
 
 def test_batch_killed_half_written_and_replayed_matches_a_clean_run(spark, emulator_factory, tmp_path: Path) -> None:
-    emu = emulator_factory(latency_ms=15)
+    emu = emulator_factory(latency_ms=5)
     batch0 = _rows(range(0, 120), 1, seed=1)
     batch1 = _rows(range(60, 300), 2, seed=2)  # overlaps batch 0, with older and newer times
     source = tmp_path / "in"
@@ -74,8 +74,9 @@ def test_batch_killed_half_written_and_replayed_matches_a_clean_run(spark, emula
     _write_parquet(source / "part-0.parquet", batch0)
     _write_parquet(source / "part-1.parquet", batch1)
     expected = expected_state(batch0 + batch1)
+    # 80 calls/s paces batch 1 (240 PutRecords) over ~3 s on any machine: the kill lands inside it.
     settings = WriterSettings(endpoint_url=emu.url, write_mode="put", threads=2, max_attempts=4,
-                              backoff_base_ms=20, backoff_cap_ms=100, batch_timeout_s=30,
+                              backoff_base_ms=20, backoff_cap_ms=100, batch_timeout_s=30, account_tps=80,
                               dlq_path=str(tmp_path / "dlq"))
 
     clean = create_group(emu.url)["FeatureGroupName"]
