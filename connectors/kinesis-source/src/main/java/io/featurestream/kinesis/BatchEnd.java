@@ -28,7 +28,7 @@ public final class BatchEnd implements Serializable {
     /**
      * @param lastSequenceNumber last Kinesis record of the batch (inclusive), null if none was read
      * @param finished the shard is closed and this batch read through its last record
-     * @param caughtUp the last GetRecords said the shard had nothing newer (millisBehindLatest 0)
+     * @param caughtUp the last GetRecords returned a short page with millisBehindLatest 0: the tip
      * @param observedAtMillis wall-clock time of that last GetRecords
      */
     public BatchEnd(String lastSequenceNumber, boolean finished, boolean caughtUp, long records,

@@ -103,7 +103,9 @@ final class KinesisShardReader implements PartitionReader<InternalRow> {
             emptyPolls = 0;
             done = kinesisRecords >= options.maxRecordsPerShard() || (atTip && records.size() < requested);
         }
-        caughtUp = !fetcher.exhausted() && atTip;
+        // millisBehindLatest is a time distance: 0 on a full page can still leave records that
+        // arrived in the same millisecond, so only a short page at the tip counts as caught up
+        caughtUp = !fetcher.exhausted() && atTip && records.size() < requested;
         page = deaggregate(records);
     }
 
