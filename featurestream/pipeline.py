@@ -109,8 +109,9 @@ class FeatureBatchWriter:
         try:
             counters = batch_counters(output)
             if counters["late_events"]:
-                # One folder per batch, overwritten: a replayed batch leaves exactly one copy.
-                (aggregation.late_events(output).withColumn("batch_id", F.lit(batch_id))
+                # One folder per batch (a Hive-style `batch_id` partition), overwritten: a replayed
+                # batch leaves exactly one copy.
+                (aggregation.late_events(output)
                  .write.mode("overwrite").parquet(_join(self.late_root, f"batch_id={batch_id}")))
             if counters["records"]:
                 self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
