@@ -223,14 +223,14 @@ class _Run:
             log.warning("feature group %s: source changed from %s to %s (recreated group?); new files are merged",
                         self.target.name, manifest.source, self.target.source)
 
-    def _new_source_files(self, manifest: Manifest | None) -> tuple[list[SourceFile], int]:
+    def _new_source_files(self, manifest: Manifest | None) -> tuple[list[SourceFile], list[SourceFile]]:
+        """(new files, every listed file)."""
         processed = read_ledger(self.store, self.target.output, manifest.ledger if manifest else [])
         self.phase("list", str(self.target.source))
         client = s3_client(self.settings.region) if self.target.source.is_s3 else None
         listed = list_source_files(self.target.source, since=self.settings.since, until=self.settings.until,
                                    client=client)
-        new = [f for f in listed if str(f.uri) not in processed]
-        return new, len(listed)
+        return [f for f in listed if str(f.uri) not in processed], listed
 
     def _dry_run(self) -> None:
         manifest, _ = read_manifest(self.store, self.target.output)
@@ -244,7 +244,7 @@ class _Run:
         self.summary.partitions = touched
         self.summary.partitions_rewritten = len(touched)
         self.summary.existing_files_read = len(manifest.data_files(touched)) if manifest else 0
-        self.phase("plan", f"{len(new)} new of {listed} source files, {len(touched)} partitions to rewrite")
+        self.phase("plan", f"{len(new)} new of {len(listed)} source files, {len(touched)} partitions to rewrite")
 
     def _locked(self, lock: CompactionLock) -> None:
         manifest, token = read_manifest(self.store, self.target.output)
@@ -258,10 +258,10 @@ class _Run:
         self.summary.bytes_in = sum(f.size for f in new)
         if not new:
             self.summary.status = "noop"
-            self.phase("plan", f"no new files among {listed}")
+            self.phase("plan", f"no new files among {len(listed)}")
             return
-        self.phase("plan", f"{len(new)} new of {listed} source files")
-        updated = self._compact(manifest, new)
+        self.phase("plan", f"{len(new)} new of {len(listed)} source files")
+        updated = self._compact(manifest, new, listed)
         lock.ensure_held()
         self.phase("commit", f"version {updated.version}")
         commit_manifest(self.store, self.target.output, updated, token)
@@ -305,12 +305,36 @@ class _Run:
         # A small sample compresses worse than a full file: this errs towards smaller files.
         return min(2.0, max(0.01, buffer.tell() / size))
 
-    def _compact(self, manifest: Manifest | None, new: list[SourceFile]) -> Manifest:
+    def _read_new(self, new: list[SourceFile], listed: list[SourceFile], schema: StructType) -> DataFrame:
+        """The new files' rows, read by hour folder and filtered by file name.
+
+        Resolving thousands of explicit file paths costs Spark seconds on the driver; listing the
+        few hour folders that hold them is cheap, and a filter on `_metadata.file_name` makes
+        Spark skip (not open) every other file there: already compacted ones and files that
+        arrived after our listing (the ledger does not have them yet). A folder where an
+        already-compacted file shares a name with a new file elsewhere is read file by file.
+        """
+        names = {f.uri.key.rsplit("/", 1)[-1] for f in new}
+        folders = {_parent(f.uri) for f in new}
+        new_uris = {f.uri for f in new}
+        clashing = {_parent(f.uri) for f in listed
+                    if f.uri not in new_uris and _parent(f.uri) in folders and f.uri.key.rsplit("/", 1)[-1] in names}
+        by_folder = sorted(folders - clashing)
+        frames = []
+        if by_folder:
+            rows = self.read_parquet(by_folder, schema)
+            frames.append(rows.where(F.col("_metadata.file_name").isin(sorted(names))))
+        singles = [f.uri for f in new if _parent(f.uri) in clashing]
+        if singles:
+            frames.append(self.read_parquet(singles, schema))
+        return reduce(lambda a, b: a.unionByName(b), frames)
+
+    def _compact(self, manifest: Manifest | None, new: list[SourceFile], listed: list[SourceFile]) -> Manifest:
         settings, target = self.settings, self.target
         version = (manifest.version if manifest else 0) + 1
         now = time.time()
         schema = self._schema(manifest, new)
-        new_rows = with_partitions(with_event_ts(self.read_parquet([f.uri for f in new], schema), target.event_time),
+        new_rows = with_partitions(with_event_ts(self._read_new(new, listed, schema), target.event_time),
                                    settings.partition_by)
         touched = {partition_key_of_hour(f.hour, settings.partition_by) for f in new}
 
@@ -395,7 +419,7 @@ class _Run:
                     estimate[key] += manifest.partitions[key].bytes
         files_per_partition = {key: files_for(value, settings.target_file_bytes) for key, value in estimate.items()}
         tasks = sum(files_per_partition.values())
-        plan = plan_frame(spark, assign_file_keys(spark, files_per_partition), settings.partition_by)
+        plan = plan_frame(spark, assign_file_keys(files_per_partition), settings.partition_by)
         self.phase("plan", f"{len(touched)} partitions, {tasks} files, {len(existing)} current files to merge")
 
         observed_new = Observation("compaction_new")
@@ -531,7 +555,7 @@ class _Run:
         records = rows.agg(F.approx_count_distinct(F.col(f"`{target.record_identifier}`")).alias("n")).first()
         per_row = self.summary.bytes_out / self.summary.rows_out if self.summary.rows_out else 100.0
         count = files_for((records["n"] if records else 0) * per_row, self.settings.target_file_bytes)
-        keys = hash_partition_keys(spark, count)
+        keys = hash_partition_keys(count)
         keyed = with_bucket_key(rows, keys, target.record_identifier).repartition(count, F.col(FILE_KEY))
         latest = latest_rows(keyed, [FILE_KEY, target.record_identifier],
                              content_columns(schema.names, target.record_identifier))
@@ -580,6 +604,10 @@ def _listing_conf(spark: SparkSession, *, remote: bool, paths: int) -> contextli
 
 # Output settings of every write: microsecond timestamps (not the legacy INT96) for any reader.
 WRITE_CONF = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+
+
+def _parent(uri: StoreUri) -> StoreUri:
+    return StoreUri(uri.scheme, uri.bucket, uri.key.rsplit("/", 1)[0])
 
 
 def _metrics(observation: Observation) -> dict[str, int]:

@@ -6,8 +6,8 @@ at or under the target. Rows of a partition are spread over its files by a hash 
 identifier, so all versions of a row meet in one file (and one task).
 
 One Spark task per output file, without a second shuffle: every file gets an integer key whose
-Spark hash partition is exactly that file's task (found by asking Spark for `pmod(hash(v), n)`
-over a range of v). Repartitioning by that key puts each file's rows alone in one task; the
+Spark hash partition is exactly that file's task (found by computing Spark's Murmur3 hash of
+0, 1, 2, ... until every task has a key). Repartitioning by that key puts each file's rows alone in one task; the
 dedup window then sorts by (partition, key, record identifier, event time), which is also the
 order the partitioned writer needs, so each task writes one sorted file.
 """
@@ -60,27 +60,46 @@ def files_for(estimated_bytes: float, target_bytes: int) -> int:
     return max(1, math.ceil(estimated_bytes / target_bytes))
 
 
-def hash_partition_keys(spark: SparkSession, count: int) -> list[int]:
-    """Integers v_0..v_{count-1} with Spark's `pmod(hash(v_k), count) == k` (hash partitioning)."""
-    span = max(64, count * 16)
-    while True:
-        rows = (spark.range(0, span)
-                .select(F.col("id").cast("int").alias("v"))
-                .select("v", F.pmod(F.hash("v"), F.lit(count)).alias("p"))
-                .groupBy("p").agg(F.min("v").alias("v"))
-                .collect())
-        found = {int(r["p"]): int(r["v"]) for r in rows}
-        if len(found) == count:
-            return [found[k] for k in range(count)]
-        if span > count * 1024:
-            raise CompactionError(f"could not find hash keys for {count} files")
-        span *= 4
+_C1, _C2, _MASK = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
+SPARK_HASH_SEED = 42
 
 
-def assign_file_keys(spark: SparkSession, files_per_partition: Mapping[str, int]) -> dict[str, list[int]]:
+def _rotl(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (32 - bits))) & _MASK
+
+
+def spark_hash_int(value: int, seed: int = SPARK_HASH_SEED) -> int:
+    """Spark's `hash()` of an int column (Murmur3 x86_32, seed 42), as a signed 32-bit int.
+
+    The same function places rows in `repartition(n, col)`: partition = pmod(hash, n).
+    """
+    k1 = (value & _MASK) * _C1 & _MASK
+    k1 = _rotl(k1, 15) * _C2 & _MASK
+    h1 = _rotl(seed & _MASK ^ k1, 13)
+    h1 = (h1 * 5 + 0xE6546B64) & _MASK
+    h1 ^= 4
+    h1 ^= h1 >> 16
+    h1 = h1 * 0x85EBCA6B & _MASK
+    h1 ^= h1 >> 13
+    h1 = h1 * 0xC2B2AE35 & _MASK
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 & 0x80000000 else h1
+
+
+def hash_partition_keys(count: int) -> list[int]:
+    """Integers v_0..v_{count-1} that `repartition(count, v)` sends to partitions 0..count-1."""
+    found: dict[int, int] = {}
+    value = 0
+    while len(found) < count:
+        found.setdefault(spark_hash_int(value) % count, value)
+        value += 1
+    return [found[k] for k in range(count)]
+
+
+def assign_file_keys(files_per_partition: Mapping[str, int]) -> dict[str, list[int]]:
     """Each partition's list of file keys (disjoint; their union is one hash key per task)."""
     total = sum(files_per_partition.values())
-    keys = hash_partition_keys(spark, total)
+    keys = hash_partition_keys(total)
     out: dict[str, list[int]] = {}
     start = 0
     for partition in sorted(files_per_partition):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,20 @@ def test_config_errors_name_file_and_field(tmp_path: Path, text: str, field: str
     assert error.value.field == field
     assert reason in error.value.reason
     assert str(error.value).startswith(str(path))
+
+
+def test_file_keys_land_one_per_task(spark: Any) -> None:
+    """The Python hash matches Spark's: key k of n goes to partition k of `repartition(n, key)`."""
+    from pyspark.sql import functions as F
+
+    from featurestream.compaction.layout import hash_partition_keys, spark_hash_int
+
+    values = [0, 1, -1, 42, 2**31 - 1, -(2**31), *range(1000, 1050)]
+    # Literal tables (VALUES): no Python worker needed.
+    frame = spark.sql(f"SELECT CAST(v AS INT) AS v FROM VALUES {', '.join(f'({v})' for v in values)} AS t(v)")
+    assert [r["h"] for r in frame.select(F.hash("v").alias("h")).collect()] == [spark_hash_int(v) for v in values]
+    keys = hash_partition_keys(13)
+    table = spark.sql(f"SELECT CAST(k AS INT) AS k FROM VALUES {', '.join(f'({k})' for k in keys)} AS t(k)")
+    placed = (table.repartition(13, "k")
+              .select("k", F.spark_partition_id().alias("p")).collect())
+    assert sorted((keys.index(r["k"]), r["p"]) for r in placed) == [(i, i) for i in range(13)]
