@@ -9,9 +9,9 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup venv jars npm test lint unit demo stack-up stack-down clean bench-feature-store
+.PHONY: setup venv jars npm modules test lint unit demo stack-up stack-down clean bench-feature-store
 
-setup: venv jars npm
+setup: venv jars npm modules
 
 # The venv is rebuilt only when pyproject.toml changes (the stamp records it).
 venv: $(VENV)/.stamp
@@ -32,6 +32,18 @@ $(JARS)/kafka/.stamp: conf/jars/kafka/pom.xml
 	rm -rf $(JARS)/kafka
 	mvn -q -B -Dstyle.color=never -f conf/jars/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
 	touch $@
+
+# Our JVM modules (the tile engine, the Kinesis source), built from source by Maven; rebuilt only
+# when a source file or pom changes.
+TILES_JAR := connectors/tiles-jvm/target/featurestream-tiles.jar
+KINESIS_JAR := connectors/kinesis-source/target/featurestream-kinesis-source.jar
+modules: $(TILES_JAR) $(KINESIS_JAR)
+$(TILES_JAR): connectors/tiles-jvm/pom.xml $(shell find connectors/tiles-jvm/src -type f 2>/dev/null)
+	mvn -q -B -Dstyle.color=never -f connectors/tiles-jvm/pom.xml package -DskipTests
+	test -f $@
+$(KINESIS_JAR): connectors/kinesis-source/pom.xml $(shell find connectors/kinesis-source/src -type f 2>/dev/null)
+	mvn -q -B -Dstyle.color=never -f connectors/kinesis-source/pom.xml package -DskipTests
+	test -f $@
 
 # kinesis-local from the npm registry, pinned by package-lock.json; ~/.npm is the cache.
 npm: local_stack/kinesis/node_modules/.package-lock.json

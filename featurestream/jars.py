@@ -23,12 +23,15 @@ def project_root() -> Path:
 
 
 def spark_jars() -> list[str]:
-    """Jars for `spark.jars` in local runs: Kafka source, S3A, JDBC driver, our Kinesis source."""
+    """Jars for `spark.jars` in local runs: Kafka source, S3A, JDBC driver, our JVM modules."""
     root = project_root()
     jars = sorted(str(p) for p in (root / "build" / "jars" / "spark").glob("*.jar"))
-    kinesis = root / "connectors" / "kinesis-source" / "target" / "featurestream-kinesis-source.jar"
-    if kinesis.is_file():
-        jars.append(str(kinesis))
+    for module_jar in (
+        root / "connectors" / "tiles-jvm" / "target" / "featurestream-tiles.jar",
+        root / "connectors" / "kinesis-source" / "target" / "featurestream-kinesis-source.jar",
+    ):
+        if module_jar.is_file():
+            jars.append(str(module_jar))
     return jars
 
 
