@@ -15,7 +15,7 @@ from featurestream.errors import ConfigError
 from featurestream.transforms import check_with_spark
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "conf" / "feature_groups" / "card_activity.yaml"
+EXAMPLE = ROOT / "conf" / "feature_groups" / "card_risk.yaml"
 AVRO_SCHEMA = {"type": "record", "name": "Payment", "fields": [
     {"name": "card_id", "type": "string"},
     {"name": "amount", "type": ["null", "double"]},
