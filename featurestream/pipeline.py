@@ -141,6 +141,23 @@ def feature_stream(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     return aggregation.run_engine(apply_transforms(events, spec, include_dedupe=False), spec)
 
 
+def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
+                         parsed: DataFrame, *, available_now: bool = False, sink: Any = None) -> tuple[StreamingQuery,
+                                                                                                   EngineMetrics]:
+    """The features query alone, on already parsed Kafka rows (benchmarks run it without the DLQ)."""
+    batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
+                                    _join(profile.dlq_path, spec.name, "online-store"))
+    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile))
+    features = (
+        feature_stream(valid_events(parsed, spec), spec)
+        .writeStream.queryName(f"{spec.name}-features")
+        .outputMode("update")
+        .foreachBatch(writer)
+        .option("checkpointLocation", _join(profile.checkpoint_root, spec.name, "features"))
+    )
+    return _trigger(features, available_now, profile.spark.trigger_interval).start(), writer.metrics
+
+
 def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
                  *, available_now: bool = False, sink: Any = None) -> StreamQueries:
     """Check the group against Spark, start both queries; the caller waits or stops them.
@@ -148,29 +165,17 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
     `sink` replaces the online-store sink (anything with `write_batch(records, batch_id)`).
     """
     check_with_spark(spec, spark)
-    checkpoints = _join(profile.checkpoint_root, spec.name)
     parsed = parse_events(read_kafka(spark, spec, profile.kafka), spec)
-    interval = profile.spark.trigger_interval
-    batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
-                                    _join(profile.dlq_path, spec.name, "online-store"))
-    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile))
-
-    features = (
-        feature_stream(valid_events(parsed, spec), spec)
-        .writeStream.queryName(f"{spec.name}-features")
-        .outputMode("update")
-        .foreachBatch(writer)
-        .option("checkpointLocation", _join(checkpoints, "features"))
-    )
+    features, metrics = start_features_query(spark, spec, profile, parsed, available_now=available_now, sink=sink)
     dlq = (
         invalid_events(parsed)
         .writeStream.queryName(f"{spec.name}-dlq")
         .format("parquet")
         .option("path", _join(profile.dlq_path, spec.name, "events"))
-        .option("checkpointLocation", _join(checkpoints, "dlq"))
+        .option("checkpointLocation", _join(profile.checkpoint_root, spec.name, "dlq"))
     )
     return StreamQueries(
-        features=_trigger(features, available_now, interval).start(),
-        dlq=_trigger(dlq, available_now, interval).start(),
-        metrics=writer.metrics,
+        features=features,
+        dlq=_trigger(dlq, available_now, profile.spark.trigger_interval).start(),
+        metrics=metrics,
     )

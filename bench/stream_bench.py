@@ -1,0 +1,212 @@
+"""The feature job's throughput against a plain Kafka → from_json → noop query, on the same topic.
+
+One run, `local[2]`, a real Kafka broker (the stack's, started if needed and stopped after) and a
+private Feature Store emulator:
+
+- data: `--entities` cards x `--events-per-entity` events per micro-batch x `--batches`
+  micro-batches, in event-time order (10 minutes of event time per micro-batch), written to a
+  2-partition topic by Spark's Kafka writer;
+- baseline: `readStream kafka → from_json → noop`, availableNow, `maxOffsetsPerTrigger` = one
+  micro-batch;
+- ours: the features query of `featurestream.pipeline` (parse, transforms, the tile engine with
+  3 windows x 5 aggregations, records written to the emulator's online store, late sink),
+  availableNow with the same trigger size; a fresh checkpoint and feature group per run;
+- runs alternate baseline / ours `--repeats` times; each side's figure is its median events/s,
+  time = the sum of every micro-batch's triggerExecution (ours includes its timer-only batches).
+checks.writes_per_event = records the engine handed the online store ÷ input events.
+
+    .venv/bin/python bench/stream_bench.py [--entities 10000] [--events-per-entity 100] [--batches 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "us-east-1"),
+                     ("SPARK_LOCAL_IP", "127.0.0.1"), ("PYSPARK_PYTHON", sys.executable)):
+    os.environ.setdefault(_key, _value)
+
+import boto3  # noqa: E402
+
+from bench.common import Pair, machine, write_results  # noqa: E402
+from featurestream.config import load_feature_group, load_profile  # noqa: E402
+from featurestream.config.feature_group import FeatureGroupSpec  # noqa: E402
+from featurestream.config.profile import EnvironmentProfile, SparkSpec  # noqa: E402
+from featurestream.parsing import parse_events  # noqa: E402
+from featurestream.pipeline import start_features_query  # noqa: E402
+from featurestream.provisioning import ensure_feature_group  # noqa: E402
+from featurestream.spark import local_session  # noqa: E402
+from featurestream.transforms import check_with_spark  # noqa: E402
+from local_stack.feature_store import EmulatorProcess  # noqa: E402
+
+GROUP = """
+entity: {key: card_id, type: string}
+event_time: {field: event_time}
+source:
+  type: kafka
+  topic: TOPIC
+  format: json
+  schema: {transaction_id: string, card_id: string, merchant_id: string, amount: double, currency: string,
+           event_time: timestamp}
+transforms:
+  - filter: "amount > 0"
+windows: {tile: 1m, allowed_lateness: 5m}
+features:
+  - {name: txn_count, agg: count, windows: [5m, 1h, 24h]}
+  - {name: amount_sum, agg: sum, column: amount, windows: [5m, 1h, 24h]}
+  - {name: amount_mean, agg: mean, column: amount, windows: [5m, 1h, 24h]}
+  - {name: amount_max, agg: max, column: amount, windows: [5m, 1h, 24h]}
+  - {name: amount_stddev, agg: stddev_pop, column: amount, windows: [5m, 1h, 24h]}
+online_store: {feature_group_name: FGNAME, ttl: 7d}
+"""
+BATCH_SPAN_MS = 10 * 60_000
+
+
+def produce(spark: Any, bootstrap: str, topic: str, entities: int, per_batch: int, batches: int) -> int:
+    """Events in event-time order through one producer task, so offsets follow event time."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from pyspark.sql import functions as F
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    finally:
+        admin.close()
+    total = per_batch * batches
+    start_ms = (int(time.time() * 1000) // 60_000 - 60) * 60_000
+    ts_ms = F.lit(start_ms) + F.floor(F.col("id") * (BATCH_SPAN_MS / per_batch))
+    events = spark.range(total, numPartitions=1).select(
+        F.concat(F.lit("card-"), (F.col("id") % entities).cast("string")).alias("card_id"),
+        F.concat(F.lit("t"), F.col("id").cast("string")).alias("transaction_id"),
+        F.concat(F.lit("m-"), (F.col("id") % 200).cast("string")).alias("merchant_id"),
+        ((F.col("id") * 7919 % 100_000) / 100.0 + 0.5).alias("amount"),
+        F.lit("EUR").alias("currency"),
+        F.date_format(F.timestamp_millis(ts_ms), "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").alias("event_time"),
+    )
+    (events.select(F.col("card_id").alias("key"), F.to_json(F.struct(*events.columns)).alias("value"))
+     .write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
+     .option("kafka.linger.ms", "20").option("kafka.batch.size", "262144").save())
+    return total
+
+
+def _elapsed_s(progress: list[dict[str, Any]]) -> tuple[float, int]:
+    rows = sum(int(p["numInputRows"]) for p in progress)
+    return sum(p["durationMs"].get("triggerExecution", 0) for p in progress) / 1000.0, rows
+
+
+def run_baseline(spark: Any, spec: FeatureGroupSpec, bootstrap: str, per_batch: int, work: Path) -> float:
+    from pyspark.sql import functions as F
+
+    schema = spec.source.ddl()
+    query = (
+        spark.readStream.format("kafka").option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", spec.source.topic).option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(per_batch)).load()
+        .select(F.from_json(F.col("value").cast("string"), schema).alias("e")).select("e.*")
+        .writeStream.format("noop").option("checkpointLocation", str(work / f"base-{uuid.uuid4().hex[:6]}"))
+        .trigger(availableNow=True).start()
+    )
+    query.awaitTermination()
+    seconds, rows = _elapsed_s(query.recentProgress)
+    print(f"  baseline: {rows:,} events in {seconds:.1f}s -> {rows / seconds:,.0f}/s", flush=True)
+    return rows / seconds
+
+
+def run_ours(spark: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile, work: Path,
+             records_out: list[int], inputs: list[int]) -> float:
+    from connectors.kafka_source import read_kafka
+
+    label = uuid.uuid4().hex[:6]
+    spec = spec.model_copy(update={"online_store": spec.online_store.model_copy(
+        update={"feature_group_name": f"bench-stream-{label}"})})
+    run_profile = profile.model_copy(update={"checkpoint_root": str(work / f"ck-{label}"),
+                                             "dlq_path": str(work / f"dlq-{label}")})
+    ensure_feature_group(boto3.client("sagemaker"), spec, run_profile)
+    check_with_spark(spec, spark)
+    parsed = parse_events(read_kafka(spark, spec, run_profile.kafka), spec)
+    query, metrics = start_features_query(spark, spec, run_profile, parsed, available_now=True)
+    query.awaitTermination()
+    if query.exception() is not None:
+        raise RuntimeError(f"feature query failed: {query.exception()}")
+    seconds, rows = _elapsed_s(query.recentProgress)
+    records_out.append(metrics.records)
+    inputs.append(rows)
+    print(f"  ours:     {rows:,} events in {seconds:.1f}s -> {rows / seconds:,.0f}/s; {metrics.records:,} records "
+          f"({metrics.decay_records:,} decay), {metrics.late_events} late, batches "
+          f"{[p['durationMs'].get('triggerExecution') for p in query.recentProgress]}", flush=True)
+    return rows / seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", type=int, default=10_000)
+    parser.add_argument("--events-per-entity", type=int, default=100, help="per micro-batch")
+    parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    from local_stack import manager
+
+    machine_line = machine()
+    before = {s.name for s in manager.status() if s.healthy}
+    manager.up(["kafka"])
+    work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    emulator = EmulatorProcess(work / "emulator", flush_interval_s=3600).start()
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = emulator.url
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"] = emulator.url
+    bootstrap = manager.env()["FEATURESTREAM_KAFKA_BOOTSTRAP"]
+    spark = local_session("bench-stream", SparkSpec(master="local[2]", shuffle_partitions=2))
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        topic = f"bench-stream-{uuid.uuid4().hex[:8]}"
+        group_file = work / "bench_cards.yaml"
+        group_file.write_text(GROUP.replace("TOPIC", topic).replace("FGNAME", "bench-stream"))
+        spec = load_feature_group(group_file)
+        per_batch = args.entities * args.events_per_entity
+        profile = load_profile("local")
+        profile = profile.model_copy(update={
+            "kafka": profile.kafka.model_copy(update={"bootstrap_servers": bootstrap,
+                                                      "max_offsets_per_trigger": per_batch}),
+            "feature_store": profile.feature_store.model_copy(update={"offline_store_s3_uri": None}),
+        })
+        total = produce(spark, bootstrap, topic, args.entities, per_batch, args.batches)
+        print(f"produced {total:,} events to {topic}", flush=True)
+        base, ours, records, inputs = [], [], [], []
+        for _ in range(args.repeats):
+            base.append(run_baseline(spark, spec, bootstrap, per_batch, work))
+            ours.append(run_ours(spark, spec, profile, work, records, inputs))
+    finally:
+        spark.stop()
+        emulator.stop()
+        started = [s.name for s in manager.status() if s.name not in before and s.healthy]
+        if started:
+            manager.down(started)
+    pairs = [Pair("events/s: feature job (3 windows x 5 aggregations) vs plain Kafka→from_json→noop",
+                  statistics.median(ours), statistics.median(base), "events/s")]
+    checks = {
+        "writes_per_event": round(sum(records) / max(1, sum(inputs)), 5),
+        "records_written_per_run": records,
+        "input_events_per_run": inputs,
+        "ours_events_per_s_runs": [round(x) for x in ours],
+        "baseline_events_per_s_runs": [round(x) for x in base],
+    }
+    params = {"entities": args.entities, "events_per_entity_per_batch": args.events_per_entity,
+              "batches": args.batches, "repeats": args.repeats, "master": "local[2]", "shuffle_partitions": 2,
+              "windows": ["5m", "1h", "24h"], "aggregations": ["count", "sum", "mean", "max", "stddev_pop"],
+              "tile": "1m", "kafka_partitions": 2, "sink": "featurestream writer → private emulator"}
+    write_results("stream", params, pairs, checks, machine_description=machine_line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
