@@ -73,5 +73,8 @@ bench-feature-store: venv
 bench-writer: venv
 	$(BIN)/python bench/writer_bench.py
 
+bench-stream: setup
+	$(BIN)/python bench/stream_bench.py
+
 clean:
 	rm -rf build .state $(VENV)
