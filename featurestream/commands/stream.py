@@ -211,10 +211,10 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
     listener = OpsListener(metrics)
     spark.streams.addListener(listener)
     try:
-        check_fixed_settings(spark, [_join(profile.checkpoint_root, spec.name) for spec in specs],
-                             profile.spark.shuffle_partitions, profile_file)
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
+        check_fixed_settings(spark, [_join(profile.checkpoint_root, spec.name) for spec in specs],
+                             profile.spark.shuffle_partitions, profile_file)
         queries: list[Any] = []
         for spec in specs:
             if stop.requested:
