@@ -96,8 +96,9 @@ class MetricsSpec(Frozen):
     """The Prometheus endpoint of a job (see docs/operations.md for the metric names)."""
 
     enabled: bool = True
-    # Loopback by default: exposing it is a deployment decision (a pod port, a security group).
-    host: str = "127.0.0.1"
+    # Loopback by default: exposing it is a deployment decision (a pod port, a security group);
+    # FEATURESTREAM_METRICS_HOST overrides the default (0.0.0.0 in a container).
+    host: str = Field(default_factory=lambda: os.environ.get("FEATURESTREAM_METRICS_HOST") or "127.0.0.1")
     # 0 = any free port (the job logs the URL). FEATURESTREAM_METRICS_PORT overrides the default.
     port: int = Field(default_factory=lambda: _env_port("FEATURESTREAM_METRICS_PORT", 19464), ge=0, le=65535)
     # Also write the final values here when the job ends (Prometheus text format), for batch runs.
