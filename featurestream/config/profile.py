@@ -92,6 +92,10 @@ def _env_port(name: str, default: int) -> int:
     return int(text) if text.isdigit() else default
 
 
+# The job's Prometheus port when neither the profile nor FEATURESTREAM_METRICS_PORT says otherwise.
+DEFAULT_METRICS_PORT = 19464
+
+
 class MetricsSpec(Frozen):
     """The Prometheus endpoint of a job (see docs/operations.md for the metric names)."""
 
@@ -100,7 +104,8 @@ class MetricsSpec(Frozen):
     # FEATURESTREAM_METRICS_HOST overrides the default (0.0.0.0 in a container).
     host: str = Field(default_factory=lambda: os.environ.get("FEATURESTREAM_METRICS_HOST") or "127.0.0.1")
     # 0 = any free port (the job logs the URL). FEATURESTREAM_METRICS_PORT overrides the default.
-    port: int = Field(default_factory=lambda: _env_port("FEATURESTREAM_METRICS_PORT", 19464), ge=0, le=65535)
+    port: int = Field(default_factory=lambda: _env_port("FEATURESTREAM_METRICS_PORT", DEFAULT_METRICS_PORT),
+                      ge=0, le=65535)
     # Also write the final values here when the job ends (Prometheus text format), for batch runs.
     textfile: str | None = None
     # Freshness quantiles are computed over the events of this recent period.
