@@ -34,7 +34,7 @@ from connectors.writer.plan import WritePlan
 from connectors.writer.records import format_event_time, format_value
 from connectors.writer.redact import install_redaction
 from connectors.writer.settings import WriterSettings, runtime_endpoint, worker_tps
-from connectors.writer.spark_env import num_partitions, task_slots
+from connectors.writer.spark_env import task_slots
 from connectors.writer.task import RESULT_SCHEMA, write_partition
 from featurestream.errors import SinkError
 
@@ -95,7 +95,7 @@ class OnlineStoreSink:
             return self.settings
         return WriterSettings(threads=self.target.threads, max_attempts=self.target.max_attempts)
 
-    def plan(self, records: DataFrame, batch_id: int, partitions: int, deadline_epoch: float) -> WritePlan:
+    def plan(self, records: DataFrame, batch_id: int, deadline_epoch: float) -> WritePlan:
         settings = self._settings()
         executors, slots = task_slots(records.sparkSession, settings.executors)
         return WritePlan(
@@ -113,7 +113,7 @@ class OnlineStoreSink:
             backoff_cap_s=settings.backoff_cap_ms / 1000.0,
             call_timeout_s=settings.call_timeout_s,
             deadline_epoch=deadline_epoch,
-            worker_tps=worker_tps(settings.account_tps, executors, slots, partitions),
+            worker_tps=worker_tps(settings.account_tps, executors, slots),
             batch_id=batch_id,
         )
 
@@ -123,8 +123,7 @@ class OnlineStoreSink:
         started = time.monotonic()
         target = self.target
         latest = latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
-        partitions = num_partitions(latest)
-        plan = self.plan(records, batch_id, partitions, time.time() + settings.batch_timeout_s)
+        plan = self.plan(records, batch_id, time.time() + settings.batch_timeout_s)
         try:
             rows = latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()
         except Exception as exc:

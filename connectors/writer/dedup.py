@@ -24,13 +24,14 @@ def latest_per_entity(records: DataFrame, identifier: str, event_time: str, feat
     from pyspark.sql import functions as F
 
     fields = [event_time, *features]
-    latest = F.max(F.struct(*[F.col(f"`{name}`") for name in fields])).alias(_LATEST)
+    quoted = ", ".join(_quote(name) for name in fields)
+    # SQL text rather than Column objects: a few py4j calls instead of several per feature.
     return (
-        records.groupBy(F.col(f"`{identifier}`"))
-        .agg(latest, F.count(F.lit(1)).alias(RECORDS_IN))
-        .select(
-            F.col(f"`{identifier}`"),
-            *[F.col(_LATEST).getField(name).alias(name) for name in fields],
-            F.col(RECORDS_IN),
-        )
+        records.groupBy(_quote(identifier))
+        .agg(F.expr(f"max(struct({quoted})) AS {_LATEST}"), F.expr(f"count(1) AS {RECORDS_IN}"))
+        .selectExpr(_quote(identifier), *[f"{_LATEST}.{_quote(n)} AS {_quote(n)}" for n in fields], RECORDS_IN)
     )
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

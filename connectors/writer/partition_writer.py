@@ -222,6 +222,8 @@ class PartitionWriter:
         """Before each call: stop if a sibling thread failed, then wait for a token."""
         if self._failed.is_set():
             raise _Stopped()
+        if self.deadline.left() <= 0:
+            raise RetriesExhausted(f"{self.plan.feature_group}: batch time budget exhausted before the write ended")
         if self.bucket is not None:
             waited = self.bucket.acquire(self.deadline)
             if waited:

@@ -74,14 +74,14 @@ def runtime_endpoint(settings: WriterSettings) -> str | None:
     )
 
 
-def worker_tps(account_tps: float | None, executors: int, slots_per_executor: int, partitions: int) -> float | None:
+def worker_tps(account_tps: float | None, executors: int, slots_per_executor: int) -> float | None:
     """Calls per second one Python worker may make.
 
-    Each executor's budget is `account_tps / executors`; it runs one Python worker per busy task
-    slot, each with its own token bucket, so a worker gets the budget divided by the workers
-    running at once (never more than there are partitions). The sum stays within the account.
+    Each executor's budget is `account_tps / executors`; it runs one Python worker per task slot,
+    each with its own token bucket, so a worker gets the executor's budget over its slots. At most
+    every slot writes at once, so the sum never exceeds the account budget (with fewer partitions
+    than slots some of it goes unused, which is the safe side).
     """
     if account_tps is None:
         return None
-    running = max(1, min(max(1, executors) * max(1, slots_per_executor), partitions))
-    return account_tps / running
+    return account_tps / max(1, executors) / max(1, slots_per_executor)
