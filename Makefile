@@ -78,3 +78,19 @@ bench-stream: setup
 
 clean:
 	rm -rf build .state $(VENV)
+
+# Operations (issue 9): cluster artefacts, the standalone-cluster test, the reliability suite.
+.PHONY: dist test-cluster reliability
+# build/dist/: the wheel, the --py-files zip, our JVM jars, packages.txt, requirements.txt, jobs/.
+dist: venv modules
+	rm -rf build/dist
+	$(BIN)/pip wheel -q --no-deps --no-build-isolation --wheel-dir build/dist .
+	$(BIN)/python -m featurestream.ops.package build/dist
+
+# The streaming and compaction jobs on a Spark standalone cluster (master + 2 workers, loopback).
+test-cluster: setup
+	FEATURESTREAM_TEST_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ops/test_cluster.py
+
+# Kill -9, broker and emulator restarts, faults, malformed input, compaction crash → bench/results/reliability.json
+reliability: setup
+	$(BIN)/python bench/reliability.py
