@@ -149,6 +149,24 @@ class ShutdownSpec(Frozen):
     _durations = field_validator("timeout", "poll_interval")(lambda v: _check_duration(v))
 
 
+class RecoverySpec(Frozen):
+    """Restart the queries from their checkpoints when one fails, instead of ending the job.
+
+    A broker or the Feature Store unreachable for longer than the sources' and the writer's own
+    retries last makes a micro-batch fail; the checkpoint makes a restart lose nothing. A failure
+    that keeps coming back (a bug, a bad schema) still ends the job once the budget is spent.
+    """
+
+    # Restarts allowed within `window`; 0 = the first failure ends the job (exit 1).
+    max_restarts: int = Field(default=5, ge=0, le=1000)
+    window: str = "1h"
+    # Wait before the first restart; doubled each time up to `backoff_max`.
+    backoff: str = "5s"
+    backoff_max: str = "5m"
+
+    _durations = field_validator("window", "backoff", "backoff_max")(lambda v: _check_duration(v))
+
+
 class SecretRef(Frozen):
     """Where a secret is read at run time: an environment variable or a (mounted) file."""
 
@@ -184,4 +202,5 @@ class EnvironmentProfile(Frozen):
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     lineage: LineageSpec = Field(default_factory=LineageSpec)
     shutdown: ShutdownSpec = Field(default_factory=ShutdownSpec)
+    recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     security: SecuritySpec = Field(default_factory=SecuritySpec)
