@@ -80,6 +80,10 @@ def prepare_profile(profile: EnvironmentProfile, profile_file: str) -> Environme
     return profile.model_copy(update={"kafka": kafka, "spark": spark})
 
 
+def _seconds(duration: str) -> float:
+    return parse_duration_ms(duration) / 1000.0
+
+
 def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
 
@@ -161,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
     from featurestream.ops.shutdown import StopSignal
 
     metrics = job_metrics()
-    metrics.freshness.window_s = parse_duration_ms(profile.metrics.freshness_window) / 1000.0
-    stop = StopSignal(profile.shutdown.stop_file, poll_s=parse_duration_ms(profile.shutdown.poll_interval) / 1000.0)
+    metrics.freshness.window_s = _seconds(profile.metrics.freshness_window)
+    stop = StopSignal(profile.shutdown.stop_file, poll_s=_seconds(profile.shutdown.poll_interval))
     stop.install()
     server = (start_metrics_server(metrics.registry, profile.metrics.host, profile.metrics.port)
               if profile.metrics.enabled else None)
@@ -198,49 +202,76 @@ def _engine_checks(specs: list[FeatureGroupSpec]) -> None:
             check(spec)
 
 
+def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
+               available_now: bool, stop: Any, metrics: Any) -> list[Any]:
+    from featurestream.pipeline import start_stream
+
+    queries: list[Any] = []
+    for spec in specs:
+        if stop.requested:
+            break
+        started = start_stream(spark, spec, profile, available_now=available_now)
+        queries += started.all()
+        # The engine's running totals (late, duplicates, ...), where the engine keeps them.
+        engine = getattr(started, "metrics", None)
+        if engine is not None:
+            metrics.watch_engine(str(started.features.name), engine)
+    return queries
+
+
+def _first_error(queries: list[Any]) -> tuple[str, str] | None:
+    for query in queries:
+        error = query.exception()
+        if error is not None:
+            text = str(error).strip()
+            return str(query.name), text.splitlines()[0][:1000] if text else type(error).__name__
+    return None
+
+
 def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                  profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any) -> int:
     from featurestream.ops import hadoop_fs
     from featurestream.ops.checkpoints import check_fixed_settings
     from featurestream.ops.listener import OpsListener
+    from featurestream.ops.recovery import RestartBudget
     from featurestream.ops.shutdown import stop_after_current_batch
-    from featurestream.pipeline import start_stream
 
     spark, owned = _session(profile, specs)
     stop.check_file_with(lambda uri: hadoop_fs.exists(spark, uri))
     listener = OpsListener(metrics)
     spark.streams.addListener(listener)
+    recovery = profile.recovery
+    budget = RestartBudget(recovery.max_restarts, _seconds(recovery.window), _seconds(recovery.backoff),
+                           _seconds(recovery.backoff_max))
+    timeout_s = _seconds(profile.shutdown.timeout)
     try:
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
         check_fixed_settings(spark, [_join(profile.checkpoint_root, spec.name) for spec in specs],
                              profile.spark.shuffle_partitions, profile_file)
-        queries: list[Any] = []
-        for spec in specs:
-            if stop.requested:
+        while True:
+            queries = _start_all(spark, specs, profile, args.available_now, stop, metrics)
+            log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],
+                                 "queries": [{"name": q.name, "id": str(q.id)} for q in queries],
+                                 "lineage_run_id": run_lineage.run_id, "restarts": budget.used}))
+            why = _supervise(queries, stop, args.available_now, args.duration) if queries else "stop"
+            began = stop.requested_at or time.monotonic()
+            stopped = stop_after_current_batch(queries, timeout_s)
+            failure = _first_error(queries)
+            if failure is None or stop.requested:
                 break
-            started = start_stream(spark, spec, profile, available_now=args.available_now)
-            queries += started.all()
-            # The engine's running totals (late, duplicates, ...), where the engine keeps them.
-            engine = getattr(started, "metrics", None)
-            if engine is not None:
-                metrics.watch_engine(str(started.features.name), engine)
-        log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],
-                             "queries": [{"name": q.name, "id": str(q.id)} for q in queries],
-                             "lineage_run_id": run_lineage.run_id}))
-        why = _supervise(queries, stop, args.available_now, args.duration) if queries else "stop"
-        timeout_s = parse_duration_ms(profile.shutdown.timeout) / 1000.0
-        began = stop.requested_at or time.monotonic()
-        stopped = stop_after_current_batch(queries, timeout_s)
+            wait = budget.next_wait(time.monotonic())
+            log.error(json.dumps({"event": "query_failed", "query": failure[0], "error": failure[1],
+                                  "restart_in_s": wait, "restarts_used": budget.used}))
+            if wait is None or stop.wait(wait):
+                break
+            metrics.restarts.inc()
         metrics.shutdown_seconds.set(time.monotonic() - began)
-        failures = [(q.name, q.exception()) for q in queries if q.exception() is not None]
-        for name, error in failures:
-            log.error(json.dumps({"event": "query_failed", "query": name,
-                                  "error": str(error).strip().splitlines()[0][:1000] if str(error) else ""}))
         log.info(json.dumps({"event": "stream_ended", "why": why, "reason": stop.reason,
-                             "graceful": all(s.graceful for s in stopped), "failed": [n for n, _ in failures]}))
-        if failures:
-            run_lineage.fail(f"query {failures[0][0]} failed: {failures[0][1]}")
+                             "graceful": all(s.graceful for s in stopped),
+                             "failed": [failure[0]] if failure else [], "restarts": budget.used}))
+        if failure is not None and not stop.requested:
+            run_lineage.fail(f"query {failure[0]} failed: {failure[1]}")
             return 1
         if all(s.graceful for s in stopped):
             run_lineage.complete()

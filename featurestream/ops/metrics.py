@@ -187,6 +187,8 @@ class JobMetrics:
         registry.register(self.events)
         self.lineage_errors = Counter("featurestream_lineage_errors", "OpenLineage events that could not be sent",
                                       registry=registry)
+        self.restarts = Counter("featurestream_query_restarts", "Restarts of the queries after a failure "
+                                "(profile: recovery)", registry=registry)
         self.shutdown_seconds = Gauge("featurestream_shutdown_seconds",
                                       "Time from the stop request to the queries' end", registry=registry)
         self.freshness = FreshnessWindow(freshness_window_s)
