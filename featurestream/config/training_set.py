@@ -152,6 +152,9 @@ class LabelsSpec(Frozen):
         return self
 
 
+DEFAULT_DATE_PARTITION = "event_date"
+
+
 class FeatureGroupInput(Frozen):
     """One compacted feature group to join: Parquet with the record identifier, EventTime, features,
     write_time, api_invocation_time and is_deleted."""
@@ -165,8 +168,9 @@ class FeatureGroupInput(Frozen):
     prefix: str = ""
     rename: dict[str, str] = {}
     ttl: str | None = None
-    # A date partition column of the compacted layout (e.g. event_date), used to prune partitions.
-    date_partition_column: str | None = None
+    # The date partition column of the compacted layout, used to prune partitions; ignored when the
+    # data has no such column and the default is kept; null: none.
+    date_partition_column: str | None = DEFAULT_DATE_PARTITION
     # Add `<prefix>event_time` (the EventTime of the joined values) to the output.
     include_event_time: bool = True
 

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
-from featurestream.config.training_set import FeatureGroupInput
+from featurestream.config.training_set import DEFAULT_DATE_PARTITION, FeatureGroupInput
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.training.columns import API_TIME, DELETED, EVENT_TIME, RESERVED_PREFIX, WRITE_TIME
 from featurestream.training.pit import FeatureSide
@@ -75,6 +75,8 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
         raise ConfigError(source, "join.availability", f"{spec.path} has no write_time column")
 
     excluded = {*spec.keys.values(), spec.event_time_column, *METADATA_COLUMNS}
+    if spec.date_partition_column == DEFAULT_DATE_PARTITION and DEFAULT_DATE_PARTITION not in columns:
+        spec = spec.model_copy(update={"date_partition_column": None})
     if spec.date_partition_column:
         if spec.date_partition_column not in columns:
             raise ConfigError(source, f"{where}.date_partition_column", f"not a column of {spec.path}")

@@ -2,9 +2,9 @@
 
 The join sorts every key's rows in one window partition. A key holding a large share of the rows
 (a test card, a bot, a merchant) makes one task, and one buffered window group, as large as that
-share. Because the join is a running `max` of a record struct, a hot key can be cut into time
-buckets that are processed independently, as long as each bucket starts from the max over all
-earlier buckets (its *seed*):
+share. Because the winner is the max of a record struct (in event-time mode the last record in
+sort order is that max), a hot key can be cut into time buckets processed independently, as long
+as each bucket starts from the max over all earlier buckets (its *seed*):
 
 1. sample the union (keys, sort time); a key whose share of the sample reaches `hot_key_share`
    is hot and gets `ceil(share / hot_key_share)` buckets (at least 2, at most `max_buckets`),
@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurestream.config.training_set import SkewSpec
-from featurestream.training.columns import BOUNDS, BUCKET, LABEL, SIDE, TS
+from featurestream.training.columns import BOUNDS, BUCKET, LABEL, ORDER_API, ORDER_DELETED, ORDER_WRITE, SIDE, TS
 
 SEED_SIDE = -1
 _SAMPLE_SEED = 1729
@@ -131,5 +131,7 @@ def seed_rows(feature_rows: DataFrame, bucket_plan: BucketPlan, key_cols: Sequen
     # A null time sorts first, and the seed side sorts before labels and features of equal time.
     return seeds.where(any_record).select(
         *keys, F.lit(None).cast(T.TimestampType()).alias(TS), F.lit(SEED_SIDE).alias(SIDE),
+        F.lit(None).cast(T.BooleanType()).alias(ORDER_DELETED), F.lit(None).cast(T.TimestampType()).alias(ORDER_WRITE),
+        F.lit(None).cast(T.TimestampType()).alias(ORDER_API),
         F.lit(None).cast(label_type).alias(LABEL), *record_names, BUCKET,
     )
