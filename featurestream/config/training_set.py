@@ -233,6 +233,8 @@ class JoinSpec(Frozen):
     # Only values already written (write_time <= row time): what the online store could have served.
     availability: bool = False
     skew: SkewSpec = SkewSpec()
+    # Sort partitions of the join (default: spark.sql.shuffle.partitions); ~1M rows each sorts fastest.
+    partitions: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class SplitSpec(Frozen):

@@ -65,7 +65,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
             _check_output_names(source, labels.frame.columns, groups)
         report = PitReport()
         options = PitOptions(strictly_before=spec.join.strictly_before, availability=spec.join.availability,
-                             skew=spec.join.skew)
+                             skew=spec.join.skew, partitions=spec.join.partitions)
         with progress.phase("joining as of label time"):
             joined = as_of_join(labels.frame, labels.timestamp_column, [g.side for g in groups], options, report)
             cut = output.validation_cut(labels.frame, labels.timestamp_column, out_spec)
