@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: setup venv jars npm modules test lint unit demo stack-up stack-down clean bench-feature-store
+.PHONY: setup venv jars npm modules test-jvm bench-kinesis test lint unit demo stack-up stack-down clean bench-feature-store
 
 setup: venv jars npm modules
 
@@ -51,12 +51,17 @@ local_stack/kinesis/node_modules/.package-lock.json: local_stack/kinesis/package
 	cd local_stack/kinesis && npm ci --no-audit --no-fund --prefer-offline
 	touch $@
 
+# JUnit suites of the JVM modules (fast; no services).
+test-jvm: modules
+	mvn -q -B -Dstyle.color=never -f connectors/tiles-jvm/pom.xml test
+	mvn -q -B -Dstyle.color=never -f connectors/kinesis-source/pom.xml test
+
 lint: venv
 	$(BIN)/ruff check featurestream local_stack connectors jobs tests bench
 	$(BIN)/mypy featurestream local_stack connectors jobs
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
-test: setup lint
+test: setup lint test-jvm
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 demo: setup
@@ -66,6 +71,9 @@ stack-up: setup
 	$(BIN)/featurestream stack up
 stack-down: venv
 	$(BIN)/featurestream stack down
+
+bench-kinesis: setup
+	$(BIN)/python bench/kinesis_bench.py
 
 bench-feature-store: venv
 	$(BIN)/python bench/feature_store_bench.py
