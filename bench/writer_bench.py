@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -233,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
         emulator.stop()
+        shutil.rmtree(state, ignore_errors=True)
 
     n, small_n = args.records, args.connector_put_records
     rate = {k: (small_n if k in ("ours_small_10", "conn_put_10") else n) / median(v) for k, v in samples.items()}
