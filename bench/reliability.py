@@ -1,0 +1,665 @@
+"""`make reliability`: the streaming job survives what production throws at it; figures in
+bench/results/reliability.json.
+
+Every scenario drives the real job (`featurestream stream` as a subprocess) against real services
+started here, privately (a Kafka broker from the local stack in its own state folder and ports, a
+Feature Store emulator per scenario with its offline store on disk), and checks the online store
+with GetRecord against the independent DuckDB oracle of the engine (tests/integration/oracle.py).
+Per scenario the JSON has `lost` and `wrong` (must be 0) next to the counts in, written, DLQ, late.
+
+1. kill9: kill -9 of the job (driver JVM and Python workers with it) at 5 random points of a
+   100k-event run, restarted each time;
+2. restarts: the Kafka broker and then the Feature Store emulator restarted (SIGKILL) mid-run; the
+   job recovers by itself (no restart of the job, no manual step) and catches up;
+3. faults: 20% throttling + 1% 5xx for the whole run; the same events without faults as baseline;
+4. malformed: 11 classes of bad input mixed into a valid stream; each must land where documented
+   (DLQ with a reason, late sink, online-store DLQ, dropped as a duplicate, or used as valid);
+   the counts reconcile: in = aggregated + duplicates + late + filtered + DLQ;
+5. compaction: the offline-store compaction killed mid-write (Spark's task files on disk), then
+   re-run: output identical to a clean run's and to the DuckDB oracle's.
+
+    python bench/reliability.py [--only kill9,faults] [--events 100000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from common import Pair, write_results  # noqa: E402
+
+from featurestream.config import load_feature_group, load_profile  # noqa: E402
+from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka  # noqa: E402
+from featurestream.provisioning import ensure_feature_group  # noqa: E402
+from local_stack.feature_store import EmulatorProcess  # noqa: E402
+from tests.compaction import oracle as compaction_oracle  # noqa: E402
+from tests.compaction.data import local_files  # noqa: E402
+from tests.ops.job import JobProcess, batch_ids, job_env  # noqa: E402
+from tests.ops.online import compare_online  # noqa: E402
+
+SCENARIOS = ("kill9", "restarts", "faults", "malformed", "compaction")
+REGION = "us-east-1"
+Record = tuple[bytes | None, bytes]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- services ----------------------------------------------------------------------------------
+
+@dataclass
+class Kafka:
+    """A private broker of the local stack: its own state folder and ports; stopped by us."""
+
+    state: Path
+    port: int = field(default_factory=free_port)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self) -> None:
+        os.environ.update({"FEATURESTREAM_STATE_DIR": str(self.state), "FEATURESTREAM_KAFKA_PORT": str(self.port),
+                           "FEATURESTREAM_KAFKA_CONTROLLER_PORT": str(self.controller_port)})
+
+    def __post_init__(self) -> None:
+        self.controller_port = free_port()
+
+    def up(self) -> None:
+        from local_stack import manager
+
+        self._env()
+        manager.up(["kafka"])
+
+    def down(self) -> None:
+        from local_stack import manager
+
+        self._env()
+        manager.down(["kafka"])
+
+
+def emulator(work: Path, **faults: Any) -> EmulatorProcess:
+    return EmulatorProcess(work / "emulator", offline_local_dir=work / "offline", flush_interval_s=3600,
+                           seed=7, **faults).start()
+
+
+# --- a scenario's job --------------------------------------------------------------------------
+
+@dataclass
+class Setup:
+    work: Path
+    kafka: Kafka
+    emu: EmulatorProcess
+    group_file: Path
+    profile_file: Path
+    spec: Any
+    runs: list[JobProcess] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return job_env({"AWS_ENDPOINT_URL_SAGEMAKER": self.emu.url,
+                        "AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME": self.emu.url,
+                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
+
+    def job(self, *extra: str) -> JobProcess:
+        run = JobProcess(["--feature-group", str(self.group_file), "--env", str(self.profile_file), *extra],
+                         self.work / f"run{len(self.runs) + 1}", env=self.env())
+        self.runs.append(run)
+        return run.start()
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.work / "checkpoints" / self.spec.name / "features"
+
+    @property
+    def dlq(self) -> Path:
+        return self.work / "dlq" / self.spec.name
+
+    def engine_totals(self) -> dict[str, int]:
+        """The engine's per-batch counters of every run, summed (replayed batches counted once)."""
+        by_batch: dict[int, dict[str, int]] = {}
+        for run in self.runs:
+            for event in run.events():
+                if event.get("event") == "engine_batch":
+                    by_batch[int(event["batch_id"])] = {k: int(event.get(k, 0)) for k in
+                                                        ("aggregated", "duplicates", "late_events", "records")}
+        totals = {"aggregated": 0, "duplicates": 0, "late_events": 0, "records": 0, "batches": len(by_batch)}
+        for counters in by_batch.values():
+            for key, value in counters.items():
+                totals[key] += value
+        return totals
+
+
+def prepare(name: str, base: Path, kafka: Kafka, emu: EmulatorProcess, *, max_offsets: int,
+            partitions: int = 2) -> Setup:
+    work = base / name
+    work.mkdir(parents=True, exist_ok=True)
+    suffix = uuid.uuid4().hex[:6]
+    group = yaml.safe_load((ROOT / "conf/feature_groups/card_activity.yaml").read_text())
+    group["source"]["topic"] = f"rel-{name}-{suffix}"
+    group["online_store"]["feature_group_name"] = f"rel-{name}-{suffix}"
+    group_file = work / "card_activity.yaml"
+    group_file.write_text(yaml.safe_dump(group))
+    profile_file = work / "profile.yaml"
+    profile_file.write_text(yaml.safe_dump({
+        "kind": "local",
+        "kafka": {"bootstrap_servers": kafka.bootstrap, "max_offsets_per_trigger": max_offsets},
+        "feature_store": {"region": REGION, "offline_store_s3_uri": f"s3://reliability/{name}",
+                          "role_arn": "arn:aws:iam::123456789012:role/featurestream-local",
+                          # Long enough for an emulator restart inside one batch's retries.
+                          "batch_timeout_s": 180.0},
+        "spark": {"master": "local[2]", "shuffle_partitions": 2, "trigger_interval": "1 second",
+                  "conf": {"spark.ui.showConsoleProgress": "false"}},
+        "checkpoint_root": str(work / "checkpoints"),
+        "dlq_path": str(work / "dlq"),
+        "metrics": {"port": 0, "textfile": str(work / "metrics.prom")},
+        "lineage": {"file": str(work / "lineage.jsonl")},
+        "recovery": {"max_restarts": 10, "window": "1h", "backoff": "2s", "backoff_max": "20s"},
+    }))
+    spec = load_feature_group(group_file)
+    sagemaker = boto3.client("sagemaker", endpoint_url=emu.url, region_name=REGION)
+    ensure_feature_group(sagemaker, spec, load_profile(profile_file))
+    ensure_topic(kafka.bootstrap, spec.source.topic, partitions=partitions)
+    return Setup(work, kafka, emu, group_file, profile_file, spec)
+
+
+def parquet_rows(folder: Path) -> list[dict[str, Any]]:
+    files = sorted(p for p in folder.rglob("*.parquet") if not any(x.startswith((".", "_")) for x in p.parts))
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        table = pq.read_table(path)
+        # Spark writes a payload's bytes into a string column as they came, invalid UTF-8 included:
+        # read strings as bytes and decode leniently.
+        for index, column in enumerate(table.schema):
+            if pa.types.is_string(column.type):
+                table = table.set_column(index, column.name, table.column(index).cast(pa.binary()))
+        rows += [{k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in row.items()}
+                 for row in table.to_pylist()]
+    return rows
+
+
+def online_check(setup: Setup, events: list[dict[str, Any]]) -> dict[str, Any]:
+    expected, missing, wrong = compare_online(setup.spec, events, endpoint=setup.emu.url)
+    return {"entities_expected": expected, "entities_written": expected - len(missing), "lost": len(missing),
+            "wrong": len(wrong), "wrong_examples": [w[0] for w in wrong[:3]], "lost_examples": missing[:3]}
+
+
+def settings(entities: int, seed: int, rate: float, malformed: float = 0.0) -> GeneratorSettings:
+    return GeneratorSettings(entities=entities, seed=seed, events_per_second=rate,
+                             start=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), malformed_rate=malformed)
+
+
+def committed_offsets(checkpoint: Path) -> dict[str, int]:
+    """partition → end offset of the newest committed batch (the offset log's source line)."""
+    committed = batch_ids(checkpoint, "commits")
+    if not committed:
+        return {}
+    lines = (checkpoint / "offsets" / str(max(committed))).read_text().splitlines()
+    offsets: dict[str, int] = {}
+    for line in lines[2:]:
+        for partitions in json.loads(line).values():
+            offsets.update({str(k): int(v) for k, v in partitions.items()})
+    return offsets
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.5) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if condition():
+            return time.monotonic() - began
+        time.sleep(poll)
+    raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+
+
+# --- 1. kill -9 --------------------------------------------------------------------------------
+
+def scenario_kill9(base: Path, kafka: Kafka, events_total: int, kills: int = 5) -> dict[str, Any]:
+    with running_emulator(base / "kill9") as emu:
+        setup = prepare("kill9", base, kafka, emu, max_offsets=max(1000, events_total // 12), partitions=4)
+        events = generate_events(events_total, settings(entities=1000, seed=21, rate=100.0))
+        log(f"kill9: producing {len(events)} events")
+        produce_kafka(list(encode(events, settings(1000, 21, 100.0))), kafka.bootstrap, setup.spec.source.topic)
+        rng = random.Random(99)
+        points = []
+        for index in range(kills):
+            job = setup.job()
+            job.wait_for(lambda e: e.get("event") == "stream_started", 300)
+            delay = rng.uniform(3.0, 30.0)
+            time.sleep(delay)
+            pending = batch_ids(setup.checkpoint, "offsets") - batch_ids(setup.checkpoint, "commits")
+            job.kill_group()
+            points.append({"after_start_s": round(delay, 1), "batches_committed": len(batch_ids(setup.checkpoint,
+                                                                                                 "commits")),
+                           "batch_in_flight": max(pending) if pending else None})
+            log(f"kill9: kill -9 #{index + 1} after {delay:.1f}s, {points[-1]}")
+        began = time.monotonic()
+        final = setup.job("--available-now")
+        rc = final.wait(3600)
+        drain_s = time.monotonic() - began
+        result = online_check(setup, events)
+        totals = setup.engine_totals()
+        dlq = len(parquet_rows(setup.dlq / "events"))
+        return {"in": len(events), "written": result["entities_written"], "dlq": dlq,
+                "late": totals["late_events"], **result, "kills": points, "final_exit_code": rc,
+                "aggregated_events": totals["aggregated"], "batches": totals["batches"],
+                "final_run_s": round(drain_s, 1), "ok": rc == 0 and result["lost"] == 0 and result["wrong"] == 0
+                and totals["aggregated"] == len(events)}
+
+
+@contextmanager
+def running_emulator(work: Path, **faults: Any) -> Iterator[EmulatorProcess]:
+    work.mkdir(parents=True, exist_ok=True)
+    emu = emulator(work, **faults)
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+# --- 2. broker and emulator restarts -----------------------------------------------------------
+
+def scenario_restarts(base: Path, kafka: Kafka, events_total: int) -> dict[str, Any]:
+    with running_emulator(base / "restarts") as emu:
+        setup = prepare("restarts", base, kafka, emu, max_offsets=max(500, events_total // 20), partitions=2)
+        gen = settings(entities=300, seed=5, rate=20.0)
+        events = generate_events(events_total, gen)
+        records = list(encode(events, gen))
+        half = len(records) // 2
+        produce_kafka(records[:half], kafka.bootstrap, setup.spec.source.topic)
+        job = setup.job()
+        outages: dict[str, Any] = {}
+        try:
+            name = f"{setup.spec.name}-features"
+            job.wait_for(lambda e: e.get("event") == "batch_progress" and e.get("query") == name
+                         and e.get("input_rows", 0) > 0, 600)
+            log("restarts: stopping the Kafka broker mid-run")
+            down_at = time.monotonic()
+            kafka.down()
+            time.sleep(5)
+            kafka.up()
+            outages["kafka_down_s"] = round(time.monotonic() - down_at, 1)
+            back = time.time()
+            produce_kafka(records[half:], kafka.bootstrap, setup.spec.source.topic)
+            # The job writes again after the broker's return: now take the Feature Store away mid-write.
+            job.wait_for(lambda e: e.get("event") == "online_store_batch" and iso(e["ts"]) > back, 600)
+            log("restarts: killing the Feature Store emulator mid-run (SIGKILL), then starting it again")
+            down_at = time.monotonic()
+            emu.kill()
+            time.sleep(3)
+            emu.start()
+            outages["emulator_down_s"] = round(time.monotonic() - down_at, 1)
+            ends = end_offsets(kafka.bootstrap, setup.spec.source.topic)
+            outages["caught_up_after_s"] = round(wait_until(
+                lambda: committed_offsets(setup.checkpoint) == ends, 1200, "the job catching up"), 1)
+            job.signal(signal.SIGTERM)
+            rc = job.wait(600)
+        finally:
+            job.stop_if_running()
+        failures = [e for e in job.events() if e.get("event") == "query_failed"]
+        result = online_check(setup, events)
+        totals = setup.engine_totals()
+        return {"in": len(events), "written": result["entities_written"],
+                "dlq": len(parquet_rows(setup.dlq / "events")), "late": totals["late_events"], **result,
+                **outages, "job_exit_code": rc, "job_runs": len(setup.runs),
+                "query_restarts": len(failures), "failures": [f["error"][:200] for f in failures],
+                "aggregated_events": totals["aggregated"],
+                "ok": rc == 0 and len(setup.runs) == 1 and result["lost"] == 0 and result["wrong"] == 0}
+
+
+def iso(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[str, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {str(tp.partition): int(offset) for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+# --- 3. throttling and 5xx ---------------------------------------------------------------------
+
+def run_once(base: Path, name: str, kafka: Kafka, events: list[dict[str, Any]], gen: GeneratorSettings,
+             **faults: Any) -> tuple[Setup, dict[str, Any], float, int, dict[str, Any]]:
+    with running_emulator(base / name, **faults) as emu:
+        setup = prepare(name, base, kafka, emu, max_offsets=max(500, len(events) // 8), partitions=2)
+        produce_kafka(list(encode(events, gen)), kafka.bootstrap, setup.spec.source.topic)
+        began = time.monotonic()
+        rc = setup.job("--available-now").wait(3600)
+        seconds = time.monotonic() - began
+        health = emu.health()
+        # Read back without faults: the check must not be throttled itself.
+        emu.restart(throttle_rate=0.0, error_rate=0.0)
+        result = online_check(setup, events)
+        emu.flush()
+    return setup, result, seconds, rc, health
+
+
+def writer_totals(setup: Setup) -> dict[str, int]:
+    totals = {"calls": 0, "retries": 0, "throttles": 0, "records_written": 0, "dlq": 0}
+    for run in setup.runs:
+        for event in run.events():
+            if event.get("event") == "online_store_batch":
+                for key in totals:
+                    totals[key] += int(event.get(key) or 0)
+    return totals
+
+
+def scenario_faults(base: Path, kafka: Kafka, events_total: int) -> tuple[dict[str, Any], list[Pair]]:
+    gen = settings(entities=500, seed=8, rate=30.0)
+    events = generate_events(events_total, gen)
+    _, clean_result, clean_s, clean_rc, _ = run_once(base, "faults-baseline", kafka, events, gen)
+    setup, result, seconds, rc, health = run_once(base, "faults", kafka, events, gen,
+                                                  throttle_rate=0.2, error_rate=0.01)
+    writes = writer_totals(setup)
+    totals = setup.engine_totals()
+    pair = Pair(f"events/s with 20% throttling + 1% 5xx vs no faults ({events_total} events, --available-now)",
+                ours=events_total / seconds, baseline=events_total / clean_s, unit="events/s")
+    return {"in": len(events), "written": result["entities_written"], "dlq": writes["dlq"],
+            "late": totals["late_events"], **result, "exit_code": rc, "seconds": round(seconds, 1),
+            "baseline_seconds": round(clean_s, 1), "baseline_lost": clean_result["lost"],
+            "baseline_wrong": clean_result["wrong"], "calls": writes["calls"], "retries": writes["retries"],
+            "throttles": writes["throttles"], "emulator_faults": health.get("faults"),
+            "ok": rc == 0 == clean_rc and result["lost"] == 0 and result["wrong"] == 0 and writes["dlq"] == 0
+            and writes["throttles"] > 0}, [pair]
+
+
+# --- 4. malformed input ------------------------------------------------------------------------
+
+PER_CLASS = 10
+# class → where it must end up, and the texts one of which its DLQ reason must contain.
+# (docs/operations.md, "Malformed input", says the same.)
+EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "invalid_json": ("dlq", ("malformed JSON",)),
+    "wrong_types": ("dlq", ("wrong type",)),
+    "missing_key": ("dlq", ("missing entity key",)),
+    # A string that cannot be a timestamp makes the JSON record itself fail to parse.
+    "bad_event_time": ("dlq", ("event time", "wrong type")),
+    # A clock far ahead would drag the watermark along and make every later event late.
+    "far_future": ("dlq", ("future",)),
+    "far_past": ("late", ()),
+    # Fields outside the schema are dropped at parsing: a big payload is an ordinary event.
+    "oversize": ("aggregated", ()),
+    "invalid_utf8": ("dlq", ("malformed JSON",)),
+    "unknown_fields": ("aggregated", ()),
+    # NaN/Infinity would poison every sum and mean over the window.
+    "nan_infinity": ("dlq", ("finite",)),
+    "duplicates": ("deduplicated", ()),
+}
+
+
+def _bad(kind: str, index: int, when: str) -> Record:
+    marker = f"mal-{kind}-{index}"
+    base = {"transaction_id": marker, "card_id": marker, "merchant_id": "merchant-001", "amount": 10.0,
+            "currency": "EUR", "event_time": when}
+    if kind == "invalid_json":
+        return None, json.dumps(base).encode()[:-12]
+    if kind == "wrong_types":
+        return None, json.dumps({**base, "amount": "lots"}).encode()
+    if kind == "missing_key":
+        return None, json.dumps({k: v for k, v in base.items() if k != "card_id"}).encode()
+    if kind == "bad_event_time":
+        body = {k: v for k, v in base.items() if k != "event_time"} if index % 2 else {**base, "event_time": "soon"}
+        return None, json.dumps(body).encode()
+    if kind == "far_future":
+        return None, json.dumps({**base, "event_time": "2099-01-01T00:00:00.000Z"}).encode()
+    if kind == "far_past":
+        return None, json.dumps({**base, "event_time": "2001-01-01T00:00:00.000Z"}).encode()
+    if kind == "oversize":
+        return None, json.dumps({**base, "merchant_id": "m" * 400_000}).encode()
+    if kind == "invalid_utf8":
+        return None, b"\xff\xfe" + json.dumps(base).encode()
+    if kind == "nan_infinity":
+        token = "NaN" if index % 2 else "Infinity"
+        return None, json.dumps(base).replace('"amount": 10.0', f'"amount": {token}').encode()
+    raise ValueError(kind)
+
+
+def malformed_stream(events: list[dict[str, Any]], gen: GeneratorSettings,
+                     classes: list[str]) -> tuple[list[Record], dict[str, int]]:
+    """The valid stream with every class mixed in at 40% of it (so the watermark exists), plus
+    refunds (amount < 0) that the group's `filter: amount > 0` must drop."""
+    valid = list(encode(events, gen))
+    cut = int(len(valid) * 0.4)
+    middle_time = str(events[cut]["event_time"])
+    bad: list[Record] = []
+    counts: dict[str, int] = {}
+    for kind in classes:
+        if kind in ("unknown_fields", "duplicates"):
+            continue
+        bad += [_bad(kind, i, middle_time) for i in range(PER_CLASS)]
+        counts[kind] = PER_CLASS
+    # Unknown fields on real events (they stay valid), duplicates of real events (same transaction).
+    for i in range(PER_CLASS if "unknown_fields" in classes else 0):
+        event = events[cut - 50 + i]
+        extra = {**event, "unexpected": {"x": [1, 2]}, "v": 2}
+        bad.append((str(event["card_id"]).encode(), json.dumps(extra).encode()))
+        valid.remove((str(event["card_id"]).encode(), json.dumps(event).encode()))
+    if "duplicates" in classes:
+        bad += [valid[cut - 20 + i] for i in range(PER_CLASS)]
+    refunds = [(None, json.dumps({**events[cut + i], "transaction_id": f"refund-{i}", "amount": -5.0}).encode())
+               for i in range(PER_CLASS)]
+    counts["filtered_refunds"] = PER_CLASS
+    return valid[:cut] + bad + refunds + valid[cut:], counts
+
+
+def scenario_malformed(base: Path, kafka: Kafka, classes: list[str]) -> dict[str, Any]:
+    gen = settings(entities=60, seed=13, rate=5.0)
+    events = generate_events(3000, gen)
+    stream, counts = malformed_stream(events, gen, classes)
+    with running_emulator(base / "malformed") as emu:
+        setup = prepare("malformed", base, kafka, emu, max_offsets=300, partitions=2)
+        produce_kafka(stream, kafka.bootstrap, setup.spec.source.topic)
+        rc = setup.job("--available-now").wait(3600)
+        result = online_check(setup, events)
+        dlq = parquet_rows(setup.dlq / "events")
+        late = parquet_rows(setup.dlq / "late")
+        store_dlq = parquet_rows(setup.dlq / "online-store")
+        totals = setup.engine_totals()
+        runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=emu.url, region_name=REGION)
+        verdicts = {kind: classify(kind, dlq, late, store_dlq, totals, runtime, setup.spec) for kind in classes}
+    filtered = counts["filtered_refunds"]
+    # in = aggregated + duplicates + late + filtered + DLQ, every term measured from the job's outputs.
+    accounted = totals["aggregated"] + totals["duplicates"] + len(late) + filtered + len(dlq)
+    return {"in": len(stream), "written": result["entities_written"], "dlq": len(dlq), "late": len(late),
+            "online_store_dlq": len(store_dlq), "aggregated_events": totals["aggregated"],
+            "deduplicated": totals["duplicates"], "filtered": filtered, "reconciled": accounted == len(stream),
+            "unaccounted": len(stream) - accounted, **result, "exit_code": rc, "classes": verdicts,
+            "ok": rc == 0 and result["lost"] == 0 and result["wrong"] == 0 and accounted == len(stream)
+            and all(c["ok"] for c in verdicts.values())}
+
+
+def classify(kind: str, dlq: list[dict[str, Any]], late: list[dict[str, Any]], store_dlq: list[dict[str, Any]],
+             totals: dict[str, int], runtime: Any, spec: Any) -> dict[str, Any]:
+    marker = f"mal-{kind}-"
+    where, reasons = EXPECTED[kind]
+    in_dlq = [r for r in dlq if marker in (r.get("payload") or "")]
+    in_late = [r for r in late if str(r.get("transaction_id") or "").startswith(marker)]
+    in_store_dlq = [r for r in store_dlq if str(r.get("record_identifier") or "").startswith(marker)]
+    observed: dict[str, Any] = {"dlq": len(in_dlq), "late": len(in_late), "online_store_dlq": len(in_store_dlq)}
+    if in_dlq:
+        observed["reasons"] = sorted({r["reason"] for r in in_dlq})
+    if kind not in ("unknown_fields", "duplicates", "missing_key"):
+        online = 0
+        for i in range(PER_CLASS):
+            got = runtime.get_record(FeatureGroupName=spec.online_store.feature_group_name,
+                                     RecordIdentifierValueAsString=f"{marker}{i}")
+            online += bool(got.get("Record"))
+        observed["online_records"] = online
+    if where == "dlq":
+        ok = len(in_dlq) == PER_CLASS and all(any(t in r["reason"] for t in reasons) for r in in_dlq)
+    elif where == "late":
+        ok = len(in_late) == PER_CLASS and not in_dlq
+    elif where == "deduplicated":
+        observed["deduplicated_total"] = totals["duplicates"]
+        ok = totals["duplicates"] == PER_CLASS and not in_dlq
+    else:  # aggregated: nowhere else, and online for their own entities (valid cards: the oracle)
+        ok = not (in_dlq or in_late or in_store_dlq) and observed.get("online_records", PER_CLASS) == PER_CLASS
+    return {"sent": PER_CLASS, "expected": where, "observed": observed, "ok": ok}
+
+
+# --- 5. compaction killed mid-write ------------------------------------------------------------
+
+def compaction_config(path: Path, output: Path, offline: Path, group: str) -> Path:
+    path.write_text(yaml.safe_dump({
+        "region": REGION, "output": str(output), "offline_local_root": str(offline),
+        "feature_groups": [{"name": group}], "snapshot": True, "target_file_size": "64KB",
+        "lock": {"stale_after": "4s", "heartbeat": "1s"}, "gc_grace": "0s",
+        "spark": {"master": "local[2]", "shuffle_partitions": 2},
+    }))
+    return path
+
+
+def compact(config: Path, env: dict[str, str], logs: Path, kill_when: Callable[[], bool] | None = None) -> int:
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "stdout.log").open("wb") as out, (logs / "stderr.log").open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "featurestream.cli", "compact", "--config", str(config),
+                                 "--progress", "never"], cwd=ROOT, env=env, stdout=out, stderr=err,
+                                start_new_session=True)
+        while kill_when is not None and proc.poll() is None:
+            if kill_when():
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        return proc.wait(timeout=1800)
+
+
+def scenario_compaction(base: Path, kafka: Kafka) -> dict[str, Any]:
+    gen = settings(entities=400, seed=17, rate=20.0)
+    events = generate_events(15_000, gen)
+    with running_emulator(base / "compaction") as emu:
+        setup = prepare("compaction", base, kafka, emu, max_offsets=2000, partitions=2)
+        produce_kafka(list(encode(events, gen)), kafka.bootstrap, setup.spec.source.topic)
+        rc = setup.job("--available-now").wait(3600)
+        emu.flush()
+        group = setup.spec.online_store.feature_group_name
+        offline = setup.work / "offline"
+        description = boto3.client("sagemaker", endpoint_url=emu.url, region_name=REGION).describe_feature_group(
+            FeatureGroupName=group)
+        source = offline / description["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"].removeprefix(
+            "s3://")
+        env = setup.env()
+        clean_out, crash_out = setup.work / "compacted-clean", setup.work / "compacted-crash"
+        clean_rc = compact(compaction_config(setup.work / "clean.yaml", clean_out, offline, group), env,
+                           setup.work / "compact-clean")
+        crash_config = compaction_config(setup.work / "crash.yaml", crash_out, offline, group)
+        killed_rc = compact(crash_config, env, setup.work / "compact-killed",
+                            kill_when=lambda: any(crash_out.rglob("_temporary")))
+        temporary_left = any(crash_out.rglob("_temporary"))
+        time.sleep(5)  # the dead run's lock goes stale (lock.stale_after 4s)
+        rerun_rc = compact(crash_config, env, setup.work / "compact-rerun")
+    columns, expected = compaction_oracle.expected(local_files(source), record_id=setup.spec.entity.key,
+                                                   event_time=setup.spec.event_time.field)
+    (clean_root,) = [p.parent.parent for p in clean_out.rglob("_compaction/manifest.json")]
+    (crash_root,) = [p.parent.parent for p in crash_out.rglob("_compaction/manifest.json")]
+    clean_rows = compaction_oracle.compacted(clean_root, columns)
+    crash_rows = compaction_oracle.compacted(crash_root, columns)
+    expected_set, crash_set = set(expected), set(crash_rows)
+    snapshots_equal = compaction_oracle.snapshot(clean_root, columns) == compaction_oracle.snapshot(crash_root,
+                                                                                                      columns)
+    return {"in": len(expected), "written": len(crash_rows), "dlq": 0, "late": 0,
+            "lost": len(expected_set - crash_set), "wrong": len(crash_set - expected_set),
+            "stream_exit_code": rc, "clean_exit_code": clean_rc, "killed_exit_code": killed_rc,
+            "task_files_left_by_kill": temporary_left, "rerun_exit_code": rerun_rc,
+            "identical_to_clean_run": crash_rows == clean_rows and snapshots_equal,
+            "ok": killed_rc == -signal.SIGKILL and temporary_left and rerun_rc == 0 and clean_rc == 0
+            and crash_rows == clean_rows == expected and snapshots_equal}
+
+
+# --- main --------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {SCENARIOS}")
+    parser.add_argument("--events", type=int, default=100_000, help="events of the kill -9 run")
+    parser.add_argument("--classes", default=",".join(EXPECTED),
+                        help="malformed-input classes to mix in (default: all); for checking one fix at a time")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, checkpoints)")
+    args = parser.parse_args(argv)
+    chosen = [s for s in args.only.split(",") if s]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}")
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION,
+                       "AWS_DEFAULT_REGION": REGION, "SPARK_LOCAL_IP": "127.0.0.1"}.items():
+        os.environ.setdefault(key, value)
+    base = Path(tempfile.mkdtemp(prefix="featurestream-reliability-"))
+    kafka = Kafka(base / "stack")
+    log(f"work folder {base}; private Kafka on {kafka.bootstrap}")
+    kafka.up()
+    results: dict[str, Any] = {}
+    pairs: list[Pair] = []
+    started = time.monotonic()
+    try:
+        for name in chosen:
+            log(f"scenario {name} ...")
+            began = time.monotonic()
+            try:
+                if name == "kill9":
+                    results[name] = scenario_kill9(base, kafka, args.events)
+                elif name == "restarts":
+                    results[name] = scenario_restarts(base, kafka, 20_000)
+                elif name == "faults":
+                    results[name], found = scenario_faults(base, kafka, 20_000)
+                    pairs += found
+                elif name == "malformed":
+                    results[name] = scenario_malformed(base, kafka, [c for c in args.classes.split(",") if c])
+                else:
+                    results[name] = scenario_compaction(base, kafka)
+            except Exception as exc:  # one broken scenario must not hide the others' figures
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000],
+                                 "at": f"{Path(where.filename).name}:{where.lineno}"}
+            results[name]["scenario_s"] = round(time.monotonic() - began, 1)
+            log(f"scenario {name}: {'ok' if results[name].get('ok') else 'FAILED'} "
+                f"{ {k: results[name].get(k) for k in ('in', 'written', 'dlq', 'late', 'lost', 'wrong')} }")
+    finally:
+        kafka.down()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    checks: dict[str, Any] = {"all_passed": all(r.get("ok") for r in results.values()),
+                              "total_s": round(time.monotonic() - started, 1), **results}
+    params = {"scenarios": chosen, "kill9_events": args.events, "kills": 5, "trigger": "1 second",
+              "master": "local[2]", "faults": {"throttle_rate": 0.2, "error_rate": 0.01}}
+    write_results("reliability", params, pairs, checks)
+    return 0 if checks["all_passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
