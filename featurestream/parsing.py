@@ -8,6 +8,8 @@ frame so nothing falls between them: in = valid + invalid.
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
@@ -65,12 +67,14 @@ def parse_events(raw: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
         text.alias(RAW), F.explode(F.array(parsed)).alias("e"), "topic", "partition", "offset",
         F.col("timestamp").alias("kafka_timestamp"),
     )
-    # from_avro has no corrupt-record column: a record it cannot decode comes back as null.
-    broken = (F.col("e").isNull() & F.col(RAW).isNotNull()) if avro else F.col(f"e.{CORRUPT}").isNotNull()
+    # from_avro has no corrupt-record column: a record it cannot decode comes back as a row of
+    # nulls (a record whose every field is null could not be used anyway).
+    all_null = reduce(lambda a, b: a & b, [F.col(f"e.{name}").isNull() for name in spec.source.schema_])
+    broken = (all_null & F.col(RAW).isNotNull()) if avro else F.col(f"e.{CORRUPT}").isNotNull()
     fields = [F.col(f"e.{name}").alias(name) for name in spec.source.schema_]
     frame = frame.select(*fields, broken.alias(CORRUPT), RAW, "topic", "partition", "offset", "kafka_timestamp")
     frame = frame.withColumn(event_time, _event_time(spec, F.col(event_time)))
-    malformed = "malformed Avro" if avro else "malformed JSON or a field of the wrong type"
+    malformed = "malformed Avro (or every field null)" if avro else "malformed JSON or a field of the wrong type"
     reason = (
         F.when(F.col(RAW).isNull(), F.lit("empty message"))
         .when(F.col(CORRUPT), F.lit(malformed))
