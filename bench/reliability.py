@@ -195,8 +195,24 @@ def prepare(name: str, base: Path, kafka: Kafka, emu: EmulatorProcess, *, max_of
     return Setup(work, kafka, emu, group_file, profile_file, spec)
 
 
+def sink_files(folder: Path) -> list[Path]:
+    """The files a streaming file sink committed (its `_spark_metadata` log), or, for batch writes,
+    every visible Parquet file: a killed run can leave uncommitted part files behind."""
+    log_dir = folder / "_spark_metadata"
+    if not log_dir.is_dir():
+        return sorted(p for p in folder.rglob("*.parquet") if not any(x.startswith((".", "_")) for x in p.parts))
+    entries: dict[str, str] = {}
+    for entry in sorted(log_dir.iterdir(), key=lambda p: int(p.name.split(".")[0]) if p.name[0].isdigit() else -1):
+        if not entry.name[0].isdigit():
+            continue
+        for line in entry.read_text().splitlines()[1:]:
+            item = json.loads(line)
+            entries[item["path"]] = item["action"]
+    return sorted(Path(path.removeprefix("file://")) for path, action in entries.items() if action == "add")
+
+
 def parquet_rows(folder: Path) -> list[dict[str, Any]]:
-    files = sorted(p for p in folder.rglob("*.parquet") if not any(x.startswith((".", "_")) for x in p.parts))
+    files = sink_files(folder)
     rows: list[dict[str, Any]] = []
     for path in files:
         table = pq.read_table(path)
@@ -253,17 +269,21 @@ def scenario_kill9(base: Path, kafka: Kafka, events_total: int, kills: int = 5) 
         produce_kafka(list(encode(events, settings(1000, 21, 100.0))), kafka.bootstrap, setup.spec.source.topic)
         rng = random.Random(99)
         points = []
+        name = f"{setup.spec.name}-features"
         for index in range(kills):
             job = setup.job()
-            job.wait_for(lambda e: e.get("event") == "stream_started", 300)
-            delay = rng.uniform(3.0, 30.0)
+            # Each run makes progress (one batch of its own), then dies at a random later moment:
+            # inside a batch (state, sink writes, offset or commit log) or between two.
+            job.wait_for(lambda e: e.get("event") == "batch_progress" and e.get("query") == name
+                         and e.get("input_rows", 0) > 0, 900)
+            delay = rng.uniform(0.0, 10.0)
             time.sleep(delay)
             pending = batch_ids(setup.checkpoint, "offsets") - batch_ids(setup.checkpoint, "commits")
             job.kill_group()
-            points.append({"after_start_s": round(delay, 1), "batches_committed": len(batch_ids(setup.checkpoint,
-                                                                                                 "commits")),
+            points.append({"after_first_batch_s": round(delay, 1),
+                           "batches_committed": len(batch_ids(setup.checkpoint, "commits")),
                            "batch_in_flight": max(pending) if pending else None})
-            log(f"kill9: kill -9 #{index + 1} after {delay:.1f}s, {points[-1]}")
+            log(f"kill9: kill -9 #{index + 1}: {points[-1]}")
         began = time.monotonic()
         final = setup.job("--available-now")
         rc = final.wait(3600)
@@ -317,7 +337,9 @@ def scenario_restarts(base: Path, kafka: Kafka, events_total: int) -> dict[str, 
             log("restarts: killing the Feature Store emulator mid-run (SIGKILL), then starting it again")
             down_at = time.monotonic()
             emu.kill()
-            time.sleep(3)
+            # Longer than the writer's retries last (8 attempts, back-off capped at 2 s): the batch
+            # fails and the job restarts its queries from the checkpoint by itself.
+            time.sleep(20)
             emu.start()
             outages["emulator_down_s"] = round(time.monotonic() - down_at, 1)
             ends = end_offsets(kafka.bootstrap, setup.spec.source.topic)
@@ -395,7 +417,8 @@ def scenario_faults(base: Path, kafka: Kafka, events_total: int) -> tuple[dict[s
             "late": totals["late_events"], **result, "exit_code": rc, "seconds": round(seconds, 1),
             "baseline_seconds": round(clean_s, 1), "baseline_lost": clean_result["lost"],
             "baseline_wrong": clean_result["wrong"], "calls": writes["calls"], "retries": writes["retries"],
-            "throttles": writes["throttles"], "emulator_faults": health.get("faults"),
+            "throttles": writes["throttles"], "records_written": writes["records_written"],
+            "emulator_faults_injected": health.get("faults_injected"),
             "ok": rc == 0 == clean_rc and result["lost"] == 0 and result["wrong"] == 0 and writes["dlq"] == 0
             and writes["throttles"] > 0}, [pair]
 

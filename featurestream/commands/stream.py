@@ -219,12 +219,24 @@ def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: Envi
     return queries
 
 
+# The line naming the innermost Python or Java exception inside a py4j/StreamingQueryException text.
+_CAUSE = re.compile(r"^\s*(?:Caused by: )?([\w.$]+(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
+def summarise_error(text: str) -> str:
+    """One line for the log: the innermost `SomeError: message`, not the 200-line trace around it."""
+    causes = [m for m in _CAUSE.finditer(text) if "py4j" not in m.group(1) and "Proxy" not in m.group(2)]
+    if causes:
+        return f"{causes[-1].group(1)}: {causes[-1].group(2)}"[:1000]
+    lines = text.strip().splitlines()
+    return lines[0][:1000] if lines else ""
+
+
 def _first_error(queries: list[Any]) -> tuple[str, str] | None:
     for query in queries:
         error = query.exception()
         if error is not None:
-            text = str(error).strip()
-            return str(query.name), text.splitlines()[0][:1000] if text else type(error).__name__
+            return str(query.name), summarise_error(str(error)) or type(error).__name__
     return None
 
 
