@@ -100,7 +100,7 @@ def generate(folder: Path, labels: int, features: int, keys: int, shape: str) ->
 
 
 def dataset(labels: int, features: int, keys: int, shape: str) -> Path:
-    folder = DATA_ROOT / f"{shape}-{labels}x{features}-{keys}k"
+    folder = DATA_ROOT / f"{shape}-{labels}x{features}-{keys}keys"
     marker = folder / "READY"
     if not (marker.is_file() and marker.read_text().split() == [str(labels), str(features), str(keys), shape]):
         started = time.monotonic()

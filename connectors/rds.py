@@ -17,6 +17,8 @@ import logging
 import math
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -224,7 +226,8 @@ class JdbcReader:
 
     def _load(self, options: dict[str, str]) -> DataFrame:
         try:
-            return self.spark.read.format("jdbc").options(**self._options(), **options).load()
+            with _py4j_quiet():
+                return self.spark.read.format("jdbc").options(**self._options(), **options).load()
         except Exception as exc:
             raise JdbcReadError(f"JDBC read from {redact_url(self.spec.url)} failed: {_first_line(exc)}") from None
 
@@ -318,6 +321,23 @@ class JdbcReader:
         return JdbcRead(self._load(options), lineage)
 
 
+@contextmanager
+def _py4j_quiet() -> Iterator[None]:
+    """py4j logs every command it sends at DEBUG, the password option included: not while we send it."""
+    loggers = [logging.getLogger(name) for name in ("py4j", "py4j.clientserver", "py4j.java_gateway")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
+    """The useful line: the Java exception (driver messages live there), else the first line."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:500] if lines else type(exc).__name__

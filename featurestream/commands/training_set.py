@@ -77,5 +77,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, FeatureStreamError):
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+        # A Py4JJavaError's own first line names the py4j call; the Java exception says what failed.
+        java = getattr(exc, "java_exception", None)
+        text = str(java.toString()) if java is not None else str(exc)
+        first = ([line for line in text.strip().splitlines() if line.strip()] or [type(exc).__name__])[0][:500]
         raise TrainingSetError(f"training set {spec.name} failed: {first}") from exc

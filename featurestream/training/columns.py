@@ -15,9 +15,5 @@ LABEL = "_fs_label"
 BUCKET = "_fs_bucket"
 BOUNDS = "_fs_bounds"
 HASH = "_fs_hash"
-# Tie-break of versions with the same EventTime (event-time mode sorts by them).
-ORDER_DELETED = "_fs_o_del"
-ORDER_WRITE = "_fs_o_wt"
-ORDER_API = "_fs_o_api"
 
 RESERVED_PREFIX = "_fs_"

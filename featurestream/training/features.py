@@ -20,6 +20,7 @@ from pyspark.sql.utils import AnalysisException
 
 from featurestream.config.training_set import DEFAULT_DATE_PARTITION, FeatureGroupInput
 from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.training import storage
 from featurestream.training.columns import API_TIME, DELETED, EVENT_TIME, RESERVED_PREFIX, WRITE_TIME
 from featurestream.training.pit import FeatureSide
 
@@ -61,7 +62,7 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
                availability: bool) -> LoadedGroup:
     """Read, prune and normalise one group; every naming problem is a ConfigError on its field."""
     where = f"feature_groups[{index}]"
-    raw = _read(spark, spec.path)
+    raw = _read(spark, storage.normalise(spec.path))
     columns = raw.columns
     for label_key, feature_key in spec.keys.items():
         if label_key not in label_types:

@@ -1,7 +1,7 @@
 """The labelled rows: from RDS over JDBC (a table or a query), or from Parquet (e.g. a history export).
 
-The rows are read once and kept (memory and disk) for the whole build, so the database is hit once
-and every later step -- time range, join, split -- sees the same snapshot.
+Rows from the database are read once and kept (memory and disk) for the whole build, so the
+database is hit once and every later step -- time range, join, split -- sees the same snapshot.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pyspark.sql.utils import AnalysisException
 from connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.config.training_set import LabelsSpec
 from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.training import storage
 from featurestream.training.columns import RESERVED_PREFIX
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,7 +64,7 @@ def _from_jdbc(spark: SparkSession, spec: LabelsSpec, source: str) -> tuple[Data
 def _from_parquet(spark: SparkSession, spec: LabelsSpec) -> tuple[DataFrame, dict[str, Any]]:
     assert spec.path is not None
     try:
-        frame = spark.read.parquet(spec.path)
+        frame = spark.read.parquet(storage.normalise(spec.path))
     except AnalysisException as exc:
         raise LabelsReadError(f"cannot read labels at {spec.path}: {str(exc).splitlines()[0]}") from None
     if spec.timestamp_column in frame.columns:
@@ -94,7 +95,9 @@ def read_labels(spark: SparkSession, spec: LabelsSpec, *, source: str) -> Labels
     if not isinstance(ts_type, T.TimestampType | T.TimestampNTZType | T.DateType):
         raise ConfigError(source, "labels.timestamp_column",
                           f"{spec.timestamp_column!r} is {ts_type.simpleString()}, expected a timestamp")
-    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    if spec.jdbc is not None:
+        # One read of the database: every later step sees the same snapshot. (Parquet is re-read.)
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     ts = F.col(spec.timestamp_column).cast(T.TimestampType())
     # unix micros, so no Python-side time zone conversion can shift the range.
     summary = frame.agg(F.count(F.lit(1)).alias("n"), F.min(F.unix_micros(ts)).alias("lo"),

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurestream.config.training_set import SkewSpec
-from featurestream.training.columns import BOUNDS, BUCKET, LABEL, ORDER_API, ORDER_DELETED, ORDER_WRITE, SIDE, TS
+from featurestream.training.columns import BOUNDS, BUCKET, LABEL, SIDE, TS
 
 SEED_SIDE = -1
 _SAMPLE_SEED = 1729
@@ -105,7 +105,7 @@ def _bucket_of(bounds: Column) -> Column:
 
 def assign_buckets(union: DataFrame, bucket_plan: BucketPlan, key_cols: Sequence[str]) -> DataFrame:
     if bucket_plan.frame is None:
-        return union.withColumn(BUCKET, F.lit(0))
+        return union  # no hot key: no bucket column, one less field in every shuffled row
     joined = union.join(F.broadcast(bucket_plan.frame), on=list(key_cols), how="left")
     return joined.withColumn(BUCKET, _bucket_of(F.col(BOUNDS))).drop(BOUNDS)
 
@@ -131,7 +131,5 @@ def seed_rows(feature_rows: DataFrame, bucket_plan: BucketPlan, key_cols: Sequen
     # A null time sorts first, and the seed side sorts before labels and features of equal time.
     return seeds.where(any_record).select(
         *keys, F.lit(None).cast(T.TimestampType()).alias(TS), F.lit(SEED_SIDE).alias(SIDE),
-        F.lit(None).cast(T.BooleanType()).alias(ORDER_DELETED), F.lit(None).cast(T.TimestampType()).alias(ORDER_WRITE),
-        F.lit(None).cast(T.TimestampType()).alias(ORDER_API),
         F.lit(None).cast(label_type).alias(LABEL), *record_names, BUCKET,
     )
