@@ -30,7 +30,7 @@ MSK_IAM_OPTIONS = {
     "sasl.client.callback.handler.class": "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
 }
 # The client library MSK IAM needs on the driver and executors (`--packages`).
-MSK_IAM_PACKAGE = "software.amazon.msk:aws-msk-iam-auth:2.3.0"
+MSK_IAM_PACKAGE = "software.amazon.msk:aws-msk-iam-auth:2.3.5"
 
 
 def read_secret(ref: SecretRef, source: str, field: str) -> str:
