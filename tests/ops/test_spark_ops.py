@@ -187,3 +187,33 @@ def test_checkpoint_on_s3a(spark: Any, stack_env: dict[str, str], tmp_path: Path
     assert "checkpoints/card_activity/features/commits/1" in keys
     assert any(".changelog" in key for key in keys)
     assert_partitions_checked(spark, root)
+
+
+def test_attach_serves_the_metrics_of_any_query(spark: Any, tmp_path: Path) -> None:
+    from urllib.request import urlopen
+
+    from featurestream.config.profile import EnvironmentProfile
+    from featurestream.ops.attach import attach
+
+    profile = EnvironmentProfile.model_validate({
+        "name": "t", "kafka": {"bootstrap_servers": "unused:1"}, "checkpoint_root": str(tmp_path / "cp"),
+        "dlq_path": str(tmp_path / "dlq"), "metrics": {"port": 0, "textfile": str(tmp_path / "final.prom")}})
+    source = tmp_path / "in"
+    write_events(source, "a", good=12, bad=0)
+    ops = attach(spark, profile)
+    try:
+        assert ops.url is not None and ops.url.startswith("http://127.0.0.1:")
+        name = f"ops-attach-{uuid.uuid4().hex[:6]}"
+        query = (parsed(spark, source).writeStream.queryName(name).format("noop")
+                 .option("checkpointLocation", str(tmp_path / "cp")).trigger(availableNow=True).start())
+        query.awaitTermination()
+        wanted = f'featurestream_input_rows_total{{query="{name}"}} 12.0'
+        deadline = time.monotonic() + 60
+        body = ""
+        while time.monotonic() < deadline and wanted not in body:
+            body = urlopen(ops.url, timeout=5).read().decode()
+            time.sleep(0.1)
+        assert wanted in body
+    finally:
+        ops.close()
+    assert wanted in (tmp_path / "final.prom").read_text()
