@@ -146,7 +146,8 @@ class KafkaSourceSpec(Frozen):
     @classmethod
     def _avro_schema_gives_columns(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("format") != "avro":
-            if isinstance(data, dict) and ("avro_schema" in data or "avro_schema_file" in data):
+            if isinstance(data, dict) and (data.get("avro_schema") is not None
+                                           or data.get("avro_schema_file") is not None):
                 raise ValueError("avro_schema / avro_schema_file need format: avro")
             return data
         if "schema" in data:
