@@ -64,8 +64,10 @@ lint: venv
 test: setup lint test-jvm
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# `make demo SOURCE=kinesis` runs the same demo from a Kinesis stream.
+SOURCE ?= kafka
 demo: setup
-	$(BIN)/python -m featurestream.demo
+	$(BIN)/python -m featurestream.demo --source $(SOURCE)
 
 stack-up: setup
 	$(BIN)/featurestream stack up

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.config.feature_group import KafkaSourceSpec
 from featurestream.config.profile import KafkaSpec
 
 
-def kafka_options(spec: FeatureGroupSpec, kafka: KafkaSpec) -> dict[str, str]:
+def kafka_options(source: KafkaSourceSpec, kafka: KafkaSpec) -> dict[str, str]:
     options = {
         "kafka.bootstrap.servers": kafka.bootstrap_servers,
-        "subscribe": spec.source.topic,
-        "startingOffsets": spec.source.starting_offsets,
+        "subscribe": source.topic,
+        "startingOffsets": source.starting_offsets,
         # A topic deleted and re-created in development must not stop the job silently.
         "failOnDataLoss": "false",
     }
@@ -22,5 +22,5 @@ def kafka_options(spec: FeatureGroupSpec, kafka: KafkaSpec) -> dict[str, str]:
     return options
 
 
-def read_kafka(spark: SparkSession, spec: FeatureGroupSpec, kafka: KafkaSpec) -> DataFrame:
-    return spark.readStream.format("kafka").options(**kafka_options(spec, kafka)).load()
+def read_kafka(spark: SparkSession, source: KafkaSourceSpec, kafka: KafkaSpec) -> DataFrame:
+    return spark.readStream.format("kafka").options(**kafka_options(source, kafka)).load()

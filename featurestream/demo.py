@@ -7,6 +7,7 @@ back with GetRecord and prints it next to an independent computation. Exit 0 onl
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -16,17 +17,28 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
+from featurestream.config.feature_group import KafkaSourceSpec, with_transport
+from featurestream.generator import (
+    GeneratorSettings,
+    encode,
+    ensure_stream,
+    ensure_topic,
+    generate_events,
+    produce_kafka,
+    produce_kinesis,
+)
 from featurestream.jars import project_root
 from featurestream.provisioning import ensure_feature_group
 from featurestream.reference import expected_records
 
 SERVICES = ["kafka", "s3", "feature-store"]
 EVENTS_PER_SECOND = 50.0
+KINESIS_EVENTS_PER_SECOND = 20.0
 SECONDS = 55
 ENTITIES = 40
 
@@ -38,32 +50,39 @@ def _print_table(rows: list[tuple[str, str, str, str, str, str, str]]) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
-def run() -> int:
+def run(argv: list[str] | None = None) -> int:
     from local_stack import manager
 
+    parser = argparse.ArgumentParser(prog="featurestream.demo")
+    parser.add_argument("--source", choices=("kafka", "kinesis"), default="kafka")
+    args = parser.parse_args(argv)
+    services = [*SERVICES, "kinesis"] if args.source == "kinesis" else SERVICES
     root = project_root()
     os.chdir(root)
     already = {s.name for s in manager.status() if s.healthy}
-    print(f"starting the local stack: {', '.join(SERVICES)} ...", flush=True)
-    manager.up(SERVICES)
+    print(f"starting the local stack: {', '.join(services)} ...", flush=True)
+    manager.up(services)
     try:
         os.environ.update(manager.env())
-        return _demo(root)
+        return _demo(root, args.source)
     finally:
-        started = [name for name in SERVICES if name not in already]
+        started = [name for name in services if name not in already]
         if started:
             print(f"stopping what the demo started: {', '.join(started)}", flush=True)
             manager.down(started)
 
 
-def _demo(root: Path) -> int:
+def _demo(root: Path, transport: str) -> int:
     from featurestream.pipeline import start_stream
     from featurestream.spark import local_session
 
     run_id = uuid.uuid4().hex[:6]
     spec = load_feature_group(root / "conf/feature_groups/card_activity.yaml")
-    # A topic per demo run, so the numbers below are about this run's events only.
+    # A topic (or stream) per demo run, so the numbers below are about this run's events only.
     spec = spec.model_copy(update={"source": spec.source.model_copy(update={"topic": f"payments-demo-{run_id}"})})
+    spec = with_transport(spec, "kinesis" if transport == "kinesis" else "kafka")
+    # kinesis-local takes a few hundred records/s on a busy machine: a gentler pace there.
+    rate = EVENTS_PER_SECOND if transport == "kafka" else KINESIS_EVENTS_PER_SECOND
     work = Path(tempfile.mkdtemp(prefix="featurestream-demo-"))
     profile = load_profile("local").model_copy(update={
         "checkpoint_root": str(work / "checkpoints"), "dlq_path": str(work / "dlq"),
@@ -71,20 +90,25 @@ def _demo(root: Path) -> int:
     description = ensure_feature_group(boto3.client("sagemaker"), spec, profile)
     print(f"feature group {description['FeatureGroupName']}: {description['FeatureGroupStatus']}")
 
-    settings = GeneratorSettings(entities=ENTITIES, seed=42, events_per_second=EVENTS_PER_SECOND,
+    settings = GeneratorSettings(entities=ENTITIES, seed=42, events_per_second=rate,
                                  start=datetime.now(UTC), malformed_rate=0.01)
-    events = generate_events(int(EVENTS_PER_SECOND * SECONDS), settings)
-    producer = threading.Thread(
-        target=produce_kafka,
-        args=(list(encode(events, settings)), profile.kafka.bootstrap_servers, spec.source.topic, EVENTS_PER_SECOND),
-        daemon=True,
-    )
-
+    events = generate_events(int(rate * SECONDS), settings)
+    records = list(encode(events, settings))
     logging.basicConfig(level=logging.WARNING)
-    ensure_topic(profile.kafka.bootstrap_servers, spec.source.topic)
+    source = spec.source
+    if isinstance(source, KafkaSourceSpec):
+        ensure_topic(profile.kafka.bootstrap_servers, source.topic)
+        target: Any = produce_kafka
+        target_args: tuple[Any, ...] = (records, profile.kafka.bootstrap_servers, source.topic, rate)
+        where = f"Kafka topic {source.topic}"
+    else:
+        ensure_stream(source.stream, region=profile.feature_store.region)
+        target, target_args = produce_kinesis, (records, source.stream, profile.feature_store.region, rate)
+        where = f"Kinesis stream {source.stream}"
+    producer = threading.Thread(target=target, args=target_args, daemon=True)
     quiet = profile.spark.model_copy(update={"conf": {**profile.spark.conf, "spark.ui.showConsoleProgress": "false"}})
     spark = local_session("featurestream-demo", quiet)
-    print(f"producing {len(events)} events over {SECONDS}s to topic {spec.source.topic}; streaming ...", flush=True)
+    print(f"producing {len(events)} events over {SECONDS}s to {where}; streaming ...", flush=True)
     producer.start()
     queries = start_stream(spark, spec, profile)
     started = time.monotonic()

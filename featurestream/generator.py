@@ -105,3 +105,42 @@ def produce_kafka(records: Iterable[tuple[bytes | None, bytes]], bootstrap: str,
     finally:
         producer.close()
     return sent
+
+
+def ensure_stream(stream: str, shards: int = 2, region: str | None = None) -> None:
+    """Create the Kinesis stream if it is missing and wait until it is ACTIVE."""
+    import boto3
+
+    kinesis = boto3.client("kinesis", region_name=region)
+    try:
+        kinesis.create_stream(StreamName=stream, ShardCount=shards)
+    except kinesis.exceptions.ResourceInUseException:
+        pass
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+def produce_kinesis(records: Iterable[tuple[bytes | None, bytes]], stream: str, region: str | None = None,
+                    rate: float | None = None) -> int:
+    """PutRecords in chunks of up to 500 from one thread (kinesis-local slows down with concurrent
+    producers); failed entries are sent again. A record without a key gets a random partition key."""
+    import boto3
+
+    kinesis = boto3.client("kinesis", region_name=region)
+    items = [{"Data": value, "PartitionKey": (key or uuid.uuid4().hex.encode()).decode()} for key, value in records]
+    started = time.monotonic()
+    sent = 0
+    chunk = 500 if rate is None else max(1, min(500, int(rate)))
+    for start in range(0, len(items), chunk):
+        pending = items[start:start + chunk]
+        while pending:
+            response = kinesis.put_records(StreamName=stream, Records=pending)
+            pending = [item for item, result in zip(pending, response["Records"], strict=True)
+                       if "ErrorCode" in result]
+            if pending:
+                time.sleep(0.2)
+        sent += len(items[start:start + chunk])
+        if rate:
+            ahead = sent / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    return sent

@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from connectors.kafka_source import read_kafka
+from connectors.event_source import read_events
 from connectors.online_store import BatchSink, OnlineStoreTarget, build_sink
 from featurestream import aggregation
 from featurestream.config.feature_group import FeatureGroupSpec
@@ -165,7 +165,7 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
     `sink` replaces the online-store sink (anything with `write_batch(records, batch_id)`).
     """
     check_with_spark(spec, spark)
-    parsed = parse_events(read_kafka(spark, spec, profile.kafka), spec)
+    parsed = parse_events(read_events(spark, spec, profile), spec)
     features, metrics = start_features_query(spark, spec, profile, parsed, available_now=available_now, sink=sink)
     dlq = (
         invalid_events(parsed)

@@ -42,7 +42,12 @@ def stack_env() -> Iterator[dict[str, str]]:
     from local_stack import manager
 
     before = {s.name for s in manager.status() if s.healthy}
-    manager.up()
+    try:
+        manager.up()
+    except Exception:
+        # A partial start must not leave the services that did come up running.
+        manager.down([s.name for s in manager.status() if s.name not in before])
+        raise
     env = manager.env()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

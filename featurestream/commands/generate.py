@@ -7,12 +7,23 @@ import json
 from pathlib import Path
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, generate_events, produce_kafka
+from featurestream.config.feature_group import KafkaSourceSpec, with_transport
+from featurestream.generator import (
+    GeneratorSettings,
+    encode,
+    ensure_stream,
+    ensure_topic,
+    generate_events,
+    produce_kafka,
+    produce_kinesis,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feature-group", required=True, metavar="FILE")
     parser.add_argument("--env", default="local", metavar="PROFILE")
+    parser.add_argument("--source", choices=("kafka", "kinesis"), default=None,
+                        help="produce to this transport instead of the group's declared one")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--entities", type=int, default=100)
     parser.add_argument("--rate", type=float, default=None,
@@ -24,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_feature_group(args.feature_group)
+    if args.source:
+        spec = with_transport(spec, args.source)
     profile = load_profile(args.env)
     # Real-time pace: event times advance as fast as records are produced.
     settings = GeneratorSettings(entities=args.entities, seed=args.seed,
@@ -31,6 +44,14 @@ def run(args: argparse.Namespace) -> int:
     events = generate_events(args.events, settings)
     if args.save:
         args.save.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-    sent = produce_kafka(encode(events, settings), profile.kafka.bootstrap_servers, spec.source.topic, args.rate)
-    print(f"sent {sent} records ({len(events)} valid) to {spec.source.topic}")
+    source = spec.source
+    if isinstance(source, KafkaSourceSpec):
+        ensure_topic(profile.kafka.bootstrap_servers, source.topic)
+        sent = produce_kafka(encode(events, settings), profile.kafka.bootstrap_servers, source.topic, args.rate)
+        where = f"Kafka topic {source.topic}"
+    else:
+        ensure_stream(source.stream, region=profile.feature_store.region)
+        sent = produce_kinesis(encode(events, settings), source.stream, profile.feature_store.region, args.rate)
+        where = f"Kinesis stream {source.stream}"
+    print(f"sent {sent} records ({len(events)} valid) to {where}")
     return 0

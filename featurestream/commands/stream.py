@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
 from featurestream.config.loader import resolve_profile_path
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.durations import parse_duration_ms
@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="conf/feature_groups/<name>.yaml (repeat to run several groups in one job)")
     parser.add_argument("--env", default="local", metavar="PROFILE",
                         help="environment profile: a name in conf/environments or a path (default: local)")
+    parser.add_argument("--source", choices=("kafka", "kinesis"), default=None,
+                        help="read the group's events from this transport instead of the declared one "
+                             "(the topic name is the stream name)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--available-now", action="store_true",
                       help="process what is in the topic now, then stop (backfills, tests)")
@@ -121,7 +124,10 @@ def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tup
     account = ol.account_of(profile.feature_store.role_arn)
     for spec in specs:
         fields = tuple(spec.source.schema_.items())
-        source = ol.kafka_topic(profile.kafka.bootstrap_servers, spec.source.topic, fields)
+        if isinstance(spec.source, KafkaSourceSpec):
+            source = ol.kafka_topic(profile.kafka.bootstrap_servers, spec.source.topic, fields)
+        else:
+            source = ol.DatasetRef(f"kinesis://{profile.feature_store.region}", spec.source.stream, fields)
         inputs[(source.namespace, source.name)] = source
         features = [(name, "feature") for f in spec.features for name, _ in f.output_names()]
         outputs.append(ol.feature_group(spec.online_store.feature_group_name, profile.feature_store.region, account,
@@ -153,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     install_redactor()
     # Everything that can be wrong with the configuration is found here, before Spark starts.
     specs = [load_feature_group(path) for path in args.feature_groups]
+    if getattr(args, "source", None):
+        specs = [with_transport(spec, args.source) for spec in specs]
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ConfigError("command line", "--feature-group", "the same feature group is given twice")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -129,9 +130,9 @@ def _load_avro_schema(inline: Any, file: str | None) -> dict[str, Any]:
     return inline
 
 
-class KafkaSourceSpec(Frozen):
-    type: Literal["kafka"]
-    topic: str = Field(min_length=1)
+class PayloadSpec(Frozen):
+    """How each message's bytes are decoded; shared by every transport (Kafka, Kinesis)."""
+
     format: Literal["json", "avro"] = "json"
     # Column → Spark type. Given inline for JSON; derived from the Avro schema for Avro.
     schema_: dict[str, str] = Field(alias="schema", min_length=1)
@@ -140,7 +141,6 @@ class KafkaSourceSpec(Frozen):
     avro_schema_file: str | None = None
     # `confluent`: values start with the 5-byte schema-registry header (magic byte + schema id).
     avro_framing: Literal["plain", "confluent"] = "plain"
-    starting_offsets: Literal["earliest", "latest"] = "earliest"
 
     @model_validator(mode="before")
     @classmethod
@@ -166,6 +166,53 @@ class KafkaSourceSpec(Frozen):
 
     def avro_schema_json(self) -> str:
         return json.dumps(self.avro_schema)
+
+
+class KafkaSourceSpec(PayloadSpec):
+    type: Literal["kafka"]
+    topic: str = Field(min_length=1)
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+
+
+class KinesisSourceSpec(PayloadSpec):
+    """A Kinesis stream read by our DataSource V2 source (`builtin`) or the AWS Labs connector (`aws`)."""
+
+    type: Literal["kinesis"]
+    stream: str = Field(min_length=1, description="stream name or ARN")
+    connector: Literal["builtin", "aws"] = "builtin"
+    starting_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = "TRIM_HORIZON"
+    starting_timestamp: datetime | None = None
+    max_records_per_shard: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _timestamp_with_at_timestamp(self) -> KinesisSourceSpec:
+        if (self.starting_position == "AT_TIMESTAMP") != (self.starting_timestamp is not None):
+            raise ValueError("starting_timestamp is required with AT_TIMESTAMP, and only with it")
+        return self
+
+
+SourceSpec = Annotated[KafkaSourceSpec | KinesisSourceSpec, Field(discriminator="type")]
+
+
+def with_transport(spec: FeatureGroupSpec, transport: Literal["kafka", "kinesis"]) -> FeatureGroupSpec:
+    """The same events over another transport: the topic becomes the stream of the same name.
+
+    `--source kinesis` on a group declared on Kafka (and the reverse) uses this, so one feature
+    group definition runs from either.
+    """
+    source = spec.source
+    if source.type == transport:
+        return spec
+    payload = source.model_dump(by_alias=True, exclude_none=True, include=set(PayloadSpec.model_fields))
+    if payload.get("format") == "avro":
+        payload.pop("schema", None)  # derived again from avro_schema
+    name = source.topic if isinstance(source, KafkaSourceSpec) else source.stream
+    switched: KafkaSourceSpec | KinesisSourceSpec
+    if transport == "kinesis":
+        switched = KinesisSourceSpec.model_validate({**payload, "type": "kinesis", "stream": name})
+    else:
+        switched = KafkaSourceSpec.model_validate({**payload, "type": "kafka", "topic": name})
+    return spec.model_copy(update={"source": switched})
 
 
 # Transform steps: each is a one-key mapping in the YAML list, e.g. `- filter: "amount > 0"`.
@@ -380,7 +427,7 @@ class FeatureGroupSpec(Frozen):
     description: str = ""
     entity: EntitySpec
     event_time: EventTimeSpec
-    source: KafkaSourceSpec
+    source: SourceSpec
     transforms: list[TransformStep] = []
     windows: WindowsSpec = WindowsSpec()
     features: list[FeatureSpec] = Field(min_length=1)

@@ -60,7 +60,13 @@ def _expand_env(value: Any, path: Path, field: str) -> Any:
 
 def _field_path(location: tuple[int | str, ...]) -> str:
     text = ""
+    previous: int | str | None = None
     for part in location:
+        # pydantic names the chosen member of a tagged union (`source.kafka.topic`); users wrote `source.topic`.
+        if previous == "source" and part in ("kafka", "kinesis"):
+            previous = part
+            continue
+        previous = part
         if isinstance(part, int):
             text += f"[{part}]"
         else:

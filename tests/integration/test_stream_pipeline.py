@@ -12,7 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
+from featurestream.config.feature_group import with_transport
+from featurestream.generator import (
+    GeneratorSettings,
+    encode,
+    ensure_stream,
+    ensure_topic,
+    generate_events,
+    produce_kafka,
+    produce_kinesis,
+)
 from featurestream.pipeline import start_stream
 from featurestream.provisioning import ensure_feature_group
 from tests.integration.oracle import expected_records
@@ -21,13 +30,17 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _spec_and_profile(tmp_path: Path, stack_env: dict[str, str]):
+def _spec_and_profile(tmp_path: Path, stack_env: dict[str, str], transport: str = "kafka"):
     suffix = uuid.uuid4().hex[:8]
     spec = load_feature_group(ROOT / "conf/feature_groups/card_activity.yaml")
     spec = spec.model_copy(update={
         "source": spec.source.model_copy(update={"topic": f"payments-it-{suffix}"}),
         "online_store": spec.online_store.model_copy(update={"feature_group_name": f"card-activity-it-{suffix}"}),
     })
+    if transport == "kinesis":
+        spec = with_transport(spec, "kinesis")
+        # Several micro-batches per run, as with Kafka below.
+        spec = spec.model_copy(update={"source": spec.source.model_copy(update={"max_records_per_shard": 400})})
     profile = load_profile("local")
     profile = profile.model_copy(update={
         "checkpoint_root": str(tmp_path / "checkpoints"),
@@ -46,8 +59,10 @@ def _run_available_now(spark, spec, profile) -> None:
         assert query.exception() is None, query.exception()
 
 
-def test_kafka_to_online_store_matches_independent_computation(spark, stack_env, tmp_path: Path) -> None:
-    spec, profile = _spec_and_profile(tmp_path, stack_env)
+@pytest.mark.parametrize("transport", ["kafka", "kinesis"])
+def test_stream_to_online_store_matches_independent_computation(spark, stack_env, tmp_path: Path,
+                                                                 transport: str) -> None:
+    spec, profile = _spec_and_profile(tmp_path, stack_env, transport)
     sagemaker = boto3.client("sagemaker")
     ensure_feature_group(sagemaker, spec, profile)
     bootstrap = profile.kafka.bootstrap_servers
@@ -61,10 +76,15 @@ def test_kafka_to_online_store_matches_independent_computation(spark, stack_env,
     malformed = sum(1 for key, _ in records if key is None)
     assert malformed > 0
     half = len(records) // 2
-    ensure_topic(bootstrap, spec.source.topic, partitions=3)
-    produce_kafka(records[:half], bootstrap, spec.source.topic)
+    if transport == "kafka":
+        ensure_topic(bootstrap, spec.source.topic, partitions=3)
+        produce = lambda part: produce_kafka(part, bootstrap, spec.source.topic)  # noqa: E731
+    else:
+        ensure_stream(spec.source.stream, shards=2)
+        produce = lambda part: produce_kinesis(part, spec.source.stream)  # noqa: E731
+    produce(records[:half])
     _run_available_now(spark, spec, profile)
-    produce_kafka(records[half:], bootstrap, spec.source.topic)
+    produce(records[half:])
     _run_available_now(spark, spec, profile)
 
     expected = expected_records(events, tile_s=spec.windows.tile_ms // 1000,
