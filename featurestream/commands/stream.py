@@ -138,7 +138,7 @@ def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tup
 
 
 def _supervise(queries: list[Any], stop: Any, available_now: bool, duration_s: float | None) -> str:
-    """Wait until the job should end; returns why: stop, finished, duration or failed."""
+    """Wait until the job should end; returns why: stop, finished, duration, failed or ended."""
     deadline = time.monotonic() + duration_s if duration_s else None
     while True:
         if stop.wait(_TICK_S):
@@ -147,7 +147,7 @@ def _supervise(queries: list[Any], stop: Any, available_now: bool, duration_s: f
         if any(q.exception() is not None for q in ended):
             return "failed"
         if ended and not available_now:
-            return "failed"  # a continuous query never ends by itself
+            return "ended"  # a continuous query ended without an error: stop the others too
         if available_now and len(ended) == len(queries):
             return "finished"
         if deadline is not None and time.monotonic() >= deadline:

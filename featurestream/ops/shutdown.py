@@ -66,7 +66,10 @@ class StopSignal:
             self._event.set()
 
     def install(self) -> None:
-        """Handle SIGTERM and SIGINT in this (main) thread until `restore`."""
+        """Handle SIGTERM and SIGINT until `restore`; only the main thread may (Python's rule)."""
+        if threading.current_thread() is not threading.main_thread():
+            log.warning(json.dumps({"event": "signals_not_handled", "reason": "not the main thread"}))
+            return
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._on_signal)
 
