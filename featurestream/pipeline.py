@@ -29,7 +29,7 @@ from featurestream import aggregation
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.parsing import invalid_events, parse_events, valid_events
-from featurestream.transforms import apply_transforms, check_with_spark
+from featurestream.transforms import apply_stream_transforms, check_with_spark
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _trigger(writer: DataStreamWriter, available_now: bool, interval: str) -> Da
 
 def feature_stream(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     """Valid events → the engine's output (records, late events, counters)."""
-    return aggregation.run_engine(apply_transforms(events, spec, include_dedupe=False), spec)
+    return aggregation.run_engine(apply_stream_transforms(events, spec), spec)
 
 
 def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,

@@ -124,11 +124,35 @@ def stateless_steps(spec: FeatureGroupSpec) -> list[object]:
     return [step for step in spec.transforms if not isinstance(step, DedupeStep)]
 
 
+FILTERED_OBSERVATION = "featurestream_filtered"
+_KEEP = "_fs_keep"
+
+
 def apply_transforms(df: DataFrame, spec: FeatureGroupSpec, *, include_dedupe: bool = True) -> DataFrame:
     steps = list(spec.transforms) if include_dedupe else stateless_steps(spec)
     for step in steps:
         df = df.transform(step_transform(step, spec))
     return df
+
+
+def apply_stream_transforms(df: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """The stateless steps for a stream, counting what the filters drop.
+
+    Filters become a keep-flag applied once at the end, so one observation
+    (`featurestream_filtered`, column `rows`, in each micro-batch's progress) counts every event
+    a filter step removed; the other steps see the same rows they would otherwise, plus the
+    ones a filter is about to drop (their results are discarded).
+    """
+    from pyspark.sql import functions as F
+
+    df = df.withColumn(_KEEP, F.lit(True))
+    for step in stateless_steps(spec):
+        if isinstance(step, FilterStep):
+            df = df.withColumn(_KEEP, F.col(_KEEP) & F.coalesce(F.expr(step.filter), F.lit(False)))
+        else:
+            df = df.transform(step_transform(step, spec))
+    observed = df.observe(FILTERED_OBSERVATION, F.count_if(~F.col(_KEEP)).alias("rows"))
+    return observed.where(F.col(_KEEP)).drop(_KEEP)
 
 
 def check_with_spark(spec: FeatureGroupSpec, spark: SparkSession, source: str | None = None) -> dict[str, str]:

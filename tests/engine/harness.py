@@ -19,6 +19,7 @@ from featurestream.config.profile import EnvironmentProfile
 from featurestream.generator import produce_kafka
 from featurestream.pipeline import EngineMetrics, online_target, start_stream
 from featurestream.provisioning import ensure_feature_group
+from featurestream.transforms import FILTERED_OBSERVATION
 from tests.engine.oracle import Feature, Group
 
 GROUP_YAML = """
@@ -95,6 +96,7 @@ class Run:
     profile: EnvironmentProfile
     sink: CapturingSink
     metrics: list[EngineMetrics] = field(default_factory=list)
+    filtered: int = 0
 
     def micro_batch(self, spark: Any, events: list[dict[str, Any]]) -> None:
         """Produce `events`, then run availableNow: one data batch (and Spark's timer batch)."""
@@ -107,6 +109,9 @@ class Run:
         data_batches = [p for p in queries.features.recentProgress if p["numInputRows"]]
         assert len(data_batches) <= 1, "one produce must be one micro-batch for the oracle's watermark"
         self.metrics.append(queries.metrics)
+        # Events the filter steps dropped: the stream's own observation, in each batch's progress.
+        self.filtered += sum(int((p.get("observedMetrics") or {}).get(FILTERED_OBSERVATION, {}).get("rows", 0))
+                             for p in queries.features.recentProgress)
 
     def online(self, entities: list[str]) -> dict[str, dict[str, str]]:
         runtime = boto3.client("sagemaker-featurestore-runtime")

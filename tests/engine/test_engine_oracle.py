@@ -72,7 +72,8 @@ def check_against_oracle(run: Run, batches: list[list[dict[str, Any]]]) -> None:
     assert run.total("late_events") == len(outcome.late)
     assert run.total("duplicates") == outcome.duplicates
     assert run.total("aggregated") == len(outcome.accepted)
-    assert produced == run.total("aggregated") + run.total("late_events") + run.total("duplicates") + outcome.filtered
+    assert run.filtered == outcome.filtered
+    assert produced == run.total("aggregated") + run.total("late_events") + run.total("duplicates") + run.filtered
 
     # EventTime strictly increases per entity across every record written.
     times: dict[str, list[Any]] = defaultdict(list)
