@@ -59,7 +59,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
             label_types = {f.name: f.dataType for f in labels.frame.schema.fields}
             groups = [
                 load_group(spark, group, i, source=source, label_types=label_types, time_range=labels.time_range,
-                           availability=spec.join.availability)
+                           availability=spec.join.availability, sample_fraction=spec.join.skew.sample_fraction)
                 for i, group in enumerate(spec.feature_groups)
             ]
             _check_output_names(source, labels.frame.columns, groups)

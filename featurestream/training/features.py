@@ -59,10 +59,11 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
 
 def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, source: str,
                label_types: dict[str, T.DataType], time_range: tuple[datetime, datetime] | None,
-               availability: bool) -> LoadedGroup:
+               availability: bool, sample_fraction: float = 0.02) -> LoadedGroup:
     """Read, prune and normalise one group; every naming problem is a ConfigError on its field."""
     where = f"feature_groups[{index}]"
-    raw = _read(spark, storage.normalise(spec.path))
+    path = storage.normalise(spec.path)
+    raw = _read(spark, path)
     columns = raw.columns
     for label_key, feature_key in spec.keys.items():
         if label_key not in label_types:
@@ -102,26 +103,37 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
         if name.startswith(RESERVED_PREFIX):
             raise ConfigError(source, f"{where}.prefix", f"output column {name!r} uses the reserved prefix _fs_")
 
-    pruned, dates = raw, None
-    if time_range is not None:
-        pruned, dates = _prune(raw, spec, time_range)
-    event_time = _as_timestamp(raw, spec.event_time_column)
-    frame = pruned.select(
-        *[F.col(feature_key).alias(label_key) for label_key, feature_key in spec.keys.items()],
-        event_time.alias(EVENT_TIME),
-        (F.col("write_time").cast(T.TimestampType()) if "write_time" in columns
-         else F.lit(None).cast(T.TimestampType())).alias(WRITE_TIME),
-        (F.col("api_invocation_time").cast(T.TimestampType()) if "api_invocation_time" in columns
-         else F.lit(None).cast(T.TimestampType())).alias(API_TIME),
-        (F.coalesce(F.col("is_deleted").cast(T.BooleanType()), F.lit(False)) if "is_deleted" in columns
-         else F.lit(False)).alias(DELETED),
-        *[F.col(f).alias(o) for f, o in zip(features, outputs, strict=True)],
-    )
+    def normalised(frame: DataFrame) -> DataFrame:
+        """Pruned, then label-side key names, the metadata columns, features by output name."""
+        pruned = _prune(frame, spec, time_range)[0] if time_range is not None else frame
+        return pruned.select(
+            *[F.col(feature_key).alias(label_key) for label_key, feature_key in spec.keys.items()],
+            _as_timestamp(frame, spec.event_time_column).alias(EVENT_TIME),
+            (F.col("write_time").cast(T.TimestampType()) if "write_time" in columns
+             else F.lit(None).cast(T.TimestampType())).alias(WRITE_TIME),
+            (F.col("api_invocation_time").cast(T.TimestampType()) if "api_invocation_time" in columns
+             else F.lit(None).cast(T.TimestampType())).alias(API_TIME),
+            (F.coalesce(F.col("is_deleted").cast(T.BooleanType()), F.lit(False)) if "is_deleted" in columns
+             else F.lit(False)).alias(DELETED),
+            *[F.col(f).alias(o) for f, o in zip(features, outputs, strict=True)],
+        )
+
+    dates = _prune(raw, spec, time_range)[1] if time_range is not None else None
+    lineage = _lineage(raw, spec, features, outputs, dates)
+    sample, rate = None, 1.0
+    files = lineage["files"]
+    if len(files) > 1 and not lineage["files_truncated"]:
+        # The skew sample reads a spread of whole files rather than decoding every row of every file.
+        count = max(1, round(len(files) * sample_fraction))
+        if count < len(files):
+            chosen = [files[int(i * len(files) / count)] for i in range(count)]
+            sample = normalised(spark.read.option("basePath", path).schema(raw.schema).parquet(*chosen))
+            rate = count / len(files)
     side = FeatureSide(
-        name=spec.name, frame=frame, keys=tuple(spec.keys), features=tuple(outputs),
-        ttl_ms=spec.ttl_ms, event_time_output=event_time_output,
+        name=spec.name, frame=normalised(raw), keys=tuple(spec.keys), features=tuple(outputs),
+        ttl_ms=spec.ttl_ms, event_time_output=event_time_output, sample=sample, sample_rate=rate,
     )
-    return LoadedGroup(side, _lineage(raw, spec, features, outputs, dates))
+    return LoadedGroup(side, lineage)
 
 
 def _prune(raw: DataFrame, spec: FeatureGroupInput,

@@ -57,6 +57,9 @@ class FeatureSide:
     features: tuple[str, ...]
     ttl_ms: int | None = None
     event_time_output: str | None = None
+    # The same normalised columns over a subset of the files (rate = its share), for the skew sample.
+    sample: DataFrame | None = None
+    sample_rate: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -131,18 +134,21 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
         F.struct(*label_columns).alias(LABEL), *nulls_except(None),
     )
     union = label_rows
+    sources = [skew.SampleSource(label_rows.select(*key_cols, TS))]
+    sort_time = F.greatest(EVENT_TIME, WRITE_TIME) if options.availability else F.col(EVENT_TIME)
+    key_and_time = [*[F.col(k).cast(t).alias(c) for k, t, c in zip(keys, key_types, key_cols, strict=True)],
+                    sort_time.alias(TS)]
     for index, side in enumerate(sides):
-        sort_time = F.greatest(EVENT_TIME, WRITE_TIME) if options.availability else F.col(EVENT_TIME)
-        feature_rows = side.frame.where(
-            F.col(EVENT_TIME).isNotNull() & _keys_not_null(side.keys)
-        ).select(
-            *[F.col(k).cast(t).alias(c) for k, t, c in zip(keys, key_types, key_cols, strict=True)],
-            sort_time.alias(TS), F.lit(feature_side).alias(SIDE),
-            F.lit(None).cast(label_type).alias(LABEL), *nulls_except(index),
-        )
+        usable = F.col(EVENT_TIME).isNotNull() & _keys_not_null(side.keys)
+        feature_rows = side.frame.where(usable).select(
+            *key_and_time, F.lit(feature_side).alias(SIDE), F.lit(None).cast(label_type).alias(LABEL),
+            *nulls_except(index))
         union = union.unionByName(feature_rows)
+        sampled = side.sample if side.sample is not None else side.frame
+        sources.append(skew.SampleSource(sampled.where(usable).select(*key_and_time),
+                                         side.sample_rate if side.sample is not None else 1.0))
 
-    plan = skew.plan(union, key_cols, options.skew)
+    plan = skew.plan(sources, key_cols, options.skew)
     bucketed = skew.assign_buckets(union, plan, key_cols)
     if plan.hot_keys:
         is_feature = F.col(SIDE) == feature_side

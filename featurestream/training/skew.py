@@ -6,9 +6,10 @@ share. Because the winner is the max of a record struct (in event-time mode the 
 sort order is that max), a hot key can be cut into time buckets processed independently, as long
 as each bucket starts from the max over all earlier buckets (its *seed*):
 
-1. sample the union (keys, sort time); a key whose share of the sample reaches `hot_key_share`
-   is hot and gets `ceil(share / hot_key_share)` buckets (at least 2, at most `max_buckets`),
-   cut at the quantiles of its sampled times;
+1. sample the rows (keys, sort time) -- labels by row, feature groups by file, so the sample
+   does not cost a full read; a key whose estimated share reaches `hot_key_share` is hot and
+   gets `ceil(share / hot_key_share)` buckets (at least 2, at most `max_buckets`), cut at the
+   quantiles of its sampled times;
 2. every row of a hot key gets the index of its bucket (rows of other keys: bucket 0);
 3. per hot key and bucket, the max record of its feature rows (a small aggregate); the running
    max over earlier buckets becomes one seed row at the start of each bucket.
@@ -52,45 +53,66 @@ class BucketPlan:
         }
 
 
-def plan(union: DataFrame, key_cols: Sequence[str], spec: SkewSpec) -> BucketPlan:
-    """Find hot keys in a sample of the union and cut their timelines into buckets."""
+@dataclass(frozen=True)
+class SampleSource:
+    """Rows (key columns, TS) standing for `rate` of one side's rows (e.g. a subset of its files)."""
+
+    frame: DataFrame
+    rate: float = 1.0
+
+
+def plan(sources: Sequence[SampleSource], key_cols: Sequence[str], spec: SkewSpec) -> BucketPlan:
+    """Find hot keys in a weighted sample of the join's rows and cut their timelines into buckets.
+
+    Each source is sampled down to about `sample_fraction` of the rows it stands for; a sampled row
+    weighs 1 / (its effective rate), so a key's share is estimated across sides sampled unequally.
+    """
     result = BucketPlan(spec)
-    if spec.mode == "off":
+    if spec.mode == "off" or not sources:
         return result
-    micros = F.unix_micros(F.col(TS)).alias("t")
-    sample = (
-        union.where(F.col(TS).isNotNull())
-        .select(*key_cols, micros)
-        .sample(fraction=spec.sample_fraction, seed=_SAMPLE_SEED)
-        .cache()
-    )
+    parts = []
+    for source in sources:
+        fraction = min(1.0, spec.sample_fraction / source.rate)
+        rate = source.rate * fraction
+        rows = source.frame.where(F.col(TS).isNotNull()).select(*key_cols, F.unix_micros(F.col(TS)).alias("t"))
+        if fraction < 1.0:
+            rows = rows.sample(fraction=fraction, seed=_SAMPLE_SEED)
+        parts.append(rows.withColumn("w", F.lit(1.0 / rate)))
+    sample = parts[0]
+    for part in parts[1:]:
+        sample = sample.unionByName(part)
+    sample = sample.cache()
+    spark = sources[0].frame.sparkSession
     try:
-        result.sampled_rows = int(sample.count())
-        threshold = max(1.0, result.sampled_rows * spec.hot_key_share)
-        hot = sample.groupBy(*key_cols).count().where(F.col("count") >= F.lit(threshold)).collect()
-        if not hot:
+        totals = sample.agg(F.count(F.lit(1)).alias("n"), F.sum("w").alias("w")).first()
+        assert totals is not None
+        result.sampled_rows = int(totals["n"])
+        threshold = float(totals["w"] or 0.0) * spec.hot_key_share
+        hot = sample.groupBy(*key_cols).agg(F.sum("w").alias("w")).where(F.col("w") >= F.lit(threshold)).collect()
+        if not hot or result.sampled_rows == 0:
             return result
-        hot_frame = union.sparkSession.createDataFrame(
-            [tuple(row[c] for c in key_cols) for row in hot], schema=_key_schema(union, key_cols)
+        hot_frame = spark.createDataFrame(
+            [tuple(row[c] for c in key_cols) for row in hot], schema=_key_schema(sample, key_cols)
         )
         times = (
             sample.join(F.broadcast(hot_frame), on=list(key_cols), how="left_semi")
-            .groupBy(*key_cols).agg(F.collect_list("t").alias("ts"))
+            .groupBy(*key_cols).agg(F.collect_list("t").alias("ts"), F.sum("w").alias("w"))
             .collect()
         )
     finally:
         sample.unpersist()
-    rows = []
+    bucket_rows: list[tuple[object, ...]] = []
+    total_weight = float(totals["w"])
     for row in times:
-        share = len(row["ts"]) / max(1, result.sampled_rows)
+        share = float(row["w"]) / total_weight
         count = min(spec.max_buckets, max(2, math.ceil(share / spec.hot_key_share)))
         cuts = np.quantile(np.asarray(row["ts"], dtype=np.int64), [i / count for i in range(1, count)])
         bounds = sorted({int(c) for c in cuts})
-        rows.append((*[row[c] for c in key_cols], bounds))
+        bucket_rows.append((*[row[c] for c in key_cols], bounds))
         result.buckets.append(len(bounds) + 1)
-    schema = T.StructType([*_key_schema(union, key_cols).fields, T.StructField(BOUNDS, T.ArrayType(T.LongType()))])
-    result.frame = union.sparkSession.createDataFrame(rows, schema=schema)
-    result.hot_keys = len(rows)
+    schema = T.StructType([*_key_schema(sample, key_cols).fields, T.StructField(BOUNDS, T.ArrayType(T.LongType()))])
+    result.frame = spark.createDataFrame(bucket_rows, schema=schema)
+    result.hot_keys = len(bucket_rows)
     return result
 
 
