@@ -83,6 +83,9 @@ bench-feature-store: venv
 bench-writer: venv
 	$(BIN)/python bench/writer_bench.py
 
+bench-compaction: venv
+	$(BIN)/python bench/compaction_bench.py
+
 bench-stream: setup
 	$(BIN)/python bench/stream_bench.py
 

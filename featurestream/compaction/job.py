@@ -306,25 +306,25 @@ class _Run:
         return min(2.0, max(0.01, buffer.tell() / size))
 
     def _read_new(self, new: list[SourceFile], listed: list[SourceFile], schema: StructType) -> DataFrame:
-        """The new files' rows, read by hour folder and filtered by file name.
+        """The new files' rows: whole hour folders where every file is new, single files elsewhere.
 
-        Resolving thousands of explicit file paths costs Spark seconds on the driver; listing the
-        few hour folders that hold them is cheap, and a filter on `_metadata.file_name` makes
-        Spark skip (not open) every other file there: already compacted ones and files that
-        arrived after our listing (the ledger does not have them yet). A folder where an
-        already-compacted file shares a name with a new file elsewhere is read file by file.
+        Resolving thousands of explicit paths costs Spark seconds on the driver, listing a few
+        hundred folders a fraction of that. A folder read whole is semi-joined on
+        `_metadata.file_name` with the listed new names, so a file that landed after our
+        listing (not in the ledger yet) is left for the next run. Folders that also hold
+        already-compacted files (late files in an old hour) are read file by file.
         """
-        names = {f.uri.key.rsplit("/", 1)[-1] for f in new}
-        folders = {_parent(f.uri) for f in new}
         new_uris = {f.uri for f in new}
-        clashing = {_parent(f.uri) for f in listed
-                    if f.uri not in new_uris and _parent(f.uri) in folders and f.uri.key.rsplit("/", 1)[-1] in names}
-        by_folder = sorted(folders - clashing)
+        mixed = {_parent(f.uri) for f in listed if f.uri not in new_uris}
+        whole = sorted({_parent(f.uri) for f in new} - mixed)
         frames = []
-        if by_folder:
-            rows = self.read_parquet(by_folder, schema)
-            frames.append(rows.where(F.col("_metadata.file_name").isin(sorted(names))))
-        singles = [f.uri for f in new if _parent(f.uri) in clashing]
+        if whole:
+            names = "\n".join(sorted(f.uri.key.rsplit("/", 1)[-1] for f in new if _parent(f.uri) not in mixed))
+            # One literal, split on the JVM: no per-name py4j call, no Python worker.
+            wanted = self.spark.range(1).select(F.explode(F.split(F.lit(names), "\n")).alias("_fs_file_name"))
+            rows = self.read_parquet(whole, schema).withColumn("_fs_file_name", F.col("_metadata.file_name"))
+            frames.append(rows.join(F.broadcast(wanted), on="_fs_file_name", how="left_semi").drop("_fs_file_name"))
+        singles = [f.uri for f in new if _parent(f.uri) in mixed]
         if singles:
             frames.append(self.read_parquet(singles, schema))
         return reduce(lambda a, b: a.unionByName(b), frames)
@@ -602,8 +602,15 @@ def _listing_conf(spark: SparkSession, *, remote: bool, paths: int) -> contextli
     return scoped_conf(spark, {"spark.sql.sources.parallelPartitionDiscovery.threshold": str(paths + 1)})
 
 
-# Output settings of every write: microsecond timestamps (not the legacy INT96) for any reader.
-WRITE_CONF = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+# Settings of every action of a run:
+# - microsecond timestamps in the output (not the legacy INT96) for any reader;
+# - a small per-file open cost, so a read task packs hundreds of the tiny source files instead of
+#   ~32 (the 4 MB default): a fraction of the tasks and ~20% less CPU for 10,000 files (measured,
+#   bench/compaction_bench.py). Parallelism is kept: Spark still splits by bytes per core.
+WRITE_CONF = {
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.files.openCostInBytes": str(256 * 1024),
+}
 
 
 def _parent(uri: StoreUri) -> StoreUri:
