@@ -11,6 +11,7 @@ from pathlib import Path
 # Maven coordinates matching conf/jars/pom.xml, for `--packages` on a cluster.
 CLUSTER_PACKAGES = (
     "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7",
+    "org.apache.spark:spark-avro_2.12:3.5.7",
     "org.apache.hadoop:hadoop-aws:3.3.4",
     "org.postgresql:postgresql:42.7.14",
 )

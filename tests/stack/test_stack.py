@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from local_stack import manager, process
 from local_stack.config import StackConfig
 
-from .conftest import EMULATOR_READY, TESTED_SERVICES
+from .conftest import TESTED_SERVICES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,7 +199,6 @@ def test_postgres_query_with_the_generated_password(stack_config: StackConfig,
     assert "password" in refused.stderr
 
 
-@pytest.mark.skipif(not EMULATOR_READY, reason="local_stack.feature_store has no entry point yet")
 def test_feature_store_health_and_env(stack_exports: dict[str, str]) -> None:
     url = stack_exports["AWS_ENDPOINT_URL_SAGEMAKER"]
     assert url == stack_exports["AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"]
