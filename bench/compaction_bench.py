@@ -177,18 +177,17 @@ def main() -> int:
         print(f"round {round_no}: ours {ours_s[-1]:.1f}s ({summary.files_out} files), copy {copy_s[-1]:.1f}s")
     assert summary is not None
 
-    # Incremental: 1% more files land in the last day; then a run with nothing new.
-    last_hour = source / "year=2026/month=11" / f"day={args.days:02d}" / "hour=23"
-    extra = args.workdir / "runs" / "incremental-source"
+    # Incremental: after a full run, 1% more files land in the last hour; then a run with nothing new.
+    extra = runs / "incremental-source"
     shutil.copytree(source, extra)
+    incremental_out = runs / "incremental"
+    compact_feature_group(spark, target(incremental_out, extra), settings)
     rng = random.Random(args.seed + 1)
-    late = extra / last_hour.relative_to(source)
     hour = START + timedelta(days=args.days - 1, hours=23)
+    late = extra / hour.strftime("year=%Y/month=%m/day=%d/hour=%H")
     for i in range(args.files // 100):
         table = _table(rng, hour, args.rows_per_file, args.entities, hour + timedelta(hours=1, seconds=i))
         pq.write_table(table, late / f"late_{i:05d}.parquet", compression="none")
-    incremental_out = runs / "incremental"
-    compact_feature_group(spark, target(incremental_out, source), settings)
     incremental = compact_feature_group(spark, target(incremental_out, extra), settings)
     noop = compact_feature_group(spark, target(incremental_out, extra), settings)
 
