@@ -126,6 +126,8 @@ class LineageSpec(Frozen):
     # The *name* of the variable holding the API key, never the key itself.
     api_key_env: str | None = None
     timeout_s: float = Field(default=5.0, gt=0)
+    # HTTP retries per event (back-off 0.3 s, doubling): a down backend delays a job, never fails it.
+    retries: int = Field(default=3, ge=0, le=10)
     namespace: str = Field(default="featurestream", min_length=1)
 
     @model_validator(mode="after")

@@ -84,7 +84,9 @@ def _client(spec: LineageSpec) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
     assert spec.url is not None
-    config = HttpConfig(url=spec.url, endpoint=spec.endpoint, timeout=spec.timeout_s)
+    retry = {"total": spec.retries, "read": spec.retries, "connect": spec.retries, "backoff_factor": 0.3,
+             "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["HEAD", "POST"]}
+    config = HttpConfig(url=spec.url, endpoint=spec.endpoint, timeout=spec.timeout_s, retry=retry)
     if spec.api_key_env:
         from featurestream.ops.secrets import register_secret
 

@@ -112,7 +112,7 @@ def test_http_transport_with_api_key(http_collector: str, monkeypatch: pytest.Mo
 
 def test_unreachable_lineage_never_fails_the_job(caplog: pytest.LogCaptureFixture) -> None:
     errors: list[int] = []
-    spec = LineageSpec(transport="http", url="http://127.0.0.1:9", timeout_s=0.5)
+    spec = LineageSpec(transport="http", url="http://127.0.0.1:9", timeout_s=0.5, retries=0)
     run = ol.LineageRun(spec, "stream.x", "STREAMING", on_error=lambda: errors.append(1))
     run.start([], [])
     run.fail("query failed")
