@@ -69,14 +69,12 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
         with progress.phase("joining as of label time"):
             joined = as_of_join(labels.frame, labels.timestamp_column, [g.side for g in groups], options, report)
             cut = output.validation_cut(labels.frame, labels.timestamp_column, out_spec)
-            written = output.write(spark, joined, labels.timestamp_column, out_spec, cut)
-        with progress.phase("describing the output"):
             features = [c for g in groups for c in g.side.features]
-            no_ts = 0
+            written = output.write(spark, joined, labels.timestamp_column, out_spec, cut, features)
+        with progress.phase("describing the labels"):
             for part in written.splits:
                 frame = output.read_back(spark, written, part, joined.schema)
-                no_ts += output.describe_split(frame, part, labels.timestamp_column, features,
-                                               spec.labels.label_columns)
+                output.describe_labels(frame, part, spec.labels.label_columns)
     finally:
         labels.unpersist()
 
@@ -91,7 +89,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
               "algorithm": "union + sort per key, running max of the record struct", "passes": report.passes},
         output={"path": written.path, "format": written.format,
                 "split_cut": written.cut.isoformat() if written.cut else None,
-                "rows_without_timestamp": no_ts,
+                "rows_without_timestamp": written.rows_without_timestamp,
                 "splits": {p.name: p.describe() for p in written.splits},
                 "phase_seconds": dict(progress.timings)},
     )

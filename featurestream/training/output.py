@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -21,6 +21,7 @@ from featurestream.training import storage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DISTINCT_LABELS = 50
+SPLIT_COLUMN = "_fs_split"
 
 
 class OutputExistsError(FeatureStreamError):
@@ -65,28 +66,65 @@ def _writer(frame: DataFrame, spec: OutputSpec) -> DataFrame:
     return frame.coalesce(spec.files) if spec.files else frame
 
 
-def write(spark: SparkSession, joined: DataFrame, timestamp_column: str, spec: OutputSpec,
-          cut: datetime | None) -> WrittenSet:
+def _save(frame: DataFrame, spec: OutputSpec, path: str, partition_by: str | None = None) -> None:
+    writer = _writer(frame, spec).write.mode("error")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    if spec.format == "csv":
+        writer.option("header", "true").csv(path)
+    else:
+        writer.parquet(path)
+
+
+def _metrics(split: Column, names: list[str], timestamp_column: str, feature_columns: list[str]) -> list[Column]:
+    """Rows and nulls per feature, per split, and rows without a timestamp: computed while writing."""
+    exprs = [F.sum(F.col(timestamp_column).isNull().cast("long")).alias("_no_ts")]
+    for s, name in enumerate(names):
+        here = split == F.lit(name)
+        exprs.append(F.sum(here.cast("long")).alias(f"_rows_{s}"))
+        exprs.extend(F.sum((here & F.col(c).isNull()).cast("long")).alias(f"_null_{s}_{i}")
+                     for i, c in enumerate(feature_columns))
+    return exprs
+
+
+def write(spark: SparkSession, joined: DataFrame, timestamp_column: str, spec: OutputSpec, cut: datetime | None,
+          feature_columns: list[str]) -> WrittenSet:
+    """One pass over the joined rows: the split is a partition column of a staging write whose
+    folders are then moved into place, and the counts are observed during that same write."""
     root = storage.normalise(spec.path).rstrip("/")
     if storage.exists(spark, root):
         if spec.mode == "error":
             raise OutputExistsError(f"{root} exists and output.mode is error")
         # A previous run may have had other splits: start from an empty folder.
         storage.delete(spark, root)
+    names = ["data"] if cut is None else ["train", "validation"]
+    ts = F.col(timestamp_column).cast(T.TimestampType())
+    split = F.lit("data") if cut is None else F.when(ts >= F.lit(cut), "validation").otherwise("train")
+    observation = Observation("featurestream-training-set")
+    tagged = joined.withColumn(SPLIT_COLUMN, split)
+    observed = tagged.observe(observation, *_metrics(F.col(SPLIT_COLUMN), names, timestamp_column, feature_columns))
     if cut is None:
-        parts = [SplitOutput("data", f"{root}/data")]
-        frames = [joined]
+        _save(observed.drop(SPLIT_COLUMN), spec, f"{root}/data")
     else:
-        ts = F.col(timestamp_column).cast(T.TimestampType())
-        parts = [SplitOutput("train", f"{root}/train"), SplitOutput("validation", f"{root}/validation")]
-        frames = [joined.where(ts.isNull() | (ts < F.lit(cut))), joined.where(ts >= F.lit(cut))]
-    for part, frame in zip(parts, frames, strict=True):
-        writer = _writer(frame, spec).write.mode("error")
-        if spec.format == "csv":
-            writer.option("header", "true").csv(part.path)
-        else:
-            writer.parquet(part.path)
-    return WrittenSet(root, spec.format, parts, cut)
+        staging = f"{root}/_staging"
+        _save(observed, spec, staging, partition_by=SPLIT_COLUMN)
+        for name in names:
+            source = f"{staging}/{SPLIT_COLUMN}={name}"
+            if storage.exists(spark, source):
+                storage.rename(spark, source, f"{root}/{name}")
+            else:
+                # An empty split still gets a readable folder with the schema.
+                _save(joined.limit(0), spec, f"{root}/{name}")
+        storage.delete(spark, staging)
+    metrics = observation.get
+    parts = []
+    for s, name in enumerate(names):
+        rows = int(metrics.get(f"_rows_{s}") or 0)
+        part = SplitOutput(name, f"{root}/{name}", rows=rows)
+        part.null_rate = {c: (round(int(metrics.get(f"_null_{s}_{i}") or 0) / rows, 6) if rows else 0.0)
+                          for i, c in enumerate(feature_columns)}
+        parts.append(part)
+    return WrittenSet(root, spec.format, parts, cut, rows_without_timestamp=int(metrics.get("_no_ts") or 0))
 
 
 def read_back(spark: SparkSession, written: WrittenSet, part: SplitOutput, schema: T.StructType) -> DataFrame:
@@ -95,25 +133,10 @@ def read_back(spark: SparkSession, written: WrittenSet, part: SplitOutput, schem
     return spark.read.parquet(part.path)
 
 
-def describe_split(frame: DataFrame, part: SplitOutput, timestamp_column: str, feature_columns: list[str],
-                   label_columns: list[str]) -> int:
-    """Fill rows, null rate per feature and label distribution from the written data (one pass + one per label).
-
-    Returns the number of rows without a timestamp.
-    """
-    aggregates = [F.count(F.lit(1)).alias("_rows"),
-                  F.sum(F.col(timestamp_column).isNull().cast("long")).alias("_no_ts")]
-    aggregates += [F.sum(F.col(c).isNull().cast("long")).alias(f"_null_{i}") for i, c in enumerate(feature_columns)]
-    row = frame.agg(*aggregates).first()
-    assert row is not None
-    part.rows = int(row["_rows"])
-    part.null_rate = {
-        c: (round(int(row[f"_null_{i}"] or 0) / part.rows, 6) if part.rows else 0.0)
-        for i, c in enumerate(feature_columns)
-    }
+def describe_labels(frame: DataFrame, part: SplitOutput, label_columns: list[str]) -> None:
+    """The label distribution of one written split (reads only the label columns)."""
     for column in label_columns:
-        part.label_distribution[column] = _distribution(frame, column)
-    return int(row["_no_ts"] or 0)
+        part.label_distribution[column] = _distribution(frame.select(column), column)
 
 
 def _distribution(frame: DataFrame, column: str) -> dict[str, Any]:

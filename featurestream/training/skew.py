@@ -88,14 +88,16 @@ def plan(sources: Sequence[SampleSource], key_cols: Sequence[str], spec: SkewSpe
         assert totals is not None
         result.sampled_rows = int(totals["n"])
         threshold = float(totals["w"] or 0.0) * spec.hot_key_share
-        hot = sample.groupBy(*key_cols).agg(F.sum("w").alias("w")).where(F.col("w") >= F.lit(threshold)).collect()
+        # The sample is small: one task aggregates it, no shuffle over spark.sql.shuffle.partitions.
+        local = sample.coalesce(1)
+        hot = local.groupBy(*key_cols).agg(F.sum("w").alias("w")).where(F.col("w") >= F.lit(threshold)).collect()
         if not hot or result.sampled_rows == 0:
             return result
         hot_frame = spark.createDataFrame(
             [tuple(row[c] for c in key_cols) for row in hot], schema=_key_schema(sample, key_cols)
         )
         times = (
-            sample.join(F.broadcast(hot_frame), on=list(key_cols), how="left_semi")
+            local.join(F.broadcast(hot_frame), on=list(key_cols), how="left_semi")
             .groupBy(*key_cols).agg(F.collect_list("t").alias("ts"), F.sum("w").alias("w"))
             .collect()
         )

@@ -74,3 +74,11 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         fs.delete(hadoop_path, False)
     if not fs.rename(temp, hadoop_path):
         raise OSError(f"could not move {path}.tmp into place")
+
+
+def rename(spark: SparkSession, source: str, target: str) -> None:
+    """Move a folder (a rename on HDFS and local disks; copy + delete on S3)."""
+    fs, source_path = _fs(spark, source)
+    _, target_path = _fs(spark, target)
+    if not fs.rename(source_path, target_path):
+        raise OSError(f"could not move {source} to {target}")
