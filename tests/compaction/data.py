@@ -113,7 +113,8 @@ def batch(ids: range, hours: int, seed: int, start: datetime = START, version: i
 
 
 def local_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.parts))
+    return sorted(p for p in root.rglob("*.parquet")
+                  if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts))
 
 
 def duplicate_a_file(root: Path) -> Path:

@@ -69,11 +69,10 @@ def crash_spec(group: Group, source: StoreUri, output: StoreUri, phase: str, **e
 
 
 @pytest.mark.parametrize(("phase", "resume_from_v1"), [
-    ("write", False),      # Spark's write half done: task files under data/_temporary
-    ("written", True),     # every new file written, nothing recorded yet
-    ("ledger", False),     # ledger segment written, manifest not switched
-    ("committed", True),   # manifest switched, superseded files not yet deleted
-])
+    ("write", False),      # first run, Spark's write half done: task files under data/_temporary
+    ("ledger", True),      # second run: new files and ledger segment written, manifest not switched
+    ("committed", True),   # second run: manifest switched, superseded files not yet deleted
+])  # test_s3.py kills a run on s3a:// after its files are written ("written")
 def test_killed_run_then_rerun_equals_clean_runs(
     phase: str, resume_from_v1: bool, history: History, spark: Any, tmp_path: Path
 ) -> None:
