@@ -89,6 +89,9 @@ bench-compaction: venv
 bench-stream: setup
 	$(BIN)/python bench/stream_bench.py
 
+bench-training-set: setup
+	$(BIN)/python bench/training_set_bench.py
+
 clean:
 	rm -rf build .state $(VENV)
 
