@@ -4,7 +4,6 @@ training-set` failing with exit 1 on a missing feature path."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.training import pg
 from tests.training.conftest import Loaded
 
 pytestmark = pytest.mark.integration
@@ -36,26 +34,6 @@ def _config(loaded: Loaded, tmp_path: Path, **overrides: Any) -> Path:
     path = tmp_path / "fraud_cli.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
-
-
-def test_spark_submit_builds_with_progress_and_keeps_the_secret(loaded: Loaded, tmp_path: Path) -> None:
-    out = tmp_path / "set"
-    config = _config(loaded, tmp_path, output={"path": str(out), "split": {"validation_fraction": 0.25}})
-    done = subprocess.run(
-        [str(VENV_BIN / "spark-submit"), "--master", "local[2]", "jobs/build_training_set.py",
-         "--config", str(config), "--progress"],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["rows"]["train"] + result["rows"]["validation"] == len(loaded.scenario.labels)
-    for phase in ("reading labels", "joining as of label time", "describing the labels"):
-        assert f"{phase}" in done.stderr and "done in" in done.stderr
-    manifest_text = Path(result["manifest"]).read_text()
-    manifest = json.loads(manifest_text)
-    assert manifest["config_file"] == str(config)
-    assert 0.2 < result["rows"]["validation"] / len(loaded.scenario.labels) < 0.3
-    secret = pg.password()
-    assert secret not in done.stdout + done.stderr + manifest_text
 
 
 def test_missing_feature_path_exits_1(loaded: Loaded, tmp_path: Path) -> None:
