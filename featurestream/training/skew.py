@@ -43,13 +43,16 @@ class BucketPlan:
     hot_keys: int = 0
     buckets: list[int] = field(default_factory=list)
     sampled_rows: int = 0
+    # The sample's estimate of the pass's rows (labels + features); None without a sample.
+    estimated_rows: int | None = None
     frame: DataFrame | None = None
 
     def describe(self) -> dict[str, object]:
         # Key values are entity ids (card numbers, users): counts only, never the values.
         return {
             "skew_mode": self.spec.mode, "sample_fraction": self.spec.sample_fraction,
-            "sampled_rows": self.sampled_rows, "hot_keys": self.hot_keys, "buckets_per_hot_key": self.buckets,
+            "sampled_rows": self.sampled_rows, "estimated_rows": self.estimated_rows, "hot_keys": self.hot_keys,
+            "buckets_per_hot_key": self.buckets,
         }
 
 
@@ -87,6 +90,7 @@ def plan(sources: Sequence[SampleSource], key_cols: Sequence[str], spec: SkewSpe
         totals = sample.agg(F.count(F.lit(1)).alias("n"), F.sum("w").alias("w")).first()
         assert totals is not None
         result.sampled_rows = int(totals["n"])
+        result.estimated_rows = round(float(totals["w"] or 0.0))
         threshold = float(totals["w"] or 0.0) * spec.hot_key_share
         # The sample is small: one task aggregates it, no shuffle over spark.sql.shuffle.partitions.
         local = sample.coalesce(1)
