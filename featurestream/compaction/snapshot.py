@@ -1,0 +1,54 @@
+"""The optional `latest/` snapshot: per record identifier, its newest kept row as of the run.
+
+Maintained incrementally: the previous snapshot plus the rows of the partitions this run
+rewrote hold every candidate (untouched partitions cannot have changed a record's newest row).
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from pyspark.sql import DataFrame, Observation
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from featurestream.compaction.context import SNAPSHOT_DIR, RunContext
+from featurestream.compaction.layout import FILE_KEY, files_for, hash_partition_keys, with_bucket_key
+from featurestream.compaction.manifest import FileEntry
+from featurestream.compaction.rules import apply_deletions, content_columns, latest_rows, with_event_ts
+from featurestream.compaction.sparkconf import JOB_CONF, metrics, scoped_conf
+
+
+def write_snapshot(ctx: RunContext, schema: StructType, rewritten: list[FileEntry], previous: list[FileEntry],
+                   deletions: DataFrame | None) -> list[FileEntry]:
+    """Write the new snapshot's files (unreferenced until the manifest switch)."""
+    spark, target, summary = ctx.spark, ctx.target, ctx.summary
+    frames = []
+    if rewritten:
+        frames.append(ctx.read_output([f.path for f in rewritten], schema).drop(*ctx.pcols))
+    if previous:
+        frames.append(ctx.read_parquet([ctx.out(f.path) for f in previous], schema))
+    if not frames:
+        return []
+    rows = with_event_ts(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames), target.event_time)
+    if deletions is not None:
+        rows = apply_deletions(rows, deletions, target.record_identifier)
+    ctx.phase("snapshot")
+    # Size by records (one row each) times the bytes per row the data files just showed.
+    records = rows.agg(F.approx_count_distinct(F.col(f"`{target.record_identifier}`")).alias("n")).first()
+    per_row = summary.bytes_out / summary.rows_out if summary.rows_out else 100.0
+    count = files_for((records["n"] if records else 0) * per_row, ctx.settings.target_file_bytes)
+    keyed = with_bucket_key(rows, hash_partition_keys(count), target.record_identifier)
+    latest = latest_rows(keyed.repartition(count, F.col(FILE_KEY)), [FILE_KEY, target.record_identifier],
+                         content_columns(schema.names, target.record_identifier))
+    observed = Observation("compaction_snapshot")
+    latest = latest.observe(observed, F.count(F.lit(1)).alias("rows"))
+    before = ctx.list_relative(SNAPSHOT_DIR)
+    with ctx.progress.spark_work(spark, target.name, "snapshot"), scoped_conf(spark, JOB_CONF):
+        (latest.select(*[F.col(f"`{c}`") for c in schema.names]).write.mode("append")
+         .option("compression", ctx.settings.compression).parquet(ctx.spark_path(ctx.out(SNAPSHOT_DIR))))
+    entries = [FileEntry(path=k, bytes=v) for k, v in sorted(ctx.list_relative(SNAPSHOT_DIR).items())
+               if k not in before]
+    summary.snapshot_rows = metrics(observed).get("rows", 0)
+    summary.snapshot_files = len(entries)
+    return entries
