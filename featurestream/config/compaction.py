@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from featurestream.config.base import Frozen
 
 # The loader's helpers are shared on purpose: one error format for every config file.
-from featurestream.config.loader import _expand_env, _read_yaml, _validate
+from featurestream.config.loader import read_yaml, to_model
 from featurestream.config.profile import SparkSpec
 from featurestream.durations import parse_duration_ms
 
@@ -166,5 +166,4 @@ class CompactionConfig(Frozen):
 
 def load_compaction_config(path: str | Path) -> CompactionConfig:
     file = Path(path)
-    data = _read_yaml(file)
-    return _validate(CompactionConfig, _expand_env(data, file, ""), file)
+    return to_model(CompactionConfig, read_yaml(file), file)

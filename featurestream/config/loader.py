@@ -24,7 +24,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PROFILE_DIR = Path("conf/environments")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The file's top-level mapping; a missing file or bad YAML is a ConfigError naming it."""
     if not path.is_file():
         raise ConfigError(path, "", "file not found")
     try:
@@ -86,14 +87,19 @@ def _validate(model: type[Model], data: dict[str, Any], path: Path) -> Model:
         raise ConfigError(path, _field_path(first["loc"]), reason) from None
 
 
+def to_model(model: type[Model], data: dict[str, Any], path: Path) -> Model:
+    """`${VAR}` references expanded, then validated into `model`; every failure names file and field."""
+    return _validate(model, _expand_env(data, path, ""), path)
+
+
 def load_feature_group(path: str | Path) -> FeatureGroupSpec:
     """Load `conf/feature_groups/<name>.yaml`; the file name is the group's name."""
     file = Path(path)
-    data = _read_yaml(file)
+    data = read_yaml(file)
     if "name" in data:
         raise ConfigError(file, "name", "unknown key (the file name is the feature group's name)")
     data["name"] = file.stem
-    return _validate(FeatureGroupSpec, _expand_env(data, file, ""), file)
+    return to_model(FeatureGroupSpec, data, file)
 
 
 def resolve_profile_path(name_or_path: str | Path) -> Path:
@@ -106,6 +112,6 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
 
 def load_profile(name_or_path: str | Path) -> EnvironmentProfile:
     file = resolve_profile_path(name_or_path)
-    data = _read_yaml(file)
+    data = read_yaml(file)
     data.setdefault("name", file.stem)
-    return _validate(EnvironmentProfile, _expand_env(data, file, ""), file)
+    return to_model(EnvironmentProfile, data, file)

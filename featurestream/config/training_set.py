@@ -323,15 +323,15 @@ class TrainingSetSpec(Frozen):
 
 def load_training_set(path: str | Path) -> TrainingSetSpec:
     """Load `conf/training_sets/<name>.yaml`; the file name is the training set's name."""
-    from featurestream.config.loader import _expand_env, _read_yaml, _validate
+    from featurestream.config.loader import read_yaml, to_model
 
     file = Path(path)
-    data = _read_yaml(file)
+    data = read_yaml(file)
     if "name" in data:
         raise ConfigError(file, "name", "unknown key (the file name is the training set's name)")
     _refuse_inline_secrets(data, file, "")
     data["name"] = file.stem
-    return _validate(TrainingSetSpec, _expand_env(data, file, ""), file)
+    return to_model(TrainingSetSpec, data, file)
 
 
 _SECRET_KEY = re.compile(r"(?i)^(password|passwd|pwd|secret|token)$")
