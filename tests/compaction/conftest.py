@@ -17,20 +17,13 @@ from featurestream.compaction import CompactionSettings, FeatureGroupTarget
 from featurestream.compaction.schema import offline_schema
 from local_stack.feature_store import EmulatorProcess
 from tests.compaction.data import Group, region
-
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from tests.emulators import running_emulator
 
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    base = tmp_path_factory.mktemp("compaction-emulator")
-    # Tests flush the offline store explicitly; the timer never fires.
-    emu = EmulatorProcess(base / "state", offline_local_dir=base / "offline", flush_interval_s=3600)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(tmp_path_factory.mktemp("compaction-emulator")) as emu:
+        yield emu
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ start their own instance (`emulator_factory`), so the shared one stays clean.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from local_stack.feature_store import EmulatorProcess
+from tests.emulators import running_emulator
 from tests.feature_store.helpers import (
     DEFAULT_FEATURES,
     UNVALIDATED,
@@ -23,19 +23,11 @@ from tests.feature_store.helpers import (
     unique_name,
 )
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    base = tmp_path_factory.mktemp("feature-store")
-    # A long interval: tests flush the offline store explicitly, so nothing depends on timing.
-    emu = EmulatorProcess(base / "state", offline_local_dir=base / "offline", flush_interval_s=3600)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(tmp_path_factory.mktemp("feature-store")) as emu:
+        yield emu
 
 
 @pytest.fixture(scope="session")
