@@ -4,6 +4,12 @@ boto3 clients are thread-safe, sessions are not: the session is used once, under
 build the client. botocore's own retries are off (one attempt) because the writer retries
 itself, counting throttles and keeping the batch's time budget. Credentials come from the
 default chain of the worker; they are never passed in, pickled or logged.
+
+BatchWriteRecord bodies are serialised by the writer (`records.py` keeps each record as JSON
+text): botocore's validator and serialiser walk every FeatureValue in Python, which was about
+half of the client's CPU per call (measured: 1.26 ms → 0.62 ms per call of 25 records). The
+client still resolves the endpoint, signs (SigV4 over the body), sends and parses the response;
+only the body is handed in, through the `before-call` event, for the call made on the same thread.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ from typing import Any
 
 _clients: dict[tuple[str, str | None, int, float], Any] = {}
 _lock = threading.Lock()
+
+_BATCH_WRITE_EVENT = "before-call.sagemaker-featurestore-runtime.BatchWriteRecord"
+_HANDLER_ID = "featurestream-prepared-batch-write-body"
+# The body for the BatchWriteRecord call this thread is about to make.
+_prepared = threading.local()
 
 
 def runtime_client(region: str, endpoint_url: str | None, threads: int, call_timeout_s: float) -> Any:
@@ -31,12 +42,41 @@ def runtime_client(region: str, endpoint_url: str | None, threads: int, call_tim
                 connect_timeout=min(5.0, call_timeout_s),
                 read_timeout=call_timeout_s,
                 tcp_keepalive=True,
+                # The writer builds every value as a string of a known shape; botocore's
+                # per-value validation would only cost CPU.
+                parameter_validation=False,
             )
             client = boto3.session.Session().client(
                 "sagemaker-featurestore-runtime", endpoint_url=endpoint_url, config=config
             )
+            prepare(client)
             _clients[key] = client
         return client
+
+
+def _use_prepared_body(params: dict[str, Any], **_: Any) -> None:
+    body = getattr(_prepared, "body", None)
+    if body is not None:
+        _prepared.body = None
+        params["body"] = body
+
+
+def prepare(client: Any) -> bool:
+    """Let `client` take pre-serialised BatchWriteRecord bodies; False if it validates parameters
+    (a client made elsewhere), in which case the writer passes entries the usual way."""
+    if client.meta.config.parameter_validation:
+        return False
+    client.meta.events.register(_BATCH_WRITE_EVENT, _use_prepared_body, unique_id=_HANDLER_ID)
+    return True
+
+
+def batch_write_body(client: Any, body: bytes) -> Any:
+    """BatchWriteRecord with `body` (`{"Entries":[…]}`, UTF-8) as the request body."""
+    _prepared.body = body
+    try:
+        return client.batch_write_record(Entries=[])
+    finally:
+        _prepared.body = None
 
 
 def supports_batch_write(client: Any) -> bool:

@@ -19,13 +19,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any
 
-from connectors.writer.client import runtime_client, supports_batch_write
+from connectors.writer.client import batch_write_body, prepare, runtime_client, supports_batch_write
 from connectors.writer.dlq import DlqEntry
 from connectors.writer.errors import BatchWriteUnsupported, RetriesExhausted, WriteFailed
 from connectors.writer.metrics import PartitionMetrics
 from connectors.writer.plan import WritePlan
 from connectors.writer.rate_limit import worker_bucket
-from connectors.writer.records import Record
+from connectors.writer.records import Record, encode_string
 from connectors.writer.retry import Backoff, Deadline, Outcome, classify, classify_code, error_code, error_message
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,9 @@ class PartitionWriter:
         if plan.mode == "batch" and not available:
             raise BatchWriteUnsupported("write_mode is 'batch' but this botocore has no BatchWriteRecord")
         self._batch = plan.mode != "put" and available
+        # Bodies are built here as text (see client.py) unless the client validates parameters.
+        self._prepared_bodies = prepare(self.client)
+        self._entry_head = '{"FeatureGroupName":' + encode_string(plan.feature_group) + ',"Record":'
 
     # -- driving the pool ---------------------------------------------------------------------
     def write(self, records: Iterable[Record]) -> None:
@@ -100,14 +103,18 @@ class PartitionWriter:
 
     def _valid(self, records: Iterable[Record]) -> Iterator[Record]:
         """Count the records; dead-letter those no service call could accept."""
-        for record in records:
-            self.metrics.add(records=1)
-            if record.identifier is None or record.identifier == "":
-                self._reject(record, "MissingRecordIdentifier", f"no record identifier ({self.plan.identifier})")
-            elif record.event_time is None:
-                self._reject(record, "MissingEventTime", f"no event time ({self.plan.event_time})")
-            else:
-                yield record
+        seen = 0
+        try:
+            for record in records:
+                seen += 1
+                if not record.identifier:
+                    self._reject(record, "MissingRecordIdentifier", f"no record identifier ({self.plan.identifier})")
+                elif record.event_time is None:
+                    self._reject(record, "MissingEventTime", f"no event time ({self.plan.event_time})")
+                else:
+                    yield record
+        finally:
+            self.metrics.add(records=seen)
 
     def _use_batch(self) -> bool:
         if not self._batch:
@@ -136,10 +143,9 @@ class PartitionWriter:
         pending = records
         attempt = 0
         while pending:
-            entries = [{"FeatureGroupName": self.plan.feature_group, "Record": r.values} for r in pending]
             self._gate()
             try:
-                response = self._timed(self.client.batch_write_record, Entries=entries)
+                response = self._send_batch(pending)
             except Exception as exc:
                 outcome = classify(exc)
                 if outcome is Outcome.UNSUPPORTED:
@@ -163,6 +169,15 @@ class PartitionWriter:
             if pending:
                 self._before_retry(attempt, Outcome.THROTTLED, "UnprocessedEntries")
                 attempt += 1
+
+    def _send_batch(self, records: list[Record]) -> Any:
+        """One BatchWriteRecord call; the body is a join of the records' JSON texts."""
+        if not self._prepared_bodies:
+            entries = [{"FeatureGroupName": self.plan.feature_group, "Record": r.values} for r in records]
+            return self._timed(self.client.batch_write_record, Entries=entries)
+        head = self._entry_head
+        body = '{"Entries":[' + ",".join([head + r.record_json + "}" for r in records]) + "]}"
+        return self._timed(batch_write_body, self.client, body.encode())
 
     def _settle_response(self, sent: list[Record], response: dict[str, Any]) -> list[Record]:
         """Account for one BatchWriteRecord response; return the records to send again."""
@@ -195,7 +210,7 @@ class PartitionWriter:
         if record is not None:
             return record
         when = next((v.get("ValueAsString") for v in values if v.get("FeatureName") == self.plan.event_time), None)
-        return Record(identifier=ident, event_time=when, values=list(values))
+        return Record.from_values(ident, when, list(values))
 
     def _put(self, record: Record) -> None:
         attempt = 0
@@ -229,11 +244,11 @@ class PartitionWriter:
             if waited:
                 self.metrics.add(rate_wait_s=waited)
 
-    def _timed(self, operation: Any, **kwargs: Any) -> Any:
+    def _timed(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call, its round trip recorded as a latency sample."""
         started = time.perf_counter()
         try:
-            return operation(**kwargs)
+            return operation(*args, **kwargs)
         finally:
             self.metrics.call((time.perf_counter() - started) * 1000.0)
 
