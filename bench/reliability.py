@@ -24,6 +24,7 @@ Per scenario the JSON has `lost` and `wrong` (must be 0) next to the counts in, 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -44,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
@@ -67,10 +67,27 @@ REGION = "us-east-1"
 Record = tuple[bytes | None, bytes]
 
 
+# `--ports 22120-22199`: every service port of the run comes from this range (a machine shared with
+# other runs); without it the OS picks free ports.
+_PORT_RANGE: list[int] = []
+_RANGE_GIVEN = False
+
+
 def free_port() -> int:
+    while _PORT_RANGE:
+        port = _PORT_RANGE.pop(0)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    if _RANGE_GIVEN:
+        raise RuntimeError("--ports: no free port left in the range")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
 
 
 def log(message: str) -> None:
@@ -111,8 +128,8 @@ class Kafka:
 
 
 def emulator(work: Path, **faults: Any) -> EmulatorProcess:
-    return EmulatorProcess(work / "emulator", offline_local_dir=work / "offline", flush_interval_s=3600,
-                           seed=7, **faults).start()
+    return EmulatorProcess(work / "emulator", port=free_port() if _RANGE_GIVEN else None,
+                           offline_local_dir=work / "offline", flush_interval_s=3600, seed=7, **faults).start()
 
 
 # --- a scenario's job --------------------------------------------------------------------------
@@ -212,17 +229,17 @@ def sink_files(folder: Path) -> list[Path]:
 
 
 def parquet_rows(folder: Path) -> list[dict[str, Any]]:
+    """The rows of a sink's committed files; a DLQ payload kept as base64 (bytes that are not
+    UTF-8) is decoded back to its exact bytes in `payload_bytes`."""
     files = sink_files(folder)
     rows: list[dict[str, Any]] = []
     for path in files:
-        table = pq.read_table(path)
-        # Spark writes a payload's bytes into a string column as they came, invalid UTF-8 included:
-        # read strings as bytes and decode leniently.
-        for index, column in enumerate(table.schema):
-            if pa.types.is_string(column.type):
-                table = table.set_column(index, column.name, table.column(index).cast(pa.binary()))
-        rows += [{k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in row.items()}
-                 for row in table.to_pylist()]
+        for row in pq.read_table(path).to_pylist():
+            if row.get("payload_encoding") == "base64" and row.get("payload") is not None:
+                row["payload_bytes"] = base64.b64decode(row["payload"])
+            elif isinstance(row.get("payload"), str):
+                row["payload_bytes"] = row["payload"].encode()
+            rows.append(row)
     return rows
 
 
@@ -439,7 +456,8 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "far_past": ("late", ()),
     # Fields outside the schema are dropped at parsing: a big payload is an ordinary event.
     "oversize": ("aggregated", ()),
-    "invalid_utf8": ("dlq", ("malformed JSON",)),
+    # Kept as base64 in the DLQ: the payload's exact bytes come back (checked in `classify`).
+    "invalid_utf8": ("dlq", ("invalid UTF-8",)),
     "unknown_fields": ("aggregated", ()),
     # NaN/Infinity would poison every sum and mean over the window.
     "nan_infinity": ("dlq", ("finite",)),
@@ -516,7 +534,8 @@ def scenario_malformed(base: Path, kafka: Kafka, classes: list[str]) -> dict[str
         store_dlq = parquet_rows(setup.dlq / "online-store")
         totals = setup.engine_totals()
         runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=emu.url, region_name=REGION)
-        verdicts = {kind: classify(kind, dlq, late, store_dlq, totals, runtime, setup.spec) for kind in classes}
+        verdicts = {kind: classify(kind, [v for _, v in stream if f"mal-{kind}-".encode() in v], dlq, late,
+                                   store_dlq, totals, runtime, setup.spec) for kind in classes}
     filtered = counts["filtered_refunds"]
     # in = aggregated + duplicates + late + filtered + DLQ, every term measured from the job's outputs.
     accounted = totals["aggregated"] + totals["duplicates"] + len(late) + filtered + len(dlq)
@@ -528,11 +547,11 @@ def scenario_malformed(base: Path, kafka: Kafka, classes: list[str]) -> dict[str
             and all(c["ok"] for c in verdicts.values())}
 
 
-def classify(kind: str, dlq: list[dict[str, Any]], late: list[dict[str, Any]], store_dlq: list[dict[str, Any]],
-             totals: dict[str, int], runtime: Any, spec: Any) -> dict[str, Any]:
+def classify(kind: str, sent: list[bytes], dlq: list[dict[str, Any]], late: list[dict[str, Any]],
+             store_dlq: list[dict[str, Any]], totals: dict[str, int], runtime: Any, spec: Any) -> dict[str, Any]:
     marker = f"mal-{kind}-"
     where, reasons = EXPECTED[kind]
-    in_dlq = [r for r in dlq if marker in (r.get("payload") or "")]
+    in_dlq = [r for r in dlq if marker.encode() in (r.get("payload_bytes") or b"")]
     in_late = [r for r in late if str(r.get("transaction_id") or "").startswith(marker)]
     in_store_dlq = [r for r in store_dlq if str(r.get("record_identifier") or "").startswith(marker)]
     observed: dict[str, Any] = {"dlq": len(in_dlq), "late": len(in_late), "online_store_dlq": len(in_store_dlq)}
@@ -547,6 +566,9 @@ def classify(kind: str, dlq: list[dict[str, Any]], late: list[dict[str, Any]], s
         observed["online_records"] = online
     if where == "dlq":
         ok = len(in_dlq) == PER_CLASS and all(any(t in r["reason"] for t in reasons) for r in in_dlq)
+        # Lossless: the DLQ gives back exactly the bytes that were sent.
+        observed["payloads_identical"] = sorted(r["payload_bytes"] for r in in_dlq) == sorted(sent)
+        ok = ok and observed["payloads_identical"]
     elif where == "late":
         ok = len(in_late) == PER_CLASS and not in_dlq
     elif where == "deduplicated":
@@ -634,7 +656,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", default=",".join(EXPECTED),
                         help="malformed-input classes to mix in (default: all); for checking one fix at a time")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, checkpoints)")
+    parser.add_argument("--ports", default=os.environ.get("FEATURESTREAM_RELIABILITY_PORTS"),
+                        help="LOW-HIGH: take the services' ports from this range (default: any free port)")
     args = parser.parse_args(argv)
+    if args.ports:
+        global _RANGE_GIVEN
+        low, _, high = args.ports.partition("-")
+        _PORT_RANGE[:] = range(int(low), int(high) + 1)
+        _RANGE_GIVEN = True
     chosen = [s for s in args.only.split(",") if s]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:

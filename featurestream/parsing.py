@@ -1,9 +1,25 @@
-"""Raw Kafka records → typed events, with a reason for every record that can't be used.
+"""Raw source records → typed events, with a reason for every record that can't be used.
 
 One pass: `from_json` in PERMISSIVE mode with a corrupt-record column (or `from_avro` in
 PERMISSIVE mode, which yields null for a record it cannot decode), then the checks that make an
-event usable (entity key and event time present). Good and bad rows are two filters of the same
-frame so nothing falls between them: in = valid + invalid.
+event usable. Good and bad rows are two filters of the same frame so nothing falls between them:
+in = valid + invalid. The reasons, in the order they are checked (docs/operations.md, "Malformed
+input"):
+
+- `empty message`: no value at all;
+- `invalid UTF-8 ...` (JSON only): the bytes are not UTF-8. Spark would decode them with
+  replacement characters, so such a payload is kept in the DLQ as base64 (`payload_encoding`);
+- `malformed JSON or a field of the wrong type` / `malformed Avro (or every field null)`;
+- `missing entity key <key>`, `missing or unparsable event time <field>`;
+- `not a finite number: <column> is NaN or Infinity`: JSON has no such numbers, but Jackson
+  accepts them (and their quoted spellings); one would poison every sum and mean of its window;
+- `event time <field> too far in the future: more than <max_future> after the record's
+  timestamp`: the record's own timestamp (Kafka's record time, Kinesis' arrival time; the
+  micro-batch's processing time when the source has none) is the reference, so the verdict is the
+  same in the features query and the DLQ query, and again on a replay or a reprocessing.
+
+Far-past events are not refused here: the engine sends events older than its watermark to the
+late sink (a backfill into a fresh checkpoint is legitimate).
 """
 
 from __future__ import annotations
@@ -12,13 +28,17 @@ from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
+from pyspark.sql.types import DoubleType, FloatType, StringType, StructField, StructType, _parse_datatype_string
 
 from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.durations import parse_duration_ms
 
 CORRUPT = "_corrupt_record"
 REASON = "_dlq_reason"
 RAW = "_raw"
+ENCODING = "_payload_encoding"
+BAD_UTF8 = "_bad_utf8"
+SOURCE_TIME = "kafka_timestamp"
 
 
 def event_schema(spec: FeatureGroupSpec) -> StructType:
@@ -36,52 +56,92 @@ def _event_time(spec: FeatureGroupSpec, column: Column) -> Column:
     return column.cast("timestamp")
 
 
-def _decode_json(raw: DataFrame, spec: FeatureGroupSpec) -> tuple[Column, Column]:
-    text = F.col("value").cast("string")
-    return text, F.from_json(text, event_schema(spec), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+def _decode_json(spec: FeatureGroupSpec) -> tuple[Column, Column, Column, Column]:
+    """(payload for the DLQ, its encoding, bytes-are-not-UTF-8 flag, parsed struct)."""
+    value = F.col("value")
+    text = value.cast("string")
+    # Java's decoder replaces what is not UTF-8: the round trip differs exactly when the bytes are bad.
+    bad_utf8 = F.coalesce(F.encode(F.decode(value, "UTF-8"), "UTF-8") != value, F.lit(False))
+    payload = F.when(bad_utf8, F.base64(value)).otherwise(text)
+    encoding = F.when(bad_utf8, F.lit("base64")).otherwise(F.lit("utf-8"))
+    parsed = F.from_json(text, event_schema(spec), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    return payload, encoding, bad_utf8, parsed
 
 
-def _decode_avro(raw: DataFrame, spec: FeatureGroupSpec) -> tuple[Column, Column]:
+def _decode_avro(spec: FeatureGroupSpec) -> tuple[Column, Column, Column, Column]:
     """Avro binary with the configured writer schema; `confluent` framing skips the 5-byte header."""
     from pyspark.sql.avro.functions import from_avro
 
     value = F.col("value")
     if spec.source.avro_framing == "confluent":
         value = F.expr("substring(value, 6)")
-    return F.base64(F.col("value")), from_avro(value, spec.source.avro_schema_json(), {"mode": "PERMISSIVE"})
+    parsed = from_avro(value, spec.source.avro_schema_json(), {"mode": "PERMISSIVE"})
+    return F.base64(F.col("value")), F.lit("base64"), F.lit(False), parsed
+
+
+def _non_finite(spec: FeatureGroupSpec, frame: DataFrame) -> list[tuple[Column, str]]:
+    """(check, reason) for every float/double column of the source schema."""
+    checks = []
+    for column in spec.source.schema_:
+        if isinstance(frame.schema[column].dataType, DoubleType | FloatType):
+            value = F.col(column)
+            bad = F.isnan(value) | (value == F.lit(float("inf"))) | (value == F.lit(float("-inf")))
+            checks.append((F.coalesce(bad, F.lit(False)), f"not a finite number: {column} is NaN or Infinity"))
+    return checks
+
+
+def _too_far_ahead(spec: FeatureGroupSpec) -> Column | None:
+    bound = spec.event_time.max_future
+    if bound is None:
+        return None
+    source_time = F.col(SOURCE_TIME)
+    # Kafka reports a record without a timestamp as -1 ms: fall back to processing time then.
+    reference = F.when(source_time > F.lit(0).cast("timestamp"), source_time).otherwise(F.current_timestamp())
+    ahead_s = F.col(spec.event_time.field).cast("double") - reference.cast("double")
+    return F.coalesce(ahead_s > F.lit(parse_duration_ms(bound) / 1000.0), F.lit(False))
 
 
 def parse_events(raw: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
-    """Kafka rows (value, topic, partition, offset, ...) → one row per record with a reason column.
+    """Source rows (value, topic, partition, offset, timestamp) → one row per record with a reason column.
 
-    Columns: every schema field, `_raw` (the value as text; base64 for Avro), `_dlq_reason` (null
-    when usable), and the Kafka coordinates for the DLQ.
+    Columns: every schema field, `_raw` (the value as text; base64 for Avro and for bytes that are
+    not UTF-8), `_payload_encoding` (`utf-8` or `base64`), `_dlq_reason` (null when usable), and
+    the source coordinates for the DLQ.
     """
     key, event_time = spec.entity.key, spec.event_time.field
     avro = spec.source.format == "avro"
-    text, parsed = (_decode_avro if avro else _decode_json)(raw, spec)
+    payload, encoding, bad_utf8, parsed = (_decode_avro if avro else _decode_json)(spec)
     # Parse once per record: the optimizer would inline a plain `parsed.alias("e")` into every
     # filter below (four parses per record, measured); a one-element explode is a barrier it
     # does not push predicates through.
     frame = raw.select(
-        text.alias(RAW), F.explode(F.array(parsed)).alias("e"), "topic", "partition", "offset",
-        F.col("timestamp").alias("kafka_timestamp"),
+        payload.alias(RAW), encoding.alias(ENCODING), bad_utf8.alias(BAD_UTF8),
+        F.explode(F.array(parsed)).alias("e"), "topic", "partition", "offset",
+        F.col("timestamp").alias(SOURCE_TIME),
     )
     # from_avro has no corrupt-record column: a record it cannot decode comes back as a row of
     # nulls (a record whose every field is null could not be used anyway).
     all_null = reduce(lambda a, b: a & b, [F.col(f"e.{name}").isNull() for name in spec.source.schema_])
     broken = (all_null & F.col(RAW).isNotNull()) if avro else F.col(f"e.{CORRUPT}").isNotNull()
     fields = [F.col(f"e.{name}").alias(name) for name in spec.source.schema_]
-    frame = frame.select(*fields, broken.alias(CORRUPT), RAW, "topic", "partition", "offset", "kafka_timestamp")
+    frame = frame.select(*fields, broken.alias(CORRUPT), RAW, ENCODING, BAD_UTF8, "topic", "partition", "offset",
+                         SOURCE_TIME)
     frame = frame.withColumn(event_time, _event_time(spec, F.col(event_time)))
     malformed = "malformed Avro (or every field null)" if avro else "malformed JSON or a field of the wrong type"
     reason = (
         F.when(F.col(RAW).isNull(), F.lit("empty message"))
+        .when(F.col(BAD_UTF8), F.lit("invalid UTF-8: the payload is not UTF-8 text (kept as base64)"))
         .when(F.col(CORRUPT), F.lit(malformed))
         .when(F.col(key).isNull(), F.lit(f"missing entity key {key}"))
         .when(F.col(event_time).isNull(), F.lit(f"missing or unparsable event time {event_time}"))
     )
-    return frame.withColumn(REASON, reason).drop(CORRUPT)
+    for check, text in _non_finite(spec, frame):
+        reason = reason.when(check, F.lit(text))
+    ahead = _too_far_ahead(spec)
+    if ahead is not None:
+        reason = reason.when(ahead, F.lit(f"event time {event_time} too far in the future: more than "
+                                          f"{spec.event_time.max_future} after the record's timestamp"))
+    return frame.withColumn(REASON, reason).drop(CORRUPT, BAD_UTF8)
 
 
 def valid_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
@@ -89,8 +149,9 @@ def valid_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
 
 
 def invalid_events(parsed: DataFrame) -> DataFrame:
-    """The DLQ rows: the original payload, why it was refused, and where it came from."""
+    """The DLQ rows: the original payload (`payload_encoding` says how to read it back), why it
+    was refused, and where it came from."""
     return parsed.where(F.col(REASON).isNotNull()).select(
-        F.col(RAW).alias("payload"), F.col(REASON).alias("reason"), "topic", "partition", "offset",
-        "kafka_timestamp", F.current_timestamp().alias("dlq_time"),
+        F.col(RAW).alias("payload"), F.col(ENCODING).alias("payload_encoding"), F.col(REASON).alias("reason"),
+        "topic", "partition", "offset", SOURCE_TIME, F.current_timestamp().alias("dlq_time"),
     )

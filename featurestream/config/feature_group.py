@@ -80,8 +80,13 @@ class EventTimeSpec(Frozen):
     field: str
     # How the raw value is written: an ISO-8601 string / timestamp column, or epoch numbers.
     format: Literal["timestamp", "epoch_seconds", "epoch_millis"] = "timestamp"
+    # Events dated more than this after their source record's timestamp (Kafka's record time,
+    # Kinesis' arrival time; the batch's processing time when absent) go to the DLQ: one clock far
+    # ahead would drag the watermark along and make every later event late. null: no bound.
+    max_future: Duration | None = "1d"
 
     _field = field_validator("field")(_check_identifier)
+    _max_future = field_validator("max_future")(lambda v: v if v is None else _check_duration(v))
 
 
 def _avro_field_type(name: str, avro_type: Any) -> str:

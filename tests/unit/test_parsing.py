@@ -1,0 +1,156 @@
+"""Parsing and DLQ reasons, record by record, against expectations written out by hand.
+
+Every class of bad input gets its exact reason; valid events (non-ASCII text, old dates, events a
+little ahead of their record's timestamp) come through unchanged; a payload that is not UTF-8 is
+kept in the DLQ byte for byte (base64). No services: raw rows are built in memory in the shape of
+the Kafka source (value, topic, partition, offset, timestamp).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from featurestream.config import load_feature_group
+from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.errors import ConfigError
+from featurestream.parsing import REASON, invalid_events, parse_events, valid_events
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+NO_TIMESTAMP = datetime.fromtimestamp(-0.001, UTC)  # what Kafka reports for a record without one
+
+MALFORMED = "malformed JSON or a field of the wrong type"
+BAD_UTF8 = "invalid UTF-8: the payload is not UTF-8 text (kept as base64)"
+NON_FINITE = "not a finite number: amount is NaN or Infinity"
+FUTURE_1D = "event time event_time too far in the future: more than 1d after the record's timestamp"
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Any]:
+    """The suite's session if one runs; else a small local one (no services needed here)."""
+    from pyspark.sql import SparkSession
+
+    from featurestream.config.profile import SparkSpec
+    from featurestream.spark import local_session
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    created = local_session("featurestream-parsing-tests", SparkSpec(master="local[2]", shuffle_partitions=2))
+    yield created
+    created.stop()
+
+
+def _spec(tmp_path: Path, **event_time: Any) -> FeatureGroupSpec:
+    data = yaml.safe_load((ROOT / "conf/feature_groups/card_activity.yaml").read_text())
+    data["event_time"].update(event_time)
+    path = tmp_path / "cards.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_feature_group(path)
+
+
+def _event(marker: str, when: datetime | str = RECORD_TIME, **fields: Any) -> dict[str, Any]:
+    stamp = when if isinstance(when, str) else when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"transaction_id": marker, "card_id": f"card-{marker}", "merchant_id": "m-1", "amount": 10.0,
+            "currency": "EUR", "event_time": stamp, **fields}
+
+
+def _parse(session: Any, spec: FeatureGroupSpec, values: list[tuple[bytes | None, datetime]]) -> tuple[Any, Any]:
+    rows = [(value, "payments", 0, offset, ts) for offset, (value, ts) in enumerate(values)]
+    raw = session.createDataFrame(rows, "value binary, topic string, partition int, offset long, timestamp timestamp")
+    parsed = parse_events(raw, spec).cache()
+    return parsed, invalid_events(parsed)
+
+
+def _reasons(parsed: Any) -> dict[int, str | None]:
+    return {int(r["offset"]): r[REASON] for r in parsed.select("offset", REASON).collect()}
+
+
+def test_every_class_gets_its_reason_and_valid_events_are_untouched(session: Any, tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    body = lambda event: json.dumps(event).encode()  # noqa: E731
+    ahead_23h = RECORD_TIME + timedelta(hours=23)
+    cases: list[tuple[bytes | None, str | None]] = [
+        (body(_event("ok")), None),
+        # Non-ASCII but valid UTF-8, and an emoji (4 bytes).
+        (json.dumps(_event("utf", merchant_id="café ☕ 🍰"), ensure_ascii=False).encode(), None),
+        # Old events are the engine's business (late sink), not parsing's.
+        (body(_event("old", "2001-01-01T00:00:00.000Z")), None),
+        # A little ahead of the record's timestamp (a producer clock that runs fast): accepted.
+        (body(_event("soon", ahead_23h)), None),
+        (None, "empty message"),
+        (b'{"card_id": "x", "amount": 1.0', MALFORMED),
+        (body(_event("type", amount="lots")), MALFORMED),
+        (body({k: v for k, v in _event("nokey").items() if k != "card_id"}), "missing entity key card_id"),
+        (body({k: v for k, v in _event("notime").items() if k != "event_time"}),
+         "missing or unparsable event time event_time"),
+        (b"\xff\xfe" + body(_event("bom")), BAD_UTF8),
+        # Bad bytes inside a string value: Spark alone would accept the event with U+FFFD in it.
+        (body(_event("inner")).replace(b"m-1", b"m-\xc3\x28"), BAD_UTF8),
+        (body(_event("nan")).replace(b'"amount": 10.0', b'"amount": NaN'), NON_FINITE),
+        (body(_event("inf")).replace(b'"amount": 10.0', b'"amount": Infinity'), NON_FINITE),
+        (body(_event("minf")).replace(b'"amount": 10.0', b'"amount": -Infinity'), NON_FINITE),
+        (body(_event("qnan", amount="NaN")), NON_FINITE),
+        (body(_event("future", "2099-01-01T00:00:00.000Z")), FUTURE_1D),
+        (body(_event("tomorrow", RECORD_TIME + timedelta(hours=25))), FUTURE_1D),
+    ]
+    parsed, dlq = _parse(session, spec, [(value, RECORD_TIME) for value, _ in cases])
+    assert _reasons(parsed) == {offset: reason for offset, (_, reason) in enumerate(cases)}
+
+    valid = sorted(valid_events(parsed, spec).collect(), key=lambda r: r["transaction_id"])
+    assert [(r["transaction_id"], r["merchant_id"], r["event_time"].replace(tzinfo=UTC)) for r in valid] == [
+        ("ok", "m-1", RECORD_TIME),
+        ("old", "m-1", datetime(2001, 1, 1, tzinfo=UTC)),
+        ("soon", "m-1", ahead_23h),
+        ("utf", "café ☕ 🍰", RECORD_TIME),
+    ]
+    rows = {int(r["offset"]): r for r in dlq.collect()}
+    assert len(rows) + len(valid) == len(cases)
+    for offset, (value, reason) in enumerate(cases):
+        if reason is None:
+            continue
+        row = rows[offset]
+        assert row["reason"] == reason
+        if value is None:
+            assert row["payload"] is None
+        elif reason == BAD_UTF8:
+            # Lossless: base64 of exactly the bytes that came.
+            assert row["payload_encoding"] == "base64"
+            assert base64.b64decode(row["payload"]) == value
+        else:
+            assert row["payload_encoding"] == "utf-8"
+            assert row["payload"].encode() == value
+
+
+def test_future_bound_is_configurable_and_falls_back_to_processing_time(session: Any, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    ahead_2h = json.dumps(_event("2h", RECORD_TIME + timedelta(hours=2))).encode()
+    tight = _spec(tmp_path, max_future="1h")
+    parsed, _ = _parse(session, tight, [(ahead_2h, RECORD_TIME)])
+    assert _reasons(parsed) == {0: "event time event_time too far in the future: more than 1h after the record's "
+                                   "timestamp"}
+    unbounded = _spec(tmp_path, max_future=None)
+    parsed, _ = _parse(session, unbounded, [(json.dumps(_event("far", "2099-01-01T00:00:00.000Z")).encode(),
+                                             RECORD_TIME)])
+    assert _reasons(parsed) == {0: None}
+    # A record without a timestamp (-1 ms from Kafka): the micro-batch's processing time is the reference.
+    default = _spec(tmp_path)
+    body = json.dumps(_event("now", now)).encode()
+    later = json.dumps(_event("later", now + timedelta(days=2))).encode()
+    parsed, _ = _parse(session, default, [(body, NO_TIMESTAMP), (later, NO_TIMESTAMP)])
+    assert _reasons(parsed) == {0: None, 1: FUTURE_1D}
+
+
+@pytest.mark.parametrize("bad", ["soon", "0s", "-1d"])
+def test_a_bad_future_bound_is_a_config_error(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"event_time\.max_future"):
+        _spec(tmp_path, max_future=bad)
