@@ -28,6 +28,7 @@ from connectors.online_store import BatchSink, OnlineStoreTarget, build_sink
 from featurestream import aggregation
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
+from featurestream.ops.metrics import counted
 from featurestream.parsing import invalid_events, parse_events, valid_events
 from featurestream.transforms import apply_stream_transforms, check_with_spark
 
@@ -169,6 +170,7 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
     features, metrics = start_features_query(spark, spec, profile, parsed, available_now=available_now, sink=sink)
     dlq = (
         invalid_events(parsed)
+        .transform(counted("dlq"))  # featurestream_events_total{outcome="dlq"}, in the same pass
         .writeStream.queryName(f"{spec.name}-dlq")
         .format("parquet")
         .option("path", _join(profile.dlq_path, spec.name, "events"))

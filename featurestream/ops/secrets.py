@@ -21,6 +21,10 @@ from featurestream.errors import ConfigError
 MASK = "***"
 # Values shorter than this would mask ordinary words in log lines; no real secret is this short.
 _MIN_SECRET_LENGTH = 6
+# Credentials the AWS default chain reads from the environment (instance profiles and IRSA give
+# none to a log). Real ones are 16+ characters; local stand-ins such as `testing` are not masked.
+AWS_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_MIN_AWS_CREDENTIAL_LENGTH = 16
 _JAAS_SECRET = re.compile(r'(?i)(?:password|secret|token)\s*=\s*"([^"]+)"')
 
 MSK_IAM_OPTIONS = {
@@ -103,7 +107,7 @@ class SecretRedactor(logging.Filter):
 
 
 _redactor = SecretRedactor()
-_lock = threading.Lock()
+_lock = threading.RLock()  # register_secret calls install_redactor holding it
 
 
 def register_secret(value: str) -> None:
@@ -117,6 +121,10 @@ def register_secret(value: str) -> None:
 
 
 def install_redactor() -> SecretRedactor:
+    """Add the redactor to every root handler; AWS credentials in the environment are masked too."""
+    with _lock:
+        _redactor.values.update(v for name in AWS_CREDENTIAL_VARIABLES
+                                if len(v := os.environ.get(name, "")) >= _MIN_AWS_CREDENTIAL_LENGTH)
     handlers = list(logging.getLogger().handlers)
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)

@@ -14,7 +14,7 @@ import pytest
 
 from featurestream.config.profile import LineageSpec
 from featurestream.ops import lineage as ol
-from featurestream.ops.secrets import redact, register_secret
+from featurestream.ops.secrets import install_redactor, redact, register_secret
 
 
 def test_registered_secret_is_masked_in_messages_args_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
@@ -38,6 +38,25 @@ def test_registered_secret_is_masked_in_messages_args_and_tracebacks(caplog: pyt
         assert secret not in text and "pl41n-pw" not in text and jaas not in text
         assert text.count("***") >= 3
         assert redact(f"x {secret} y") == "x *** y"
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def test_aws_credentials_from_the_environment_are_masked(caplog: pytest.LogCaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    key_id, secret, token = "AKIAFAKE7H3Q2ZV9XW4E", "fAkE/sEcReT+k3y0123456789abcdefGHIJKLMN", "FQoGZXIvYXdzEFAKE" * 4
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    handler = logging.StreamHandler()
+    logging.getLogger().addHandler(handler)
+    try:
+        redactor = install_redactor()
+        caplog.set_level(logging.INFO)
+        caplog.handler.addFilter(redactor)
+        logging.getLogger("tests.ops.secrets").warning("signing with %s / %s and %s", key_id, secret, token)
+        assert key_id not in caplog.text and secret not in caplog.text and token not in caplog.text
+        assert caplog.text.count("***") == 3
     finally:
         logging.getLogger().removeHandler(handler)
 

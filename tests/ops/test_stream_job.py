@@ -1,8 +1,9 @@
 """The real `featurestream stream` process against the real stack: metrics served during the run,
 SIGTERM with a batch in flight (that batch finishes, the job ends within one trigger interval plus
 that batch), a restart that continues from the checkpoint without loss (checked against the
-DuckDB oracle), JSON logs with query and batch ids, OpenLineage events, no configured secret in any
-log or file the job wrote, and a changed shuffle-partition count refused with exit code 2."""
+DuckDB oracle), JSON logs with query and batch ids, OpenLineage events, no configured secret (Kafka
+SASL/SSL values, fake AWS credentials) in any log or file the job wrote, and a changed
+shuffle-partition count refused with exit code 2."""
 
 from __future__ import annotations
 
@@ -107,7 +108,11 @@ def runs(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     produce_kafka(records[:half], bootstrap, spec.source.topic)
 
     args = ["--feature-group", str(group_file), "--env", str(profile_file)]
-    env_secret = {"OPS_TEST_KAFKA_JAAS": jaas}
+    # Known fake AWS credentials (the emulator takes any): none may show up in a log or a file.
+    aws = {"AWS_ACCESS_KEY_ID": f"AKIA{uuid.uuid4().hex[:16].upper()}",
+           "AWS_SECRET_ACCESS_KEY": f"Fake-Aws-Secret-{uuid.uuid4().hex}",
+           "AWS_SESSION_TOKEN": f"Fake-Aws-Session-Token-{uuid.uuid4().hex}{uuid.uuid4().hex}"}
+    env_secret = {"OPS_TEST_KAFKA_JAAS": jaas, **aws}
     first = JobProcess(args, work / "run1")
     first.env.update(env_secret)
     first.start()
@@ -139,7 +144,7 @@ def runs(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     third.env.update(env_secret)
     third_rc = third.start().wait(300)
     return Runs(work=work, spec=spec, events=events, malformed=sum(1 for key, _ in records if key is None),
-                secrets=[jaas, jaas_password, keystore_password], scraped=scraped, in_flight=flight,
+                secrets=[jaas, jaas_password, keystore_password, *aws.values()], scraped=scraped, in_flight=flight,
                 offsets_after_first=offsets_after_first, commits_after_first=commits_after_first,
                 first=first, first_rc=first_rc, second=second, second_rc=second_rc, third=third, third_rc=third_rc,
                 lineage_file=work / "lineage" / "events.jsonl", checkpoint=checkpoint)
@@ -156,6 +161,11 @@ def test_metrics_served_during_the_run(runs: Runs) -> None:
         assert f"\n{name}" in runs.scraped, name
     final = (runs.work / "profile.prom").read_text()
     assert f'featurestream_write_records_total{{feature_group="{runs.spec.online_store.feature_group_name}"' in final
+    # The DLQ query counts its rows (a Spark observation): the first half had malformed records.
+    dlq = [float(line.rsplit(" ", 1)[1]) for line in final.splitlines()
+           if line.startswith("featurestream_events_total{") and 'outcome="dlq"' in line
+           and f'query="{runs.spec.name}-dlq"' in line]
+    assert dlq and dlq[0] > 0, final
 
 
 def test_sigterm_finishes_the_batch_in_flight_then_stops(runs: Runs) -> None:
