@@ -3,6 +3,8 @@
 Starts the services it needs (and later stops only those), creates the feature group, produces
 about a minute of card payments in real time while the streaming job runs, then reads every card
 back with GetRecord and prints it next to an independent computation. Exit 0 only if all match.
+While it streams, the job's Prometheus metrics are served (`featurestream.ops.attach`); the demo
+prints the URL (`metrics: http://127.0.0.1:PORT/metrics`).
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def run(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="featurestream.demo")
     parser.add_argument("--source", choices=("kafka", "kinesis"), default="kafka")
+    parser.add_argument("--seconds", type=int, default=SECONDS, help="how long events are produced (event time too)")
     args = parser.parse_args(argv)
+    if args.seconds < 10:
+        parser.error("--seconds must be at least 10")
     services = [*SERVICES, "kinesis"] if args.source == "kinesis" else SERVICES
     root = project_root()
     os.chdir(root)
@@ -64,7 +69,7 @@ def run(argv: list[str] | None = None) -> int:
     manager.up(services)
     try:
         os.environ.update(manager.env())
-        return _demo(root, args.source)
+        return _demo(root, args.source, args.seconds)
     finally:
         started = [name for name in services if name not in already]
         if started:
@@ -72,7 +77,20 @@ def run(argv: list[str] | None = None) -> int:
             manager.down(started)
 
 
-def _demo(root: Path, transport: str) -> int:
+def _attach_ops(spark: Any, profile: Any) -> Any:
+    """The metrics endpoint on the profile's port, or on any free port if that one is taken."""
+    from featurestream.ops.attach import attach
+    from featurestream.ops.server import MetricsServerError
+
+    try:
+        return attach(spark, profile)
+    except MetricsServerError as exc:
+        print(f"{exc}; serving metrics on a free port instead", flush=True)
+        metrics = profile.metrics.model_copy(update={"port": 0})
+        return attach(spark, profile.model_copy(update={"metrics": metrics}))
+
+
+def _demo(root: Path, transport: str, seconds: int) -> int:
     from featurestream.pipeline import start_stream
     from featurestream.spark import local_session
 
@@ -92,7 +110,7 @@ def _demo(root: Path, transport: str) -> int:
 
     settings = GeneratorSettings(entities=ENTITIES, seed=42, events_per_second=rate,
                                  start=datetime.now(UTC), malformed_rate=0.01)
-    events = generate_events(int(rate * SECONDS), settings)
+    events = generate_events(int(rate * seconds), settings)
     records = list(encode(events, settings))
     logging.basicConfig(level=logging.WARNING)
     source = spec.source
@@ -108,20 +126,26 @@ def _demo(root: Path, transport: str) -> int:
     producer = threading.Thread(target=target, args=target_args, daemon=True)
     quiet = profile.spark.model_copy(update={"conf": {**profile.spark.conf, "spark.ui.showConsoleProgress": "false"}})
     spark = local_session("featurestream-demo", quiet)
-    print(f"producing {len(events)} events over {SECONDS}s to {where}; streaming ...", flush=True)
-    producer.start()
-    queries = start_stream(spark, spec, profile)
-    started = time.monotonic()
-    while producer.is_alive():
-        producer.join(timeout=10)
-        progress = queries.features.recentProgress
-        rows = sum(p.get("numInputRows", 0) for p in progress)
-        print(f"  t+{time.monotonic() - started:4.0f}s  {len(progress)} micro-batches, {rows} events aggregated",
-              flush=True)
-    for query in queries.all():
-        query.processAllAvailable()
-        query.stop()
-    spark.stop()
+    ops = _attach_ops(spark, profile)
+    try:
+        print(f"metrics: {ops.url}", flush=True)
+        print(f"producing {len(events)} events over {seconds}s to {where}; streaming ...", flush=True)
+        producer.start()
+        queries = start_stream(spark, spec, profile)
+        ops.watch(queries)
+        started = time.monotonic()
+        while producer.is_alive():
+            producer.join(timeout=10)
+            progress = queries.features.recentProgress
+            rows = sum(p.get("numInputRows", 0) for p in progress)
+            print(f"  t+{time.monotonic() - started:4.0f}s  {len(progress)} micro-batches, {rows} events aggregated",
+                  flush=True)
+        for query in queries.all():
+            query.processAllAvailable()
+            query.stop()
+    finally:
+        ops.close()
+        spark.stop()
 
     expected = expected_records(events, spec.entity.key, spec.event_time.field, "amount",
                                 spec.windows.tile_ms, 5 * 60_000)
