@@ -25,9 +25,12 @@ independently):
   in any window and W passed its last T (and its dedupe keys' bounds; with a window-less `last`,
   its last event + online-store TTL, or never without a TTL).
 
-The engine is `io.featurestream.tiles.TileEngine` (connectors/tiles-jvm): one
-flatMapGroupsWithState keyed by entity with event-time timers. Python only lays out its input
-columns and reads its output.
+The engine is `io.featurestream.tiles.TileEngine` (connectors/tiles-jvm): a map side that folds
+each input partition's events into one partial state per entity (`PreAggregate`), then one
+flatMapGroupsWithState keyed by entity with event-time timers that merges the partials. Late
+events (e < W) and, in groups with a dedupe step, every event travel alone instead: the map side
+learns W from the foreachBatch body (`use_batch_watermark`), and without it every event travels
+alone, whole. Python only lays out the engine's input columns and reads its output.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ ENGINE_JAR = "connectors/tiles-jvm/target/featurestream-tiles.jar"
 
 # Output columns of the engine besides the features.
 KIND, KEY, AS_OF = "_kind", "_key", "_as_of"
-AGGREGATED, DUPLICATES = "_aggregated", "_duplicates"
+AGGREGATED, DUPLICATES, FOLDED = "_aggregated", "_duplicates", "_folded"
 EVENT, LATE_BY_MS, WATERMARK = "_event", "_late_by_ms", "_watermark"
 RECORD, LATE, COUNTERS = 0, 1, 2
 # Spark's key for a column's watermark delay; see `_watermark_guard`.
@@ -190,6 +193,23 @@ def run_engine(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     jvm: Any = spark.sparkContext._jvm
     jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config)
     return SparkDataFrame(jdf, spark)
+
+
+def use_batch_watermark(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
+    """Let the engine's map side fold events before the shuffle in the jobs of this micro-batch.
+
+    Call it in the foreachBatch body, before any action on the batch: it reads the batch's watermark
+    from the query's offset log and sets it as a local property of the query's thread, which the
+    map side's tasks read (see `PreAggregate` in connectors/tiles-jvm). Returns the watermark (-1
+    when the log has no such batch: then events travel one by one, as without this call).
+    """
+    jvm: Any = spark.sparkContext._jvm
+    return int(jvm.io.featurestream.tiles.TileEngine.useBatchWatermark(spark._jsparkSession, checkpoint, batch_id))
+
+
+def clear_batch_watermark(spark: SparkSession) -> None:
+    jvm: Any = spark.sparkContext._jvm
+    jvm.io.featurestream.tiles.TileEngine.clearBatchWatermark(spark._jsparkSession)
 
 
 def records(output: DataFrame, spec: FeatureGroupSpec) -> DataFrame:

@@ -62,6 +62,7 @@ class EngineMetrics:
     """Running totals of the engine's counters since the query started (per-batch values are logged).
 
     events in = aggregated + duplicates + late (+ filtered by transforms + invalid, upstream).
+    `folded`: the aggregated events that reached the state folded into map-side partials.
     """
 
     aggregated: int = 0
@@ -69,6 +70,7 @@ class EngineMetrics:
     late_events: int = 0
     records: int = 0
     decay_records: int = 0
+    folded: int = 0
     batches: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -79,6 +81,7 @@ class EngineMetrics:
             self.late_events += batch["late_events"]
             self.records += batch["records"]
             self.decay_records += batch["decay_records"]
+            self.folded += batch["folded"]
             self.batches += 1
 
 
@@ -92,6 +95,7 @@ def batch_counters(output: DataFrame) -> dict[str, int]:
         F.count_if(kind == aggregation.LATE).alias("late_events"),
         F.count_if(is_record).alias("records"),
         F.count_if(is_record & (F.col(aggregation.AGGREGATED) == 0)).alias("decay_records"),
+        F.coalesce(F.sum(aggregation.FOLDED), F.lit(0)).alias("folded"),
     ).first()
     return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
 
@@ -104,8 +108,14 @@ class FeatureBatchWriter:
     sink: BatchSink
     late_root: str
     metrics: EngineMetrics = field(default_factory=EngineMetrics)
+    # The features query's checkpoint: its offset log gives the batch's watermark to the engine's
+    # map side (events folded per entity before the shuffle). None: events travel one by one.
+    checkpoint: str | None = None
 
     def __call__(self, output: DataFrame, batch_id: int) -> None:
+        spark = output.sparkSession
+        if self.checkpoint is not None:
+            aggregation.use_batch_watermark(spark, self.checkpoint, batch_id)
         output = output.persist()
         try:
             counters = batch_counters(output)
@@ -118,6 +128,8 @@ class FeatureBatchWriter:
                 self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
         finally:
             output.unpersist()
+            if self.checkpoint is not None:
+                aggregation.clear_batch_watermark(spark)
         self.metrics.add(counters)
         log.info(json.dumps({"event": "engine_batch", "feature_group": self.spec.name, "batch_id": batch_id,
                              **counters}))
@@ -148,13 +160,14 @@ def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: E
     """The features query alone, on already parsed Kafka rows (benchmarks run it without the DLQ)."""
     batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
                                     _join(profile.dlq_path, spec.name, "online-store"))
-    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile))
+    checkpoint = _join(profile.checkpoint_root, spec.name, "features")
+    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile), checkpoint=checkpoint)
     features = (
         feature_stream(valid_events(parsed, spec), spec)
         .writeStream.queryName(f"{spec.name}-features")
         .outputMode("update")
         .foreachBatch(writer)
-        .option("checkpointLocation", _join(profile.checkpoint_root, spec.name, "features"))
+        .option("checkpointLocation", checkpoint)
     )
     return _trigger(features, available_now, profile.spark.trigger_interval).start(), writer.metrics
 

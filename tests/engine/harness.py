@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,10 @@ ORACLE_GROUP = Group(
     ),
     keep=lambda e: e["amount"] is not None and e["amount"] > 0,
 )
+# Without the dedupe step the engine's map side folds events per entity before the shuffle; with
+# it every non-late event travels alone (dedupe needs the state). Both paths face the oracle.
+DEDUPE_LINE = "  - dedupe: {key: transaction_id, within: 5m}\n"
+ORACLE_GROUP_NO_DEDUPE = replace(ORACLE_GROUP, dedupe_key=None)
 
 
 def event(card: str, ts_ms: int, amount: float, merchant: str | None, txn: str | None = None) -> dict[str, Any]:
@@ -95,6 +99,7 @@ class Run:
     spec: FeatureGroupSpec
     profile: EnvironmentProfile
     sink: CapturingSink
+    group: Group = ORACLE_GROUP
     metrics: list[EngineMetrics] = field(default_factory=list)
     filtered: int = 0
 
@@ -127,10 +132,13 @@ class Run:
         return sum(getattr(m, name) for m in self.metrics)
 
 
-def new_run(tmp_path: Path, stack_env: dict[str, str], label: str) -> Run:
+def new_run(tmp_path: Path, stack_env: dict[str, str], label: str, *, dedupe: bool = True) -> Run:
     suffix = f"{label}-{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"engine_{label.replace('-', '_')}.yaml"
     text = GROUP_YAML.replace("TOPIC", f"engine-{suffix}").replace("FGNAME", f"engine-{suffix}")
+    if not dedupe:
+        assert DEDUPE_LINE in text
+        text = text.replace(DEDUPE_LINE, "")
     path.write_text(text)
     yaml.safe_load(text)
     spec = load_feature_group(path)
@@ -143,4 +151,4 @@ def new_run(tmp_path: Path, stack_env: dict[str, str], label: str) -> Run:
     ensure_feature_group(boto3.client("sagemaker"), spec, profile)
     sink = CapturingSink(build_sink(online_target(spec, profile), profile.feature_store,
                                     str(tmp_path / f"online-dlq-{suffix}")))
-    return Run(spec, profile, sink)
+    return Run(spec, profile, sink, ORACLE_GROUP if dedupe else ORACLE_GROUP_NO_DEDUPE)

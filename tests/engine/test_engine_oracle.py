@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestream.pipeline import late_path
-from tests.engine.harness import ORACLE_GROUP, Run, event, new_run
+from tests.engine.harness import Run, event, new_run
 from tests.engine.oracle import Expected, expected_records, replay, same_value
 
 pytestmark = pytest.mark.integration
@@ -55,8 +55,8 @@ def streams(draw: Any) -> list[list[dict[str, Any]]]:
 
 
 def check_against_oracle(run: Run, batches: list[list[dict[str, Any]]]) -> None:
-    outcome = replay(batches, ORACLE_GROUP)
-    expected = expected_records(outcome, ORACLE_GROUP)
+    outcome = replay(batches, run.group)
+    expected = expected_records(outcome, run.group)
     online = run.online(list(CARDS))
     assert set(online) == set(expected), (set(online), set(expected))
     problems = []
@@ -81,6 +81,10 @@ def check_against_oracle(run: Run, batches: list[list[dict[str, Any]]]) -> None:
         times[entity].append(moment)
     for entity, seq in times.items():
         assert all(a < b for a, b in itertools.pairwise(seq)), (entity, seq)
+
+    # Which path the events took: folded into map-side partials unless the group dedupes.
+    folded = run.total("folded")
+    assert folded == (0 if run.group.dedupe_key else run.total("aggregated")), (folded, run.total("aggregated"))
 
 
 def _record_problems(entity: str, got: dict[str, str], want: Expected) -> list[Any]:
@@ -109,15 +113,16 @@ def _late_rows(run: Run) -> list[tuple[str, int]]:
 
 @settings(max_examples=2, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(batches=streams())
-def test_random_streams_match_the_oracle(spark, stack_env, tmp_path_factory, batches) -> None:
-    run = new_run(tmp_path_factory.mktemp("engine"), stack_env, "random")
+@given(batches=streams(), dedupe=st.booleans())
+def test_random_streams_match_the_oracle(spark, stack_env, tmp_path_factory, batches, dedupe: bool) -> None:
+    run = new_run(tmp_path_factory.mktemp("engine"), stack_env, "random", dedupe=dedupe)
     for batch in batches:
         run.micro_batch(spark, batch)
     check_against_oracle(run, batches)
 
 
-def test_decay_late_duplicates_and_corrections(spark, stack_env, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe-one-by-one", "no-dedupe-folded"])
+def test_decay_late_duplicates_and_corrections(spark, stack_env, tmp_path: Path, dedupe: bool) -> None:
     """A hand-written stream touching every rule once, including a 5-minute count falling to 0."""
     minute = 60_000
     t0 = START_MS
@@ -131,17 +136,18 @@ def test_decay_late_duplicates_and_corrections(spark, stack_env, tmp_path: Path)
              event("card-b", t0 + 3 * minute, 1.0, "m-2", "t7")]  # beyond the allowed lateness by then? no: same batch
     fourth = [event("card-b", t0 + 5 * minute, 4.0, "m-2", "t8")]  # now late: watermark is t0 + 18m
     batches = [first, second, third, fourth]
-    run = new_run(tmp_path, stack_env, "rules")
+    run = new_run(tmp_path, stack_env, "rules", dedupe=dedupe)
     for batch in batches:
         run.micro_batch(spark, batch)
     check_against_oracle(run, batches)
     online = run.online(["card-a"])
     assert online["card-a"]["n_5m"] == "0" and online["card-a"]["total_5m"] == "0.0"
     assert online["card-a"]["latest_merchant"] == "m-2"
-    assert run.total("late_events") == 1 and run.total("duplicates") == 2
+    assert run.total("late_events") == 1 and run.total("duplicates") == (2 if dedupe else 0)
 
 
-def test_restart_from_checkpoint_equals_an_uninterrupted_run(spark, stack_env, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe-one-by-one", "no-dedupe-folded"])
+def test_restart_from_checkpoint_equals_an_uninterrupted_run(spark, stack_env, tmp_path: Path, dedupe: bool) -> None:
     """Same events: one run, or two runs with a restart from the checkpoint between them."""
     events = []
     for i in range(40):
@@ -149,9 +155,9 @@ def test_restart_from_checkpoint_equals_an_uninterrupted_run(spark, stack_env, t
         events.append(event(CARDS[i % 3], START_MS + i * 20_000 + jitter, float(i % 7) + 0.5, MERCHANTS[i % 4]))
     events += [dict(events[5]), dict(events[25])]  # duplicates, one on each side of the restart
     half = 21
-    whole = new_run(tmp_path, stack_env, "whole")
+    whole = new_run(tmp_path, stack_env, "whole", dedupe=dedupe)
     whole.micro_batch(spark, events)
-    split = new_run(tmp_path, stack_env, "split")
+    split = new_run(tmp_path, stack_env, "split", dedupe=dedupe)
     split.micro_batch(spark, events[:half])
     split.micro_batch(spark, events[half:])
     check_against_oracle(whole, [events])

@@ -16,7 +16,8 @@ import org.apache.spark.sql.types.StructType;
  * <p>Input columns, by name: {@code _key} (string), {@code _ts} (event time, epoch ms), {@code _wm}
  * (the watermark guard), {@code _dk} (dedupe key hash or null), {@code _n<i>} numeric slots
  * (double), {@code _h<i>} hash slots (long), {@code _l<i>} last-value slots (any simple type), and
- * {@code _event} (the event itself, for the late sink).
+ * {@code _event} (the event itself, for the late sink); after the map side (PreAggregate) also
+ * {@code _partial} (an encoded partial state) and {@code _pwm} (the watermark it was split with).
  */
 final class EngineConfig implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -44,6 +45,11 @@ final class EngineConfig implements Serializable {
   final int hashIdx;
   final int lastIdx;
   final int eventIdx;
+  /** Map-side partial ({@code _partial}, binary) and the watermark it was split with ({@code _pwm}); -1 if absent. */
+  final int partialIdx;
+  final int pwmIdx;
+  /** Number of input columns. */
+  final int width;
   final DataType[] lastTypes;
   final DataType eventType;
 
@@ -86,6 +92,10 @@ final class EngineConfig implements Serializable {
     this.tsIdx = input.fieldIndex("_ts");
     this.dedupeIdx = input.fieldIndex("_dk");
     this.eventIdx = input.fieldIndex("_event");
+    java.util.List<String> names = java.util.Arrays.asList(input.fieldNames());
+    this.partialIdx = names.indexOf("_partial");
+    this.pwmIdx = names.indexOf("_pwm");
+    this.width = names.size();
     this.numericIdx = numericSlots > 0 ? input.fieldIndex("_n0") : -1;
     this.hashIdx = hashSlots > 0 ? input.fieldIndex("_h0") : -1;
     this.lastIdx = lastSlots > 0 ? input.fieldIndex("_l0") : -1;

@@ -100,33 +100,84 @@ final class EntityState {
         out.writeLong(e.getKey());
         out.writeLong(e.getValue());
       }
-      out.writeInt(tiles.size());
-      for (Tile t : tiles.values()) {
-        out.writeLong(t.index);
-        out.writeLong(t.count);
-        for (int s = 0; s < cfg.numericSlots; s++) {
-          out.writeLong(t.n[s]);
-          out.writeDouble(t.sum[s]);
-          out.writeDouble(t.mean[s]);
-          out.writeDouble(t.m2[s]);
-          out.writeDouble(t.min[s]);
-          out.writeDouble(t.max[s]);
-        }
-        for (int s = 0; s < cfg.hashSlots; s++) {
-          out.writeInt(t.hashes[s].size());
-          for (Iterator<Long> it = t.hashes[s].iterator(); it.hasNext(); ) {
-            out.writeLong(it.next());
-          }
-        }
-        for (int s = 0; s < cfg.lastSlots; s++) {
-          out.writeLong(t.lastTs[s]);
-          Values.write(out, t.lastValue[s]);
-        }
-      }
+      writeTiles(out, cfg);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
     return bytes.toByteArray();
+  }
+
+  void writeTiles(DataOutputStream out, EngineConfig cfg) throws IOException {
+    out.writeInt(tiles.size());
+    for (Tile t : tiles.values()) {
+      out.writeLong(t.index);
+      out.writeLong(t.count);
+      for (int s = 0; s < cfg.numericSlots; s++) {
+        out.writeLong(t.n[s]);
+        out.writeDouble(t.sum[s]);
+        out.writeDouble(t.mean[s]);
+        out.writeDouble(t.m2[s]);
+        out.writeDouble(t.min[s]);
+        out.writeDouble(t.max[s]);
+      }
+      for (int s = 0; s < cfg.hashSlots; s++) {
+        out.writeInt(t.hashes[s].size());
+        for (Iterator<Long> it = t.hashes[s].iterator(); it.hasNext(); ) {
+          out.writeLong(it.next());
+        }
+      }
+      for (int s = 0; s < cfg.lastSlots; s++) {
+        out.writeLong(t.lastTs[s]);
+        Values.write(out, t.lastValue[s]);
+      }
+    }
+  }
+
+  void readTiles(DataInputStream in, EngineConfig cfg) throws IOException {
+    int count = in.readInt();
+    for (int i = 0; i < count; i++) {
+      Tile t = new Tile(in.readLong(), cfg);
+      t.count = in.readLong();
+      for (int slot = 0; slot < cfg.numericSlots; slot++) {
+        t.n[slot] = in.readLong();
+        t.sum[slot] = in.readDouble();
+        t.mean[slot] = in.readDouble();
+        t.m2[slot] = in.readDouble();
+        t.min[slot] = in.readDouble();
+        t.max[slot] = in.readDouble();
+      }
+      for (int slot = 0; slot < cfg.hashSlots; slot++) {
+        int size = in.readInt();
+        HashSet<Long> set = t.hashes[slot];
+        for (int j = 0; j < size; j++) {
+          set.add(in.readLong());
+        }
+      }
+      for (int slot = 0; slot < cfg.lastSlots; slot++) {
+        t.lastTs[slot] = in.readLong();
+        t.lastValue[slot] = Values.read(in);
+      }
+      tiles.put(t.index, t);
+    }
+  }
+
+  /** Merges a partial (one map task's events of this entity, none of them late) into this state. */
+  void merge(EntityState other, EngineConfig cfg) {
+    maxEvent = Math.max(maxEvent, other.maxEvent);
+    for (int i = 0; i < cfg.lastSlots; i++) {
+      if (Values.newer(other.lastTs[i], other.lastValue[i], lastTs[i], lastValue[i])) {
+        lastTs[i] = other.lastTs[i];
+        lastValue[i] = other.lastValue[i];
+      }
+    }
+    for (Tile t : other.tiles.values()) {
+      Tile mine = tiles.get(t.index);
+      if (mine == null) {
+        tiles.put(t.index, t);
+      } else {
+        mine.merge(t, cfg);
+      }
+    }
   }
 
   static EntityState decode(byte[] data, EngineConfig cfg) {
@@ -153,31 +204,7 @@ final class EntityState {
       for (int i = 0; i < keys; i++) {
         s.dedupe.put(in.readLong(), in.readLong());
       }
-      int count = in.readInt();
-      for (int i = 0; i < count; i++) {
-        Tile t = new Tile(in.readLong(), cfg);
-        t.count = in.readLong();
-        for (int slot = 0; slot < cfg.numericSlots; slot++) {
-          t.n[slot] = in.readLong();
-          t.sum[slot] = in.readDouble();
-          t.mean[slot] = in.readDouble();
-          t.m2[slot] = in.readDouble();
-          t.min[slot] = in.readDouble();
-          t.max[slot] = in.readDouble();
-        }
-        for (int slot = 0; slot < cfg.hashSlots; slot++) {
-          int size = in.readInt();
-          HashSet<Long> set = t.hashes[slot];
-          for (int j = 0; j < size; j++) {
-            set.add(in.readLong());
-          }
-        }
-        for (int slot = 0; slot < cfg.lastSlots; slot++) {
-          t.lastTs[slot] = in.readLong();
-          t.lastValue[slot] = Values.read(in);
-        }
-        s.tiles.put(t.index, t);
-      }
+      s.readTiles(in, cfg);
       return s;
     } catch (IOException e) {
       throw new UncheckedIOException(e);

@@ -11,7 +11,8 @@ import org.apache.spark.sql.types.StructType;
 /**
  * The engine's output rows. One schema for three kinds, told apart by {@code _kind}: a full record
  * for an entity (features as of {@code _as_of}), a late event (with how late it was), or counters
- * only (a micro-batch whose events were all duplicates).
+ * only (a micro-batch whose events were all duplicates). {@code _folded} counts the aggregated
+ * events that reached the state folded into map-side partials (the rest came one by one).
  */
 final class Output {
   static final int RECORD = 0;
@@ -33,7 +34,8 @@ final class Output {
         .add("_duplicates", DataTypes.LongType, false)
         .add("_event", cfg.eventType, true)
         .add("_late_by_ms", DataTypes.LongType, true)
-        .add("_watermark", DataTypes.TimestampType, true);
+        .add("_watermark", DataTypes.TimestampType, true)
+        .add("_folded", DataTypes.LongType, false);
   }
 
   static DataType featureType(Feature f, EngineConfig cfg) {
@@ -53,21 +55,23 @@ final class Output {
   }
 
   private static Object[] blank(EngineConfig cfg, int kind, String key) {
-    Object[] values = new Object[3 + cfg.features.length + 5];
+    Object[] values = new Object[3 + cfg.features.length + 6];
     values[0] = kind;
     values[1] = key;
     values[3 + cfg.features.length] = 0L;
     values[4 + cfg.features.length] = 0L;
+    values[8 + cfg.features.length] = 0L;
     return values;
   }
 
   static Row record(EngineConfig cfg, String key, long asOf, Object[] features, long aggregated,
-                    long duplicates) {
+                    long duplicates, long folded) {
     Object[] values = blank(cfg, RECORD, key);
     values[2] = time(asOf, cfg);
     System.arraycopy(features, 0, values, 3, features.length);
     values[3 + features.length] = aggregated;
     values[4 + features.length] = duplicates;
+    values[8 + features.length] = folded;
     return RowFactory.create(values);
   }
 

@@ -57,4 +57,39 @@ final class Tile {
       lastValue[slot] = value;
     }
   }
+
+  /** Adds another partial of the same tile: the result is what adding its events one by one gives. */
+  void merge(Tile other, EngineConfig cfg) {
+    count += other.count;
+    for (int s = 0; s < cfg.numericSlots; s++) {
+      long nb = other.n[s];
+      if (nb == 0) {
+        continue;
+      }
+      long na = n[s];
+      if (na == 0) {
+        n[s] = nb;
+        sum[s] = other.sum[s];
+        mean[s] = other.mean[s];
+        m2[s] = other.m2[s];
+        min[s] = other.min[s];
+        max[s] = other.max[s];
+        continue;
+      }
+      long total = na + nb;
+      double delta = other.mean[s] - mean[s];
+      mean[s] += delta * nb / total;
+      m2[s] += other.m2[s] + delta * delta * ((double) na * nb / total);
+      n[s] = total;
+      sum[s] += other.sum[s];
+      min[s] = Math.min(min[s], other.min[s]);
+      max[s] = Math.max(max[s], other.max[s]);
+    }
+    for (int s = 0; s < cfg.hashSlots; s++) {
+      hashes[s].addAll(other.hashes[s]);
+    }
+    for (int s = 0; s < cfg.lastSlots; s++) {
+      addLast(s, other.lastTs[s], other.lastValue[s]);
+    }
+  }
 }

@@ -1,13 +1,26 @@
 package io.featurestream.tiles;
 
 import java.util.List;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.KeyValueGroupedDataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.api.java.UDF0;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
+import org.apache.spark.sql.catalyst.plans.logical.EventTimeWatermark;
+import org.apache.spark.sql.execution.streaming.OffsetSeq;
+import org.apache.spark.sql.execution.streaming.OffsetSeqLog;
+import org.apache.spark.sql.functions;
 import org.apache.spark.sql.streaming.GroupStateTimeout;
 import org.apache.spark.sql.streaming.OutputMode;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.MetadataBuilder;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import scala.Option;
 import scala.collection.JavaConverters;
 import scala.collection.Seq;
 
@@ -22,10 +35,62 @@ public final class TileEngine {
   public static Dataset<Row> apply(Dataset<Row> input, String configJson) {
     boolean java8Time = Boolean.parseBoolean(
         input.sparkSession().conf().get("spark.sql.datetime.java8API.enabled", "false"));
-    EngineConfig cfg = EngineConfig.parse(configJson, input.schema(), java8Time);
-    return byKeyColumn(input, cfg.keyIdx)
+    EngineConfig inputCfg = EngineConfig.parse(configJson, input.schema(), java8Time);
+    // Only a late event needs its whole `_event` struct (for the late sink): when the map side
+    // knows the batch's watermark, the struct is built for events below it only.
+    Column watermark = batchWatermarkColumn();
+    input = input.withColumn("_event", functions.when(
+        watermark.isNull().or(functions.col("_ts").lt(watermark)), functions.col("_event")));
+    StructType mappedSchema = mappedSchema(input.schema());
+    EngineConfig cfg = EngineConfig.parse(configJson, mappedSchema, java8Time);
+    // The map side folds events per entity before the shuffle (see PreAggregate). Its output
+    // attributes are new, so the watermark mark goes back on the always-null guard column.
+    Dataset<Row> mapped = input
+        .mapPartitions(new PreAggregate(cfg), Encoders.row(mappedSchema))
+        .withColumn("_wm", functions.lit(null).cast(DataTypes.TimestampType).as("_wm",
+            new MetadataBuilder().putLong(EventTimeWatermark.delayKey(), inputCfg.latenessMs).build()));
+    return byKeyColumn(mapped, cfg.keyIdx)
         .flatMapGroupsWithState(new TileFunction(cfg), OutputMode.Update(), Encoders.BINARY(),
             Encoders.row(Output.schema(cfg)), GroupStateTimeout.EventTimeTimeout());
+  }
+
+  /** The micro-batch's watermark as the map side's tasks know it (see PreAggregate), else null. */
+  static Column batchWatermarkColumn() {
+    return functions.udf((UDF0<Long>) PreAggregate::currentWatermark, DataTypes.LongType)
+        .asNondeterministic().apply();
+  }
+
+  /** The input's columns, all nullable but the key, plus the map side's partial and its watermark. */
+  static StructType mappedSchema(StructType input) {
+    StructType schema = new StructType();
+    for (StructField f : input.fields()) {
+      schema = schema.add(new StructField(f.name(), f.dataType(), !f.name().equals("_key"), f.metadata()));
+    }
+    return schema.add("_partial", DataTypes.BinaryType, true).add("_pwm", DataTypes.LongType, true);
+  }
+
+  /**
+   * Called by the engine's consumer (the foreachBatch body) before it runs the jobs of micro-batch
+   * {@code batchId}: reads the batch's watermark from the query's offset log and hands it to the
+   * map side's tasks as a local property of this thread (the query's own thread inside
+   * foreachBatch). Returns the watermark, or -1 when the log has no such batch (then nothing is set
+   * and the map side sends every event on as it is).
+   */
+  public static long useBatchWatermark(SparkSession spark, String checkpointLocation, long batchId) {
+    OffsetSeqLog log = new OffsetSeqLog(spark, new Path(checkpointLocation, "offsets").toString());
+    Option<OffsetSeq> batch = log.get(batchId);
+    if (batch.isEmpty() || batch.get().metadata().isEmpty()) {
+      clearBatchWatermark(spark);
+      return -1;
+    }
+    long watermark = batch.get().metadata().get().batchWatermarkMs();
+    spark.sparkContext().setLocalProperty(PreAggregate.WATERMARK_PROPERTY, batchId + ":" + watermark);
+    return watermark;
+  }
+
+  /** Removes what {@link #useBatchWatermark} set on this thread. */
+  public static void clearBatchWatermark(SparkSession spark) {
+    spark.sparkContext().setLocalProperty(PreAggregate.WATERMARK_PROPERTY, null);
   }
 
   /**

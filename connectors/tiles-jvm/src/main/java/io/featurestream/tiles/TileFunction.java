@@ -10,6 +10,9 @@ import org.apache.spark.sql.streaming.GroupState;
 /**
  * One entity, one micro-batch (or one timer). The rules, in the order they apply:
  *
+ * <p>Rows are events, or partials that the map side (PreAggregate) folded from several non-late
+ * events of the entity: a partial is merged whole, as if its events came one by one.
+ *
  * <ol>
  *   <li>Clock: W = Spark's watermark (newest event time of earlier micro-batches - allowed
  *       lateness); stream time S = W + allowed lateness.
@@ -42,15 +45,27 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
     List<Row> out = new ArrayList<>(1);
     long aggregated = 0;
     long duplicates = 0;
+    long folded = 0;
     while (rows.hasNext()) {
       Row row = rows.next();
+      if (cfg.partialIdx >= 0 && !row.isNullAt(cfg.partialIdx)) {
+        long split = row.getLong(cfg.pwmIdx);
+        if (split != watermark) {
+          throw new IllegalStateException("a partial was split at watermark " + split
+              + " but the state operator's watermark is " + watermark + ": late events could be lost");
+        }
+        long events = PreAggregate.mergeInto(s, (byte[]) row.get(cfg.partialIdx), cfg);
+        aggregated += events;
+        folded += events;
+        continue;
+      }
       long t = row.getLong(cfg.tsIdx);
       if (t < watermark) {
         out.add(Output.late(cfg, key, row.getStruct(cfg.eventIdx), t, watermark));
       } else if (isDuplicate(s, row, t)) {
         duplicates++;
       } else {
-        add(s, row, t);
+        add(cfg, s, row, t);
         aggregated++;
       }
     }
@@ -65,7 +80,8 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
         asOf = s.asOf + 1;
       }
       if (asOf != EntityState.NONE) {
-        out.add(Output.record(cfg, key, asOf, Windows.valuesAsOf(s, asOf, cfg), aggregated, duplicates));
+        out.add(Output.record(cfg, key, asOf, Windows.valuesAsOf(s, asOf, cfg), aggregated, duplicates,
+            folded));
         s.asOf = asOf;
       } else if (duplicates > 0) {
         out.add(Output.counters(cfg, key, duplicates));
@@ -94,9 +110,14 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
     return false;
   }
 
-  private void add(EntityState s, Row row, long t) {
+  /** One accepted event into the entity's tiles and whole-history values (also the map side's fold). */
+  static void add(EngineConfig cfg, EntityState s, Row row, long t) {
+    add(cfg, s, cfg.maxWindowTiles > 0 ? s.tile(Math.floorDiv(t, cfg.tileMs), cfg) : null, row, t);
+  }
+
+  /** The same with the event's tile already looked up (null when the group has no window). */
+  static void add(EngineConfig cfg, EntityState s, Tile tile, Row row, long t) {
     s.maxEvent = Math.max(s.maxEvent, t);
-    Tile tile = cfg.maxWindowTiles > 0 ? s.tile(Math.floorDiv(t, cfg.tileMs), cfg) : null;
     if (tile != null) {
       tile.count++;
       for (int i = 0; i < cfg.numericSlots; i++) {
