@@ -64,7 +64,11 @@ def _use_prepared_body(params: dict[str, Any], **_: Any) -> None:
 def prepare(client: Any) -> bool:
     """Let `client` take pre-serialised BatchWriteRecord bodies; False if it validates parameters
     (a client made elsewhere), in which case the writer passes entries the usual way."""
-    if client.meta.config.parameter_validation:
+    from botocore.validate import ParamValidationDecorator
+
+    # `client.meta.config` does not reflect `parameter_validation`; the serializer does (it is
+    # wrapped in a validator unless validation is off).
+    if isinstance(getattr(client, "_serializer", None), ParamValidationDecorator):
         return False
     client.meta.events.register(_BATCH_WRITE_EVENT, _use_prepared_body, unique_id=_HANDLER_ID)
     return True

@@ -6,6 +6,7 @@ import math
 import random
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -151,3 +152,55 @@ def test_latest_per_entity_matches_an_independent_pick(spark) -> None:
                         "s": r["s"]} for r in got}
     assert picked == expected_state(rows)
     assert sum(r[RECORDS_IN] for r in got) == len(rows)
+
+
+def test_batch_write_body_is_what_botocore_would_send() -> None:
+    """The writer's hand-built BatchWriteRecord body parses to the same JSON as botocore's own
+    serialisation of the same entries (quotes, backslashes, control and non-ASCII characters)."""
+    import json
+
+    import boto3
+
+    from connectors.writer.client import prepare
+    from connectors.writer.partition_writer import PartitionWriter
+    from connectors.writer.plan import WritePlan
+
+    tricky = ['a"b', "back\\slash", "line\nbreak\ttab", "üñí 漢字 \u2028", "\x01ctl", ""]
+    batch = pa.record_batch({
+        "id": pa.array([f"id-{i}" for i in range(len(tricky))]),
+        "ts": pa.array(["2026-11-26T09:00:00.000Z"] * len(tricky)),
+        "s": pa.array(tricky), "n": pa.array(list(range(len(tricky))), pa.int64()),
+    })
+    records = records_from_batch(batch, "id", "ts", ["s", "n"])
+    expected_values = [[{"FeatureName": "id", "ValueAsString": f"id-{i}"},
+                        {"FeatureName": "ts", "ValueAsString": "2026-11-26T09:00:00.000Z"},
+                        {"FeatureName": "s", "ValueAsString": text}, {"FeatureName": "n", "ValueAsString": str(i)}]
+                       for i, text in enumerate(tricky)]
+    assert [r.values for r in records] == expected_values
+
+    client = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1",
+                          endpoint_url="http://127.0.0.1:9", aws_access_key_id="k", aws_secret_access_key="s")
+    entries = [{"FeatureGroupName": "fg-\"q\"", "Record": values} for values in expected_values]
+    model = client.meta.service_model.operation_model("BatchWriteRecord")
+    theirs = client._serializer.serialize_to_request({"Entries": entries}, model)["body"]
+
+    sent: list[bytes] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request.body)
+        raise RuntimeError("captured")  # no network: stop after signing
+
+    plan = WritePlan(feature_group='fg-"q"', identifier="id", event_time="ts", features=("s", "n"),
+                     region="us-east-1", endpoint_url="http://127.0.0.1:9", mode="batch", threads=1, batch_size=25,
+                     max_attempts=1, backoff_base_s=0.01, backoff_cap_s=0.01, call_timeout_s=1,
+                     deadline_epoch=time.time() + 30, worker_tps=None, batch_id=0)
+    from botocore.config import Config
+
+    fast = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                        aws_access_key_id="k", aws_secret_access_key="s", config=Config(parameter_validation=False))
+    assert prepare(fast)
+    fast.meta.events.register("before-send.sagemaker-featurestore-runtime.BatchWriteRecord", capture)
+    writer = PartitionWriter(plan, fast)
+    with pytest.raises(RuntimeError, match="captured"):
+        writer._send_batch(records)
+    assert json.loads(sent[0]) == json.loads(theirs)
