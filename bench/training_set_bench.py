@@ -223,12 +223,15 @@ def main() -> int:
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--baseline-timeout", type=float, default=600.0)
     parser.add_argument("--repeats", type=int, default=2, help="runs per side (alternating); the best counts")
+    parser.add_argument("--shapes", default="uniform,skewed", help="key shapes to run (comma-separated)")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="write training-set.json here instead of bench/results (exploratory runs)")
     args = parser.parse_args()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     description = machine()
 
-    folders = {shape: dataset(args.labels, args.features, args.keys, shape) for shape in ("uniform", "skewed")}
+    folders = {shape: dataset(args.labels, args.features, args.keys, shape) for shape in args.shapes.split(",")}
 
     from featurestream.config.profile import SparkSpec
     from featurestream.spark import local_session
@@ -303,7 +306,8 @@ def main() -> int:
         "baseline_timeout_s": args.baseline_timeout, "repeats": f"best of {args.repeats}, sides alternating",
         "ours_measures": "whole build_training_set: read labels, plan, join, write Parquet, describe, manifest",
     }
-    write_results("training-set", params, pairs, checks, machine_description=description)
+    extra = {"results_dir": args.results_dir} if args.results_dir else {}
+    write_results("training-set", params, pairs, checks, machine_description=description, **extra)
     return 0
 
 

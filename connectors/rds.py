@@ -340,4 +340,10 @@ def _first_line(exc: BaseException) -> str:
     java = getattr(exc, "java_exception", None)
     text = str(java.toString()) if java is not None else str(exc)
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[0][:500] if lines else type(exc).__name__
+    first = lines[0][:500] if lines else type(exc).__name__
+    if "ClassNotFoundException" in first:
+        # Under spark-submit the JVM starts before the job sets spark.jars: those reach the
+        # executors, not the driver that opens the connection. The driver jar must be given at launch.
+        first += (" (the JDBC driver jar is not on the driver's classpath:"
+                  " give it to spark-submit with --jars or --packages)")
+    return first

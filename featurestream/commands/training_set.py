@@ -18,6 +18,8 @@ from featurestream.config import load_profile
 from featurestream.config.training_set import load_training_set
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.logs import configure_json_logging
+from featurestream.ops import lineage as ol
+from featurestream.training.lineage import datasets
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +59,30 @@ def run(args: argparse.Namespace) -> int:
         conf.setdefault("spark.ui.showConsoleProgress", "false")
     spark = local_session(f"featurestream-training-{spec.name}", profile.spark.model_copy(update={"conf": conf}))
     progress = Progress(spark, interactive=interactive)
+    inputs, outputs = datasets(spec, export=args.export_history)
+    job = f"training_set.{spec.name}" + (".export_history" if args.export_history else "")
     try:
-        if args.export_history:
-            from featurestream.training import storage
-            from featurestream.training.history import export_history
+        # START now, COMPLETE or FAIL at the end; the manifest points at this run.
+        with ol.job_run(profile.lineage, job, inputs, outputs,
+                        properties={"config_file": args.config, "profile": args.env}) as lineage_run:
+            if args.export_history:
+                from featurestream.training import storage
+                from featurestream.training.history import export_history
 
-            storage.prepare(spark, export.path, export.state_path)
-            with progress.phase("exporting history"):
-                result = export_history(spark, spec.labels, export, source=args.config)
-            print(json.dumps({"export": result.path, "run_id": result.run_id, "rows": result.rows,
-                              "watermark": result.upper.isoformat() if result.upper else None}))
+                storage.prepare(spark, export.path, export.state_path)
+                with progress.phase("exporting history"):
+                    result = export_history(spark, spec.labels, export, source=args.config)
+                print(json.dumps({"export": result.path, "run_id": result.run_id, "rows": result.rows,
+                                  "watermark": result.upper.isoformat() if result.upper else None,
+                                  "lineage_run_id": lineage_run.run_id}))
+                return 0
+            from featurestream.training.build import build_training_set
+
+            built = build_training_set(spark, spec, source=args.config, progress=progress,
+                                       lineage=lineage_run.reference())
+            print(json.dumps({"path": built.path, "manifest": built.manifest_path, "rows": built.rows,
+                              "seconds": round(built.seconds, 1), "lineage_run_id": lineage_run.run_id}))
             return 0
-        from featurestream.training.build import build_training_set
-
-        built = build_training_set(spark, spec, source=args.config, progress=progress)
-        print(json.dumps({"path": built.path, "manifest": built.manifest_path, "rows": built.rows,
-                          "seconds": round(built.seconds, 1)}))
-        return 0
     except (ConfigError, FeatureStreamError):
         raise
     except Exception as exc:

@@ -46,7 +46,8 @@ def _check_output_names(source: str, label_columns: list[str], groups: list[Load
 
 
 def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: str,
-                       progress: Progress | None = None) -> BuildResult:
+                       progress: Progress | None = None, lineage: dict[str, Any] | None = None) -> BuildResult:
+    """`lineage`: the OpenLineage run this build belongs to (`LineageRun.reference()`), for the manifest."""
     out_spec = spec.require_output(source)
     progress = progress or Progress(spark, interactive=False)
     started = datetime.now(UTC)
@@ -92,6 +93,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
                 "rows_without_timestamp": written.rows_without_timestamp,
                 "splits": {p.name: p.describe() for p in written.splits},
                 "phase_seconds": dict(progress.timings)},
+        lineage=lineage,
     )
     manifest_path = f"{written.path}/{MANIFEST_FILE}"
     storage.write_text(spark, manifest_path, to_json(manifest))

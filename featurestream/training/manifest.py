@@ -53,7 +53,9 @@ def code_version() -> dict[str, Any]:
 
 def build_manifest(*, spec: TrainingSetSpec, source: str, started: datetime, finished: datetime,
                    spark_info: dict[str, Any], labels: dict[str, Any], feature_groups: list[dict[str, Any]],
-                   join: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+                   join: dict[str, Any], output: dict[str, Any],
+                   lineage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`lineage`: where the run's OpenLineage events are (namespace, job, run id, transport, location)."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "training_set": spec.name,
@@ -69,6 +71,7 @@ def build_manifest(*, spec: TrainingSetSpec, source: str, started: datetime, fin
         "inputs": {"labels": labels, "feature_groups": feature_groups},
         "join": join,
         "output": output,
+        "lineage": lineage,
     }
 
 

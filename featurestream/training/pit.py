@@ -118,7 +118,9 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     key_cols = [f"_fs_k{i}" for i in range(len(keys))]
     label_side, feature_side = (0, 1) if options.strictly_before else (1, 0)
     label_columns = labels.columns
-    label_type = labels.select(F.struct(*label_columns).alias(LABEL)).schema[LABEL].dataType
+    # Names from a database may hold dots or spaces: quoted, so Spark never reads them as paths.
+    label_struct = F.struct(*[labels[quoted(c)] for c in label_columns])
+    label_type = labels.select(label_struct.alias(LABEL)).schema[LABEL].dataType
     key_types = [labels.schema[k].dataType for k in keys]
 
     records = [side.frame.select(_record_struct(side).alias("r")) for side in sides]
@@ -131,11 +133,11 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
             for i, name in enumerate(record_names)
         ]
 
-    label_ts = F.col(timestamp_column).cast(T.TimestampType())
+    label_ts = labels[quoted(timestamp_column)].cast(T.TimestampType())
     label_rows = labels.select(
-        *[F.col(k).alias(c) for k, c in zip(keys, key_cols, strict=True)],
+        *[labels[quoted(k)].alias(c) for k, c in zip(keys, key_cols, strict=True)],
         label_ts.alias(TS), F.lit(label_side).alias(SIDE),
-        F.struct(*label_columns).alias(LABEL), *nulls_except(None),
+        label_struct.alias(LABEL), *nulls_except(None),
     )
     union = label_rows
     sources = [skew.SampleSource(label_rows.select(*key_cols, TS))]
@@ -166,7 +168,7 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     running = _running_winner(bucketed, key_cols, record_names, options, partitions,
                               bucketed_keys=bool(plan.hot_keys)).where(F.col(SIDE) == label_side)
 
-    outputs: list[Column] = [F.col(f"{LABEL}.{c}").alias(c) for c in label_columns]
+    outputs: list[Column] = [F.col(LABEL).getField(c).alias(c) for c in label_columns]
     for side, name in zip(sides, record_names, strict=True):
         record = F.col(name)
         valid = record.isNotNull() & ~record["del"] & F.col(TS).isNotNull()
@@ -224,6 +226,11 @@ def _running_winner(rows: DataFrame, key_cols: list[str], record_names: list[str
         Window.unboundedPreceding, Window.currentRow)
     return presorted.select(F.col(TS), F.col(SIDE), F.col(LABEL),
                             *[winner(name).over(window).alias(name) for name in record_names])
+
+
+def quoted(name: str) -> str:
+    """A column name as Spark must see it to take it literally (`a.b` is a struct path, `` `a.b` `` is not)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _keys_not_null(keys: Sequence[str]) -> Column:

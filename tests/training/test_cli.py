@@ -4,7 +4,9 @@ training-set` failing with exit 1 on a missing feature path."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from featurestream.jars import spark_jars
+from tests.training import pg
 from tests.training.conftest import Loaded
 
 pytestmark = pytest.mark.integration
@@ -34,6 +38,62 @@ def _config(loaded: Loaded, tmp_path: Path, **overrides: Any) -> Path:
     path = tmp_path / "fraud_cli.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def _profile(tmp_path: Path) -> tuple[Path, Path]:
+    """A local profile whose OpenLineage events go to a file of this test."""
+    events = tmp_path / "lineage" / "events.jsonl"
+    profile = tmp_path / "env.yaml"
+    profile.write_text(yaml.safe_dump({
+        "kind": "local", "kafka": {"bootstrap_servers": "127.0.0.1:1"},
+        "checkpoint_root": str(tmp_path / "ck"), "dlq_path": str(tmp_path / "dlq"),
+        "spark": {"master": "local[2]", "shuffle_partitions": 2},
+        "lineage": {"transport": "file", "file": str(events)},
+    }))
+    return profile, events
+
+
+def test_spark_submit_builds_with_progress_lineage_and_keeps_the_secret(loaded: Loaded, tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    config = _config(loaded, tmp_path, output={"path": str(out), "split": {"validation_fraction": 0.25}})
+    profile, events_file = _profile(tmp_path)
+    # As on a cluster, the JVM connectors are given to spark-submit: the JVM starts before the job
+    # runs, so spark.jars set from inside it reach the executors but not the driver, which opens
+    # the JDBC connection (without them: ClassNotFoundException: org.postgresql.Driver, exit 1).
+    done = subprocess.run(
+        [str(VENV_BIN / "spark-submit"), "--master", "local[2]", "--jars", ",".join(spark_jars()),
+         "jobs/build_training_set.py", "--config", str(config), "--env", str(profile), "--progress"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rows"]["train"] + result["rows"]["validation"] == len(loaded.scenario.labels)
+    # spark-submit's PythonRunner merges the driver's stderr into its stdout: the progress lines
+    # (written to stderr) arrive on stdout, before the result line.
+    shown = done.stdout + done.stderr
+    for phase in ("reading labels", "joining as of label time", "describing the labels"):
+        assert re.search(rf"{phase}\s+\[[#.]+\] ", shown) and re.search(rf"{phase}\s+done in \d", shown)
+    manifest_text = Path(result["manifest"]).read_text()
+    manifest = json.loads(manifest_text)
+    assert manifest["config_file"] == str(config)
+    assert 0.2 < result["rows"]["validation"] / len(loaded.scenario.labels) < 0.3
+
+    # The manifest links to the run's OpenLineage events: START and COMPLETE, same run id.
+    link = manifest["lineage"]
+    assert link["transport"] == "file" and link["location"] == str(events_file.resolve())
+    assert link["job"] == "training_set.fraud_cli" and link["run_id"] == result["lineage_run_id"]
+    events_text = events_file.read_text()
+    events = [json.loads(line) for line in events_text.splitlines() if line.strip()]
+    assert [e["eventType"] for e in events if e["run"]["runId"] == link["run_id"]] == ["START", "COMPLETE"]
+    start = events[0]
+    assert start["job"] == {"namespace": link["namespace"], "name": link["job"], "facets": start["job"]["facets"]}
+    port = os.environ["FEATURESTREAM_JDBC_URL"].split("//", 1)[1].split("/", 1)[0]
+    inputs = {(d["namespace"], d["name"]) for d in start["inputs"]}
+    assert (f"postgres://{port}", f"featurestream.public.{loaded.table}") in inputs
+    assert {("file", str(Path(p).resolve())) for p in loaded.paths.values()} <= inputs
+    assert [(d["namespace"], d["name"]) for d in start["outputs"]] == [("file", str(out.resolve()))]
+
+    secret = pg.password()
+    assert secret not in done.stdout + done.stderr + manifest_text + events_text
 
 
 def test_missing_feature_path_exits_1(loaded: Loaded, tmp_path: Path) -> None:

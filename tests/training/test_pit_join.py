@@ -112,3 +112,23 @@ def test_ttl_pruning_skips_old_partitions(spark: Any, loaded: Loaded) -> None:
     assert groups["card_activity"]["partitions"] == ["event_date=2026-03-02", "event_date=2026-03-03"]
     assert len(groups["card_profile"]["partitions"]) == 3
     assert any("TIMESTAMP '2026-03-03 00:00:00.000000'" in p for p in manifest["inputs"]["labels"]["predicates"])
+
+
+def test_label_columns_with_dots_and_spaces_pass_through(spark: Any, loaded: Loaded) -> None:
+    """A labels query may name its columns freely ("amount.usd", "merchant name"): the join must
+    carry them by reference, not by a name string that Spark would read as a struct path."""
+    query = (f'SELECT label_id, card_id, merchant, label_time, is_fraud, amount AS "amount.usd", '
+             f"'m-' || merchant AS \"merchant name\" FROM {loaded.table}")
+    labels = {**loaded.spec()["labels"], "query": query}
+    labels.pop("table")
+    labels.pop("columns")
+    ours, _, _ = _build(spark, loaded, "odd_names", labels=labels)
+    expected = Oracle(loaded.scenario.labels, loaded.scenario.groups).expected(ALL_GROUPS)
+    assert [c for c in ours.columns if c in ("amount.usd", "merchant name")] == ["amount.usd", "merchant name"]
+    renamed = ours.rename(columns={"amount.usd": "amount"}).drop(columns=["merchant name"])
+    columns = output_columns(ALL_GROUPS)
+    pd.testing.assert_frame_equal(data.normalise(renamed[columns], columns), data.normalise(expected, columns))
+    by_id = ours.set_index("label_id")
+    merchants = loaded.scenario.labels.set_index("label_id")["merchant"]
+    want = merchants.map(lambda m: None if pd.isna(m) else f"m-{int(m)}")
+    assert by_id["merchant name"].reindex(want.index).tolist() == want.tolist()
