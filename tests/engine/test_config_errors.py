@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,18 +37,27 @@ def _write(tmp_path: Path, mutate: Callable[[dict[str, Any]], object]) -> Path:
     return path
 
 
+_BAD_AVSC = Path(tempfile.gettempdir()) / f"featurestream-bad-{os.getpid()}.avsc"
+
+
 def _avro(d: dict[str, Any], **source: Any) -> None:
+    if source.get("avro_schema_file") == str(_BAD_AVSC):
+        _BAD_AVSC.write_text("{not json")
     d["source"] = {"type": "kafka", "topic": "payments", "format": "avro", **source}
 
 
 CASES = [
     # unknown keys, anywhere
+    (lambda d: d.update(owner="me"), "owner", "unknown key"),
+    (lambda d: d["source"].update(partitions=3), "source.partitions", "unknown key"),
+    (lambda d: d["online_store"].update(name="x"), "online_store.name", "unknown key"),
     (lambda d: d["windows"].update(hop="1m"), "windows.hop", "unknown key"),
     (lambda d: d["features"][0].update(colour="red"), "features[0].colour", "unknown key"),
     (lambda d: d["transforms"].insert(0, {"filter": "amount > 0", "cast": {"amount": "int"}}), "transforms[0]",
      "a step is a mapping with one key"),
     (lambda d: d["transforms"].insert(0, {"explode": "x"}), "transforms[0]", "a step is a mapping with one key"),
     # bad durations
+    (lambda d: d["windows"].update(tile="5 minutes"), "windows.tile", "bad duration '5 minutes'"),
     (lambda d: d["windows"].update(allowed_lateness="soon"), "windows.allowed_lateness", "bad duration"),
     (lambda d: d["features"][0].update(windows=["5m", "1 hour"]), "features[0].windows", "bad duration"),
     (lambda d: d["transforms"][-1]["dedupe"].update(within="0s"), "within", "must be greater than zero"),
@@ -60,6 +73,9 @@ CASES = [
     (lambda d: d["transforms"].insert(0, {"fill_nulls": {"amt": 0}}), "transforms[0]", "does not exist"),
     (lambda d: d["transforms"][-1]["dedupe"].update(key="txn"), "transforms[2]", "column 'txn' does not exist"),
     (lambda d: d["entity"].update(key="card"), "entity.key", "not a column of source.schema"),
+    (lambda d: d["event_time"].update(field="when"), "event_time.field", "not a column of source.schema"),
+    (lambda d: d["source"]["schema"].update(amount="money"), "source.schema", "column 'amount': unknown type 'money'"),
+    (lambda d: d["source"].update(format="xml"), "source.format", "Input should be 'json' or 'avro'"),
     (lambda d: d["transforms"].insert(0, {"drop": ["event_time"]}), "transforms[0]",
      "entity key or event time and cannot change"),
     # types that do not fit the aggregation, steps in the wrong place
@@ -80,6 +96,7 @@ CASES = [
     (lambda d: _avro(d), "source", "exactly one of avro_schema or avro_schema_file"),
     (lambda d: _avro(d, avro_schema="{not json"), "source", "not valid JSON"),
     (lambda d: _avro(d, avro_schema_file="nowhere.avsc"), "source", "'nowhere.avsc' not found"),
+    (lambda d: _avro(d, avro_schema_file=str(_BAD_AVSC)), "source", "the Avro schema is not valid JSON"),
     (lambda d: _avro(d, avro_schema={"type": "record", "name": "P", "fields": [{"name": "x", "type": "fixed"}]}),
      "source", "unsupported type 'fixed'"),
     (lambda d: _avro(d, avro_schema=AVRO_SCHEMA, schema={"card_id": "string"}), "source",
@@ -132,3 +149,15 @@ def test_a_derived_column_of_the_wrong_type_is_found_by_spark(spark, tmp_path: P
                                                              "windows": ["5m"]})))
     with pytest.raises(ConfigError, match=r"features\[7\]\.column: 'label' is string, not a number"):
         check_with_spark(load_feature_group(path), spark, str(path))
+
+
+@pytest.mark.parametrize("entry", [["-m", "featurestream.cli", "stream"], [str(ROOT / "jobs" / "stream_features.py")]])
+def test_a_bad_config_stops_the_job_before_spark_with_exit_2(tmp_path: Path, entry: list[str]) -> None:
+    """One line on stderr naming file, field and reason; no Spark session (it would take seconds)."""
+    path = _write(tmp_path, lambda d: d["windows"].update(tile="5 minutes"))
+    done = subprocess.run([sys.executable, *entry, "--feature-group", str(path), "--env", "local"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+    assert done.returncode == 2, done
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [f"featurestream: config error: {path}: windows.tile: bad duration '5 minutes': "
+                     "expected a whole number and a unit, e.g. 500ms, 30s, 5m, 1h, 7d"], done.stderr
