@@ -108,12 +108,14 @@ def as_of_join(labels: DataFrame, timestamp_column: str, sides: Sequence[Feature
     """Every label row, unchanged and in no particular order, with each group's features as of its time."""
     result = labels
     for group in _sides_by_keys(sides):
-        result = _one_pass(result, timestamp_column, group, options, report)
+        # The label keys and times for the skew sample come from `labels` itself (persisted), not
+        # from the previous pass's result, so no pass is computed twice.
+        result = _one_pass(result, timestamp_column, group, options, report, source=labels)
     return result
 
 
 def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide], options: PitOptions,
-              report: PitReport | None) -> DataFrame:
+              report: PitReport | None, *, source: DataFrame) -> DataFrame:
     keys = sides[0].keys
     key_cols = [f"_fs_k{i}" for i in range(len(keys))]
     label_side, feature_side = (0, 1) if options.strictly_before else (1, 0)
@@ -140,7 +142,9 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
         label_struct.alias(LABEL), *nulls_except(None),
     )
     union = label_rows
-    sources = [skew.SampleSource(label_rows.select(*key_cols, TS))]
+    label_times = source.select(*[source[quoted(k)].alias(c) for k, c in zip(keys, key_cols, strict=True)],
+                                source[quoted(timestamp_column)].cast(T.TimestampType()).alias(TS))
+    sources = [skew.SampleSource(label_times)]
     sort_time = F.greatest(EVENT_TIME, WRITE_TIME) if options.availability else F.col(EVENT_TIME)
     key_and_time = [*[F.col(k).cast(t).alias(c) for k, t, c in zip(keys, key_types, key_cols, strict=True)],
                     sort_time.alias(TS)]
