@@ -3,7 +3,8 @@
 Called from `foreachBatch` on the driver; the writing runs on the executors (`mapInArrow`),
 never through `toPandas()` on the driver. Per micro-batch:
 
-1. keep the latest record per entity by EventTime (`writer.dedup`, deterministic on ties);
+1. keep the latest record per entity by EventTime (`writer.dedup`, deterministic on ties),
+   unless the target says the rows are already one per entity (`already_unique`);
 2. each task writes its partition with a bounded thread pool and one reused boto3 client per
    Python worker, BatchWriteRecord of up to 25 (PutRecord when asked or when the service has no
    BatchWriteRecord), through the worker's token bucket, retrying throttles/5xx/timeouts with
@@ -63,6 +64,10 @@ class OnlineStoreTarget:
     event_time_feature: str
     feature_names: tuple[str, ...]
     region: str
+    # The caller guarantees at most one row per identifier in every micro-batch (the tile engine's
+    # output does: one record per entity per call of its state function). The sink then writes the
+    # rows as they are and skips the latest-per-entity aggregation. Default: always deduplicate.
+    already_unique: bool = False
     # Used only when the sink gets no WriterSettings (older callers).
     threads: int = 8
     max_attempts: int = 8
@@ -83,7 +88,8 @@ def _worker_error(exc: BaseException) -> str:
 class OnlineStoreSink:
     """Writes a micro-batch of records (identifier, event time, features) to the online store.
 
-    `records` may hold several rows per entity; only the latest by event time is written. The
+    `records` may hold several rows per entity; only the latest by event time is written (with
+    `target.already_unique` the caller promises one row per entity and every row is written). The
     event-time column may be a timestamp (written as ISO-8601 UTC), a string or a number.
     """
 
@@ -122,7 +128,8 @@ class OnlineStoreSink:
         settings = self._settings()
         started = time.monotonic()
         target = self.target
-        latest = latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
+        latest = records if target.already_unique else \
+            latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
         plan = self.plan(records, batch_id, time.time() + settings.batch_timeout_s)
         try:
             rows = latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()

@@ -52,6 +52,8 @@ def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> Online
         event_time_feature=spec.event_time.field,
         feature_names=tuple(aggregation.feature_columns(spec)),
         region=store.region,
+        # The engine emits at most one record per entity per micro-batch: no dedup in the sink.
+        already_unique=True,
         threads=store.threads_per_partition,
         max_attempts=store.max_attempts,
     )

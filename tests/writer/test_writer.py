@@ -110,3 +110,31 @@ def test_missing_feature_group_fails_the_batch(spark, emulator, tmp_path: Path) 
     with pytest.raises(SinkError, match="ResourceNotFound"):
         OnlineStoreSink(target("no-such-group"), _settings(emulator.url, tmp_path)).write_batch(
             _frame(spark, events(5)), batch_id=0)
+
+
+def test_already_unique_skips_the_dedup_and_the_default_keeps_it(spark, emulator, tmp_path: Path) -> None:
+    """`already_unique` (the engine's promise of one row per entity) writes every row as given; the
+    default still keeps the latest per entity. Two rows per entity tell them apart by the writes."""
+    from dataclasses import replace
+
+    described = create_group(emulator.url)
+    name = described["FeatureGroupName"]
+    rows = events(50, per_entity=2, seed=5)
+    settings = _settings(emulator.url, tmp_path)
+
+    default = OnlineStoreSink(target(name), settings).write_batch(_frame(spark, rows), batch_id=1)
+    assert (default.records_in, default.entities, default.records_written) == (100, 50, 50)
+    assert normalise(online_state(emulator.url, name, sorted({r["id"] for r in rows}))) == \
+        normalise(expected_state(rows))
+
+    unique = replace(target(name), already_unique=True)
+    trusted = OnlineStoreSink(unique, settings).write_batch(_frame(spark, rows), batch_id=2)
+    # Nothing was aggregated away: both rows of every entity went to the store.
+    assert (trusted.records_in, trusted.entities, trusted.records_written) == (100, 100, 100)
+
+    # With really unique rows (the latest of each entity) the result is the same as the default's.
+    latest = list({r["id"]: r for r in sorted(rows, key=lambda r: r["ts"])}.values())
+    again = OnlineStoreSink(unique, settings).write_batch(_frame(spark, latest), batch_id=3)
+    assert (again.records_in, again.entities, again.records_written) == (50, 50, 50)
+    assert normalise(online_state(emulator.url, name, sorted({r["id"] for r in rows}))) == \
+        normalise(expected_state(rows))
