@@ -1,0 +1,46 @@
+package io.featurestream.tiles;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import org.apache.spark.sql.api.java.UDF1;
+
+/**
+ * True when the bytes are not well-formed UTF-8 (false for null), for the parse step's DLQ check.
+ *
+ * <p>The same verdict as Spark's {@code encode(decode(value, 'UTF-8'), 'UTF-8') != value}: Java's
+ * decoder replaces exactly the malformed sequences (a replacement changes the bytes), and this asks
+ * the same decoder to report them instead. The common all-ASCII payload is one pass over the bytes
+ * with no copy; only a payload with a byte above 0x7F goes through the decoder.
+ */
+public final class InvalidUtf8 implements UDF1<byte[], Boolean> {
+  private static final long serialVersionUID = 1L;
+
+  /** The SQL name `featurestream/parsing.py` registers it under. */
+  public static final String NAME = "featurestream_invalid_utf8";
+
+  @Override
+  public Boolean call(byte[] value) {
+    return value != null && invalid(value);
+  }
+
+  static boolean invalid(byte[] value) {
+    int i = 0;
+    while (i < value.length && value[i] >= 0) {
+      i++;
+    }
+    if (i == value.length) {
+      return false;
+    }
+    try {
+      StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(ByteBuffer.wrap(value, i, value.length - i));
+      return false;
+    } catch (CharacterCodingException e) {
+      return true;
+    }
+  }
+}
