@@ -11,7 +11,8 @@ Per scenario the JSON has `lost` and `wrong` (must be 0) next to the counts in, 
    100k-event run, restarted each time;
 2. restarts: the Kafka broker and then the Feature Store emulator restarted (SIGKILL) mid-run; the
    job recovers by itself (no restart of the job, no manual step) and catches up;
-3. faults: 20% throttling + 1% 5xx for the whole run; the same events without faults as baseline;
+3. faults: 20% throttling + 1% 5xx for the whole run; the same events without faults as baseline
+   (baseline, faults, faults, baseline);
 4. malformed: 11 classes of bad input mixed into a valid stream; each must land where documented
    (DLQ with a reason, late sink, online-store DLQ, dropped as a duplicate, or used as valid);
    the counts reconcile: in = aggregated + duplicates + late + filtered + DLQ;
