@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from pyspark.sql import SparkSession
 
@@ -68,21 +68,30 @@ class Progress:
     def _watch(self, group: str, name: str, started: float, stop: threading.Event) -> None:
         assert self.spark is not None
         tracker = self.spark.sparkContext.statusTracker()
-        while not stop.wait(self.interval_s):
-            done = total = 0
+        # The first frame is drawn at once, so even a phase shorter than the interval shows its line.
+        while True:
             try:
-                for job_id in tracker.getJobIdsForGroup(group):
-                    job = tracker.getJobInfo(job_id)
-                    for stage_id in job.stageIds if job else []:
-                        stage = tracker.getStageInfo(stage_id)
-                        if stage is not None:
-                            done += stage.numCompletedTasks
-                            total += stage.numTasks
+                done, total = self._tasks(tracker, group)
             except Exception as exc:  # the tracker can race with job clean-up; skip this frame
                 log.debug("progress: %s", exc)
-                continue
-            filled = int(BAR_WIDTH * done / total) if total else 0
-            bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            tasks = f"{done}/{total} tasks" if total else "planning"
-            self.stream.write(f"\r\x1b[2K  {name:<28} [{bar}] {tasks}  {time.monotonic() - started:.1f}s")
-            self.stream.flush()
+            else:
+                filled = int(BAR_WIDTH * done / total) if total else 0
+                bar = "#" * filled + "." * (BAR_WIDTH - filled)
+                tasks = f"{done}/{total} tasks" if total else "planning"
+                self.stream.write(f"\r\x1b[2K  {name:<28} [{bar}] {tasks}  {time.monotonic() - started:.1f}s")
+                self.stream.flush()
+            if stop.wait(self.interval_s):
+                return
+
+    @staticmethod
+    def _tasks(tracker: Any, group: str) -> tuple[int, int]:
+        """Tasks done and in total over the stages of the group's jobs."""
+        done = total = 0
+        for job_id in tracker.getJobIdsForGroup(group):
+            job = tracker.getJobInfo(job_id)
+            for stage_id in job.stageIds if job else []:
+                stage = tracker.getStageInfo(stage_id)
+                if stage is not None:
+                    done += stage.numCompletedTasks
+                    total += stage.numTasks
+        return done, total
