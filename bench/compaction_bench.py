@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Pair, write_results  # noqa: E402
+from bench.proc_cpu import CpuClock  # noqa: E402
 from connectors.offline_store import StoreUri  # noqa: E402
 from featurestream.compaction import CompactionSettings, FeatureGroupTarget, compact_feature_group  # noqa: E402
 from featurestream.compaction.schema import offline_schema  # noqa: E402
@@ -117,21 +118,6 @@ def duckdb_kept_rows(files: list[Path]) -> int:
     return int(con.execute(
         "SELECT count(*) FROM (SELECT DISTINCT card_id, CAST(event_time AS TIMESTAMPTZ) "
         f"FROM read_parquet([{listing}], hive_partitioning = false))").fetchone()[0])  # type: ignore[index]
-
-
-class CpuClock:
-    """CPU seconds of this process and of Spark's driver JVM (local mode: the executors too).
-
-    On a shared machine wall time swings with other people's load; CPU time is the work done.
-    """
-
-    def __init__(self, jvm_pid: int) -> None:
-        self.stat = Path(f"/proc/{jvm_pid}/stat")
-
-    def __call__(self) -> float:
-        fields = self.stat.read_text().rsplit(")", 1)[1].split()
-        jvm = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return jvm + sum(os.times()[:2])
 
 
 def visible_parquet(root: Path) -> list[Path]:

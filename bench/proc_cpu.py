@@ -50,3 +50,18 @@ def tree_cpu_seconds(root: int) -> dict[int, float]:
 def used_between(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds spent between two readings by the processes alive at the second."""
     return sum(after[pid] - before.get(pid, 0.0) for pid in after)
+
+
+class CpuClock:
+    """CPU seconds of this process (driver, DuckDB) plus Spark's JVM (local mode: the executors).
+
+    On a shared machine wall time swings with other people's load; CPU time is the work done.
+    """
+
+    def __init__(self, jvm_pid: int) -> None:
+        self.jvm_pid = jvm_pid
+
+    def __call__(self) -> float:
+        fields = _stat(self.jvm_pid)
+        jvm = (int(fields[11]) + int(fields[12])) / _TICK if fields is not None else 0.0
+        return jvm + sum(os.times()[:2])

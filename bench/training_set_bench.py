@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Pair, machine, write_results
+from bench.proc_cpu import CpuClock
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOT = ROOT / "build" / "bench" / "training-set"
@@ -109,21 +110,6 @@ def dataset(labels: int, features: int, keys: int, shape: str) -> Path:
         generate(folder, labels, features, keys, shape)
         print(f"generated {folder.name} in {time.monotonic() - started:.0f}s", flush=True)
     return folder
-
-
-class CpuClock:
-    """CPU seconds of this process (driver, DuckDB) and of Spark's JVM (local mode: the executors).
-
-    On a shared machine wall time swings with other people's load; CPU time is the work done.
-    """
-
-    def __init__(self, jvm_pid: int) -> None:
-        self.stat = Path(f"/proc/{jvm_pid}/stat")
-
-    def __call__(self) -> float:
-        fields = self.stat.read_text().rsplit(")", 1)[1].split()
-        jvm = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return jvm + sum(os.times()[:2])
 
 
 # -- the three sides -------------------------------------------------------------------------
