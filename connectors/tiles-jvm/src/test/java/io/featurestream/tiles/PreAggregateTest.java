@@ -10,7 +10,6 @@ import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 
@@ -19,31 +18,11 @@ class PreAggregateTest {
   private static final long TILE = 60_000;
 
   private static StructType mapped() {
-    return TileEngine.mappedSchema(new StructType()
-        .add("_key", DataTypes.StringType)
-        .add("_ts", DataTypes.LongType)
-        .add("_wm", DataTypes.TimestampType)
-        .add("_dk", DataTypes.LongType)
-        .add("_n0", DataTypes.DoubleType)
-        .add("_h0", DataTypes.LongType)
-        .add("_l0", DataTypes.StringType)
-        .add("_event", new StructType().add("x", DataTypes.StringType)));
+    return TileEngine.mappedSchema(EngineFixtures.input());
   }
 
   private static EngineConfig config(long dedupeMs) {
-    String json = "{\"tile_ms\": 60000, \"lateness_ms\": 120000, \"ttl_ms\": 0, \"dedupe_within_ms\": "
-        + dedupeMs + ", \"numeric_slots\": 1, \"hash_slots\": 1, \"last_slots\": 1, \"features\": ["
-        + "{\"name\": \"n_2m\", \"agg\": \"count\", \"tiles\": 2, \"slot\": -1},"
-        + "{\"name\": \"sum_5m\", \"agg\": \"sum\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"mean_5m\", \"agg\": \"mean\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"min_5m\", \"agg\": \"min\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"max_5m\", \"agg\": \"max\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"sd_5m\", \"agg\": \"stddev_pop\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"sds_5m\", \"agg\": \"stddev_samp\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"d_5m\", \"agg\": \"approx_count_distinct\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"last_5m\", \"agg\": \"last\", \"tiles\": 5, \"slot\": 0},"
-        + "{\"name\": \"latest\", \"agg\": \"last\", \"tiles\": 0, \"slot\": 0}]}";
-    return EngineConfig.parse(json, mapped(), false);
+    return EngineFixtures.config(mapped(), dedupeMs);
   }
 
   private static Row event(String key, long t, Double amount, long hash, String merchant) {
