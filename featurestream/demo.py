@@ -24,16 +24,8 @@ from typing import Any
 import boto3
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.config.feature_group import KafkaSourceSpec, with_transport
-from featurestream.generator import (
-    GeneratorSettings,
-    encode,
-    ensure_stream,
-    ensure_topic,
-    generate_events,
-    produce_kafka,
-    produce_kinesis,
-)
+from featurestream.config.feature_group import with_transport
+from featurestream.generator import GeneratorSettings, encode, generate_events, source_producer
 from featurestream.jars import project_root
 from featurestream.provisioning import ensure_feature_group
 from featurestream.reference import expected_records
@@ -113,17 +105,8 @@ def _demo(root: Path, transport: str, seconds: int) -> int:
     events = generate_events(int(rate * seconds), settings)
     records = list(encode(events, settings))
     logging.basicConfig(level=logging.WARNING)
-    source = spec.source
-    if isinstance(source, KafkaSourceSpec):
-        ensure_topic(profile.kafka.bootstrap_servers, source.topic)
-        target: Any = produce_kafka
-        target_args: tuple[Any, ...] = (records, profile.kafka.bootstrap_servers, source.topic, rate)
-        where = f"Kafka topic {source.topic}"
-    else:
-        ensure_stream(source.stream, region=profile.feature_store.region)
-        target, target_args = produce_kinesis, (records, source.stream, profile.feature_store.region, rate)
-        where = f"Kinesis stream {source.stream}"
-    producer = threading.Thread(target=target, args=target_args, daemon=True)
+    send, where = source_producer(spec, profile)
+    producer = threading.Thread(target=send, args=(records, rate), daemon=True)
     quiet = profile.spark.model_copy(update={"conf": {**profile.spark.conf, "spark.ui.showConsoleProgress": "false"}})
     spark = local_session("featurestream-demo", quiet)
     ops = _attach_ops(spark, profile)

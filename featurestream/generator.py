@@ -11,9 +11,14 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from featurestream.config.feature_group import FeatureGroupSpec
+    from featurestream.config.profile import EnvironmentProfile
 
 MERCHANTS = tuple(f"merchant-{i:03d}" for i in range(200))
 CURRENCIES = ("EUR", "USD", "GBP")
@@ -144,3 +149,22 @@ def produce_kinesis(records: Iterable[tuple[bytes | None, bytes]], stream: str, 
             if ahead > 0:
                 time.sleep(ahead)
     return sent
+
+
+Records = Iterable[tuple[bytes | None, bytes]]
+Send = Callable[[Records, float | None], int]
+
+
+def source_producer(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> tuple[Send, str]:
+    """Create the group's Kafka topic or Kinesis stream if missing; return `send(records, rate)`
+    (the count sent) and a description of where the records go."""
+    from featurestream.config.feature_group import KafkaSourceSpec
+
+    source = spec.source
+    if isinstance(source, KafkaSourceSpec):
+        bootstrap, topic = profile.kafka.bootstrap_servers, source.topic
+        ensure_topic(bootstrap, topic)
+        return (lambda records, rate: produce_kafka(records, bootstrap, topic, rate)), f"Kafka topic {topic}"
+    stream, region = source.stream, profile.feature_store.region
+    ensure_stream(stream, region=region)
+    return (lambda records, rate: produce_kinesis(records, stream, region, rate)), f"Kinesis stream {stream}"

@@ -7,16 +7,8 @@ import json
 from pathlib import Path
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.config.feature_group import KafkaSourceSpec, with_transport
-from featurestream.generator import (
-    GeneratorSettings,
-    encode,
-    ensure_stream,
-    ensure_topic,
-    generate_events,
-    produce_kafka,
-    produce_kinesis,
-)
+from featurestream.config.feature_group import with_transport
+from featurestream.generator import GeneratorSettings, encode, generate_events, source_producer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,14 +36,7 @@ def run(args: argparse.Namespace) -> int:
     events = generate_events(args.events, settings)
     if args.save:
         args.save.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-    source = spec.source
-    if isinstance(source, KafkaSourceSpec):
-        ensure_topic(profile.kafka.bootstrap_servers, source.topic)
-        sent = produce_kafka(encode(events, settings), profile.kafka.bootstrap_servers, source.topic, args.rate)
-        where = f"Kafka topic {source.topic}"
-    else:
-        ensure_stream(source.stream, region=profile.feature_store.region)
-        sent = produce_kinesis(encode(events, settings), source.stream, profile.feature_store.region, args.rate)
-        where = f"Kinesis stream {source.stream}"
+    send, where = source_producer(spec, profile)
+    sent = send(encode(events, settings), args.rate)
     print(f"sent {sent} records ({len(events)} valid) to {where}")
     return 0
