@@ -126,6 +126,9 @@ def exposed_names() -> set[str]:
     registry = CollectorRegistry()
     metrics = JobMetrics(registry, writer_snapshot=history.snapshot)
     metrics.observe_progress(BatchProgress.from_dict(progress(observed={"featurestream_dlq": {"rows": 1}})))
+    # The quantile gauge covers only the recent window, counted from the wall clock: observe now,
+    # or the sample progress (a fixed date) ages out of it and the series disappears.
+    metrics.observe_freshness([1.0])
     metrics.watch_engine("q", EngineTotals(aggregated=1, late_events=1, duplicates=1, records=1, decay_records=1))
     metrics.lineage_errors.inc()
     metrics.shutdown_seconds.set(1)
