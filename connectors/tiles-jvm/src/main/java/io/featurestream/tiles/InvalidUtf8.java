@@ -4,7 +4,10 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.api.java.UDF1;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataTypes;
 
 /**
  * True when the bytes are not well-formed UTF-8 (false for null), for the parse step's DLQ check.
@@ -19,6 +22,17 @@ public final class InvalidUtf8 implements UDF1<byte[], Boolean> {
 
   /** The SQL name `featurestream/parsing.py` registers it under. */
   public static final String NAME = "featurestream_invalid_utf8";
+
+  /**
+   * The check applied to {@code value}, marked nondeterministic so that it is an optimizer barrier:
+   * Spark neither pushes a filter through the projection that computes it nor merges that
+   * projection into the next one. The parse step puts it beside {@code from_json}, so the DLQ checks
+   * read the parsed struct instead of Spark inlining the parse into each of them (the verdict is
+   * deterministic; only the optimizer is told otherwise).
+   */
+  public static Column barrier(Column value) {
+    return functions.udf(new InvalidUtf8(), DataTypes.BooleanType).asNondeterministic().apply(value);
+  }
 
   @Override
   public Boolean call(byte[] value) {

@@ -1,0 +1,66 @@
+"""The parse step parses each record once, with no explode, and its DLQ checks still see every class.
+
+The optimizer would inline `from_json` into each DLQ check (a filter pushed through the projection
+that parses); the jar's UTF-8 check is marked nondeterministic so that projection is a barrier.
+This checks the physical plans of both queries built on the parse step (features and DLQ) and
+that the valid and invalid rows split as the reasons say.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from featurestream.config import load_feature_group
+from featurestream.parsing import invalid_events, parse_events, valid_events
+
+
+def _spec(tmp_path: Path) -> Any:
+    data = {
+        "entity": {"key": "card_id"}, "event_time": {"field": "event_time", "max_future": "1d"},
+        "source": {"type": "kafka", "topic": "payments", "format": "json",
+                   "schema": {"card_id": "string", "amount": "double", "event_time": "timestamp"}},
+        "features": [{"name": "n", "agg": "count", "windows": ["5m"]}],
+        "online_store": {"feature_group_name": "parse-plan-test"},
+    }
+    path = tmp_path / "plan_cards.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_feature_group(path)
+
+
+def _plan(frame: Any) -> str:
+    return str(frame._jdf.queryExecution().executedPlan().toString())
+
+
+def test_each_record_is_parsed_once_and_every_reason_survives(spark: Any, tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    good = json.dumps({"card_id": "c1", "amount": 2.5, "event_time": "2026-11-26T09:00:00Z"}).encode()
+    rows = [
+        (good, 0),
+        (None, 1),                                         # empty message
+        (b"\xff" + good, 2),                               # invalid UTF-8
+        (b'{"card_id": "c1", "amount": "x"}', 3),          # wrong type
+        (json.dumps({"amount": 1.0, "event_time": "2026-11-26T09:00:00Z"}).encode(), 4),  # no key
+        (json.dumps({"card_id": "c2", "amount": 1.0}).encode(), 5),                       # no event time
+    ]
+    raw = spark.createDataFrame(
+        [(value, "payments", 0, offset, None) for value, offset in rows],
+        "value binary, topic string, partition int, offset long, timestamp timestamp",
+    )
+    parsed = parse_events(raw, spec)
+    valid, invalid = valid_events(parsed, spec), invalid_events(parsed)
+    for frame in (valid, invalid):
+        plan = _plan(frame)
+        assert plan.count("from_json(") == 1, plan
+        assert "Generate" not in plan, plan
+    assert [(r["card_id"], r["amount"]) for r in valid.collect()] == [("c1", 2.5)]
+    reasons = {r["offset"]: r["reason"] for r in invalid.collect()}
+    assert sorted(reasons) == [1, 2, 3, 4, 5]
+    assert reasons[1] == "empty message"
+    assert reasons[2].startswith("invalid UTF-8")
+    assert reasons[3].startswith("malformed JSON")
+    assert reasons[4] == "missing entity key card_id"
+    assert reasons[5] == "missing or unparsable event time event_time"
