@@ -19,6 +19,7 @@ private Feature Store emulator:
 checks.writes_per_event = records the engine handed the online store ÷ input events.
 
     .venv/bin/python bench/stream_bench.py [--entities 10000] [--events-per-entity 100] [--batches 3]
+        [--results-dir /tmp/somewhere]
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup-events", type=int, default=200_000, help="0: no warm-up run")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where stream.json goes (default bench/results; exploration runs use a scratch folder)")
     args = parser.parse_args(argv)
     from local_stack import manager
 
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
               "master": "local[2]", "shuffle_partitions": 2,
               "windows": ["5m", "1h", "24h"], "aggregations": ["count", "sum", "mean", "max", "stddev_pop"],
               "tile": "1m", "kafka_partitions": 2, "sink": "featurestream writer → private emulator"}
-    write_results("stream", params, pairs, checks, machine_description=machine_line)
+    extra = {"results_dir": args.results_dir} if args.results_dir else {}
+    write_results("stream", params, pairs, checks, machine_description=machine_line, **extra)
     return 0
 
 
