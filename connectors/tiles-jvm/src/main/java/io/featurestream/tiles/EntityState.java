@@ -114,11 +114,11 @@ final class EntityState {
       out.writeLong(t.count);
       for (int s = 0; s < cfg.numericSlots; s++) {
         out.writeLong(t.n[s]);
-        out.writeDouble(t.sum[s]);
-        out.writeDouble(t.mean[s]);
-        out.writeDouble(t.m2[s]);
-        out.writeDouble(t.min[s]);
-        out.writeDouble(t.max[s]);
+        out.writeDouble(t.sum(s));
+        out.writeDouble(t.mean(s));
+        out.writeDouble(t.m2(s));
+        out.writeDouble(t.min(s));
+        out.writeDouble(t.max(s));
       }
       for (int s = 0; s < cfg.hashSlots; s++) {
         out.writeInt(t.hashes[s].size());
@@ -139,12 +139,8 @@ final class EntityState {
       Tile t = new Tile(in.readLong(), cfg);
       t.count = in.readLong();
       for (int slot = 0; slot < cfg.numericSlots; slot++) {
-        t.n[slot] = in.readLong();
-        t.sum[slot] = in.readDouble();
-        t.mean[slot] = in.readDouble();
-        t.m2[slot] = in.readDouble();
-        t.min[slot] = in.readDouble();
-        t.max[slot] = in.readDouble();
+        t.setNumeric(slot, in.readLong(), in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble(),
+            in.readDouble());
       }
       for (int slot = 0; slot < cfg.hashSlots; slot++) {
         int size = in.readInt();

@@ -4,14 +4,22 @@ import java.util.HashSet;
 
 /** Everything one entity's events in one tile contribute to any window: mergeable partials. */
 final class Tile {
+  /** Per numeric slot, in {@link #stats}: sum, mean, M2, min, max (one array: one object to load). */
+  private static final int STRIDE = 5;
+  private static final int SUM = 0;
+  private static final int MEAN = 1;
+  private static final int M2 = 2;
+  private static final int MIN = 3;
+  private static final int MAX = 4;
+  @SuppressWarnings("unchecked")
+  private static final HashSet<Long>[] NO_HASHES = new HashSet[0];
+  private static final long[] NO_TS = new long[0];
+  private static final Object[] NO_VALUES = new Object[0];
+
   final long index;
   long count;
   final long[] n;
-  final double[] sum;
-  final double[] mean;
-  final double[] m2;
-  final double[] min;
-  final double[] max;
+  private final double[] stats;
   final HashSet<Long>[] hashes;
   final long[] lastTs;
   final Object[] lastValue;
@@ -21,33 +29,62 @@ final class Tile {
     this.index = index;
     int ns = cfg.numericSlots;
     this.n = new long[ns];
-    this.sum = new double[ns];
-    this.mean = new double[ns];
-    this.m2 = new double[ns];
-    this.min = new double[ns];
-    this.max = new double[ns];
-    this.hashes = new HashSet[cfg.hashSlots];
+    this.stats = new double[ns * STRIDE];
+    this.hashes = cfg.hashSlots == 0 ? NO_HASHES : new HashSet[cfg.hashSlots];
     for (int i = 0; i < hashes.length; i++) {
       hashes[i] = new HashSet<>();
     }
-    this.lastTs = new long[cfg.lastSlots];
-    this.lastValue = new Object[cfg.lastSlots];
+    this.lastTs = cfg.lastSlots == 0 ? NO_TS : new long[cfg.lastSlots];
+    this.lastValue = cfg.lastSlots == 0 ? NO_VALUES : new Object[cfg.lastSlots];
     java.util.Arrays.fill(lastTs, Long.MIN_VALUE);
+  }
+
+  double sum(int slot) {
+    return stats[slot * STRIDE + SUM];
+  }
+
+  double mean(int slot) {
+    return stats[slot * STRIDE + MEAN];
+  }
+
+  double m2(int slot) {
+    return stats[slot * STRIDE + M2];
+  }
+
+  double min(int slot) {
+    return stats[slot * STRIDE + MIN];
+  }
+
+  double max(int slot) {
+    return stats[slot * STRIDE + MAX];
+  }
+
+  /** A numeric slot as decoded from its encoded form. */
+  void setNumeric(int slot, long count, double sum, double mean, double m2, double min, double max) {
+    n[slot] = count;
+    int o = slot * STRIDE;
+    stats[o + SUM] = sum;
+    stats[o + MEAN] = mean;
+    stats[o + M2] = m2;
+    stats[o + MIN] = min;
+    stats[o + MAX] = max;
   }
 
   /** Welford's update: mean and M2 stay accurate where sum of squares would cancel. */
   void addNumeric(int slot, double v) {
     long k = ++n[slot];
-    sum[slot] += v;
-    double delta = v - mean[slot];
-    mean[slot] += delta / k;
-    m2[slot] += delta * (v - mean[slot]);
+    double[] st = stats;
+    int o = slot * STRIDE;
+    st[o + SUM] += v;
+    double delta = v - st[o + MEAN];
+    st[o + MEAN] += delta / k;
+    st[o + M2] += delta * (v - st[o + MEAN]);
     if (k == 1) {
-      min[slot] = v;
-      max[slot] = v;
+      st[o + MIN] = v;
+      st[o + MAX] = v;
     } else {
-      min[slot] = Math.min(min[slot], v);
-      max[slot] = Math.max(max[slot], v);
+      st[o + MIN] = Math.min(st[o + MIN], v);
+      st[o + MAX] = Math.max(st[o + MAX], v);
     }
   }
 
@@ -67,23 +104,22 @@ final class Tile {
         continue;
       }
       long na = n[s];
+      int o = s * STRIDE;
+      double[] st = stats;
+      double[] ot = other.stats;
       if (na == 0) {
         n[s] = nb;
-        sum[s] = other.sum[s];
-        mean[s] = other.mean[s];
-        m2[s] = other.m2[s];
-        min[s] = other.min[s];
-        max[s] = other.max[s];
+        System.arraycopy(ot, o, st, o, STRIDE);
         continue;
       }
       long total = na + nb;
-      double delta = other.mean[s] - mean[s];
-      mean[s] += delta * nb / total;
-      m2[s] += other.m2[s] + delta * delta * ((double) na * nb / total);
+      double delta = ot[o + MEAN] - st[o + MEAN];
+      st[o + MEAN] += delta * nb / total;
+      st[o + M2] += ot[o + M2] + delta * delta * ((double) na * nb / total);
       n[s] = total;
-      sum[s] += other.sum[s];
-      min[s] = Math.min(min[s], other.min[s]);
-      max[s] = Math.max(max[s], other.max[s]);
+      st[o + SUM] += ot[o + SUM];
+      st[o + MIN] = Math.min(st[o + MIN], ot[o + MIN]);
+      st[o + MAX] = Math.max(st[o + MAX], ot[o + MAX]);
     }
     for (int s = 0; s < cfg.hashSlots; s++) {
       hashes[s].addAll(other.hashes[s]);

@@ -36,7 +36,7 @@ final class Windows {
       case SUM: {
         double sum = 0;
         for (Tile t : window.values()) {
-          sum += t.sum[f.slot];
+          sum += t.sum(f.slot);
         }
         return sum;
       }
@@ -49,7 +49,7 @@ final class Windows {
         Double best = null;
         for (Tile t : window.values()) {
           if (t.n[f.slot] > 0) {
-            double v = f.agg == Agg.MIN ? t.min[f.slot] : t.max[f.slot];
+            double v = f.agg == Agg.MIN ? t.min(f.slot) : t.max(f.slot);
             if (best == null || (f.agg == Agg.MIN ? v < best : v > best)) {
               best = v;
             }
@@ -91,9 +91,9 @@ final class Windows {
         continue;
       }
       long total = n + nb;
-      double delta = t.mean[f.slot] - mean;
+      double delta = t.mean(f.slot) - mean;
       mean += delta * nb / total;
-      m2 += t.m2[f.slot] + delta * delta * ((double) n * nb / total);
+      m2 += t.m2(f.slot) + delta * delta * ((double) n * nb / total);
       n = total;
     }
     if (f.agg == Agg.MEAN) {
