@@ -67,6 +67,15 @@ ORACLE_GROUP = Group(
 # it every non-late event travels alone (dedupe needs the state). Both paths face the oracle.
 DEDUPE_LINE = "  - dedupe: {key: transaction_id, within: 5m}\n"
 ORACLE_GROUP_NO_DEDUPE = replace(ORACLE_GROUP, dedupe_key=None)
+# Only numeric inputs (no distinct or last features): the map side folds into its compact form
+# (`PreAggregate.CompactFold`) instead of tiles; the oracle is the same minus those features.
+NON_NUMERIC_LINES = (
+    "  - {name: merchants, agg: approx_count_distinct, column: merchant_id, windows: [5m]}\n",
+    "  - {name: last_merchant, agg: last, column: merchant_id, windows: [5m]}\n",
+    "  - {name: latest_merchant, agg: last, column: merchant_id}\n",
+)
+ORACLE_GROUP_NUMERIC = replace(ORACLE_GROUP_NO_DEDUPE, features=tuple(
+    f for f in ORACLE_GROUP.features if f.agg not in ("approx_count_distinct", "last")))
 
 
 def event(card: str, ts_ms: int, amount: float, merchant: str | None, txn: str | None = None) -> dict[str, Any]:
@@ -132,13 +141,18 @@ class Run:
         return sum(getattr(m, name) for m in self.metrics)
 
 
-def new_run(tmp_path: Path, stack_env: dict[str, str], label: str, *, dedupe: bool = True) -> Run:
+def new_run(tmp_path: Path, stack_env: dict[str, str], label: str, *, dedupe: bool = True,
+            numeric_only: bool = False) -> Run:
     suffix = f"{label}-{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"engine_{label.replace('-', '_')}.yaml"
     text = GROUP_YAML.replace("TOPIC", f"engine-{suffix}").replace("FGNAME", f"engine-{suffix}")
     if not dedupe:
         assert DEDUPE_LINE in text
         text = text.replace(DEDUPE_LINE, "")
+    if numeric_only:
+        assert not dedupe and all(line in text for line in NON_NUMERIC_LINES)
+        for line in NON_NUMERIC_LINES:
+            text = text.replace(line, "")
     path.write_text(text)
     yaml.safe_load(text)
     spec = load_feature_group(path)
@@ -151,4 +165,5 @@ def new_run(tmp_path: Path, stack_env: dict[str, str], label: str, *, dedupe: bo
     ensure_feature_group(boto3.client("sagemaker"), spec, profile)
     sink = CapturingSink(build_sink(online_target(spec, profile), profile.feature_store,
                                     str(tmp_path / f"online-dlq-{suffix}")))
-    return Run(spec, profile, sink, ORACLE_GROUP if dedupe else ORACLE_GROUP_NO_DEDUPE)
+    oracle = ORACLE_GROUP_NUMERIC if numeric_only else ORACLE_GROUP if dedupe else ORACLE_GROUP_NO_DEDUPE
+    return Run(spec, profile, sink, oracle)

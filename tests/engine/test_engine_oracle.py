@@ -121,6 +121,17 @@ def test_random_streams_match_the_oracle(spark, stack_env, tmp_path_factory, bat
     check_against_oracle(run, batches)
 
 
+@settings(max_examples=2, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batches=streams())
+def test_random_streams_numeric_only_match_the_oracle(spark, stack_env, tmp_path_factory, batches) -> None:
+    """Numeric features only: the map side's compact fold against the same oracle."""
+    run = new_run(tmp_path_factory.mktemp("engine"), stack_env, "random-numeric", dedupe=False, numeric_only=True)
+    for batch in batches:
+        run.micro_batch(spark, batch)
+    check_against_oracle(run, batches)
+
+
 @pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe-one-by-one", "no-dedupe-folded"])
 def test_decay_late_duplicates_and_corrections(spark, stack_env, tmp_path: Path, dedupe: bool) -> None:
     """A hand-written stream touching every rule once, including a 5-minute count falling to 0."""
@@ -144,6 +155,27 @@ def test_decay_late_duplicates_and_corrections(spark, stack_env, tmp_path: Path,
     assert online["card-a"]["n_5m"] == "0" and online["card-a"]["total_5m"] == "0.0"
     assert online["card-a"]["latest_merchant"] == "m-2"
     assert run.total("late_events") == 1 and run.total("duplicates") == (2 if dedupe else 0)
+
+
+def test_decay_late_and_corrections_numeric_only(spark, stack_env, tmp_path: Path) -> None:
+    """The hand-written stream with numeric features only (the map side's compact fold)."""
+    minute = 60_000
+    t0 = START_MS
+    batches = [
+        [event("card-a", t0 + 1_000, 10.0, "m-1"), event("card-a", t0 + 61_000, 5.0, "m-2"),
+         event("card-a", t0 + 62_000, 2.5, "m-2"), event("card-b", t0 + 2_000, -3.0, "m-1")],
+        [event("card-b", t0 + 4 * minute, 7.0, None), event("card-a", t0 + 30_000, 1.0, "m-3"),
+         event("card-a", t0 + 3 * minute + 1, 4.0, "m-3")],
+        [event("card-c", t0 + 20 * minute, 2.0, "m-1"), event("card-b", t0 + 3 * minute, 1.0, "m-2")],
+        [event("card-b", t0 + 5 * minute, 4.0, "m-2")],
+    ]
+    run = new_run(tmp_path, stack_env, "rules-numeric", dedupe=False, numeric_only=True)
+    for batch in batches:
+        run.micro_batch(spark, batch)
+    check_against_oracle(run, batches)
+    online = run.online(["card-a"])
+    assert online["card-a"]["n_5m"] == "0" and online["card-a"]["total_5m"] == "0.0"
+    assert run.total("late_events") == 1
 
 
 @pytest.mark.parametrize("dedupe", [True, False], ids=["dedupe-one-by-one", "no-dedupe-folded"])

@@ -1,6 +1,8 @@
 package io.featurestream.tiles;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -8,8 +10,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Random;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 
@@ -130,6 +134,80 @@ class PreAggregateTest {
       assertNull(r.get(cfg.partialIdx));
       assertNull(r.get(cfg.pwmIdx));
       assertEquals(Arrays.asList(events().get(i).get(7)), Arrays.asList(r.get(cfg.eventIdx)));
+    }
+  }
+
+  /** Two numeric inputs, no distinct or last inputs: the map side folds into CompactFold. */
+  private static EngineConfig numericOnly() {
+    StructType input = new StructType()
+        .add("_key", DataTypes.StringType)
+        .add("_ts", DataTypes.LongType)
+        .add("_wm", DataTypes.TimestampType)
+        .add("_dk", DataTypes.LongType)
+        .add("_n0", DataTypes.DoubleType)
+        .add("_n1", DataTypes.DoubleType)
+        .add("_event", new StructType().add("x", DataTypes.StringType));
+    String json = "{\"tile_ms\": 60000, \"lateness_ms\": 120000, \"ttl_ms\": 0, \"dedupe_within_ms\": -1, "
+        + "\"numeric_slots\": 2, \"hash_slots\": 0, \"last_slots\": 0, \"features\": ["
+        + "{\"name\": \"n_2m\", \"agg\": \"count\", \"tiles\": 2, \"slot\": -1},"
+        + "{\"name\": \"sum_5m\", \"agg\": \"sum\", \"tiles\": 5, \"slot\": 0},"
+        + "{\"name\": \"sd_5m\", \"agg\": \"stddev_samp\", \"tiles\": 5, \"slot\": 1},"
+        + "{\"name\": \"max_5m\", \"agg\": \"max\", \"tiles\": 5, \"slot\": 1}]}";
+    return EngineConfig.parse(json, TileEngine.mappedSchema(input), false);
+  }
+
+  @Test
+  void compactFoldWritesTheBytesOfTheTileFold() {
+    EngineConfig cfg = numericOnly();
+    assertTrue(PreAggregate.CompactFold.applies(cfg));
+    assertEquals(false, PreAggregate.CompactFold.applies(config(-1)));
+    Random random = new Random(42);
+    for (int round = 0; round < 200; round++) {
+      PreAggregate.CompactFold compact = new PreAggregate.CompactFold(cfg);
+      EntityState state = new EntityState(cfg);
+      int events = 1 + random.nextInt(300);
+      long base = 1_000_000L * random.nextInt(1000);
+      for (int i = 0; i < events; i++) {
+        // Mostly in time order, some out of order, across up to ~50 tiles; some nulls, some ties.
+        long t = base + (random.nextInt(10) == 0 ? random.nextInt(3_000_000) : i * 10_000L);
+        Double a = random.nextInt(6) == 0 ? null : random.nextGaussian() * 1e3;
+        Double b = random.nextInt(6) == 0 ? null : (double) random.nextInt(5);
+        Row row = RowFactory.create("k", t, null, null, a, b, null, null, null);
+        compact.add(row, t);
+        TileFunction.add(cfg, state, row, t);
+      }
+      assertEquals(state.maxEvent, compact.maxEvent());
+      assertArrayEquals(PreAggregate.encode(state, events, cfg), compact.encode(cfg), "round " + round);
+    }
+  }
+
+  @Test
+  void numericOnlyPartialsMergeToTheStateOfOneByOneAdds() {
+    EngineConfig cfg = numericOnly();
+    List<Row> in = new ArrayList<>();
+    for (int i = 0; i < 80; i++) {
+      long t = 100_000L + (i * 37_000L) % 400_000L;
+      in.add(RowFactory.create(i % 3 == 0 ? "a" : "b", t, null, null, i % 5 == 0 ? null : 0.1 * i,
+          i % 4 == 0 ? null : (double) (i % 7), RowFactory.create("e" + i), null, null));
+    }
+    long watermark = 150_000L;
+    List<Row> out = drain(new PreAggregate(cfg).process(in.iterator(), watermark));
+    for (String key : new String[] {"a", "b"}) {
+      EntityState oneByOne = new EntityState(cfg);
+      EntityState merged = new EntityState(cfg);
+      for (Row r : in) {
+        if (r.getString(0).equals(key) && r.getLong(1) >= watermark) {
+          TileFunction.add(cfg, oneByOne, r, r.getLong(1));
+        }
+      }
+      for (Row r : out) {
+        if (r.getString(cfg.keyIdx).equals(key) && !r.isNullAt(cfg.partialIdx)) {
+          PreAggregate.mergeInto(merged, (byte[]) r.get(cfg.partialIdx), cfg);
+        }
+      }
+      oneByOne.asOf = 1;
+      merged.asOf = 1;
+      assertArrayEquals(oneByOne.encode(cfg), merged.encode(cfg), key);
     }
   }
 }
