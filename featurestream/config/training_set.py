@@ -236,6 +236,11 @@ class JoinSpec(Frozen):
     skew: SkewSpec = SkewSpec()
     # Sort partitions of the join (default: spark.sql.shuffle.partitions); ~1M rows each sorts fastest.
     partitions: int | None = Field(default=None, ge=1, le=100_000)
+    # Feature rows are first reduced where they are read, to one per key and interval between two
+    # label times (see training/pit.py). The labels' keys and times are broadcast for that and each
+    # task thread holds ~24 bytes per label row plus a 64 MB arena, so only up to this many label
+    # rows. 0 turns the reduction off.
+    reduce_max_labels: int = Field(default=4_000_000, ge=0)
 
 
 class SplitSpec(Frozen):

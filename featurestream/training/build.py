@@ -66,7 +66,8 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
             _check_output_names(source, labels.frame.columns, groups)
         report = PitReport()
         options = PitOptions(strictly_before=spec.join.strictly_before, availability=spec.join.availability,
-                             skew=spec.join.skew, partitions=spec.join.partitions)
+                             skew=spec.join.skew, partitions=spec.join.partitions,
+                             reduce_max_labels=spec.join.reduce_max_labels)
         with progress.phase("joining as of label time"):
             joined = as_of_join(labels.frame, labels.timestamp_column, [g.side for g in groups], options, report)
             cut = output.validation_cut(labels.frame, labels.timestamp_column, out_spec)

@@ -33,6 +33,10 @@ CASES = {
     # Default sampling: a third of the feature files (one of three days), 2% of the label rows.
     "availability/skew_buckets": {"strictly_before": False, "availability": True, "skew": {}},
     "availability_strict/skew_off": {"strictly_before": True, "availability": True, "skew": {"mode": "off"}},
+    # Every other case reduces the feature rows per label interval before the shuffle (the tiles
+    # jar's LabelIntervalReduce); this one keeps the plain path, used without the jar.
+    "at_or_before/not_reduced": {"strictly_before": False, "availability": False, "skew": {"mode": "off"},
+                                 "reduce_max_labels": 0},
 }
 
 
@@ -57,6 +61,8 @@ def test_equals_duckdb_asof_join(spark: Any, loaded: Loaded, case: str) -> None:
     assert 0.2 < ours["txn_count_5m"].isna().mean() < 0.9
     passes = manifest["join"]["passes"]
     assert [p["groups"] for p in passes] == [["card_activity", "card_profile"], ["merchant_risk"]]
+    reduced = options.get("reduce_max_labels", 1) > 0
+    assert all(p["features_reduced_before_shuffle"] is reduced for p in passes)
     if options["skew"].get("mode") == "off":
         assert all(p["hot_keys"] == 0 for p in passes)
     else:

@@ -1,0 +1,192 @@
+package io.featurestream.asof;
+
+import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.unsafe.Platform;
+import org.apache.spark.unsafe.array.ByteArrayMethods;
+
+/**
+ * The labels' distinct times per key, laid out for one lookup per feature row with few cache misses.
+ *
+ * <p>A lookup per row is the whole cost of the map-side reduction, and a map of key objects to
+ * arrays costs about ten dependent cache misses per row (node, key, its bytes, the arrays...),
+ * which measured slower than the shuffle it saves. Here everything is in flat primitive arrays: an
+ * open-addressing table of (hash, key number), the keys' bytes back to back, and the times of all
+ * keys back to back, key k's at {@code [timesStart[k], timesStart[k + 1])}. A key's intervals are
+ * numbered globally by the position of their closing label time, so per-task state is flat too.
+ */
+final class LabelIndex implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  // Open addressing, SLOT longs per slot: (hash << 32 | start of the key's bytes), (start << 32 |
+  // end of its times), the key's length. One slot holds all a lookup needs (one cache miss).
+  private static final int SLOT = 3;
+  private final long[] slots;
+  private final byte[] keyBytes;
+  private final long[] times;
+
+  private LabelIndex(long[] slots, byte[] keyBytes, long[] times) {
+    this.slots = slots;
+    this.keyBytes = keyBytes;
+    this.times = times;
+  }
+
+  /** From label rows (key columns, then the time in microseconds; none null). */
+  static LabelIndex of(InternalRow[] labels, DataType[] keyTypes) {
+    KeyBytes keyOf = new KeyBytes(keyTypes);
+    int timeOrdinal = keyTypes.length;
+    // Number the keys in order of appearance and count each key's labels.
+    HashMap<ByteBuffer, Integer> numbers = new HashMap<>();
+    List<byte[]> keyRows = new ArrayList<>();
+    int[] keyOfLabel = new int[labels.length];
+    int[] counts = new int[16];
+    for (int i = 0; i < labels.length; i++) {
+      if (!keyOf.read(labels[i])) {
+        throw new IllegalArgumentException("label keys must not be null (the caller filters them)");
+      }
+      byte[] bytes = new byte[keyOf.size];
+      Platform.copyMemory(keyOf.base, keyOf.offset, bytes, Platform.BYTE_ARRAY_OFFSET, keyOf.size);
+      ByteBuffer key = ByteBuffer.wrap(bytes);
+      Integer number = numbers.get(key);
+      if (number == null) {
+        number = keyRows.size();
+        numbers.put(key, number);
+        keyRows.add(bytes);
+        if (number == counts.length) {
+          counts = Arrays.copyOf(counts, number * 2);
+        }
+      }
+      keyOfLabel[i] = number;
+      counts[number]++;
+    }
+    int keys = keyRows.size();
+    // Each key's times in its own segment, sorted, equal times merged (they close the same interval).
+    int[] fillAt = new int[keys + 1];
+    for (int k = 0; k < keys; k++) {
+      fillAt[k + 1] = fillAt[k] + counts[k];
+    }
+    long[] all = new long[labels.length];
+    int[] next = Arrays.copyOf(fillAt, keys);
+    for (int i = 0; i < labels.length; i++) {
+      all[next[keyOfLabel[i]]++] = labels[i].getLong(timeOrdinal);
+    }
+    long[] times = new long[labels.length];
+    int[] timesStart = new int[keys + 1];
+    int keyByteCount = 0;
+    int timeCount = 0;
+    for (int k = 0; k < keys; k++) {
+      Arrays.sort(all, fillAt[k], fillAt[k + 1]);
+      timesStart[k] = timeCount;
+      for (int i = fillAt[k]; i < fillAt[k + 1]; i++) {
+        if (i == fillAt[k] || all[i] != all[i - 1]) {
+          times[timeCount++] = all[i];
+        }
+      }
+      keyByteCount += keyRows.get(k).length;
+    }
+    timesStart[keys] = timeCount;
+    long[] slots = new long[SLOT * (Integer.highestOneBit(Math.max(2, keys * 2 - 1)) << 1)];
+    byte[] keyBytes = new byte[keyByteCount];
+    int keyStart = 0;
+    for (int k = 0; k < keys; k++) {
+      byte[] key = keyRows.get(k);
+      System.arraycopy(key, 0, keyBytes, keyStart, key.length);
+      keyOf.base = key;
+      keyOf.offset = Platform.BYTE_ARRAY_OFFSET;
+      keyOf.size = key.length;
+      insert(slots, keyOf.hash(), keyStart, key.length, timesStart[k], timesStart[k + 1]);
+      keyStart += key.length;
+    }
+    return new LabelIndex(slots, keyBytes, Arrays.copyOf(times, timeCount));
+  }
+
+  private static void insert(long[] slots, int hash, int keyStart, int keyLength, int timesStart, int timesEnd) {
+    int mask = slots.length / SLOT - 1;
+    int slot = spread(hash) & mask;
+    while (slots[SLOT * slot + 1] != 0) {
+      slot = (slot + 1) & mask;
+    }
+    slots[SLOT * slot] = ((long) hash << 32) | (keyStart & 0xffffffffL);
+    slots[SLOT * slot + 1] = ((long) timesStart << 32) | timesEnd; // timesEnd >= 1: never 0 when used
+    slots[SLOT * slot + 2] = keyLength;
+  }
+
+  private static int spread(int hash) {
+    return hash ^ (hash >>> 16);
+  }
+
+  /** Label times of all keys together. */
+  int intervals() {
+    return times.length;
+  }
+
+  /**
+   * The key's times as {@code (timesStart << 32) | timesEnd} (positions in the global times), or
+   * -1 when no label has the key.
+   */
+  long find(KeyBytes key) {
+    int hash = key.hash();
+    int mask = slots.length / SLOT - 1;
+    int slot = spread(hash) & mask;
+    while (true) {
+      int at = SLOT * slot;
+      long range = slots[at + 1];
+      if (range == 0) {
+        return -1;
+      }
+      long head = slots[at];
+      if ((int) (head >>> 32) == hash && slots[at + 2] == key.size
+          && ByteArrayMethods.arrayEquals(key.base, key.offset, keyBytes, Platform.BYTE_ARRAY_OFFSET + (int) head, key.size)) {
+        return range;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /**
+   * A task's working copy: for each key with times at global positions [s, e), its times at
+   * {@code [s + s, s + e)} followed by the newest EventTime seen per interval at {@code [s + e, e + e)}
+   * (interval g, for s <= g < e, at {@code e + g}), so a row's search and its update touch
+   * neighbouring memory. Newest EventTimes start at {@code empty}.
+   */
+  long[] taskLayout(long empty) {
+    long[] layout = new long[2 * times.length];
+    Arrays.fill(layout, empty);
+    for (int at = 0; at < slots.length; at += SLOT) {
+      long range = slots[at + 1];
+      if (range != 0) {
+        int start = (int) (range >>> 32);
+        int end = (int) range;
+        System.arraycopy(times, start, layout, 2 * start, end - start);
+      }
+    }
+    return layout;
+  }
+
+  /**
+   * The interval (global position of its closing label time) of a feature at sort time s, for a key
+   * with times [start, end) in {@code layout}: the first label time that sees it ({@code >= s}, or
+   * {@code > s} strictly before); -1 when none does.
+   */
+  static int group(long[] layout, int start, int end, long s, boolean strictlyBefore) {
+    int low = start;
+    int high = end;
+    while (low < high) {
+      int mid = (low + high) >>> 1;
+      long time = layout[start + mid];
+      boolean sees = strictlyBefore ? time > s : time >= s;
+      if (sees) {
+        high = mid;
+      } else {
+        low = mid + 1;
+      }
+    }
+    return low == end ? -1 : low;
+  }
+}
