@@ -69,7 +69,8 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
                              skew=spec.join.skew, partitions=spec.join.partitions,
                              reduce_max_labels=spec.join.reduce_max_labels)
         with progress.phase("joining as of label time"):
-            joined = as_of_join(labels.frame, labels.timestamp_column, [g.side for g in groups], options, report)
+            joined = as_of_join(labels.frame, labels.timestamp_column, [g.side for g in groups], options, report,
+                                label_count=labels.rows)
             cut = output.validation_cut(labels.frame, labels.timestamp_column, out_spec)
             features = [c for g in groups for c in g.side.features]
             written = output.write(spark, joined, labels.timestamp_column, out_spec, cut, features)

@@ -108,18 +108,21 @@ def _sides_by_keys(sides: Sequence[FeatureSide]) -> list[list[FeatureSide]]:
 
 
 def as_of_join(labels: DataFrame, timestamp_column: str, sides: Sequence[FeatureSide],
-               options: PitOptions, report: PitReport | None = None) -> DataFrame:
-    """Every label row, unchanged and in no particular order, with each group's features as of its time."""
+               options: PitOptions, report: PitReport | None = None, label_count: int | None = None) -> DataFrame:
+    """Every label row, unchanged and in no particular order, with each group's features as of its time.
+
+    `label_count`: the labels' row count when the caller knows it (saves a count).
+    """
     result = labels
     for group in _sides_by_keys(sides):
         # The label keys and times for the skew sample come from `labels` itself (persisted), not
         # from the previous pass's result, so no pass is computed twice.
-        result = _one_pass(result, timestamp_column, group, options, report, source=labels)
+        result = _one_pass(result, timestamp_column, group, options, report, source=labels, label_count=label_count)
     return result
 
 
 def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide], options: PitOptions,
-              report: PitReport | None, *, source: DataFrame) -> DataFrame:
+              report: PitReport | None, *, source: DataFrame, label_count: int | None) -> DataFrame:
     keys = sides[0].keys
     key_cols = [f"_fs_k{i}" for i in range(len(keys))]
     label_side, feature_side = (0, 1) if options.strictly_before else (1, 0)
@@ -152,7 +155,7 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     sort_time = F.greatest(EVENT_TIME, WRITE_TIME) if options.availability else F.col(EVENT_TIME)
     key_and_time = [*[F.col(k).cast(t).alias(c) for k, t, c in zip(keys, key_types, key_cols, strict=True)],
                     sort_time.alias(TS)]
-    reduce_with = _interval_reducer(labels.sparkSession, label_times, key_cols, options)
+    reduce_with = _interval_reducer(labels.sparkSession, label_times, key_cols, options, label_count)
     for index, side in enumerate(sides):
         usable = F.col(EVENT_TIME).isNotNull() & _keys_not_null(side.keys)
         if reduce_with is not None:
@@ -202,7 +205,7 @@ _REDUCE_MAX_GROUPS = 1_000_000
 
 
 def _interval_reducer(spark: SparkSession, label_times: DataFrame, key_cols: list[str],
-                      options: PitOptions) -> Callable[[DataFrame], DataFrame] | None:
+                      options: PitOptions, label_count: int | None) -> Callable[[DataFrame], DataFrame] | None:
     """Map-side reduction of feature rows (keys, TS, record "r") to one per key and label interval.
 
     Two feature rows of a key whose sort times lie between the same two consecutive label times of
@@ -227,7 +230,7 @@ def _interval_reducer(spark: SparkSession, label_times: DataFrame, key_cols: lis
     except Exception:  # py4j wraps ClassNotFoundException; without the jar the plain path is exact too
         return None
     usable = label_times.where(F.col(TS).isNotNull() & _keys_not_null(key_cols))
-    if usable.count() > options.reduce_max_labels:
+    if (label_count if label_count is not None else usable.count()) > options.reduce_max_labels:
         return None
     strictly_before = options.strictly_before
     keys = len(key_cols)
