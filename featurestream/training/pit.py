@@ -20,6 +20,12 @@ event-time mode the sort also orders versions by (is_deleted, write_time, api ti
 is just the last record seen. Max is associative, which lets skewed keys be split into time
 buckets (skew.py). Cost: one shuffle and one sort of (labels + features) -- never the per-key
 product that an inequality join followed by row_number builds.
+
+Before that shuffle, feature rows are reduced where they are read (`_interval_reducer`): rows of a
+key between the same two consecutive label times are eligible for the same labels, so each task
+keeps only the max per (key, label interval), and drops rows no label can see. Associativity
+again makes this exact; it is skipped (same result, more rows shuffled) for label sets too large
+to broadcast.
 """
 
 from __future__ import annotations
