@@ -175,6 +175,10 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
                 *key_and_time, F.lit(feature_side).alias(SIDE), F.lit(None).cast(label_type).alias(LABEL),
                 *nulls_except(index))
         union = union.unionByName(feature_rows)
+        if reduce_with is not None:
+            # Reduced, a key's feature rows number at most its label intervals per input task, so
+            # the labels alone show which keys are hot; sampling feature files would cost a read.
+            continue
         sampled = side.sample if side.sample is not None else side.frame
         sources.append(skew.SampleSource(sampled.where(usable).select(*key_and_time),
                                          side.sample_rate if side.sample is not None else 1.0))

@@ -153,28 +153,43 @@ final class LabelIndex implements Serializable {
     return times.length;
   }
 
+  /** The first slot to probe for a key with this hash. */
+  int home(int hash) {
+    return spread(hash) & (slots.length / SLOT - 1);
+  }
+
+  /** A slot's times word (0 when the slot is empty), for {@link #find}. */
+  long slotRange(int slot) {
+    return slots[SLOT * slot + 1];
+  }
+
   /**
    * The key's times as {@code (timesStart << 32) | timesEnd} (positions in the global times), or
-   * -1 when no label has the key.
+   * -1 when no label has the key. {@code slot} is {@link #home} of the hash and {@code range} its
+   * {@link #slotRange}, read by the caller ahead of time.
    */
-  long find(KeyBytes key) {
-    int hash = key.hash();
+  long find(KeyBytes key, int hash, int slot, long range) {
     int mask = slots.length / SLOT - 1;
-    int slot = spread(hash) & mask;
     while (true) {
-      int at = SLOT * slot;
-      long range = slots[at + 1];
       if (range == 0) {
         return -1;
       }
-      long head = slots[at];
+      long head = slots[SLOT * slot];
       long keyAt = Platform.BYTE_ARRAY_OFFSET + (int) head;
       if ((int) (head >>> 32) == hash && Platform.getInt(keyBytes, keyAt) == key.size
           && ByteArrayMethods.arrayEquals(key.base, key.offset, keyBytes, keyAt + LENGTH_BYTES, key.size)) {
         return range;
       }
       slot = (slot + 1) & mask;
+      range = slots[SLOT * slot + 1];
     }
+  }
+
+  /** {@link #find} with no reads done ahead. */
+  long find(KeyBytes key) {
+    int hash = key.hash();
+    int slot = home(hash);
+    return find(key, hash, slot, slotRange(slot));
   }
 
   /**

@@ -45,12 +45,23 @@ final class PartitionReduction implements Iterator<InternalRow> {
   private final UnsafeRow held;
   private final UnsafeRow out;
   private Buffers buffers;
+  // The batch being looked up: its rows' bytes, views on them, and per-row lookup state.
+  private static final int BATCH = 16;
+  private byte[] batchBytes = new byte[BATCH * 256];
+  private final UnsafeRow[] rows = new UnsafeRow[BATCH];
+  private final int[] offsets = new int[BATCH];
+  private final int[] sizes = new int[BATCH];
+  private final int[] hashes = new int[BATCH];
+  private final int[] slots = new int[BATCH];
+  private final long[] ranges = new long[BATCH];
+  private final long[] firstTimes = new long[BATCH];
   private int groups;
   private int emitted;
 
   /** Per-task arrays, reused by the next task of the same join on the same thread. */
   private static final class Buffers {
     final LabelIndex labels;
+    final int maxGroups;
     final long[] layout;
     final int[] rowOffset;
     final int[] rowSize;
@@ -61,11 +72,13 @@ final class PartitionReduction implements Iterator<InternalRow> {
 
     Buffers(LabelIndex labels, int maxGroups) {
       this.labels = labels;
+      this.maxGroups = maxGroups;
       this.layout = labels.taskLayout(EMPTY);
       this.rowOffset = new int[labels.intervals()];
       this.rowSize = new int[labels.intervals()];
-      this.groupOf = new int[maxGroups];
-      this.layoutAt = new int[maxGroups];
+      // A batch read below the bound can add BATCH groups at most.
+      this.groupOf = new int[Math.min(maxGroups + BATCH, labels.intervals())];
+      this.layoutAt = new int[groupOf.length];
     }
   }
 
@@ -87,6 +100,9 @@ final class PartitionReduction implements Iterator<InternalRow> {
     this.toUnsafe = UnsafeProjection.create(all);
     this.order = new LabelIntervalReduce.RecordOrder(recordType);
     this.out = new UnsafeRow(rowFields);
+    for (int i = 0; i < BATCH; i++) {
+      rows[i] = new UnsafeRow(rowFields);
+    }
     this.held = new UnsafeRow(rowFields);
     this.buffers = borrow(labels, this.maxGroups);
   }
@@ -95,7 +111,7 @@ final class PartitionReduction implements Iterator<InternalRow> {
     SoftReference<Buffers> pooled = POOL.get();
     Buffers buffers = pooled == null ? null : pooled.get();
     POOL.remove(); // a task that fails half-way never returns dirty arrays
-    if (buffers != null && buffers.labels == labels && buffers.groupOf.length == maxGroups) {
+    if (buffers != null && buffers.labels == labels && buffers.maxGroups == maxGroups) {
       return buffers;
     }
     return new Buffers(labels, maxGroups);
@@ -129,6 +145,12 @@ final class PartitionReduction implements Iterator<InternalRow> {
     return out;
   }
 
+  /**
+   * Reads rows in batches of BATCH and looks each batch up in three passes (table slot, then the
+   * key's bytes and label times, then the search and update), so the cache misses of different
+   * rows overlap instead of queueing one after another: every lookup is a few random reads in
+   * arrays of several MB, and that latency, not arithmetic, is the cost of this loop.
+   */
   private void fill() {
     Buffers b = buffers;
     long[] layout = b.layout;
@@ -138,29 +160,74 @@ final class PartitionReduction implements Iterator<InternalRow> {
     // With room for every interval no new group can overflow; otherwise stop at maxGroups.
     boolean bounded = maxGroups < labels.intervals();
     while ((!bounded || groups < maxGroups) && b.arenaUsed < ARENA_BYTES && input.hasNext()) {
-      InternalRow row = input.next();
-      long range = keyOf.read(row) ? labels.find(keyOf) : -1;
-      if (range < 0 || row.isNullAt(keyCount)) {
-        continue; // no label has this key (the caller drops null times and keys before)
+      int n = gather();
+      for (int i = 0; i < n; i++) {
+        if (keyOf.read(rows[i])) {
+          hashes[i] = keyOf.hash();
+          slots[i] = labels.home(hashes[i]);
+          ranges[i] = labels.slotRange(slots[i]); // the load that misses; used by find below
+        } else {
+          ranges[i] = -1;
+        }
       }
-      int start = (int) (range >>> 32);
-      int end = (int) range;
-      int group = LabelIndex.group(layout, start, end, row.getLong(keyCount), strictlyBefore);
-      if (group < 0) {
-        continue; // after the key's last label: no label can see it
+      for (int i = 0; i < n; i++) {
+        if (ranges[i] != -1 && keyOf.read(rows[i])) {
+          ranges[i] = labels.find(keyOf, hashes[i], slots[i], ranges[i]);
+          if (ranges[i] >= 0) {
+            firstTimes[i] = layout[2 * (int) (ranges[i] >>> 32)]; // the key's times: loaded here
+          }
+        }
       }
-      long eventTime = eventTime(row);
-      int at = end + group;
-      long current = layout[at];
-      if (current == EMPTY) {
-        b.groupOf[groups] = group;
-        b.layoutAt[groups++] = at;
-      } else if (eventTime < current || (eventTime == current && order.compare(row.getStruct(keyCount + 1, recordFields), heldRow(group)) <= 0)) {
-        continue;
+      for (int i = 0; i < n; i++) {
+        UnsafeRow row = rows[i];
+        if (ranges[i] < 0 || row.isNullAt(keyCount)) {
+          continue; // no label has this key (the caller drops null times and keys before)
+        }
+        int start = (int) (ranges[i] >>> 32);
+        int end = (int) ranges[i];
+        long s = row.getLong(keyCount);
+        int group = (strictlyBefore ? firstTimes[i] > s : firstTimes[i] >= s)
+            ? start : LabelIndex.group(layout, start, end, s, strictlyBefore);
+        if (group < 0) {
+          continue; // after the key's last label: no label can see it
+        }
+        long eventTime = eventTime(row);
+        int at = end + group;
+        long current = layout[at];
+        if (current == EMPTY) {
+          b.groupOf[groups] = group;
+          b.layoutAt[groups++] = at;
+        } else if (eventTime < current || (eventTime == current
+            && order.compare(row.getStruct(keyCount + 1, recordFields), heldRow(group)) <= 0)) {
+          continue;
+        }
+        layout[at] = eventTime;
+        keep(row, group);
       }
-      layout[at] = eventTime;
-      keep(row instanceof UnsafeRow ? (UnsafeRow) row : toUnsafe.apply(row), group);
     }
+  }
+
+  /** Copies up to BATCH input rows into the batch buffer (the input reuses its row object). */
+  private int gather() {
+    int n = 0;
+    int used = 0;
+    while (n < BATCH && input.hasNext()) {
+      InternalRow next = input.next();
+      UnsafeRow row = next instanceof UnsafeRow ? (UnsafeRow) next : toUnsafe.apply(next);
+      int size = row.getSizeInBytes();
+      if (batchBytes.length < used + size) {
+        batchBytes = Arrays.copyOf(batchBytes, Math.max(batchBytes.length * 2, used + size));
+      }
+      Platform.copyMemory(row.getBaseObject(), row.getBaseOffset(), batchBytes, Platform.BYTE_ARRAY_OFFSET + used,
+          size);
+      offsets[n] = used;
+      sizes[n++] = size;
+      used += size;
+    }
+    for (int i = 0; i < n; i++) {
+      rows[i].pointTo(batchBytes, Platform.BYTE_ARRAY_OFFSET + offsets[i], sizes[i]);
+    }
+    return n;
   }
 
   /** The record's first field (its EventTime), read in place from an UnsafeRow. */
