@@ -56,6 +56,9 @@ from featurestream.training.columns import (
 
 # Measured on 1M labels x 10M features, local[2]: 32 sorts of ~350k rows used 10% less CPU than 16.
 ROWS_PER_SORT = 400_000
+# Rows sorted per label row once feature rows are reduced before the shuffle: the label plus
+# ~2.7 feature rows on the benchmark (1M labels x 10M features, 100k keys, 5 feature tasks).
+REDUCED_ROWS_PER_LABEL = 4
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,7 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
         is_feature = F.col(SIDE) == feature_side
         bucketed = bucketed.unionByName(skew.seed_rows(bucketed.where(is_feature), plan, key_cols, record_names,
                                                        label_type))
-    partitions = _sort_partitions(bucketed, plan, options)
+    partitions = _sort_partitions(bucketed, plan, options, reduced=reduce_with is not None)
     if report is not None:
         report.passes.append({"groups": [s.name for s in sides], "keys": list(keys), "sort_partitions": partitions,
                               "features_reduced_before_shuffle": reduce_with is not None, **plan.describe()})
@@ -259,14 +262,25 @@ def _tie_break(record_names: list[str], field_name: str) -> Column:
     return fields[0] if len(fields) == 1 else F.coalesce(*fields)
 
 
-def _sort_partitions(rows: DataFrame, plan: skew.BucketPlan, options: PitOptions) -> int:
+def _sort_partitions(rows: DataFrame, plan: skew.BucketPlan, options: PitOptions, *, reduced: bool) -> int:
     """The configured count, else enough that each sort holds ~ROWS_PER_SORT rows (at least the
-    session's shuffle partitions): sorts much larger than the CPU caches were measured slower."""
+    session's shuffle partitions): sorts much larger than the CPU caches were measured slower.
+
+    Reduced before the shuffle, the rows sorted are the labels plus a few feature rows per label
+    (2.7 on the benchmark's 1M x 10M), and the sample saw the labels only: REDUCED_ROWS_PER_LABEL
+    per sampled row, at least the default parallelism. The session's count would make sorts of
+    ~100k rows there; on the benchmark (idle, 3 rounds) 32 partitions took 8.8-9.0 s, 8 took
+    8.2-9.3 s and 12 took 8.3-9.0 s.
+    """
     if options.partitions:
         return options.partitions
-    session = int(rows.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200")
+    spark = rows.sparkSession
+    session = int(spark.conf.get("spark.sql.shuffle.partitions") or "200")
     if plan.estimated_rows is None:
         return session
+    if reduced:
+        wanted = math.ceil(plan.estimated_rows * REDUCED_ROWS_PER_LABEL / ROWS_PER_SORT)
+        return max(spark.sparkContext.defaultParallelism, wanted)
     return max(session, math.ceil(plan.estimated_rows / ROWS_PER_SORT))
 
 
