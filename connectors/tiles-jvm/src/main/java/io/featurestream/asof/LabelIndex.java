@@ -13,8 +13,8 @@ import org.apache.spark.unsafe.array.ByteArrayMethods;
  * <p>A lookup per row is the whole cost of the map-side reduction, and a map of key objects to
  * arrays costs about ten dependent cache misses per row (node, key, its bytes, the arrays...),
  * which measured slower than the shuffle it saves. Here everything is in flat primitive arrays: an
- * open-addressing table of (hash, key number), the keys' bytes back to back, and the times of all
- * keys back to back, key k's at {@code [timesStart[k], timesStart[k + 1])}. A key's intervals are
+ * open-addressing table whose slot holds the key's hash, where its bytes are and where its times
+ * are; the keys' bytes back to back; and the times of all keys back to back. A key's intervals are
  * numbered globally by the position of their closing label time, so per-task state is flat too.
  */
 final class LabelIndex implements Serializable {

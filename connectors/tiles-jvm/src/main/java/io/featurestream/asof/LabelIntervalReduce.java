@@ -2,10 +2,8 @@ package io.featurestream.asof;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.FlatMapFunction;
@@ -17,10 +15,8 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.BoundReference;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
-import org.apache.spark.sql.catalyst.expressions.UnsafeRow;
 import org.apache.spark.sql.catalyst.util.TypeUtils;
 import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import scala.collection.JavaConverters;
 import scala.math.Ordering;
@@ -59,6 +55,9 @@ public final class LabelIntervalReduce {
     Broadcast<LabelIndex> shared = JavaSparkContext.fromSparkContext(spark.sparkContext()).broadcast(index);
     Reducer reducer = new Reducer(shared, keyTypes, (StructType) schema.fields()[keyCount + 1].dataType(),
         strictlyBefore, maxGroups);
+    // Rows stay in Spark's internal (unsafe) format both ways: a Dataset.mapPartitions would
+    // convert every row to and from Row objects. internalCreateDataFrame is Spark's own entry for
+    // an RDD of internal rows (private[sql] in Scala, public in the bytecode Java sees).
     JavaRDD<InternalRow> rows = features.queryExecution().toRdd().toJavaRDD().mapPartitions(reducer);
     return spark.internalCreateDataFrame(rows.rdd(), schema, false);
   }
