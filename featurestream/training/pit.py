@@ -40,7 +40,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurestream.config.training_set import SkewSpec
+from featurestream.config.training_set import JoinSpec, SkewSpec
 from featurestream.training import skew
 from featurestream.training.columns import (
     API_TIME,
@@ -84,8 +84,8 @@ class PitOptions:
     # Sort partitions (default: spark.sql.shuffle.partitions); sorts are fastest at up to ~1M rows each.
     partitions: int | None = None
     # Reduce feature rows per label interval before the shuffle when there are at most this many
-    # label rows (0: never); see `_reduced_feature_rows`.
-    reduce_max_labels: int = 4_000_000
+    # label rows (0: never); see `_interval_reducer`.
+    reduce_max_labels: int = JoinSpec.model_fields["reduce_max_labels"].default
 
 
 @dataclass
@@ -145,17 +145,13 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     record_types = [r.schema["r"].dataType for r in records]
     record_names = [_record_column(i) for i in range(len(sides))]
 
-    def nulls_except(index: int | None) -> list[Column]:
-        return [
-            (_record_struct(sides[i]) if i == index else F.lit(None).cast(record_types[i])).alias(name)
-            for i, name in enumerate(record_names)
-        ]
+    no_records = [F.lit(None).cast(t).alias(name) for t, name in zip(record_types, record_names, strict=True)]
 
     label_ts = labels[quoted(timestamp_column)].cast(T.TimestampType())
     label_rows = labels.select(
         *[labels[quoted(k)].alias(c) for k, c in zip(keys, key_cols, strict=True)],
         label_ts.alias(TS), F.lit(label_side).alias(SIDE),
-        label_struct.alias(LABEL), *nulls_except(None),
+        label_struct.alias(LABEL), *no_records,
     )
     union = label_rows
     label_times = source.select(*[source[quoted(k)].alias(c) for k, c in zip(keys, key_cols, strict=True)],
@@ -167,16 +163,13 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     reduce_with = _interval_reducer(labels.sparkSession, label_times, key_cols, options, label_count)
     for index, side in enumerate(sides):
         usable = F.col(EVENT_TIME).isNotNull() & _keys_not_null(side.keys)
+        candidates = side.frame.where(usable).select(*key_and_time, _record_struct(side).alias("r"))
         if reduce_with is not None:
-            reduced = reduce_with(side.frame.where(usable).select(*key_and_time, _record_struct(side).alias("r")))
-            feature_rows = reduced.select(
-                *key_cols, TS, F.lit(feature_side).alias(SIDE), F.lit(None).cast(label_type).alias(LABEL),
-                *[(F.col("r") if i == index else F.lit(None).cast(record_types[i])).alias(name)
-                  for i, name in enumerate(record_names)])
-        else:
-            feature_rows = side.frame.where(usable).select(
-                *key_and_time, F.lit(feature_side).alias(SIDE), F.lit(None).cast(label_type).alias(LABEL),
-                *nulls_except(index))
+            candidates = reduce_with(candidates)
+        feature_rows = candidates.select(
+            *key_cols, TS, F.lit(feature_side).alias(SIDE), F.lit(None).cast(label_type).alias(LABEL),
+            *[(F.col("r") if i == index else F.lit(None).cast(record_types[i])).alias(name)
+              for i, name in enumerate(record_names)])
         union = union.unionByName(feature_rows)
         if reduce_with is not None:
             # Reduced, a key's feature rows number at most its label intervals per input task, so
@@ -212,8 +205,7 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     return running.select(*outputs)
 
 
-_REDUCE_CLASS = "io.featurestream.asof.LabelIntervalReduce"
-# Groups held per task before the reduction flushes them (~250 bytes each): bounds its memory.
+# Groups a task holds before the reduction flushes them (besides its 64 MB bound on held rows).
 _REDUCE_MAX_GROUPS = 1_000_000
 
 
@@ -237,11 +229,13 @@ def _interval_reducer(spark: SparkSession, label_times: DataFrame, key_cols: lis
         return None
     if any(isinstance(label_times.schema[c].dataType, (T.FloatType, T.DoubleType)) for c in key_cols):
         return None
-    jvm: Any = spark.sparkContext._jvm
+    from featurestream.aggregation import EngineUnavailableError, ensure_engine
+
     try:
-        jvm.java.lang.Class.forName(_REDUCE_CLASS, False, jvm.java.lang.Thread.currentThread().getContextClassLoader())
-    except Exception:  # py4j wraps ClassNotFoundException; without the jar the plain path is exact too
-        return None
+        ensure_engine(spark)  # the tiles jar: on the classpath, or added from the checkout's build
+    except EngineUnavailableError:
+        return None  # without the jar the plain path is exact too
+    jvm: Any = spark.sparkContext._jvm
     usable = label_times.where(F.col(TS).isNotNull() & _keys_not_null(key_cols))
     if (label_count if label_count is not None else usable.count()) > options.reduce_max_labels:
         return None

@@ -185,13 +185,6 @@ final class LabelIndex implements Serializable {
     }
   }
 
-  /** {@link #find} with no reads done ahead. */
-  long find(KeyBytes key) {
-    int hash = key.hash();
-    int slot = home(hash);
-    return find(key, hash, slot, slotRange(slot));
-  }
-
   /**
    * A task's working copy: for each key with times at global positions [s, e), its times at
    * {@code [s + s, s + e)} followed by the newest EventTime seen per interval at {@code [s + e, e + e)}
