@@ -8,6 +8,9 @@ JARS := build/jars
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
+# Runs that start Spark keep its scratch space in build/scratch/<pid>, removed when they end, even
+# for jobs they kill with -9 (which never clean their /tmp folders); see the script.
+SCRATCH := scripts/with-spark-scratch
 
 .PHONY: setup venv jars npm modules test-jvm bench-kinesis test lint unit demo stack-up stack-down clean bench-feature-store
 
@@ -62,12 +65,12 @@ lint: venv
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
 test: setup lint test-jvm
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # `make demo SOURCE=kinesis` runs the same demo from a Kinesis stream.
 SOURCE ?= kafka
 demo: setup
-	$(BIN)/python -m featurestream.demo --source $(SOURCE)
+	$(SCRATCH) $(BIN)/python -m featurestream.demo --source $(SOURCE)
 
 stack-up: setup
 	$(BIN)/featurestream stack up
@@ -75,22 +78,22 @@ stack-down: venv
 	$(BIN)/featurestream stack down
 
 bench-kinesis: setup
-	$(BIN)/python bench/kinesis_bench.py
+	$(SCRATCH) $(BIN)/python bench/kinesis_bench.py
 
 bench-feature-store: venv
 	$(BIN)/python bench/feature_store_bench.py
 
 bench-writer: venv
-	$(BIN)/python bench/writer_bench.py
+	$(SCRATCH) $(BIN)/python bench/writer_bench.py
 
 bench-compaction: venv
-	$(BIN)/python bench/compaction_bench.py
+	$(SCRATCH) $(BIN)/python bench/compaction_bench.py
 
 bench-stream: setup
-	$(BIN)/python bench/stream_bench.py
+	$(SCRATCH) $(BIN)/python bench/stream_bench.py
 
 bench-training-set: setup
-	$(BIN)/python bench/training_set_bench.py
+	$(SCRATCH) $(BIN)/python bench/training_set_bench.py
 
 clean:
 	rm -rf build .state $(VENV)
@@ -105,8 +108,8 @@ dist: venv modules
 
 # The streaming and compaction jobs on a Spark standalone cluster (master + 2 workers, loopback).
 test-cluster: setup
-	FEATURESTREAM_TEST_CLUSTER=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/ops/test_cluster.py
+	FEATURESTREAM_TEST_CLUSTER=1 $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests/ops/test_cluster.py
 
 # Kill -9, broker and emulator restarts, faults, malformed input, compaction crash → bench/results/reliability.json
 reliability: setup
-	$(BIN)/python bench/reliability.py
+	$(SCRATCH) $(BIN)/python bench/reliability.py
