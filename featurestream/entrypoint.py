@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
+from types import ModuleType
 
 from featurestream.errors import ConfigError, FeatureStreamError
 
@@ -26,3 +28,14 @@ def run_entry(body: Callable[[], int | None]) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
+
+
+def run_command(prog: str, command: ModuleType, argv: list[str] | None = None) -> int:
+    """The body of a spark-submit script: `command`'s flags (its add_arguments), then its run.
+
+    `command` is a module of featurestream.commands, so a job script and the CLI share flags and code.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=command.__doc__)
+    command.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_entry(lambda: command.run(args))

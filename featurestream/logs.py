@@ -38,3 +38,17 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # py4j chatters at INFO on every call.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def filter_every_root_handler(log_filter: logging.Filter) -> None:
+    """Add `log_filter` to every root handler and to logging's last-resort handler; idempotent.
+
+    A filter on the root logger would not see records of child loggers, a handler's filter does.
+    Handlers added later need another call.
+    """
+    handlers = list(logging.getLogger().handlers)
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if log_filter not in handler.filters:
+            handler.addFilter(log_filter)

@@ -5,18 +5,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from featurestream.commands import training_set
-from featurestream.entrypoint import run_entry
+from featurestream.entrypoint import run_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="build_training_set")
-    training_set.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_entry(lambda: training_set.run(args))
+    return run_command("build_training_set", training_set, argv)
 
 
 if __name__ == "__main__":

@@ -6,18 +6,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from featurestream.commands import compact
-from featurestream.entrypoint import run_entry
+from featurestream.entrypoint import run_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="compact_offline", description=compact.__doc__)
-    compact.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_entry(lambda: compact.run(args))
+    return run_command("compact_offline", compact, argv)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from featurestream.commands import stream
-from featurestream.entrypoint import run_entry
+from featurestream.entrypoint import run_command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stream_features")
-    stream.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_entry(lambda: stream.run(args))
+    return run_command("stream_features", stream, argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import os
 import re
 import threading
 
+from featurestream.logs import filter_every_root_handler
+
 # (pattern, replacement): whole access key ids, and the value after a telling prefix.
 _PATTERNS = (
     (re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}"), "***"),
@@ -92,10 +94,5 @@ def install_redaction() -> CredentialRedactor:
             _installed = CredentialRedactor()
         else:
             _installed.values = _known_values(_installed.session_values)
-        handlers = list(logging.getLogger().handlers)
-        if logging.lastResort is not None:
-            handlers.append(logging.lastResort)
-        for handler in handlers:
-            if _installed not in handler.filters:
-                handler.addFilter(_installed)
+        filter_every_root_handler(_installed)
         return _installed

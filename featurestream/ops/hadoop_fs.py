@@ -1,7 +1,8 @@
 """Small reads through the JVM's Hadoop FileSystem: one code path for local, s3a:// and hdfs://.
 
-Used for the few files the driver looks at itself (checkpoint metadata, a stop marker), with the
-session's Hadoop configuration, so S3A endpoints and credentials are the ones Spark uses.
+Used for the few files the driver looks at itself (checkpoint metadata, a stop marker, the
+training-set manifest), with the session's Hadoop configuration, so S3A endpoints and credentials
+are the ones Spark uses.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def _fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+def filesystem(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """The Hadoop FileSystem serving `uri` and its Path."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     path = jvm.org.apache.hadoop.fs.Path(uri)
@@ -20,19 +22,19 @@ def _fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
 
 
 def exists(spark: SparkSession, uri: str) -> bool:
-    fs, path = _fs(spark, uri)
+    fs, path = filesystem(spark, uri)
     return bool(fs.exists(path))
 
 
 def glob(spark: SparkSession, pattern: str) -> list[str]:
     """Paths matching a Hadoop glob (`*`, `{a,b}`), as strings; [] when nothing matches."""
-    fs, path = _fs(spark, pattern)
+    fs, path = filesystem(spark, pattern)
     statuses = fs.globStatus(path)
     return [] if statuses is None else sorted(str(status.getPath().toString()) for status in statuses)
 
 
 def list_names(spark: SparkSession, uri: str) -> list[str]:
-    fs, path = _fs(spark, uri)
+    fs, path = filesystem(spark, uri)
     if not fs.exists(path):
         return []
     return sorted(str(status.getPath().getName()) for status in fs.listStatus(path))
@@ -41,7 +43,7 @@ def list_names(spark: SparkSession, uri: str) -> list[str]:
 def read_text(spark: SparkSession, uri: str) -> str:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    fs, path = _fs(spark, uri)
+    fs, path = filesystem(spark, uri)
     stream = fs.open(path)
     try:
         return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from featurestream.config.profile import SecretRef, SecuritySpec
 from featurestream.errors import ConfigError
+from featurestream.logs import filter_every_root_handler
 
 MASK = "***"
 # Values shorter than this would mask ordinary words in log lines; no real secret is this short.
@@ -125,12 +126,7 @@ def install_redactor() -> SecretRedactor:
     with _lock:
         _redactor.values.update(v for name in AWS_CREDENTIAL_VARIABLES
                                 if len(v := os.environ.get(name, "")) >= _MIN_AWS_CREDENTIAL_LENGTH)
-    handlers = list(logging.getLogger().handlers)
-    if logging.lastResort is not None:
-        handlers.append(logging.lastResort)
-    for handler in handlers:
-        if _redactor not in handler.filters:
-            handler.addFilter(_redactor)
+    filter_every_root_handler(_redactor)
     return _redactor
 
 

@@ -7,12 +7,12 @@ data, with the same credentials and endpoint settings (featurestream.s3a).
 from __future__ import annotations
 
 import os
-from typing import Any
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
 from featurestream import s3a
+from featurestream.ops import hadoop_fs
 
 
 def prepare(spark: SparkSession, *paths: str | None) -> None:
@@ -27,41 +27,22 @@ def normalise(path: str) -> str:
     return s3a.to_s3a(path)
 
 
-def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hadoop_path
-
-
-def exists(spark: SparkSession, path: str) -> bool:
-    fs, hadoop_path = _fs(spark, path)
-    return bool(fs.exists(hadoop_path))
+exists = hadoop_fs.exists  # the training package reads and writes its files through this module
 
 
 def delete(spark: SparkSession, path: str) -> None:
-    fs, hadoop_path = _fs(spark, path)
+    fs, hadoop_path = hadoop_fs.filesystem(spark, path)
     if fs.exists(hadoop_path):
         fs.delete(hadoop_path, True)
 
 
 def read_text(spark: SparkSession, path: str) -> str | None:
-    fs, hadoop_path = _fs(spark, path)
-    if not fs.exists(hadoop_path):
-        return None
-    stream = fs.open(hadoop_path)
-    try:
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        data = jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
-    finally:
-        stream.close()
-    return bytes(data).decode("utf-8")
+    return hadoop_fs.read_text(spark, path) if exists(spark, path) else None
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Write (overwrite) a small UTF-8 file; local files go through a rename so readers never see half."""
-    fs, hadoop_path = _fs(spark, path)
+    fs, hadoop_path = hadoop_fs.filesystem(spark, path)
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     temp = jvm.org.apache.hadoop.fs.Path(path + ".tmp")
@@ -78,7 +59,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
 
 def rename(spark: SparkSession, source: str, target: str) -> None:
     """Move a folder (a rename on HDFS and local disks; copy + delete on S3)."""
-    fs, source_path = _fs(spark, source)
-    _, target_path = _fs(spark, target)
+    fs, source_path = hadoop_fs.filesystem(spark, source)
+    _, target_path = hadoop_fs.filesystem(spark, target)
     if not fs.rename(source_path, target_path):
         raise OSError(f"could not move {source} to {target}")
