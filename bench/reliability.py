@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import os
 import random
@@ -281,26 +282,33 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: f
 
 def scenario_kill9(base: Path, kafka: Kafka, events_total: int, kills: int = 5) -> dict[str, Any]:
     with running_emulator(base / "kill9") as emu:
-        setup = prepare("kill9", base, kafka, emu, max_offsets=max(1000, events_total // 12), partitions=4)
+        # ~40 micro-batches: room for 5 kill points between 5% and 95% of the events.
+        setup = prepare("kill9", base, kafka, emu, max_offsets=max(1000, events_total // 40), partitions=4)
         events = generate_events(events_total, settings(entities=1000, seed=21, rate=100.0))
         log(f"kill9: producing {len(events)} events")
         produce_kafka(list(encode(events, settings(1000, 21, 100.0))), kafka.bootstrap, setup.spec.source.topic)
         rng = random.Random(99)
+        # The kill points, spread over the run: once this many events are committed, plus a
+        # random moment (inside a batch: state, sink writes, offset or commit log; or between two).
+        targets = sorted(int(rng.uniform(0.05, 0.95) * len(events)) for _ in range(kills))
         points = []
         name = f"{setup.spec.name}-features"
-        for index in range(kills):
+        for index, target in enumerate(targets):
             job = setup.job()
-            # Each run makes progress (one batch of its own), then dies at a random later moment:
-            # inside a batch (state, sink writes, offset or commit log) or between two.
+            # Each run makes progress (one batch of its own) before it dies.
             job.wait_for(lambda e: e.get("event") == "batch_progress" and e.get("query") == name
                          and e.get("input_rows", 0) > 0, 900)
-            delay = rng.uniform(0.0, 10.0)
+            wait_until(functools.partial(_committed_or_exited, setup.checkpoint, job, target), 900,
+                       f"kill9: {target} events committed")
+            delay = rng.uniform(0.0, 1.5)
             time.sleep(delay)
             pending = batch_ids(setup.checkpoint, "offsets") - batch_ids(setup.checkpoint, "commits")
             job.kill_group()
-            points.append({"after_first_batch_s": round(delay, 1),
+            committed = sum(committed_offsets(setup.checkpoint).values())
+            points.append({"target_events": target, "delay_s": round(delay, 1),
                            "batches_committed": len(batch_ids(setup.checkpoint, "commits")),
-                           "batch_in_flight": max(pending) if pending else None})
+                           "batch_in_flight": max(pending) if pending else None,
+                           "events_committed": committed, "during_run": committed < len(events)})
             log(f"kill9: kill -9 #{index + 1}: {points[-1]}")
         began = time.monotonic()
         final = setup.job("--available-now")
@@ -313,7 +321,13 @@ def scenario_kill9(base: Path, kafka: Kafka, events_total: int, kills: int = 5) 
                 "late": totals["late_events"], **result, "kills": points, "final_exit_code": rc,
                 "aggregated_events": totals["aggregated"], "batches": totals["batches"],
                 "final_run_s": round(drain_s, 1), "ok": rc == 0 and result["lost"] == 0 and result["wrong"] == 0
-                and totals["aggregated"] == len(events)}
+                and totals["aggregated"] == len(events) and all(p["during_run"] for p in points)}
+
+
+def _committed_or_exited(checkpoint: Path, job: Any, target: int) -> bool:
+    if job.proc.poll() is not None:
+        raise RuntimeError(f"kill9: the job exited ({job.proc.returncode}) before it was killed")
+    return sum(committed_offsets(checkpoint).values()) >= target
 
 
 @contextmanager
