@@ -62,6 +62,7 @@ test-jvm: modules
 lint: venv
 	$(BIN)/ruff check featurestream local_stack connectors jobs tests bench
 	$(BIN)/mypy featurestream local_stack connectors jobs
+	$(BIN)/shellcheck scripts/with-spark-scratch docker/entrypoint.sh .ci/run
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
 test: setup lint test-jvm
