@@ -1,6 +1,7 @@
 """AWS's Spark connector as an alternative sink (`feature_store.sink: sagemaker-connector`).
 
-`FeatureStoreManager.ingest_data` writes the latest record per entity (same dedup as our sink)
+`FeatureStoreManager.ingest_data` writes the latest record per entity (same dedup as our sink,
+skipped like ours when the target is `already_unique`)
 with PutRecord, or BatchWriteRecord of 25 when `write_mode` is not `put`. The connector retries
 by itself (its SDK's policy) and collects rows that still failed in
 `get_failed_stream_ingestion_data_frame()`. Of those, records the service rejected
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from connectors.writer.dedup import RECORDS_IN, latest_per_entity
+from connectors.writer.dedup import RECORDS_IN, latest_per_entity, one_per_entity
 from connectors.writer.dlq import MAX_MESSAGE_CHARS, write_frame
 from connectors.writer.errors import TooManyRejected, WriteFailed
 from connectors.writer.metrics import BatchMetrics, history
@@ -100,7 +101,9 @@ class ConnectorSink:
         from pyspark.sql.types import DateType, TimestampNTZType, TimestampType
 
         t = self.target
-        latest = latest_per_entity(records, t.record_identifier, t.event_time_feature, t.feature_names)
+        # Same rule as our sink: a caller whose rows are one per entity (the feature pipeline) skips the aggregate.
+        pick = one_per_entity if t.already_unique else latest_per_entity
+        latest = pick(records, t.record_identifier, t.event_time_feature, t.feature_names)
         zone = records.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
         columns = []
         for f in latest.schema.fields:

@@ -33,5 +33,11 @@ def latest_per_entity(records: DataFrame, identifier: str, event_time: str, feat
     )
 
 
+def one_per_entity(records: DataFrame, identifier: str, event_time: str, features: Sequence[str]) -> DataFrame:
+    """Rows the caller promises are one per identifier, in the columns of `latest_per_entity`."""
+    names = [identifier, event_time, *features]
+    return records.selectExpr(*[_quote(n) for n in names], f"1L AS {RECORDS_IN}")
+
+
 def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,22 @@ def test_connector_writes_latest_and_dead_letters_rejected_rows(
         (bad, "ValidationError", "sagemaker-connector", 4)]
     assert "not-a-time" in dlq[0]["error_message"] and '"ts":"not-a-time"' in dlq[0]["record"]
     assert (metrics.records_in, metrics.entities, metrics.records_written, metrics.dlq) == (80, 40, 39, 1)
+
+
+def test_connector_takes_one_row_per_entity_as_is(spark, emulator, jvm_endpoints, tmp_path: Path) -> None:
+    # The feature pipeline's case: one row per entity, plus columns that are not features.
+    name = create_group(emulator.url)["FeatureGroupName"]
+    rows = events(30, per_entity=1, seed=9)
+    frame = spark.createDataFrame([(r["id"], iso(r["ts"]), r["n"], r["x"], r["s"], "extra") for r in rows],
+                                  "id string, ts string, n long, x double, s string, not_a_feature string")
+    store = FeatureStoreSpec(sink="sagemaker-connector", write_mode="batch", runtime_endpoint_url=emulator.url)
+    sink = build_sink(replace(target(name), already_unique=True), store, str(tmp_path / "dlq"))
+    assert isinstance(sink, ConnectorSink)
+    # No latest-per-entity aggregate (a shuffle) for rows the caller says are unique.
+    assert "Aggregate" not in sink._frame(frame)._jdf.queryExecution().optimizedPlan().toString()
+
+    metrics = sink.write_batch(frame, batch_id=0)
+
+    good = expected_state(rows)
+    assert normalise(online_state(emulator.url, name, sorted(good))) == normalise(good)
+    assert (metrics.records_in, metrics.entities, metrics.records_written, metrics.dlq) == (30, 30, 30, 0)
