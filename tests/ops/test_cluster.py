@@ -30,6 +30,7 @@ from featurestream.provisioning import ensure_feature_group
 from local_stack.feature_store import EmulatorProcess
 from tests.compaction import oracle
 from tests.compaction.data import local_files
+from tests.emulators import running_emulator
 from tests.ops.cluster import StandaloneCluster, spark_home
 from tests.ops.job import ROOT, job_env
 from tests.ops.online import compare_online
@@ -43,11 +44,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    base = tmp_path_factory.mktemp("cluster-emulator")
-    emu = EmulatorProcess(base / "state", offline_local_dir=base / "offline", flush_interval_s=3600)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(tmp_path_factory.mktemp("cluster-emulator")) as emu:
+        yield emu
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from local_stack.feature_store import EmulatorProcess
+from tests.emulators import running_emulator
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -19,11 +20,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
     """A clean, fault-free emulator shared by the tests that inject nothing."""
-    base = tmp_path_factory.mktemp("writer-emulator")
-    emu = EmulatorProcess(base / "state", offline_local_dir=base / "offline", flush_interval_s=3600)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(tmp_path_factory.mktemp("writer-emulator")) as emu:
+        yield emu
 
 
 @pytest.fixture
