@@ -26,7 +26,7 @@ run() {
 need() {
   for name in "$@"; do
     if [ -z "${!name:-}" ]; then
-      echo "entrypoint: $name is not set (the Spark driver sets it on the pods it creates)" >&2
+      echo "entrypoint: $name is not set (Spark sets it on the driver and executor pods it creates)" >&2
       exit 2
     fi
   done
@@ -34,7 +34,7 @@ need() {
 
 # Spark passes an executor's JVM options as SPARK_JAVA_OPT_0, _1, ... in this order.
 executor_java_options() {
-  local index=0
+  local index=0 name
   while name="SPARK_JAVA_OPT_$index" && [ -n "${!name+set}" ]; do
     java_options+=("${!name}")
     index=$((index + 1))
