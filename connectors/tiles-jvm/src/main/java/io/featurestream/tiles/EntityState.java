@@ -8,8 +8,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.HashSet;
-import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -121,10 +119,7 @@ final class EntityState {
         out.writeDouble(t.max(s));
       }
       for (int s = 0; s < cfg.hashSlots; s++) {
-        out.writeInt(t.hashes[s].size());
-        for (Iterator<Long> it = t.hashes[s].iterator(); it.hasNext(); ) {
-          out.writeLong(it.next());
-        }
+        t.hashes[s].writeTo(out);
       }
       for (int s = 0; s < cfg.lastSlots; s++) {
         out.writeLong(t.lastTs[s]);
@@ -143,11 +138,7 @@ final class EntityState {
             in.readDouble());
       }
       for (int slot = 0; slot < cfg.hashSlots; slot++) {
-        int size = in.readInt();
-        HashSet<Long> set = t.hashes[slot];
-        for (int j = 0; j < size; j++) {
-          set.add(in.readLong());
-        }
+        t.hashes[slot].readFrom(in);
       }
       for (int slot = 0; slot < cfg.lastSlots; slot++) {
         t.lastTs[slot] = in.readLong();

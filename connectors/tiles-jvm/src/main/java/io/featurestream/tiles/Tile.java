@@ -1,7 +1,5 @@
 package io.featurestream.tiles;
 
-import java.util.HashSet;
-
 /** Everything one entity's events in one tile contribute to any window: mergeable partials. */
 final class Tile {
   /** Per numeric slot, in {@link #stats}: sum, mean, M2, min, max (one array: one object to load). */
@@ -11,8 +9,7 @@ final class Tile {
   private static final int M2 = 2;
   private static final int MIN = 3;
   private static final int MAX = 4;
-  @SuppressWarnings("unchecked")
-  private static final HashSet<Long>[] NO_HASHES = new HashSet[0];
+  private static final LongSet[] NO_HASHES = new LongSet[0];
   private static final long[] NO_TS = new long[0];
   private static final Object[] NO_VALUES = new Object[0];
 
@@ -20,19 +17,18 @@ final class Tile {
   long count;
   final long[] n;
   private final double[] stats;
-  final HashSet<Long>[] hashes;
+  final LongSet[] hashes;
   final long[] lastTs;
   final Object[] lastValue;
 
-  @SuppressWarnings("unchecked")
   Tile(long index, EngineConfig cfg) {
     this.index = index;
     int ns = cfg.numericSlots;
     this.n = new long[ns];
     this.stats = new double[ns * STRIDE];
-    this.hashes = cfg.hashSlots == 0 ? NO_HASHES : new HashSet[cfg.hashSlots];
+    this.hashes = cfg.hashSlots == 0 ? NO_HASHES : new LongSet[cfg.hashSlots];
     for (int i = 0; i < hashes.length; i++) {
-      hashes[i] = new HashSet<>();
+      hashes[i] = new LongSet();
     }
     this.lastTs = cfg.lastSlots == 0 ? NO_TS : new long[cfg.lastSlots];
     this.lastValue = cfg.lastSlots == 0 ? NO_VALUES : new Object[cfg.lastSlots];

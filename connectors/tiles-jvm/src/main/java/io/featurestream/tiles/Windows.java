@@ -1,6 +1,5 @@
 package io.featurestream.tiles;
 
-import java.util.HashSet;
 import java.util.NavigableMap;
 
 /**
@@ -58,7 +57,11 @@ final class Windows {
         return best;
       }
       case APPROX_COUNT_DISTINCT: {
-        HashSet<Long> union = new HashSet<>();
+        int bound = 0;
+        for (Tile t : window.values()) {
+          bound += t.hashes[f.slot].size();
+        }
+        LongSet union = new LongSet(bound);
         for (Tile t : window.values()) {
           union.addAll(t.hashes[f.slot]);
         }
