@@ -57,11 +57,13 @@ final class Windows {
         return best;
       }
       case APPROX_COUNT_DISTINCT: {
-        int bound = 0;
+        // Sized for the largest tile (the union is at least that); tiles of one entity often
+        // repeat the same values, so their summed sizes would over-allocate.
+        int largest = 0;
         for (Tile t : window.values()) {
-          bound += t.hashes[f.slot].size();
+          largest = Math.max(largest, t.hashes[f.slot].size());
         }
-        LongSet union = new LongSet(bound);
+        LongSet union = new LongSet(largest);
         for (Tile t : window.values()) {
           union.addAll(t.hashes[f.slot]);
         }
