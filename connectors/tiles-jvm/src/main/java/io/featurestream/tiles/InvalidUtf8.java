@@ -20,9 +20,6 @@ import org.apache.spark.sql.types.DataTypes;
 public final class InvalidUtf8 implements UDF1<byte[], Boolean> {
   private static final long serialVersionUID = 1L;
 
-  /** The SQL name `featurestream/parsing.py` registers it under. */
-  public static final String NAME = "featurestream_invalid_utf8";
-
   /**
    * The check applied to {@code value}, marked nondeterministic so that it is an optimizer barrier:
    * Spark neither pushes a filter through the projection that computes it nor merges that
