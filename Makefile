@@ -62,7 +62,7 @@ test-jvm: modules
 lint: venv
 	$(BIN)/ruff check featurestream local_stack connectors jobs tests bench
 	$(BIN)/mypy featurestream local_stack connectors jobs
-	$(BIN)/shellcheck scripts/with-spark-scratch docker/entrypoint.sh .ci/run
+	$(BIN)/shellcheck scripts/with-spark-scratch scripts/with-moved-clock docker/entrypoint.sh .ci/run
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
 test: setup lint test-jvm
@@ -98,6 +98,16 @@ bench-training-set: setup
 
 clean:
 	rm -rf build .state $(VENV)
+
+# The date-sensitive suites (stream job, metrics, writer, the emulator's TTL rules, the cluster
+# job) with the clock a year ahead and a year back, every service started on the moved clock: a
+# fixed calendar date paired with a rule that compares it with now cannot pass both.
+MOVED_CLOCK_SUITES := tests/ops/test_stream_job.py tests/ops/test_metrics.py tests/writer tests/feature_store/test_runtime.py
+.PHONY: test-moved-clock
+test-moved-clock: setup
+	scripts/with-moved-clock +400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider $(MOVED_CLOCK_SUITES)
+	scripts/with-moved-clock -400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider $(MOVED_CLOCK_SUITES)
+	FEATURESTREAM_TEST_CLUSTER=1 scripts/with-moved-clock +400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests/ops/test_cluster.py
 
 # Operations (issue 9): cluster artefacts, the standalone-cluster test, the reliability suite.
 .PHONY: dist test-cluster reliability

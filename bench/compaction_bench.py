@@ -45,7 +45,9 @@ FEATURES = [
     {"FeatureName": "amount_sum_5m", "FeatureType": "Fractional"},
     {"FeatureName": "merchant", "FeatureType": "String"},
 ]
-START = datetime(2026, 11, 1, tzinfo=UTC)
+# The generated store covers the 30 days before today (never a fixed date: an offline store holds
+# recent hours, and the cached source folder is named after its first day so a new day makes a new one).
+START = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 TS = pa.timestamp("ms", tz="UTC")
 SCHEMA = pa.schema([("card_id", pa.string()), ("event_time", pa.string()), ("txn_count_5m", pa.int64()),
                     ("amount_sum_5m", pa.float64()), ("merchant", pa.string()), ("write_time", TS),
@@ -97,7 +99,7 @@ def generate(root: Path, files: int, rows_per_file: int, days: int, entities: in
 
 def source_dir(workdir: Path, args: argparse.Namespace) -> Path:
     """Generated once per parameter set and reused (the `.complete` marker says it is whole)."""
-    folder = workdir / f"source-{args.files}x{args.rows_per_file}-{args.days}d-{args.seed}"
+    folder = workdir / f"source-{START:%Y%m%d}-{args.files}x{args.rows_per_file}-{args.days}d-{args.seed}"
     data = folder / "123456789012/sagemaker/us-east-1/offline-store/card-activity-bench-1790000000/data"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,10 +152,11 @@ def job_pair(spark: Any, cfg: StackConfig, work: Path, events: int, shards: int,
         generate_events,
         produce_kafka,
         produce_kinesis,
+        recent_start,
     )
 
     settings = GeneratorSettings(entities=1000, seed=11, events_per_second=50.0,
-                                 start=datetime(2026, 11, 26, 9, 0, tzinfo=UTC), malformed_rate=0.01)
+                                 start=recent_start(events / 50.0), malformed_rate=0.01)
     records = list(encode(generate_events(events, settings), settings))
     name = f"bench-job-{uuid.uuid4().hex[:8]}"
     kafka_spec = load_feature_group(FEATURE_GROUP)

@@ -56,7 +56,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from common import Pair, write_results  # noqa: E402
 
 from featurestream.config import load_feature_group, load_profile  # noqa: E402
-from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka  # noqa: E402
+from featurestream.generator import (  # noqa: E402
+    GeneratorSettings,
+    encode,
+    ensure_topic,
+    generate_events,
+    produce_kafka,
+    recent_start,
+)
 from featurestream.provisioning import ensure_feature_group  # noqa: E402
 from local_stack.feature_store import EmulatorProcess  # noqa: E402
 from tests.compaction import oracle as compaction_oracle  # noqa: E402
@@ -251,9 +258,14 @@ def online_check(setup: Setup, events: list[dict[str, Any]]) -> dict[str, Any]:
             "wrong": len(wrong), "wrong_examples": [w[0] for w in wrong[:3]], "lost_examples": missing[:3]}
 
 
+# One start for the whole run (every scenario's events end before it is over): the group's 7-day
+# TTL counts from now, so a fixed date would expire every record it writes a week later.
+START = recent_start(3 * 3600)
+
+
 def settings(entities: int, seed: int, rate: float, malformed: float = 0.0) -> GeneratorSettings:
     return GeneratorSettings(entities=entities, seed=seed, events_per_second=rate,
-                             start=datetime(2026, 11, 20, 8, 0, tzinfo=UTC), malformed_rate=malformed)
+                             start=START, malformed_rate=malformed)
 
 
 def committed_offsets(checkpoint: Path) -> dict[str, int]:

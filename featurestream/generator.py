@@ -35,6 +35,18 @@ class GeneratorSettings:
     malformed_rate: float = 0.0
 
 
+def recent_start(span_s: float = 0.0) -> datetime:
+    """The latest hour boundary from which events spanning `span_s` seconds end before now.
+
+    Online records expire after the group's TTL counted from now, so a fixed calendar date in a
+    test or benchmark turns red once it is older than the TTL. An hour boundary keeps tile
+    alignment the same whatever minute a run starts, and ending a few minutes before now keeps
+    every event in the past (events ahead of their record's timestamp are refused).
+    """
+    latest = datetime.now(UTC) - timedelta(seconds=span_s + 300)
+    return latest.replace(minute=0, second=0, microsecond=0)
+
+
 def _malformed(index: int) -> bytes:
     kinds = (
         b"{not json",

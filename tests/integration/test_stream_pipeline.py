@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -21,6 +20,7 @@ from featurestream.generator import (
     generate_events,
     produce_kafka,
     produce_kinesis,
+    recent_start,
 )
 from featurestream.pipeline import start_stream
 from featurestream.provisioning import ensure_feature_group
@@ -70,7 +70,7 @@ def test_stream_to_online_store_matches_independent_computation(spark, stack_env
     # 10 minutes of event time (5 events/s), 60 cards, 3% malformed records, in two deliveries
     # with a restart from the checkpoint in between.
     settings = GeneratorSettings(entities=60, seed=7, events_per_second=5.0,
-                                 start=datetime(2026, 11, 26, 9, 0, tzinfo=UTC), malformed_rate=0.03)
+                                 start=recent_start(3000 / 5.0), malformed_rate=0.03)
     events = generate_events(3000, settings)
     records = list(encode(events, settings))
     malformed = sum(1 for key, _ in records if key is None)

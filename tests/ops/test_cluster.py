@@ -15,7 +15,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -23,7 +22,14 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
+from featurestream.generator import (
+    GeneratorSettings,
+    encode,
+    ensure_topic,
+    generate_events,
+    produce_kafka,
+    recent_start,
+)
 from featurestream.jars import spark_jars
 from featurestream.ops import package
 from featurestream.provisioning import ensure_feature_group
@@ -126,7 +132,7 @@ def test_stream_and_compaction_on_a_standalone_cluster(cluster: StandaloneCluste
     sagemaker = boto3.client("sagemaker", endpoint_url=emulator.url)
     ensure_feature_group(sagemaker, spec, load_profile(profile_file))
     settings = GeneratorSettings(entities=30, seed=3, events_per_second=3.0,
-                                 start=datetime(2026, 11, 24, 6, 0, tzinfo=UTC), malformed_rate=0.02)
+                                 start=recent_start(900 / 3.0), malformed_rate=0.02)
     events = generate_events(900, settings)
     ensure_topic(bootstrap, spec.source.topic, partitions=2)
     produce_kafka(list(encode(events, settings)), bootstrap, spec.source.topic)
