@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# The batch starts a minute before the suite runs, never on a fixed date: freshness quantiles keep
+# only the batches of their recent window (counted from now), so an old batch would be dropped.
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 
-def progress(batch_id: int = 3, *, started: str = "2026-11-26T10:00:00.000Z", duration_ms: int = 4000,
-             rows: int = 500, event_min: str | None = "2026-11-26T09:59:50.000Z",
-             event_avg: str | None = "2026-11-26T09:59:55.000Z", event_max: str | None = "2026-11-26T10:00:00.000Z",
-             watermark: str = "2026-11-26T09:55:00.000Z", name: str = "card_activity-features",
+
+def at(offset_s: float) -> str:
+    """START + offset_s as Spark writes times in progress JSON (`2026-11-26T10:00:00.000Z`)."""
+    return (START + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def progress(batch_id: int = 3, *, started: str = at(0), duration_ms: int = 4000,
+             rows: int = 500, event_min: str | None = at(-10),
+             event_avg: str | None = at(-5), event_max: str | None = at(0),
+             watermark: str = at(-300), name: str = "card_activity-features",
              observed: dict[str, Any] | None = None, dropped: int = 0) -> dict[str, Any]:
     event_time: dict[str, str] = {"watermark": watermark}
     for key, value in (("min", event_min), ("avg", event_avg), ("max", event_max)):

@@ -17,7 +17,7 @@ from connectors.writer.metrics import BatchMetrics, MetricsHistory
 from featurestream.ops.freshness import FreshnessWindow, batch_ages
 from featurestream.ops.metrics import JobMetrics, counted
 from featurestream.ops.progress import BatchProgress
-from tests.ops.samples import progress
+from tests.ops.samples import at, progress
 
 
 def epoch(text: str) -> float:
@@ -37,12 +37,12 @@ def test_progress_fields() -> None:
     p = BatchProgress.from_dict(progress(observed={"featurestream_dlq": {"rows": 7}}, dropped=3))
     assert (p.query_id, p.name, p.batch_id, p.input_rows) == (
         "1eadeee5-718a-4161-b038-af907f76618d", "card_activity-features", 3, 500)
-    assert p.started == epoch("2026-11-26T10:00:00Z")
-    assert p.finished == epoch("2026-11-26T10:00:04Z")
+    assert p.started == epoch(at(0))
+    assert p.finished == epoch(at(4))
     assert p.processed_rows_per_s == 0.0  # Spark's "NaN"
     assert (p.state_rows, p.state_memory_bytes, p.dropped_by_watermark) == (180, 2101440, 3)
     assert p.offsets_behind_latest == 390.0
-    assert p.watermark == epoch("2026-11-26T09:55:00Z")
+    assert p.watermark == epoch(at(-300))
     assert p.observed == {"featurestream_dlq": {"rows": 7.0}}
     line = p.log_fields()
     assert line["query_id"] and line["batch_id"] == 3 and line["watermark_lag_s"] == 304.0
@@ -88,7 +88,7 @@ def test_freshness_matches_per_event_computation() -> None:
     The independent computation takes every event's own freshness (batch end - event time).
     """
     rng = np.random.default_rng(5)
-    events = np.sort(rng.uniform(0.0, 10.0, 1000)) + epoch("2026-11-26T09:59:50Z")
+    events = np.sort(rng.uniform(0.0, 10.0, 1000)) + epoch(at(-10))
     batch_end = events.max() + 4.0
     truth = batch_end - events
     start = datetime.fromtimestamp(batch_end - 1.0, UTC).isoformat().replace("+00:00", "Z")

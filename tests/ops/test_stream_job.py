@@ -12,7 +12,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -23,7 +23,14 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
+from featurestream.generator import (
+    GeneratorSettings,
+    encode,
+    ensure_topic,
+    generate_events,
+    produce_kafka,
+    recent_start,
+)
 from featurestream.provisioning import ensure_feature_group
 from tests.ops.job import ROOT, JobProcess, batch_ids, in_flight
 from tests.ops.online import compare_online
@@ -100,7 +107,7 @@ def runs(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     ensure_feature_group(boto3.client("sagemaker"), spec, load_profile(profile_file))
 
     settings = GeneratorSettings(entities=40, seed=11, events_per_second=4.0,
-                                 start=datetime(2026, 11, 25, 7, 0, tzinfo=UTC), malformed_rate=0.03)
+                                 start=recent_start(1200 / 4.0), malformed_rate=0.03)
     events = generate_events(1200, settings)
     records = list(encode(events, settings))
     half = len(records) // 2
