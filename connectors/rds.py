@@ -8,7 +8,8 @@ What this module guarantees:
   bounds are discovered with one MIN/MAX/COUNT query when the config does not give them;
 - the password comes from an environment variable or a secret file, is held in `Secret` (whose
   repr is masked), goes only into the driver's connection properties, and is never logged;
-- sessions run in UTC so naive timestamps mean the same thing on both sides.
+- sessions run in UTC, and the jobs' JVMs too (featurestream.spark): a `timestamp without time
+  zone` value is read as UTC wall-clock time, the same instant on both sides, as timestamptz is.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ class Dialect:
 
 _PG_INTS = frozenset({"smallint", "integer", "bigint"})
 _MY_INTS = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint"})
+# pgjdbc opens a session in the JVM's default zone (its TimeZone startup parameter also overrides
+# a URL's `options=-c TimeZone=...`), so the init statement sets UTC, which every read runs first.
+# The session zone decides how the database compares our TIMESTAMP literals with timestamptz and
+# renders timestamptz (with its offset, so the instant is right in any JVM). A `timestamp without
+# time zone` value is read by the driver as wall-clock time in the *JVM's* zone, which the jobs
+# set to UTC (featurestream.spark).
 POSTGRES = Dialect("postgresql", "org.postgresql.Driver", '"', "current_schema()", _PG_INTS, "SET TIME ZONE 'UTC'")
 MYSQL = Dialect("mysql", "com.mysql.cj.jdbc.Driver", "`", "DATABASE()", _MY_INTS, "SET time_zone = '+00:00'")
 # Spark 3.5 has no MariaDB dialect: it quotes with double quotes, which ANSI_QUOTES makes identifiers.

@@ -1,13 +1,77 @@
-"""SparkSession set-up. Library code adjusts a Builder; nobody builds a session at import time."""
+"""SparkSession set-up. Library code adjusts a Builder; nobody builds a session at import time.
+
+Every process of a job computes in UTC, whatever the machine's zone: Spark SQL through
+`spark.sql.session.timeZone`; the driver and executor JVMs through `-Duser.timezone=UTC`, merged
+into the JVM options the job was given; the driver JVM once more at run time (`start_session`),
+because under spark-submit it is running before our code is; the executors' Python workers
+through `TZ=UTC`. The JVM's default zone is not cosmetic: the JDBC drivers read a
+`timestamp without time zone` value as a wall-clock time in it (labels from RDS moved by the
+machine's UTC offset until this was set).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from featurestream.config.profile import SparkSpec
 from featurestream.jars import aws_connector_jars, spark_jars
+
+log = logging.getLogger(__name__)
+
+UTC_JAVA_OPTION = "-Duser.timezone=UTC"
+JAVA_OPTION_KEYS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+_ZONE_OPTION = re.compile(r"(?:^|\s+)(-Duser\.timezone=\S*)")
+# A spark-defaults.conf line (java.util.Properties): key, then `=`, `:` or blanks, then the value.
+_PROPERTY = re.compile(r"^\s*([^\s=:#!][^\s=:]*)\s*[=:\s]\s*(.*)$")
+
+
+def with_utc_zone(options: str | None) -> str:
+    """`options` with `-Duser.timezone=UTC` at the end and any other unquoted -Duser.timezone dropped.
+
+    Everything else is kept verbatim, quoting included. The JVM takes the last -D of a name, so ours
+    also wins over a zone option hidden in quotes.
+    """
+    given = options or ""
+    others = [m for m in _ZONE_OPTION.findall(given) if m != UTC_JAVA_OPTION]
+    if others:
+        log.warning("JVM options: %s replaced by %s (the jobs compute in UTC)", " ".join(others), UTC_JAVA_OPTION)
+    return f"{_ZONE_OPTION.sub('', given).strip()} {UTC_JAVA_OPTION}".strip()
+
+
+def _launch_setting(key: str) -> str | None:
+    """The value `key` has where Spark will look for it if the builder did not set it.
+
+    Under spark-submit (or with a gateway already up) the JVM carries spark-submit's --conf and
+    spark-defaults.conf as system properties; otherwise the gateway we are about to launch reads
+    spark-defaults.conf itself. Setting the key on the builder replaces that value, so it is read
+    here and merged, not dropped (clusters put GC and OOM options there).
+    """
+    from pyspark import SparkContext
+
+    if SparkContext._jvm is not None or "PYSPARK_GATEWAY_PORT" in os.environ:
+        SparkContext._ensure_initialized()
+        assert SparkContext._jvm is not None
+        value = SparkContext._jvm.java.lang.System.getProperty(key)
+        return None if value is None else str(value)
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if not conf_dir:
+        import pyspark
+
+        conf_dir = str(Path(os.environ.get("SPARK_HOME") or Path(pyspark.__file__).parent) / "conf")
+    defaults = Path(conf_dir) / "spark-defaults.conf"
+    if not defaults.is_file():
+        return None
+    found = None
+    for line in defaults.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = _PROPERTY.match(line)
+        if match and match.group(1) == key:
+            found = match.group(2).strip()  # java.util.Properties: the last one wins
+    return found
 
 
 def configure_builder(
@@ -16,7 +80,7 @@ def configure_builder(
     *,
     with_aws_connector: bool = False,
 ) -> SparkSession.Builder:
-    """Apply a profile's Spark settings and the local jars to `builder`.
+    """Apply a profile's Spark settings, the UTC settings and the local jars to `builder`.
 
     `master` is left alone when the profile has none (spark-submit decides on a cluster).
     """
@@ -45,15 +109,43 @@ def configure_builder(
             "spark.sql.adaptive.enabled": "false",
         })
     settings.update(spark.conf)
+    # The JVMs' default zone (see the module doc). The executors' options reach them whenever the
+    # SparkContext starts after this (also under spark-submit, any deploy mode); the driver's
+    # options only when the builder launches the JVM: start_session covers the other case.
+    already = getattr(builder, "_options", {})
+    for key in JAVA_OPTION_KEYS:
+        given = settings.get(key, already.get(key))
+        settings[key] = with_utc_zone(given if given is not None else _launch_setting(key))
+    # Python workers: pyspark's non-Arrow conversions of timestamps use the process's local zone.
+    settings["spark.executorEnv.TZ"] = "UTC"
     for key, value in settings.items():
         builder = builder.config(key, value)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return builder
 
 
+def start_session(builder: SparkSession.Builder) -> SparkSession:
+    """`builder.getOrCreate()`, with the driver JVM's default zone set to UTC.
+
+    Under spark-submit the driver JVM started before the job, with the machine's zone unless it
+    was given -Duser.timezone=UTC at launch; in local mode it also runs the tasks (the JDBC reads
+    among them). Setting the default here is early enough: nothing has read data yet.
+
+    The Python driver's own TZ is left alone: our code never turns a timestamp into local time on
+    the Python side (times cross py4j as unix micros or aware datetimes, Arrow uses the session
+    zone), and the process's zone is the user's, for their logs and terminal.
+    """
+    session = builder.getOrCreate()
+    jvm = session.sparkContext._jvm
+    assert jvm is not None
+    jvm.java.util.TimeZone.setDefault(jvm.java.util.TimeZone.getTimeZone("UTC"))
+    jvm.java.lang.System.setProperty("user.timezone", "UTC")
+    return session
+
+
 def local_session(app_name: str, spark: SparkSpec | None = None, *, with_aws_connector: bool = False) -> SparkSession:
     builder = configure_builder(SparkSession.builder.appName(app_name), spark or SparkSpec(),
                                 with_aws_connector=with_aws_connector)
-    session = builder.getOrCreate()
+    session = start_session(builder)
     session.sparkContext.setLogLevel("WARN")
     return session

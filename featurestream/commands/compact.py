@@ -72,13 +72,13 @@ def _session(config: CompactionConfig, buckets: list[str]) -> Any:
     from pyspark.sql import SparkSession
 
     from featurestream import s3a
-    from featurestream.spark import configure_builder
+    from featurestream.spark import configure_builder, start_session
 
     builder = configure_builder(SparkSession.builder.appName("featurestream-compact"), config.spark)
     # Spark's own console bar would interleave with ours and litter non-interactive logs.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), config.region, buckets)
-    spark = builder.getOrCreate()
+    spark = start_session(builder)
     spark.sparkContext.setLogLevel("WARN")
     # getOrCreate may return a session that already existed: make sure the buckets are wired.
     s3a.configure_session(spark, s3a.endpoint_from_env(), config.region, buckets)

@@ -100,7 +100,7 @@ def _session(profile: EnvironmentProfile, specs: list[FeatureGroupSpec]) -> tupl
     from pyspark.sql import SparkSession
 
     from featurestream import s3a
-    from featurestream.spark import configure_builder
+    from featurestream.spark import configure_builder, start_session
 
     existed = SparkSession.getActiveSession() is not None
     name = "featurestream-stream-" + "+".join(spec.name for spec in specs)
@@ -110,7 +110,7 @@ def _session(profile: EnvironmentProfile, specs: list[FeatureGroupSpec]) -> tupl
     builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
     # Spark's console bar would interleave with the JSON log lines on stderr.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    spark = builder.getOrCreate()
+    spark = start_session(builder)
     if not existed:
         spark.sparkContext.setLogLevel("WARN")
     s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
