@@ -38,30 +38,31 @@ $(JARS)/kafka/.stamp: conf/jars/kafka/pom.xml
 
 # Our JVM modules (the tile engine, the Kinesis source), built from source by Maven; rebuilt only
 # when a source file or pom changes.
-TILES_JAR := connectors/tiles-jvm/target/featurestream-tiles.jar
+TILES_JAR := engine-jvm/target/featurestream-tiles.jar
 KINESIS_JAR := connectors/kinesis-source/target/featurestream-kinesis-source.jar
 modules: $(TILES_JAR) $(KINESIS_JAR)
-$(TILES_JAR): connectors/tiles-jvm/pom.xml $(shell find connectors/tiles-jvm/src -type f 2>/dev/null)
-	mvn -q -B -Dstyle.color=never -f connectors/tiles-jvm/pom.xml package -DskipTests
+$(TILES_JAR): engine-jvm/pom.xml $(shell find engine-jvm/src -type f 2>/dev/null)
+	mvn -q -B -Dstyle.color=never -f engine-jvm/pom.xml package -DskipTests
 	test -f $@
 $(KINESIS_JAR): connectors/kinesis-source/pom.xml $(shell find connectors/kinesis-source/src -type f 2>/dev/null)
 	mvn -q -B -Dstyle.color=never -f connectors/kinesis-source/pom.xml package -DskipTests
 	test -f $@
 
 # kinesis-local from the npm registry, pinned by package-lock.json; ~/.npm is the cache.
-npm: local_stack/kinesis/node_modules/.package-lock.json
-local_stack/kinesis/node_modules/.package-lock.json: local_stack/kinesis/package.json local_stack/kinesis/package-lock.json
-	cd local_stack/kinesis && npm ci --no-audit --no-fund --prefer-offline
+npm: featurestream/dev/stack/kinesis/node_modules/.package-lock.json
+featurestream/dev/stack/kinesis/node_modules/.package-lock.json: featurestream/dev/stack/kinesis/package.json featurestream/dev/stack/kinesis/package-lock.json
+	cd featurestream/dev/stack/kinesis && npm ci --no-audit --no-fund --prefer-offline
 	touch $@
 
 # JUnit suites of the JVM modules (fast; no services).
 test-jvm: modules
-	mvn -q -B -Dstyle.color=never -f connectors/tiles-jvm/pom.xml test
+	mvn -q -B -Dstyle.color=never -f engine-jvm/pom.xml test
 	mvn -q -B -Dstyle.color=never -f connectors/kinesis-source/pom.xml test
 
 lint: venv
-	$(BIN)/ruff check featurestream local_stack connectors jobs tests bench
-	$(BIN)/mypy featurestream local_stack connectors jobs
+	$(BIN)/ruff check featurestream jobs tests bench
+	$(BIN)/mypy featurestream jobs
+	$(BIN)/lint-imports --config .importlinter
 	$(BIN)/shellcheck scripts/with-spark-scratch scripts/with-moved-clock docker/entrypoint.sh .ci/run
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
@@ -71,7 +72,7 @@ test: setup lint test-jvm
 # `make demo SOURCE=kinesis` runs the same demo from a Kinesis stream.
 SOURCE ?= kafka
 demo: setup
-	$(SCRATCH) $(BIN)/python -m featurestream.demo --source $(SOURCE)
+	$(SCRATCH) $(BIN)/python -m featurestream.dev.demo --source $(SOURCE)
 
 stack-up: setup
 	$(BIN)/featurestream stack up
@@ -102,7 +103,7 @@ clean:
 # The date-sensitive suites (stream job, metrics, writer, the emulator's TTL rules, the cluster
 # job) with the clock a year ahead and a year back, every service started on the moved clock: a
 # fixed calendar date paired with a rule that compares it with now cannot pass both.
-MOVED_CLOCK_SUITES := tests/ops/test_stream_job.py tests/ops/test_metrics.py tests/writer tests/feature_store/test_runtime.py
+MOVED_CLOCK_SUITES := tests/ops/test_stream_job.py tests/ops/test_metrics.py tests/connectors/writer tests/dev/feature_store/test_runtime.py
 .PHONY: test-moved-clock
 test-moved-clock: setup
 	scripts/with-moved-clock +400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider $(MOVED_CLOCK_SUITES)

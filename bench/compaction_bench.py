@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Pair, write_results  # noqa: E402
 from bench.proc_cpu import CpuClock  # noqa: E402
-from connectors.offline_store import StoreUri  # noqa: E402
 from featurestream.compaction import CompactionSettings, FeatureGroupTarget, compact_feature_group  # noqa: E402
 from featurestream.compaction.schema import offline_schema  # noqa: E402
+from featurestream.connectors.offline_store import StoreUri  # noqa: E402
 
 FEATURES = [
     {"FeatureName": "card_id", "FeatureType": "String"},

@@ -32,7 +32,7 @@ from botocore.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Pair, machine, write_results
-from local_stack.feature_store import EmulatorProcess
+from featurestream.dev.feature_store import EmulatorProcess
 
 GROUP = "bench-group"
 REGION = "us-east-1"

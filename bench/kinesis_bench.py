@@ -4,7 +4,7 @@
    draining the same shards of the same kinesis-local, alternating, several rounds; medians
    compared. The bare loop is the emulator's ceiling: one client asking for 10,000 records per
    call with nothing else to do.
-2. "vs Kafka path" (for information): the full feature job (`featurestream.pipeline.start_stream`,
+2. "vs Kafka path" (for information): the full feature job (`featurestream.engine.pipeline.start_stream`,
    availableNow, online store on the Feature Store emulator, DLQ) over the same generated events
    once from a Kinesis stream and once from a Kafka topic (as many shards as partitions); a fresh
    feature group and checkpoint per run, sides alternating (order swapped each round); time from
@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Pair, write_results  # noqa: E402
-from connectors.kinesis import builtin_jar_path, read_kinesis  # noqa: E402
 from featurestream.config.feature_group import FeatureGroupSpec  # noqa: E402
 from featurestream.config.profile import EnvironmentProfile  # noqa: E402
-from local_stack import manager  # noqa: E402
-from local_stack.config import DEFAULT_PORTS, StackConfig  # noqa: E402
+from featurestream.connectors.kinesis import builtin_jar_path, read_kinesis  # noqa: E402
+from featurestream.dev.stack import manager  # noqa: E402
+from featurestream.dev.stack.config import DEFAULT_PORTS, StackConfig  # noqa: E402
 
 PUT_BATCH = 500
 RECORD_BYTES = 200
@@ -117,8 +117,8 @@ def _run_job(spark: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile, wo
     Returns (input records of the features query, seconds from query start to the termination
     of both queries, records handed to the online store).
     """
-    from featurestream.pipeline import start_stream
-    from featurestream.provisioning import ensure_feature_group
+    from featurestream.connectors.provisioning import ensure_feature_group
+    from featurestream.engine.pipeline import start_stream
 
     label = uuid.uuid4().hex[:6]
     side = spec.source.type
@@ -144,7 +144,7 @@ def job_pair(spark: Any, cfg: StackConfig, work: Path, events: int, shards: int,
     """Feature job from Kinesis vs from Kafka on the same generated events; (pair, checks)."""
     from featurestream.config import load_feature_group, load_profile
     from featurestream.config.feature_group import with_transport
-    from featurestream.generator import (
+    from featurestream.dev.generator import (
         GeneratorSettings,
         encode,
         ensure_stream,

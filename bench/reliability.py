@@ -56,7 +56,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from common import Pair, write_results  # noqa: E402
 
 from featurestream.config import load_feature_group, load_profile  # noqa: E402
-from featurestream.generator import (  # noqa: E402
+from featurestream.connectors.provisioning import ensure_feature_group  # noqa: E402
+from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
+from featurestream.dev.generator import (  # noqa: E402
     GeneratorSettings,
     encode,
     ensure_topic,
@@ -64,8 +66,6 @@ from featurestream.generator import (  # noqa: E402
     produce_kafka,
     recent_start,
 )
-from featurestream.provisioning import ensure_feature_group  # noqa: E402
-from local_stack.feature_store import EmulatorProcess  # noqa: E402
 from tests.compaction import oracle as compaction_oracle  # noqa: E402
 from tests.compaction.data import local_files  # noqa: E402
 from tests.ops.job import JobProcess, batch_ids, job_env  # noqa: E402
@@ -124,13 +124,13 @@ class Kafka:
         self.controller_port = free_port()
 
     def up(self) -> None:
-        from local_stack import manager
+        from featurestream.dev.stack import manager
 
         self._env()
         manager.up(["kafka"])
 
     def down(self) -> None:
-        from local_stack import manager
+        from featurestream.dev.stack import manager
 
         self._env()
         manager.down(["kafka"])

@@ -8,7 +8,7 @@ private Feature Store emulator:
   2-partition topic by Spark's Kafka writer;
 - baseline: `readStream kafka → from_json → noop`, availableNow, `maxOffsetsPerTrigger` = one
   micro-batch;
-- ours: the features query of `featurestream.pipeline` (parse, transforms, the tile engine with
+- ours: the features query of `featurestream.engine.pipeline` (parse, transforms, the tile engine with
   3 windows x 5 aggregations, records written to the emulator's online store, late sink),
   availableNow with the same trigger size; a fresh checkpoint and feature group per run;
 - first both sides run once on a separate warm-up topic (`--warmup-events`, one micro-batch, not
@@ -47,12 +47,12 @@ from bench.common import Pair, machine, write_results  # noqa: E402
 from featurestream.config import load_feature_group, load_profile  # noqa: E402
 from featurestream.config.feature_group import FeatureGroupSpec  # noqa: E402
 from featurestream.config.profile import EnvironmentProfile, SparkSpec  # noqa: E402
-from featurestream.parsing import parse_events  # noqa: E402
-from featurestream.pipeline import start_features_query  # noqa: E402
-from featurestream.provisioning import ensure_feature_group  # noqa: E402
+from featurestream.connectors.provisioning import ensure_feature_group  # noqa: E402
+from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
+from featurestream.engine.parsing import parse_events  # noqa: E402
+from featurestream.engine.pipeline import start_features_query  # noqa: E402
+from featurestream.engine.transforms import check_with_spark  # noqa: E402
 from featurestream.spark import local_session  # noqa: E402
-from featurestream.transforms import check_with_spark  # noqa: E402
-from local_stack.feature_store import EmulatorProcess  # noqa: E402
 
 GROUP = """
 entity: {key: card_id, type: string}
@@ -129,7 +129,7 @@ def run_baseline(spark: Any, spec: FeatureGroupSpec, bootstrap: str, per_batch: 
 
 def run_ours(spark: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile, work: Path,
              records_out: list[int], inputs: list[int], folded: list[int] | None = None) -> float:
-    from connectors.kafka_source import read_kafka
+    from featurestream.connectors.kafka_source import read_kafka
 
     label = uuid.uuid4().hex[:6]
     spec = spec.model_copy(update={"online_store": spec.online_store.model_copy(
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where stream.json goes (default bench/results; exploration runs use a scratch folder)")
     args = parser.parse_args(argv)
-    from local_stack import manager
+    from featurestream.dev.stack import manager
 
     machine_line = machine()
     before = {s.name for s in manager.status() if s.healthy}

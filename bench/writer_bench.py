@@ -51,13 +51,13 @@ from botocore.config import Config  # noqa: E402
 
 from bench.common import Pair, machine, write_results  # noqa: E402
 from bench.proc_cpu import tree_cpu_seconds, used_between  # noqa: E402
-from connectors.online_store import OnlineStoreSink, OnlineStoreTarget  # noqa: E402
-from connectors.writer.connector_sink import point_jvm_at_endpoints  # noqa: E402
-from connectors.writer.metrics import BatchMetrics  # noqa: E402
-from connectors.writer.settings import WriterSettings  # noqa: E402
 from featurestream.config.profile import SparkSpec  # noqa: E402
+from featurestream.connectors.online_store import OnlineStoreSink, OnlineStoreTarget  # noqa: E402
+from featurestream.connectors.writer.connector_sink import point_jvm_at_endpoints  # noqa: E402
+from featurestream.connectors.writer.metrics import BatchMetrics  # noqa: E402
+from featurestream.connectors.writer.settings import WriterSettings  # noqa: E402
+from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
 from featurestream.spark import local_session  # noqa: E402
-from local_stack.feature_store import EmulatorProcess  # noqa: E402
 
 REGION = os.environ["AWS_REGION"]
 FEATURES = [("entity_id", "String"), ("event_time", "String"), ("txn_count", "Integral"),

@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from featurestream.config.profile import SparkSpec
-from featurestream.jars import aws_connector_jars, spark_jars
+from featurestream.io.jars import aws_connector_jars, spark_jars
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from featurestream.commands import training_set
-from featurestream.entrypoint import run_command
+from featurestream.cli.commands import training_set
+from featurestream.cli.entrypoint import run_command
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from featurestream.commands import compact
-from featurestream.entrypoint import run_command
+from featurestream.cli.commands import compact
+from featurestream.cli.entrypoint import run_command
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ def spark(stack_env: dict[str, str]) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def stack_env() -> Iterator[dict[str, str]]:
     """All five services up; their endpoints exported into os.environ for boto3 and the jobs."""
-    from local_stack import manager
+    from featurestream.dev.stack import manager
 
     before = {s.name for s in manager.status() if s.healthy}
     try:

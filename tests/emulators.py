@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from local_stack.feature_store import EmulatorProcess
+from featurestream.dev.feature_store import EmulatorProcess
 
 
 @contextmanager

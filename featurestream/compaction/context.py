@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DateType, IntegerType, StructField, StructType
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.progress import Progress
 from featurestream.compaction.rules import DATE, HOUR, partition_columns
 from featurestream.compaction.sparkconf import listing_conf
 from featurestream.compaction.storage import StateStore
 from featurestream.compaction.summary import RunSummary
+from featurestream.connectors.offline_store import StoreUri
 
 log = logging.getLogger(__name__)
 

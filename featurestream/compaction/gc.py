@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import os
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.manifest import Manifest
 from featurestream.compaction.storage import StateStore
+from featurestream.connectors.offline_store import StoreUri
 
 log = logging.getLogger(__name__)
 

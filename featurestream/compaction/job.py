@@ -18,7 +18,6 @@ import time
 
 from pyspark.sql import DataFrame, SparkSession
 
-from connectors.offline_store import SourceFile, list_source_files, s3_client
 from featurestream.compaction.context import CompactionSettings, FeatureGroupTarget, RunContext
 from featurestream.compaction.deletes import update_deletion_log
 from featurestream.compaction.gc import collect_garbage
@@ -40,6 +39,7 @@ from featurestream.compaction.snapshot import write_snapshot
 from featurestream.compaction.sources import output_bytes_per_source_byte, read_new, run_schema
 from featurestream.compaction.storage import open_store
 from featurestream.compaction.summary import RunSummary
+from featurestream.connectors.offline_store import SourceFile, list_source_files, s3_client
 from featurestream.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import gzip
 import json
 from collections.abc import Iterable
 
-from connectors.offline_store import SourceFile, StoreUri
 from featurestream.compaction.errors import CompactionError
 from featurestream.compaction.storage import StateStore
+from featurestream.connectors.offline_store import SourceFile, StoreUri
 
 LEDGER_DIR = "_compaction/ledger"
 MAX_SEGMENTS = 32

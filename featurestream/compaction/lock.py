@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.errors import LockBusyError, LockLostError, PreconditionFailed
 from featurestream.compaction.storage import StateStore
+from featurestream.connectors.offline_store import StoreUri
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.storage import StateStore
+from featurestream.connectors.offline_store import StoreUri
 
 MANIFEST_PATH = "_compaction/manifest.json"
 

@@ -8,7 +8,6 @@ from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from connectors.offline_store import SourceFile
 from featurestream.compaction.context import DATA_DIR, RunContext
 from featurestream.compaction.errors import LayoutError
 from featurestream.compaction.layout import (
@@ -32,6 +31,7 @@ from featurestream.compaction.rules import (
 )
 from featurestream.compaction.schema import IS_DELETED
 from featurestream.compaction.sparkconf import JOB_CONF, metrics, scoped_conf
+from featurestream.connectors.offline_store import SourceFile
 
 
 def files_per_partition(

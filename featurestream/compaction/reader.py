@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.errors import CompactionError
 from featurestream.compaction.manifest import Manifest, read_manifest
 from featurestream.compaction.rules import DATE, HOUR
 from featurestream.compaction.schema import schema_from_json
 from featurestream.compaction.storage import open_store
+from featurestream.connectors.offline_store import StoreUri
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

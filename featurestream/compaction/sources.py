@@ -11,11 +11,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from connectors.offline_store import SourceFile, StoreUri
 from featurestream.compaction.context import RunContext
 from featurestream.compaction.manifest import Manifest
 from featurestream.compaction.schema import check_columns, merge_schemas, schema_from_json
 from featurestream.compaction.storage import open_store
+from featurestream.connectors.offline_store import SourceFile, StoreUri
 
 SAMPLE_FILES = 8
 _NAME = "_fs_file_name"

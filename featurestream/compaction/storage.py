@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from connectors.offline_store import StoredFile, StoreUri, list_files, s3_client
 from featurestream.compaction.errors import PreconditionFailed
+from featurestream.connectors.offline_store import StoredFile, StoreUri, list_files, s3_client
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.context import CompactionSettings, FeatureGroupTarget
 from featurestream.compaction.errors import CompactionError
 from featurestream.compaction.schema import offline_schema
 from featurestream.config.compaction import CompactionConfig, FeatureGroupInput
+from featurestream.connectors.offline_store import StoreUri
 from featurestream.errors import ConfigError
 
 

@@ -5,7 +5,7 @@ here: the entity key, the event-time field, the source and its schema, the trans
 windows and the features. Cross-field rules (columns exist after the transforms, windows are
 multiples of the tile, aggregations fit their column types) are checked here so a bad file fails
 before any Spark query starts. SQL expressions are parsed by Spark itself in
-`featurestream.transforms.check_with_spark`, also before any query starts.
+`featurestream.engine.transforms.check_with_spark`, also before any query starts.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class FeatureStoreSpec(Frozen):
     # Where the offline store lives; None = online only.
     offline_store_s3_uri: str | None = None
     role_arn: str | None = None
-    # Writer settings (the sink runs on the executors; see connectors/writer/README.md).
+    # Writer settings (the sink runs on the executors; see featurestream/connectors/writer/README.md).
     # `featurestream` is our writer; `sagemaker-connector` is AWS's FeatureStoreManager.ingest_data.
     sink: Literal["featurestream", "sagemaker-connector"] = "featurestream"
     # auto = BatchWriteRecord where the service has it, PutRecord otherwise.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featurestream.errors import ConfigError
-from featurestream.ops import hadoop_fs
+from featurestream.io import hadoop_fs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -8,7 +8,7 @@ Other modules report through three calls and one transform:
   time (the listener estimates it per batch otherwise, see `freshness`);
 - `counted(outcome)`: `df.transform(counted("dlq"))` makes Spark count the rows in the same pass
   (`Dataset.observe`); the listener adds them to `featurestream_events_total{outcome="dlq"}`.
-The writer's counters need no call: `connectors.writer.metrics.history` is read at each scrape, and
+The writer's counters need no call: `featurestream.connectors.writer.metrics.history` is read at each scrape, and
 so are the engine's running totals (`StreamQueries.metrics`) once `watch_engine` is given them.
 """
 
@@ -245,7 +245,7 @@ _default: JobMetrics | None = None
 
 
 def _writer_snapshot() -> dict[str, Any]:
-    from connectors.writer.metrics import history
+    from featurestream.connectors.writer.metrics import history
 
     return history.snapshot()
 

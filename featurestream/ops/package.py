@@ -4,7 +4,7 @@
 
 writes into the folder (which already holds the wheel):
 - `featurestream-<version>-pyfiles.zip`: the Python packages for `spark-submit --py-files`
-  (featurestream, connectors, jobs; byte-identical for the same sources: sorted, fixed times);
+  (the featurestream package without its development layer; byte-identical for the same sources: sorted, fixed times);
 - `jars/`: our JVM modules (the tile engine, the Kinesis source) for `--jars`;
 - `packages.txt`: the Maven coordinates for `--packages`;
 - `requirements.txt`: the pinned Python dependencies to install on the nodes (bootstrap action,
@@ -20,13 +20,11 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from featurestream.jars import CLUSTER_PACKAGES, project_root
+from featurestream.io.jars import CLUSTER_PACKAGES, MODULE_JARS, project_root
 
-PACKAGES = ("featurestream", "connectors", "jobs")
-MODULE_JARS = (
-    Path("connectors/tiles-jvm/target/featurestream-tiles.jar"),
-    Path("connectors/kinesis-source/target/featurestream-kinesis-source.jar"),
-)
+PACKAGES = ("featurestream",)
+# The local stack, emulator, demo and generator never run on a cluster.
+DEVELOPMENT = Path("featurestream/dev")
 # Zip entries carry this time so the same sources give the same bytes.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -37,7 +35,7 @@ class PackagingError(Exception):
 
 def _sources(root: Path) -> list[Path]:
     files = [p for package in PACKAGES for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts]
-    return sorted(p.relative_to(root) for p in files)
+    return sorted(r for r in (p.relative_to(root) for p in files) if not r.is_relative_to(DEVELOPMENT))
 
 
 def build_pyfiles_zip(root: Path, target: Path) -> Path:

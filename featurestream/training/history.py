@@ -19,8 +19,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.config.training_set import ExportHistorySpec, LabelsSpec
+from featurestream.connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.errors import FeatureStreamError
 from featurestream.training import storage
 

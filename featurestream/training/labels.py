@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
-from connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.config.training_set import LabelsSpec
+from featurestream.connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.training import storage
 from featurestream.training.columns import RESERVED_PREFIX

@@ -18,7 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from featurestream.config.training_set import TrainingSetSpec
-from featurestream.jars import project_root
+from featurestream.io.jars import project_root
 
 MANIFEST_VERSION = 1
 MANIFEST_FILE = "manifest.json"

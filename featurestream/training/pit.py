@@ -216,7 +216,7 @@ def _interval_reducer(spark: SparkSession, label_times: DataFrame, key_cols: lis
     Two feature rows of a key whose sort times lie between the same two consecutive label times of
     that key are eligible for exactly the same labels, so only their max record can win; rows after
     a key's last label, or of keys without labels, can win nothing. Each task keeps the max per
-    (key, interval) before the shuffle (`LabelIntervalReduce` in connectors/tiles-jvm, with the
+    (key, interval) before the shuffle (`LabelIntervalReduce` in engine-jvm, with the
     labels' times per key broadcast), and the join after it is unchanged: max is associative.
     On the benchmark's 1M labels x 10M features it leaves 2.7M of the 10M feature rows to
     shuffle and sort (flushes at 64 MB of held rows per task keep a few duplicates).
@@ -229,7 +229,7 @@ def _interval_reducer(spark: SparkSession, label_times: DataFrame, key_cols: lis
         return None
     if any(isinstance(label_times.schema[c].dataType, (T.FloatType, T.DoubleType)) for c in key_cols):
         return None
-    from featurestream.aggregation import EngineUnavailableError, ensure_engine
+    from featurestream.engine.aggregation import EngineUnavailableError, ensure_engine
 
     try:
         ensure_engine(spark)  # the tiles jar: on the classpath, or added from the checkout's build

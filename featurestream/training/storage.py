@@ -1,7 +1,7 @@
 """Small files (manifest, export state) and folders on any Hadoop file system: local paths, s3a://.
 
 Going through the session's Hadoop FileSystem means the manifest lands wherever Spark wrote the
-data, with the same credentials and endpoint settings (featurestream.s3a).
+data, with the same credentials and endpoint settings (featurestream.io.s3a).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
-from featurestream import s3a
-from featurestream.ops import hadoop_fs
+from featurestream.io import hadoop_fs, s3a
 
 
 def prepare(spark: SparkSession, *paths: str | None) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction import CompactionSettings, FeatureGroupTarget
 from featurestream.compaction.schema import offline_schema
-from local_stack.feature_store import EmulatorProcess
+from featurestream.connectors.offline_store import StoreUri
+from featurestream.dev.feature_store import EmulatorProcess
 from tests.compaction.data import Group, region
 from tests.emulators import running_emulator
 

@@ -15,12 +15,12 @@ import sys
 import threading
 from typing import Any
 
-from connectors.offline_store import StoreUri, list_files
 from featurestream.compaction import CompactionSettings, FeatureGroupTarget, compact_feature_group
 from featurestream.compaction.progress import Progress
 from featurestream.compaction.schema import offline_schema
 from featurestream.config.profile import SparkSpec
-from featurestream.s3a import configure_session, endpoint_from_env
+from featurestream.connectors.offline_store import StoreUri, list_files
+from featurestream.io.s3a import configure_session, endpoint_from_env
 from featurestream.spark import local_session
 
 

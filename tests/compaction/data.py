@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local_stack.feature_store import EmulatorProcess
+from featurestream.dev.feature_store import EmulatorProcess
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
 FEATURES = [

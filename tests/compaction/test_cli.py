@@ -11,8 +11,8 @@ import pytest
 
 from featurestream.cli import main
 from featurestream.compaction.lock import LockInfo
+from featurestream.dev.feature_store import EmulatorProcess
 from jobs import compact_offline
-from local_stack.feature_store import EmulatorProcess
 from tests.compaction import oracle
 from tests.compaction.conftest import source_of
 from tests.compaction.data import Group, batch, local_files

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestream.compaction import compact_feature_group, load_compacted
-from local_stack.feature_store import EmulatorProcess
+from featurestream.dev.feature_store import EmulatorProcess
 from tests.compaction import oracle
 from tests.compaction.conftest import settings, source_of, target_for
 from tests.compaction.data import START, Group, batch, duplicate_a_file, iso, local_files

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction import compact_feature_group
-from local_stack.feature_store import EmulatorProcess
+from featurestream.connectors.offline_store import StoreUri
+from featurestream.dev.feature_store import EmulatorProcess
 from tests.compaction import oracle
 from tests.compaction.conftest import settings, source_of, target_for
 from tests.compaction.data import START, Group, batch, iso, local_files

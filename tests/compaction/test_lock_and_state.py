@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction.errors import ConcurrentCommitError, LockBusyError, LockLostError, PreconditionFailed
 from featurestream.compaction.lock import LOCK_PATH, CompactionLock, LockInfo
 from featurestream.compaction.manifest import Manifest, commit_manifest, read_manifest
 from featurestream.compaction.storage import LocalStore, S3Store, StateStore
+from featurestream.connectors.offline_store import StoreUri
 from tests.compaction.conftest import s3_client
 
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from connectors.offline_store import StoreUri
 from featurestream.compaction import compact_feature_group
 from featurestream.compaction.targets import resolve_targets, settings_from_config
 from featurestream.config.compaction import CompactionConfig
-from featurestream.s3a import configure_session
-from local_stack.feature_store import EmulatorProcess
+from featurestream.connectors.offline_store import StoreUri
+from featurestream.dev.feature_store import EmulatorProcess
+from featurestream.io.s3a import configure_session
 from tests.compaction import oracle
 from tests.compaction.conftest import s3_client
 from tests.compaction.data import START, Group, batch, iso, region

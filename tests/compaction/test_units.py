@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from connectors.offline_store import (
+from featurestream.cli.commands.compact import hour_range
+from featurestream.compaction.layout import files_for, partition_key_of_hour, partition_key_of_path
+from featurestream.config.compaction import load_compaction_config, parse_size
+from featurestream.connectors.offline_store import (
     OfflineStoreError,
     StoreUri,
     hour_partition,
@@ -17,11 +20,8 @@ from connectors.offline_store import (
     parse_resolved_output_uri,
     resolved_output_uri,
 )
-from featurestream.commands.compact import hour_range
-from featurestream.compaction.layout import files_for, partition_key_of_hour, partition_key_of_path
-from featurestream.config.compaction import load_compaction_config, parse_size
 from featurestream.errors import ConfigError
-from featurestream.s3a import s3a_options, to_s3a
+from featurestream.io.s3a import s3a_options, to_s3a
 
 ROOT = Path(__file__).resolve().parents[2]
 

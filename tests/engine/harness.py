@@ -12,14 +12,14 @@ from typing import Any
 import boto3
 import yaml
 
-from connectors.online_store import build_sink
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
-from featurestream.generator import produce_kafka
-from featurestream.pipeline import EngineMetrics, online_target, start_stream
-from featurestream.provisioning import ensure_feature_group
-from featurestream.transforms import FILTERED_OBSERVATION
+from featurestream.connectors.online_store import build_sink
+from featurestream.connectors.provisioning import ensure_feature_group
+from featurestream.dev.generator import produce_kafka
+from featurestream.engine.pipeline import EngineMetrics, online_target, start_stream
+from featurestream.engine.transforms import FILTERED_OBSERVATION
 from tests.engine.oracle import Feature, Group
 
 GROUP_YAML = """

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group
-from featurestream.parsing import REASON, invalid_events, parse_events, valid_events
+from featurestream.engine.parsing import REASON, invalid_events, parse_events, valid_events
 
 SCHEMA = {"type": "record", "name": "Payment", "fields": [
     {"name": "card_id", "type": ["null", "string"]},

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group
+from featurestream.engine.transforms import check_with_spark
 from featurestream.errors import ConfigError
-from featurestream.transforms import check_with_spark
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "conf" / "feature_groups" / "card_risk.yaml"

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurestream.pipeline import late_path
+from featurestream.engine.pipeline import late_path
 from tests.engine.harness import Run, event, new_run
 from tests.engine.oracle import Expected, expected_records, replay, same_value
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from featurestream.config import load_feature_group
-from featurestream.parsing import invalid_events, parse_events, valid_events
+from featurestream.engine.parsing import invalid_events, parse_events, valid_events
 
 
 def _spec(tmp_path: Path) -> Any:

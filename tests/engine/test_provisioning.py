@@ -11,7 +11,7 @@ import yaml
 
 from featurestream.cli import main
 from featurestream.config import load_feature_group
-from featurestream.provisioning import feature_definitions
+from featurestream.connectors.provisioning import feature_definitions
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

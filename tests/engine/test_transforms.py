@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from featurestream.transforms import (
+from featurestream.engine.transforms import (
     cast_columns,
     dedupe_rows,
     derive_columns,

@@ -12,7 +12,8 @@ import pytest
 
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import with_transport
-from featurestream.generator import (
+from featurestream.connectors.provisioning import ensure_feature_group
+from featurestream.dev.generator import (
     GeneratorSettings,
     encode,
     ensure_stream,
@@ -22,8 +23,7 @@ from featurestream.generator import (
     produce_kinesis,
     recent_start,
 )
-from featurestream.pipeline import start_stream
-from featurestream.provisioning import ensure_feature_group
+from featurestream.engine.pipeline import start_stream
 from tests.integration.oracle import expected_records
 
 pytestmark = pytest.mark.integration

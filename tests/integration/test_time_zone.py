@@ -39,10 +39,10 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
-from featurestream.jars import spark_jars
-from featurestream.provisioning import ensure_feature_group
-from local_stack.feature_store import EmulatorProcess
+from featurestream.connectors.provisioning import ensure_feature_group
+from featurestream.dev.feature_store import EmulatorProcess
+from featurestream.dev.generator import GeneratorSettings, encode, ensure_topic, generate_events, produce_kafka
+from featurestream.io.jars import spark_jars
 from tests.compaction import oracle
 from tests.compaction.data import local_files
 from tests.emulators import running_emulator

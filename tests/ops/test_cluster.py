@@ -22,7 +22,9 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import (
+from featurestream.connectors.provisioning import ensure_feature_group
+from featurestream.dev.feature_store import EmulatorProcess
+from featurestream.dev.generator import (
     GeneratorSettings,
     encode,
     ensure_topic,
@@ -30,10 +32,8 @@ from featurestream.generator import (
     produce_kafka,
     recent_start,
 )
-from featurestream.jars import spark_jars
+from featurestream.io.jars import spark_jars
 from featurestream.ops import package
-from featurestream.provisioning import ensure_feature_group
-from local_stack.feature_store import EmulatorProcess
 from tests.compaction import oracle
 from tests.compaction.data import local_files
 from tests.emulators import running_emulator

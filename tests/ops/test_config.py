@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurestream.commands.stream import prepare_profile, trigger_ms
+from featurestream.cli.commands.stream import prepare_profile, trigger_ms
 from featurestream.config import load_profile
 from featurestream.errors import ConfigError
 from featurestream.ops.secrets import MSK_IAM_OPTIONS

@@ -32,7 +32,7 @@ def _value(text: str, name: str, **labels: str) -> float:
 
 def test_demo_prints_its_metrics_url_and_serves_metrics_while_streaming(stack_env: dict[str, str]) -> None:
     env = job_env({"FEATURESTREAM_METRICS_PORT": "0"})
-    proc = subprocess.Popen([sys.executable, "-m", "featurestream.demo", "--seconds", "20"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "featurestream.dev.demo", "--seconds", "20"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from featurestream.config.profile import DEFAULT_METRICS_PORT
-from featurestream.jars import CLUSTER_PACKAGES
+from featurestream.io.jars import CLUSTER_PACKAGES
 from featurestream.ops.metrics import JobMetrics
 from featurestream.ops.progress import BatchProgress
 from tests.ops.samples import progress
@@ -67,8 +67,8 @@ def test_versions_follow_the_project() -> None:
     spark = pin("pyspark")
     assert arg("SPARK_VERSION") == spark == pom_property(ROOT / "conf/jars/pom.xml", "spark.version")
     assert f"org.apache.spark:spark-sql-kafka-0-10_2.12:{spark}" in CLUSTER_PACKAGES
-    for module in ("tiles-jvm", "kinesis-source"):
-        assert arg("JAVA_VERSION") == pom_property(ROOT / "connectors" / module / "pom.xml", "maven.compiler.release")
+    for module in ("engine-jvm", "connectors/kinesis-source"):
+        assert arg("JAVA_VERSION") == pom_property(ROOT / module / "pom.xml", "maven.compiler.release")
     assert image_tag("kafka") == pom_property(ROOT / "conf/jars/kafka/pom.xml", "kafka.version")
     assert image_tag("s3") == pin("moto")
     # The stack runs Debian's PostgreSQL 15.
@@ -118,7 +118,7 @@ def test_metrics_port_is_the_same_everywhere() -> None:
 
 def exposed_names() -> set[str]:
     """Every sample name the job's registry produces once each source has reported something."""
-    from connectors.writer.metrics import MetricsHistory
+    from featurestream.connectors.writer.metrics import MetricsHistory
 
     history = MetricsHistory()
     history.record(batch(feature_group="fg", batch_id=0, records_in=1, latency_ms_p50=1.0, latency_ms_p99=2.0,

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.writer.metrics import BatchMetrics, MetricsHistory
+from featurestream.connectors.writer.metrics import BatchMetrics, MetricsHistory
 from featurestream.ops.freshness import FreshnessWindow, batch_ages
 from featurestream.ops.metrics import JobMetrics, counted
 from featurestream.ops.progress import BatchProgress

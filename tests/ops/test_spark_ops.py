@@ -14,8 +14,8 @@ import boto3
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestream import s3a
 from featurestream.errors import ConfigError
+from featurestream.io import s3a
 from featurestream.ops import shutdown
 from featurestream.ops.checkpoints import check_fixed_settings, checkpoints_under, recorded_conf
 from featurestream.ops.listener import OpsListener

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.generator import (
+from featurestream.connectors.provisioning import ensure_feature_group
+from featurestream.dev.generator import (
     GeneratorSettings,
     encode,
     ensure_topic,
@@ -31,7 +32,6 @@ from featurestream.generator import (
     produce_kafka,
     recent_start,
 )
-from featurestream.provisioning import ensure_feature_group
 from tests.ops.job import ROOT, JobProcess, batch_ids, in_flight
 from tests.ops.online import compare_online
 

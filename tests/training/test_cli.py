@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from featurestream.jars import spark_jars
+from featurestream.io.jars import spark_jars
 from tests.training import pg
 from tests.training.conftest import Loaded
 

@@ -11,8 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.rds import MARIADB, MYSQL, POSTGRES, InvalidIdentifierError, Secret, dialect_for, redact_url
 from featurestream.config.training_set import load_training_set
+from featurestream.connectors.rds import (
+    MARIADB,
+    MYSQL,
+    POSTGRES,
+    InvalidIdentifierError,
+    Secret,
+    dialect_for,
+    redact_url,
+)
 from featurestream.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from featurestream.jars import spark_jars
+from featurestream.io.jars import spark_jars
 from tests.training import data, mariadb
 from tests.training.conftest import Loaded
 from tests.training.expected import ALL_GROUPS, output_columns

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from connectors.rds import JdbcReader, JdbcReadError, JdbcRelation, TimePredicate
 from featurestream.config.training_set import JdbcSpec, PartitioningSpec
+from featurestream.connectors.rds import JdbcReader, JdbcReadError, JdbcRelation, TimePredicate
 from featurestream.errors import ConfigError
 from tests.training import pg
 from tests.training.conftest import Loaded

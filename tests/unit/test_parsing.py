@@ -20,8 +20,8 @@ import yaml
 
 from featurestream.config import load_feature_group
 from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.engine.parsing import REASON, invalid_events, parse_events, valid_events
 from featurestream.errors import ConfigError
-from featurestream.parsing import REASON, invalid_events, parse_events, valid_events
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

@@ -1,0 +1,140 @@
+"""`featurestream compact` and `spark-submit jobs/compact_offline.py`: the same flags, the same code.
+
+Exit codes: 0 every group compacted or had nothing new, 1 a run failed (or the group is locked
+by a live run), 2 bad configuration or arguments. Prints one JSON summary to stdout; logs are
+JSON lines on stderr; `--progress` adds a live display on stderr (default: when it is a terminal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from featurestream.cli.entrypoint import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from featurestream.config.compaction import CompactionConfig, load_compaction_config
+from featurestream.durations import parse_duration_ms
+from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.logs import configure_json_logging
+
+log = logging.getLogger(__name__)
+
+_RELATIVE = re.compile(r"^\d+\s*(ms|s|m|h|d)$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE", help="conf/compaction/<name>.yaml")
+    parser.add_argument("--feature-group", action="append", metavar="NAME", dest="feature_groups",
+                        help="compact only this configured group (repeatable; default: all)")
+    parser.add_argument("--since", metavar="TIME",
+                        help="only source files of event hours from TIME (ISO-8601 UTC, e.g. 2026-11-01 or "
+                             "2026-11-01T13:00Z, or an age such as 48h)")
+    parser.add_argument("--until", metavar="TIME", help="only source files of event hours before TIME (same forms)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be compacted; write nothing")
+    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                        help="live progress on stderr (auto: when stderr is a terminal)")
+
+
+def parse_instant(text: str, now: datetime, field: str) -> datetime:
+    """ISO-8601 (naive means UTC) or an age like `48h` (that long before now)."""
+    value = text.strip()
+    if _RELATIVE.match(value):
+        return now - timedelta(milliseconds=parse_duration_ms(value))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError("command line", field,
+                          f"{text!r} is not an ISO-8601 time (2026-11-01, 2026-11-01T13:00Z) or an age (48h)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def hour_range(since: str | None, until: str | None, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """[since, until) widened to whole hours: the source partitions that overlap it."""
+    start = parse_instant(since, now, "--since") if since else None
+    end = parse_instant(until, now, "--until") if until else None
+    if start is not None:
+        start = start.replace(minute=0, second=0, microsecond=0)
+    if end is not None:
+        floored = end.replace(minute=0, second=0, microsecond=0)
+        end = floored if floored == end else floored + timedelta(hours=1)
+    if start is not None and end is not None and start >= end:
+        raise ConfigError("command line", "--until", "must be later than --since")
+    return start, end
+
+
+def _session(config: CompactionConfig, buckets: list[str]) -> Any:
+    from pyspark.sql import SparkSession
+
+    from featurestream.io import s3a
+    from featurestream.spark import configure_builder, start_session
+
+    builder = configure_builder(SparkSession.builder.appName("featurestream-compact"), config.spark)
+    # Spark's own console bar would interleave with ours and litter non-interactive logs.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), config.region, buckets)
+    spark = start_session(builder)
+    spark.sparkContext.setLogLevel("WARN")
+    # getOrCreate may return a session that already existed: make sure the buckets are wired.
+    s3a.configure_session(spark, s3a.endpoint_from_env(), config.region, buckets)
+    return spark
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_json_logging()
+    started = time.monotonic()
+    # Everything that can be wrong with the configuration is found here, before Spark starts.
+    config_file = Path(args.config)
+    config = load_compaction_config(config_file)
+    since, until = hour_range(args.since, args.until, datetime.now(UTC))
+
+    from featurestream.compaction import compact_feature_group
+    from featurestream.compaction.progress import ConsoleProgress, Progress
+    from featurestream.compaction.summary import RunSummary
+    from featurestream.compaction.targets import resolve_targets, settings_from_config
+
+    targets = resolve_targets(config, config_file, args.feature_groups)
+    settings = settings_from_config(config, since=since, until=until, dry_run=args.dry_run)
+    interactive = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    progress = ConsoleProgress() if interactive else Progress()
+
+    buckets = sorted({u.bucket for t in targets for u in (t.source, t.output) if u.is_s3})
+    spark = _session(config, buckets) if not args.dry_run else None
+    summaries: list[dict[str, Any]] = []
+    exit_code = EXIT_OK
+    for target in targets:
+        try:
+            summary = compact_feature_group(spark, target, settings, progress)  # type: ignore[arg-type]
+            summaries.append(summary.to_dict())
+        except FeatureStreamError as exc:
+            log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
+                      target.name, json.dumps(str(exc)))
+            failed = RunSummary(target.name, str(target.source), str(target.output), run_id="", error=str(exc))
+            summaries.append(failed.to_dict())
+            exit_code = max(exit_code, EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE)
+        except Exception as exc:
+            # Spark/py4j errors: the committed output is unchanged; report and go on with the next group.
+            log.exception("compaction of %s failed", target.name)
+            failed = RunSummary(target.name, str(target.source), str(target.output), run_id="",
+                                error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            summaries.append(failed.to_dict())
+            exit_code = max(exit_code, EXIT_FAILURE)
+    report = {
+        "status": "ok" if exit_code == EXIT_OK else "failed",
+        "seconds": round(time.monotonic() - started, 3),
+        "feature_groups": summaries,
+        "totals": {key: sum(s[key] for s in summaries) for key in (
+            "files_in", "bytes_in", "rows_in", "files_out", "bytes_out", "rows_out", "duplicates_removed",
+            "superseded_removed", "deleted_rows_removed", "partitions_rewritten")},
+    }
+    print(json.dumps(report, indent=2))
+    if exit_code == EXIT_CONFIG:
+        # The entry point turns a ConfigError into the one-line message and exit code 2.
+        first = next(s["error"] for s in summaries if s["error"])
+        print(f"featurestream: config error: {first}", file=sys.stderr)
+    return exit_code

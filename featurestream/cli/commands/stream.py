@@ -1,0 +1,306 @@
+"""`featurestream stream` and `spark-submit jobs/stream_features.py`: the same flags, the same code.
+
+Around the queries of `featurestream.engine.pipeline`: the Prometheus endpoint and a query listener,
+OpenLineage run events, graceful shutdown (SIGTERM/SIGINT or a stop file: the batch in flight
+finishes, then the job ends; restart continues from the checkpoint), Kafka security options from
+secrets, and the checks of what an existing checkpoint fixes. `--feature-group` may be repeated to
+run several feature groups in one job (one Spark application, one set of queries per group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from featurestream.config import load_feature_group, load_profile
+from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
+from featurestream.config.loader import resolve_profile_path
+from featurestream.config.profile import EnvironmentProfile
+from featurestream.durations import parse_duration_ms
+from featurestream.errors import ConfigError
+from featurestream.logs import configure_json_logging
+from featurestream.ops import lineage as ol
+from featurestream.ops.secrets import install_redactor, kafka_security_options
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Spark's interval words, and our own duration spelling (5s, 500ms) which we normalise.
+_SPARK_INTERVAL = re.compile(r"^\s*(\d+)\s*(millisecond|second|minute|hour)s?\s*$", re.IGNORECASE)
+_UNIT_MS = {"millisecond": 1, "second": 1_000, "minute": 60_000, "hour": 3_600_000}
+# How often the supervising loop looks at the queries (and the stop file, at its own pace).
+_TICK_S = 0.5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feature-group", required=True, metavar="FILE", action="append", dest="feature_groups",
+                        help="conf/feature_groups/<name>.yaml (repeat to run several groups in one job)")
+    parser.add_argument("--env", default="local", metavar="PROFILE",
+                        help="environment profile: a name in conf/environments or a path (default: local)")
+    parser.add_argument("--source", choices=("kafka", "kinesis"), default=None,
+                        help="read the group's events from this transport instead of the declared one "
+                             "(the topic name is the stream name)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--available-now", action="store_true",
+                      help="process what is in the topic now, then stop (backfills, tests)")
+    mode.add_argument("--duration", type=float, metavar="SECONDS",
+                      help="stop gracefully after this many seconds (demo); default: run until stopped")
+
+
+def trigger_ms(text: str, profile_file: str) -> int:
+    """`spark.trigger_interval` in ms: Spark's `5 seconds` or our `5s`; anything else is exit 2."""
+    match = _SPARK_INTERVAL.match(text)
+    if match:
+        value = int(match.group(1)) * _UNIT_MS[match.group(2).lower()]
+    else:
+        try:
+            value = parse_duration_ms(text)
+        except ValueError:
+            raise ConfigError(profile_file, "spark.trigger_interval",
+                              f"{text!r} is not an interval (e.g. '10 seconds', '500 milliseconds', 10s)") from None
+    if value <= 0:
+        raise ConfigError(profile_file, "spark.trigger_interval", "must be greater than zero")
+    return value
+
+
+def prepare_profile(profile: EnvironmentProfile, profile_file: str) -> EnvironmentProfile:
+    """The profile the queries run with: trigger normalised, Kafka security options resolved.
+
+    Secret values are read here (environment or secret file) and masked in logs from now on;
+    they live only in this in-memory copy, never in a file we write.
+    """
+    interval = f"{trigger_ms(profile.spark.trigger_interval, profile_file)} milliseconds"
+    extra = kafka_security_options(profile.security, dict(profile.kafka.options), profile_file)
+    # model_copy skips validation on purpose: the file may not carry secret keys, the job may.
+    kafka = profile.kafka.model_copy(update={"options": {**profile.kafka.options, **extra}})
+    spark = profile.spark.model_copy(update={"trigger_interval": interval})
+    return profile.model_copy(update={"kafka": kafka, "spark": spark})
+
+
+def _seconds(duration: str) -> float:
+    return parse_duration_ms(duration) / 1000.0
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def _s3a_buckets(*uris: str) -> list[str]:
+    return sorted({u.split("://", 1)[1].split("/", 1)[0] for u in uris if u.startswith("s3a://")})
+
+
+def _session(profile: EnvironmentProfile, specs: list[FeatureGroupSpec]) -> tuple[SparkSession, bool]:
+    """The job's session and whether we created it (then we also stop it)."""
+    from pyspark.sql import SparkSession
+
+    from featurestream.io import s3a
+    from featurestream.spark import configure_builder, start_session
+
+    existed = SparkSession.getActiveSession() is not None
+    name = "featurestream-stream-" + "+".join(spec.name for spec in specs)
+    builder = configure_builder(SparkSession.builder.appName(name), profile.spark,
+                                with_aws_connector=profile.feature_store.sink == "sagemaker-connector")
+    buckets = _s3a_buckets(profile.checkpoint_root, profile.dlq_path)
+    builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    # Spark's console bar would interleave with the JSON log lines on stderr.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    spark = start_session(builder)
+    if not existed:
+        spark.sparkContext.setLogLevel("WARN")
+    s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    return spark, not existed
+
+
+def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tuple[list[ol.DatasetRef],
+                                                                                    list[ol.DatasetRef]]:
+    inputs: dict[tuple[str, str], ol.DatasetRef] = {}
+    outputs: list[ol.DatasetRef] = []
+    account = ol.account_of(profile.feature_store.role_arn)
+    for spec in specs:
+        fields = tuple(spec.source.schema_.items())
+        if isinstance(spec.source, KafkaSourceSpec):
+            source = ol.kafka_topic(profile.kafka.bootstrap_servers, spec.source.topic, fields)
+        else:
+            source = ol.DatasetRef(f"kinesis://{profile.feature_store.region}", spec.source.stream, fields)
+        inputs[(source.namespace, source.name)] = source
+        features = [(name, "feature") for f in spec.features for name, _ in f.output_names()]
+        outputs.append(ol.feature_group(spec.online_store.feature_group_name, profile.feature_store.region, account,
+                                        [(spec.entity.key, "record identifier"),
+                                         (spec.event_time.field, "event time"), *features]))
+        outputs.append(ol.path_dataset(_join(profile.dlq_path, spec.name)))
+    return list(inputs.values()), outputs
+
+
+def _supervise(queries: list[Any], stop: Any, available_now: bool, duration_s: float | None) -> str:
+    """Wait until the job should end; returns why: stop, finished, duration, failed or ended."""
+    deadline = time.monotonic() + duration_s if duration_s else None
+    while True:
+        if stop.wait(_TICK_S):
+            return "stop"
+        ended = [q for q in queries if not q.isActive]
+        if any(q.exception() is not None for q in ended):
+            return "failed"
+        if ended and not available_now:
+            return "ended"  # a continuous query ended without an error: stop the others too
+        if available_now and len(ended) == len(queries):
+            return "finished"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "duration"
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_json_logging()
+    install_redactor()
+    # Everything that can be wrong with the configuration is found here, before Spark starts.
+    specs = [load_feature_group(path) for path in args.feature_groups]
+    if getattr(args, "source", None):
+        specs = [with_transport(spec, args.source) for spec in specs]
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError("command line", "--feature-group", "the same feature group is given twice")
+    profile_file = str(resolve_profile_path(args.env))
+    profile = prepare_profile(load_profile(args.env), profile_file)
+    _engine_checks(specs)
+
+    from featurestream.ops.metrics import job_metrics
+    from featurestream.ops.server import start_metrics_server, write_textfile
+    from featurestream.ops.shutdown import StopSignal
+
+    metrics = job_metrics()
+    metrics.freshness.window_s = _seconds(profile.metrics.freshness_window)
+    stop = StopSignal(profile.shutdown.stop_file, poll_s=_seconds(profile.shutdown.poll_interval))
+    stop.install()
+    server = (start_metrics_server(metrics.registry, profile.metrics.host, profile.metrics.port)
+              if profile.metrics.enabled else None)
+    run_lineage = ol.LineageRun(
+        profile.lineage, "stream." + "+".join(names), "STREAMING", on_error=metrics.lineage_errors.inc,
+        properties={"profile": profile.name, "feature_groups": names, "checkpoint_root": profile.checkpoint_root,
+                    "trigger_interval": profile.spark.trigger_interval,
+                    "shuffle_partitions": profile.spark.shuffle_partitions},
+    )
+    try:
+        return _run_queries(args, specs, profile, profile_file, stop, run_lineage, metrics)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            run_lineage.abort("interrupted")
+        else:
+            run_lineage.fail(exc)
+        raise
+    finally:
+        stop.restore()
+        if profile.metrics.textfile:
+            write_textfile(metrics.registry, profile.metrics.textfile)
+        if server is not None:
+            server.stop()
+
+
+def _engine_checks(specs: list[FeatureGroupSpec]) -> None:
+    """Limits of the current feature engine, reported as config errors before Spark starts."""
+    from featurestream.engine import aggregation
+
+    check = getattr(aggregation, "single_window_ms", None)
+    if check is not None:
+        for spec in specs:
+            check(spec)
+
+
+def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
+               available_now: bool, stop: Any, metrics: Any) -> list[Any]:
+    from featurestream.engine.pipeline import start_stream
+
+    queries: list[Any] = []
+    for spec in specs:
+        if stop.requested:
+            break
+        started = start_stream(spark, spec, profile, available_now=available_now)
+        queries += started.all()
+        # The engine's running totals (late, duplicates, ...), where the engine keeps them.
+        engine = getattr(started, "metrics", None)
+        if engine is not None:
+            metrics.watch_engine(str(started.features.name), engine)
+    return queries
+
+
+# The line naming the innermost Python or Java exception inside a py4j/StreamingQueryException text.
+_CAUSE = re.compile(r"^\s*(?:Caused by: )?([\w.$]+(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
+def summarise_error(text: str) -> str:
+    """One line for the log: the innermost `SomeError: message`, not the 200-line trace around it."""
+    causes = [m for m in _CAUSE.finditer(text) if "py4j" not in m.group(1) and "Proxy" not in m.group(2)]
+    if causes:
+        return f"{causes[-1].group(1)}: {causes[-1].group(2)}"[:1000]
+    lines = text.strip().splitlines()
+    return lines[0][:1000] if lines else ""
+
+
+def _first_error(queries: list[Any]) -> tuple[str, str] | None:
+    for query in queries:
+        error = query.exception()
+        if error is not None:
+            return str(query.name), summarise_error(str(error)) or type(error).__name__
+    return None
+
+
+def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
+                 profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any) -> int:
+    from featurestream.io import hadoop_fs
+    from featurestream.ops.checkpoints import check_fixed_settings
+    from featurestream.ops.listener import OpsListener
+    from featurestream.ops.recovery import RestartBudget
+    from featurestream.ops.shutdown import stop_after_current_batch
+
+    spark, owned = _session(profile, specs)
+    stop.check_file_with(lambda uri: hadoop_fs.exists(spark, uri))
+    listener = OpsListener(metrics)
+    spark.streams.addListener(listener)
+    recovery = profile.recovery
+    budget = RestartBudget(recovery.max_restarts, _seconds(recovery.window), _seconds(recovery.backoff),
+                           _seconds(recovery.backoff_max))
+    timeout_s = _seconds(profile.shutdown.timeout)
+    try:
+        inputs, outputs = _datasets(specs, profile)
+        run_lineage.start(inputs, outputs)
+        check_fixed_settings(spark, [_join(profile.checkpoint_root, spec.name) for spec in specs],
+                             profile.spark.shuffle_partitions, profile_file)
+        while True:
+            queries = _start_all(spark, specs, profile, args.available_now, stop, metrics)
+            log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],
+                                 "queries": [{"name": q.name, "id": str(q.id)} for q in queries],
+                                 "lineage_run_id": run_lineage.run_id, "restarts": budget.used}))
+            why = _supervise(queries, stop, args.available_now, args.duration) if queries else "stop"
+            began = stop.requested_at or time.monotonic()
+            stopped = stop_after_current_batch(queries, timeout_s)
+            failure = _first_error(queries)
+            if failure is None or stop.requested:
+                break
+            wait = budget.next_wait(time.monotonic())
+            log.error(json.dumps({"event": "query_failed", "query": failure[0], "error": failure[1],
+                                  "restart_in_s": wait, "restarts_used": budget.used}))
+            if wait is None or stop.wait(wait):
+                break
+            metrics.restarts.inc()
+        metrics.shutdown_seconds.set(time.monotonic() - began)
+        log.info(json.dumps({"event": "stream_ended", "why": why, "reason": stop.reason,
+                             "graceful": all(s.graceful for s in stopped),
+                             "failed": [failure[0]] if failure else [], "restarts": budget.used}))
+        if failure is not None and not stop.requested:
+            run_lineage.fail(f"query {failure[0]} failed: {failure[1]}")
+            return 1
+        if all(s.graceful for s in stopped):
+            run_lineage.complete()
+        else:
+            run_lineage.abort("stopped before the batch in flight finished (it is replayed at the next start)")
+        return 0
+    finally:
+        try:
+            spark.streams.removeListener(listener)
+        finally:
+            if owned:
+                spark.stop()

@@ -1,0 +1,191 @@
+"""Feature group definitions derived from a spec, a plan against what SageMaker has, and applying it.
+
+`plan` compares the spec with DescribeFeatureGroup: nothing to do, create, add features
+(UpdateFeatureGroup FeatureAdditions, the only change SageMaker allows in place), or refuse
+(record identifier, event time, a feature's type, or removed features: those need a new group).
+`apply_plan` carries out the first three; running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from featurestream.config.feature_group import Aggregation, FeatureGroupSpec, is_integral, is_numeric
+from featurestream.config.profile import EnvironmentProfile
+from featurestream.durations import parse_duration_ms
+from featurestream.errors import FeatureStreamError
+
+_AGG_TYPE = {
+    Aggregation.COUNT: "Integral", Aggregation.APPROX_COUNT_DISTINCT: "Integral",
+    Aggregation.SUM: "Fractional", Aggregation.MEAN: "Fractional", Aggregation.MIN: "Fractional",
+    Aggregation.MAX: "Fractional", Aggregation.STDDEV_POP: "Fractional", Aggregation.STDDEV_SAMP: "Fractional",
+}
+
+
+class IncompatibleChangeError(FeatureStreamError):
+    """The spec changes what SageMaker cannot change in place (identifier, event time, a type)."""
+
+
+def _last_type(spec: FeatureGroupSpec, column: str) -> str:
+    """`last` keeps its column's kind: integers and booleans are Integral, other numbers Fractional."""
+    spark_type = spec.columns_after_transforms().get(column) or "string"
+    if is_integral(spark_type) or spark_type == "boolean":
+        return "Integral"
+    if is_numeric(spark_type):
+        return "Fractional"
+    return "String"
+
+
+def feature_definitions(spec: FeatureGroupSpec) -> list[dict[str, str]]:
+    key_type = "String" if spec.entity.type == "string" else "Integral"
+    definitions = [
+        {"FeatureName": spec.entity.key, "FeatureType": key_type},
+        # EventTime is the time the values are "as of" (see featurestream.engine.aggregation), ISO-8601.
+        {"FeatureName": spec.event_time.field, "FeatureType": "String"},
+    ]
+    for feature in spec.features:
+        kind = _last_type(spec, feature.column or "") if feature.agg is Aggregation.LAST else _AGG_TYPE[feature.agg]
+        for name, _ in feature.output_names():
+            definitions.append({"FeatureName": name, "FeatureType": kind})
+    return definitions
+
+
+def _ttl(spec: FeatureGroupSpec) -> dict[str, Any] | None:
+    if spec.online_store.ttl is None:
+        return None
+    seconds = parse_duration_ms(spec.online_store.ttl) // 1000
+    for unit, size in (("Weeks", 604_800), ("Days", 86_400), ("Hours", 3_600), ("Minutes", 60)):
+        if seconds % size == 0:
+            return {"Unit": unit, "Value": seconds // size}
+    return {"Unit": "Seconds", "Value": seconds}
+
+
+def create_request(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> dict[str, Any]:
+    online: dict[str, Any] = {"EnableOnlineStore": True}
+    ttl = _ttl(spec)
+    if ttl:
+        online["TtlDuration"] = ttl
+    request: dict[str, Any] = {
+        "FeatureGroupName": spec.online_store.feature_group_name,
+        "RecordIdentifierFeatureName": spec.entity.key,
+        "EventTimeFeatureName": spec.event_time.field,
+        "FeatureDefinitions": feature_definitions(spec),
+        "OnlineStoreConfig": online,
+        "Description": spec.description or f"featurestream feature group {spec.name}",
+    }
+    store = profile.feature_store
+    if store.offline_store_s3_uri:
+        request["OfflineStoreConfig"] = {
+            "S3StorageConfig": {"S3Uri": store.offline_store_s3_uri},
+            "DisableGlueTableCreation": profile.kind == "local",
+            "TableFormat": "Glue",
+        }
+        if store.role_arn:
+            request["RoleArn"] = store.role_arn
+    return request
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `apply` would do. `action` is create, update or none; `problems` block any action."""
+
+    feature_group_name: str
+    action: str
+    additions: list[dict[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The plan as a diff, one line per feature: `+` add, `=` keep, `!` refused."""
+        out = [f"feature group {self.feature_group_name}: {self.action if not self.problems else 'refused'}"]
+        out += [f"  + {d['FeatureName']:<32} {d['FeatureType']}" for d in self.additions]
+        out += [f"  = {name}" for name in self.unchanged]
+        out += [f"  ! {problem}" for problem in self.problems]
+        return out
+
+
+def plan(spec: FeatureGroupSpec, existing: dict[str, Any] | None) -> Plan:
+    name = spec.online_store.feature_group_name
+    wanted = feature_definitions(spec)
+    if existing is None:
+        return Plan(name, "create", additions=wanted)
+    problems: list[str] = []
+    if existing.get("RecordIdentifierFeatureName") != spec.entity.key:
+        problems.append(f"record identifier is {existing.get('RecordIdentifierFeatureName')!r}, the spec says "
+                        f"{spec.entity.key!r}: identifiers cannot change, create a new feature group")
+    if existing.get("EventTimeFeatureName") != spec.event_time.field:
+        problems.append(f"event time feature is {existing.get('EventTimeFeatureName')!r}, the spec says "
+                        f"{spec.event_time.field!r}: it cannot change, create a new feature group")
+    have = {d["FeatureName"]: d["FeatureType"] for d in existing.get("FeatureDefinitions", [])}
+    additions, unchanged = [], []
+    for definition in wanted:
+        current = have.get(definition["FeatureName"])
+        if current is None:
+            additions.append(definition)
+        elif current != definition["FeatureType"]:
+            problems.append(f"{definition['FeatureName']}: type {current} → {definition['FeatureType']}: "
+                            "a feature's type cannot change, use a new feature name or group")
+        else:
+            unchanged.append(definition["FeatureName"])
+    wanted_names = {d["FeatureName"] for d in wanted}
+    for removed in sorted(set(have) - wanted_names):
+        problems.append(f"{removed}: in the feature group but not in the spec: SageMaker cannot remove features")
+    return Plan(name, "update" if additions else "none", additions=additions, problems=problems, unchanged=unchanged)
+
+
+def describe_or_none(client: Any, name: str) -> dict[str, Any] | None:
+    try:
+        description: dict[str, Any] = client.describe_feature_group(FeatureGroupName=name)
+    except client.exceptions.ResourceNotFound:
+        return None
+    return description
+
+
+def _creating(description: dict[str, Any]) -> bool:
+    return bool(description.get("FeatureGroupStatus") == "Creating")
+
+
+def _updating(description: dict[str, Any]) -> bool:
+    return bool((description.get("LastUpdateStatus") or {}).get("Status") == "InProgress")
+
+
+def _wait(client: Any, name: str, busy: Callable[[dict[str, Any]], bool], what: str,
+          timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    description: dict[str, Any] = client.describe_feature_group(FeatureGroupName=name)
+    while busy(description):
+        if time.monotonic() > deadline:
+            raise FeatureStreamError(f"feature group {name} still {what} after {timeout_s:.0f}s")
+        time.sleep(1.0)
+        description = client.describe_feature_group(FeatureGroupName=name)
+    return description
+
+
+def apply_plan(client: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile, the_plan: Plan,
+               timeout_s: float = 300.0) -> dict[str, Any]:
+    """Carry out a plan without problems; return the group's description once it is ready."""
+    name = the_plan.feature_group_name
+    if the_plan.problems:
+        raise IncompatibleChangeError(f"feature group {name}: " + "; ".join(the_plan.problems))
+    if the_plan.action == "create":
+        client.create_feature_group(**create_request(spec, profile))
+    elif the_plan.action == "update":
+        client.update_feature_group(FeatureGroupName=name, FeatureAdditions=the_plan.additions)
+    description = _wait(client, name, _creating, "creating", timeout_s)
+    if description.get("FeatureGroupStatus") != "Created":
+        raise FeatureStreamError(
+            f"feature group {name} is {description.get('FeatureGroupStatus')}: {description.get('FailureReason', '')}"
+        )
+    if the_plan.action == "update":
+        description = _wait(client, name, _updating, "updating", timeout_s)
+    return description
+
+
+def ensure_feature_group(client: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile,
+                         timeout_s: float = 300.0) -> dict[str, Any]:
+    """Create the group or add the spec's new features, refusing incompatible changes; idempotent."""
+    existing = describe_or_none(client, spec.online_store.feature_group_name)
+    return apply_plan(client, spec, profile, plan(spec, existing), timeout_s)

@@ -1,0 +1,82 @@
+"""Wires the pieces together and runs the server until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from featurestream.dev.feature_store.config import EmulatorConfig
+from featurestream.dev.feature_store.faults import Faults
+from featurestream.dev.feature_store.offline import LocalDirSink, OfflineReplicator, OfflineSink, S3Sink
+from featurestream.dev.feature_store.server import Emulator
+from featurestream.dev.feature_store.store import Store
+from featurestream.dev.feature_store.transport import EmulatorServer
+
+log = logging.getLogger("featurestream.dev.feature_store")
+
+ENDPOINT_FILE = "endpoint.json"
+DB_FILE = "online-store.sqlite3"
+SHUTDOWN_GRACE_S = 10.0
+
+
+def run(config: EmulatorConfig) -> None:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    endpoint_file = config.state_dir / ENDPOINT_FILE
+    endpoint_file.unlink(missing_ok=True)
+
+    store = Store(config.state_dir / DB_FILE, config.region, config.account_id)
+    store.start_checkpoints()
+    sink: OfflineSink
+    if config.offline_local_dir is not None:
+        sink = LocalDirSink(config.offline_local_dir)
+        log.info("offline store: local directory %s", config.offline_local_dir)
+    else:
+        sink = S3Sink()
+        log.info("offline store: S3 at %s", os.environ.get("AWS_ENDPOINT_URL_S3", "<default AWS endpoint>"))
+    replicator = OfflineReplicator(store, sink, config.flush_interval_s)
+    emulator = Emulator(store, Faults(config.faults), replicator, config.region, config.account_id)
+    server = EmulatorServer(config.host, config.port, emulator)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %d, shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    replicator.start()
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http")
+    serving.start()
+    url = f"http://{config.host}:{server.port}"
+    _write_endpoint(endpoint_file, url, config.host, server.port)
+    log.info("feature store emulator listening on %s (region %s, state %s, faults %s)",
+             url, config.region, config.state_dir, config.faults)
+    try:
+        stop.wait()
+    finally:
+        server.closing.set()
+        server.shutdown()
+        serving.join()
+        if not server.tracker.wait_idle(SHUTDOWN_GRACE_S):
+            log.warning("requests still running after %.0f s; closing anyway", SHUTDOWN_GRACE_S)
+        try:
+            replicator.stop()
+        except Exception:
+            log.exception("final offline flush failed; the rows stay queued for the next start")
+        store.close()
+        server.server_close()
+        endpoint_file.unlink(missing_ok=True)
+        log.info("feature store emulator stopped")
+
+
+def _write_endpoint(path: Path, url: str, host: str, port: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "host": host, "port": port, "pid": os.getpid()}))
+    os.replace(tmp, path)

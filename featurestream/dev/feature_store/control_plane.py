@@ -1,0 +1,173 @@
+"""The SageMaker control-plane operations for feature groups (JSON 1.1, X-Amz-Target)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from featurestream.dev.feature_store.errors import InvalidInput, UnknownOperation
+from featurestream.dev.feature_store.model import (
+    MAX_FEATURES,
+    build_feature_group,
+    group_from_spec,
+    parse_feature_definition,
+)
+from featurestream.dev.feature_store.store import Store
+from featurestream.dev.feature_store.types import is_valid_name, ttl_seconds
+
+Body = dict[str, Any]
+
+_SORT_KEYS: dict[str, Callable[[Body], Any]] = {
+    "Name": lambda s: s["FeatureGroupName"],
+    "FeatureGroupStatus": lambda s: s["FeatureGroupStatus"],
+    "OfflineStoreStatus": lambda s: (s.get("OfflineStoreStatus") or {}).get("Status", ""),
+    "CreationTime": lambda s: s["CreationTime"],
+}
+
+
+class ControlPlane:
+    def __init__(self, store: Store, region: str, account: str) -> None:
+        self.store = store
+        self.region = region
+        self.account = account
+        self._ops: dict[str, Callable[[Body], Body | None]] = {
+            "CreateFeatureGroup": self.create_feature_group,
+            "DescribeFeatureGroup": self.describe_feature_group,
+            "ListFeatureGroups": self.list_feature_groups,
+            "DeleteFeatureGroup": self.delete_feature_group,
+            "UpdateFeatureGroup": self.update_feature_group,
+            "DescribeFeatureMetadata": self.describe_feature_metadata,
+        }
+
+    def dispatch(self, operation: str, body: Body) -> Body | None:
+        handler = self._ops.get(operation)
+        if handler is None:
+            raise UnknownOperation(f"Operation SageMaker.{operation} is not supported by the emulator.")
+        return handler(body)
+
+    def create_feature_group(self, body: Body) -> Body:
+        group = build_feature_group(body, self.region, self.account, time.time())
+        self.store.create_group(group)
+        return {"FeatureGroupArn": group.arn}
+
+    def describe_feature_group(self, body: Body) -> Body:
+        gid, group = self.store.resolve(body.get("FeatureGroupName"))
+        out = group.describe()
+        out["OnlineStoreTotalSizeBytes"] = self.store.online_size_bytes(gid) if group.online_enabled else 0
+        return out
+
+    def describe_feature_metadata(self, body: Body) -> Body:
+        _, group = self.store.resolve(body.get("FeatureGroupName"))
+        feature = group.feature(str(body.get("FeatureName")))
+        return {
+            "FeatureGroupArn": group.arn,
+            "FeatureGroupName": group.name,
+            "FeatureName": feature.name,
+            "FeatureType": feature.type,
+            "CreationTime": group.spec["CreationTime"],
+            "LastModifiedTime": group.spec["LastModifiedTime"],
+            "Parameters": [],
+        }
+
+    def delete_feature_group(self, body: Body) -> None:
+        name = body.get("FeatureGroupName")
+        if not is_valid_name(name):
+            raise InvalidInput(f"FeatureGroupName '{name}' is not a valid feature group name.")
+        gid, _ = self.store.resolve(name)
+        self.store.delete_group(gid)
+
+    def update_feature_group(self, body: Body) -> Body:
+        gid, group = self.store.resolve(body.get("FeatureGroupName"))
+        spec = copy.deepcopy(group.spec)
+        additions = body.get("FeatureAdditions")
+        if additions is not None:
+            if not isinstance(additions, list) or not 1 <= len(additions) <= 100:
+                raise InvalidInput("FeatureAdditions must hold between 1 and 100 feature definitions.")
+            storage = (spec.get("OnlineStoreConfig") or {}).get("StorageType", "Standard")
+            existing = {n.lower() for n in group.features}
+            for i, raw in enumerate(additions):
+                feat = parse_feature_definition(raw, storage, f"FeatureAdditions[{i}]")
+                if feat.name.lower() in existing:
+                    raise InvalidInput(f"Feature '{feat.name}' already exists in feature group '{group.name}'.")
+                existing.add(feat.name.lower())
+            if len(existing) > MAX_FEATURES:
+                raise InvalidInput(f"A feature group may hold at most {MAX_FEATURES} features.")
+            spec["FeatureDefinitions"] = spec["FeatureDefinitions"] + copy.deepcopy(additions)
+        online_update = body.get("OnlineStoreConfig")
+        if online_update is not None:
+            if "OnlineStoreConfig" not in spec or not group.online_enabled:
+                raise InvalidInput(f"OnlineStore is not enabled for feature group '{group.name}'.")
+            if "TtlDuration" in online_update:
+                ttl_seconds(online_update["TtlDuration"], "OnlineStoreConfig.TtlDuration")
+                spec["OnlineStoreConfig"]["TtlDuration"] = online_update["TtlDuration"]
+        throughput = body.get("ThroughputConfig")
+        if throughput is not None:
+            spec["ThroughputConfig"] = {**spec.get("ThroughputConfig", {}), **throughput}
+        spec["LastModifiedTime"] = round(time.time(), 3)
+        spec["LastUpdateStatus"] = {"Status": "Successful"}
+        self.store.replace_group(gid, group_from_spec(spec))
+        return {"FeatureGroupArn": group.arn}
+
+    def list_feature_groups(self, body: Body) -> Body:
+        limit = body.get("MaxResults", 10)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise InvalidInput("MaxResults must be between 1 and 100.")
+        sort_by = body.get("SortBy", "CreationTime")
+        order = body.get("SortOrder", "Descending")
+        if sort_by not in _SORT_KEYS or order not in ("Ascending", "Descending"):
+            raise InvalidInput("SortBy or SortOrder is not valid.")
+        summaries = [g.summary() for g in self.store.live_groups()]
+        contains = body.get("NameContains")
+        if contains:
+            summaries = [s for s in summaries if str(contains).lower() in s["FeatureGroupName"].lower()]
+        if body.get("FeatureGroupStatusEquals"):
+            summaries = [s for s in summaries if s["FeatureGroupStatus"] == body["FeatureGroupStatusEquals"]]
+        if body.get("OfflineStoreStatusEquals"):
+            summaries = [
+                s for s in summaries
+                if (s.get("OfflineStoreStatus") or {}).get("Status") == body["OfflineStoreStatusEquals"]
+            ]
+        after, before = _timestamp(body.get("CreationTimeAfter")), _timestamp(body.get("CreationTimeBefore"))
+        if after is not None:
+            summaries = [s for s in summaries if s["CreationTime"] > after]
+        if before is not None:
+            summaries = [s for s in summaries if s["CreationTime"] < before]
+        summaries.sort(
+            key=lambda s: (_SORT_KEYS[sort_by](s), s["FeatureGroupName"]), reverse=order == "Descending"
+        )
+        start = _decode_offset(body.get("NextToken"))
+        page = summaries[start : start + limit]
+        out: Body = {"FeatureGroupSummaries": page}
+        if start + limit < len(summaries):
+            out["NextToken"] = base64.urlsafe_b64encode(json.dumps({"o": start + limit}).encode()).decode()
+        return out
+
+
+def _timestamp(value: Any) -> float | None:
+    """Request timestamps: epoch seconds (boto3, the Java SDK) or an ISO-8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise InvalidInput(f"'{value}' is not a valid timestamp.") from exc
+
+
+def _decode_offset(token: Any) -> int:
+    if token in (None, ""):
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(str(token).encode()))["o"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("NextToken is not valid.") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidInput("NextToken is not valid.")
+    return offset

@@ -1,0 +1,115 @@
+"""Validation of the records that clients write, against their feature group's definitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from featurestream.dev.feature_store.errors import InvalidInput
+from featurestream.dev.feature_store.model import Feature, FeatureGroup
+from featurestream.dev.feature_store.types import MAX_RECORD_BYTES, STRING, check_scalar, parse_event_time
+
+Value = str | list[str]
+
+ONLINE = "OnlineStore"
+OFFLINE = "OfflineStore"
+
+
+@dataclass(frozen=True)
+class ValidRecord:
+    """A record that passed every check; `values` maps feature name to its wire value."""
+
+    record_id: str
+    event_time: float
+    values: dict[str, Value]
+
+
+def validate_record(group: FeatureGroup, record: Any, where: str = "Record") -> ValidRecord:
+    """Check a Record (list of FeatureValue) the way the runtime does; errors name the feature."""
+    values = parse_feature_values(group, record, where)
+    record_id = values.get(group.record_identifier)
+    if not isinstance(record_id, str) or record_id == "":
+        raise InvalidInput(
+            f"{where} is missing the record identifier feature '{group.record_identifier}'."
+        )
+    raw_time = values.get(group.event_time)
+    if not isinstance(raw_time, str):
+        raise InvalidInput(f"{where} is missing the event time feature '{group.event_time}'.")
+    event_time = parse_event_time(group.event_time, group.features[group.event_time].type, raw_time)
+    return ValidRecord(record_id=record_id, event_time=event_time, values=values)
+
+
+def parse_feature_values(group: FeatureGroup, record: Any, where: str) -> dict[str, Value]:
+    """FeatureValue list -> {name: value}, type-checked, within the 350 KB record limit.
+
+    This runs for every record written, so the common case (a scalar feature with a
+    ValueAsString) takes a short path; anything else goes through `_feature_value`.
+    """
+    if type(record) is not list or not record:
+        raise InvalidInput(f"{where} must contain at least one FeatureValue.")
+    features = group.features
+    values: dict[str, Value] = {}
+    chars = 0
+    for item in record:
+        name = item.get("FeatureName") if type(item) is dict else None
+        if type(name) is not str:
+            raise InvalidInput(f"Every FeatureValue in {where} needs a FeatureName.")
+        feature = features.get(name) or group.feature(name)
+        if name in values:
+            raise InvalidInput(f"Feature '{name}' appears more than once in {where}.")
+        scalar = item.get("ValueAsString")
+        if feature.collection is None and type(scalar) is str and "ValueAsStringList" not in item:
+            if feature.type != STRING:
+                check_scalar(name, feature.type, scalar)
+            value: Value = scalar
+            chars += len(name) + len(scalar)
+        else:
+            value = _feature_value(feature, item)
+            chars += len(name) + sum(len(v) for v in value)
+        values[name] = value
+    # A UTF-8 character takes at most 4 bytes: count exactly only when it could matter.
+    if chars * 4 > MAX_RECORD_BYTES:
+        size = sum(len(k.encode()) + _value_bytes(v) for k, v in values.items())
+        if size > MAX_RECORD_BYTES:
+            raise InvalidInput(f"{where} is {size} bytes, above the {MAX_RECORD_BYTES} byte (350 KB) limit.")
+    return values
+
+
+def _value_bytes(value: Value) -> int:
+    return len(value.encode()) if isinstance(value, str) else sum(len(v.encode()) for v in value)
+
+
+def target_stores(group: FeatureGroup, raw: Any) -> tuple[bool, bool]:
+    """(write online, write offline) for an optional TargetStores list."""
+    if raw is None:
+        return group.online_enabled, group.offline_enabled
+    if not isinstance(raw, list) or not raw or any(s not in (ONLINE, OFFLINE) for s in raw):
+        raise InvalidInput("TargetStores must list OnlineStore and/or OfflineStore.")
+    if len(set(raw)) != len(raw):
+        raise InvalidInput("TargetStores contains a duplicate store.")
+    online, offline = ONLINE in raw, OFFLINE in raw
+    if online and not group.online_enabled:
+        raise InvalidInput(f"OnlineStore is not enabled for feature group '{group.name}'.")
+    if offline and not group.offline_enabled:
+        raise InvalidInput(f"OfflineStore is not enabled for feature group '{group.name}'.")
+    return online, offline
+
+
+def _feature_value(feature: Feature, item: dict[str, Any]) -> Value:
+    scalar, many = item.get("ValueAsString"), item.get("ValueAsStringList")
+    if feature.collection is None:
+        if many is not None or not isinstance(scalar, str):
+            raise InvalidInput(f"Feature '{feature.name}' needs a ValueAsString.")
+        check_scalar(feature.name, feature.type, scalar)
+        return scalar
+    if scalar is not None or not isinstance(many, list) or not all(isinstance(v, str) for v in many):
+        raise InvalidInput(f"Feature '{feature.name}' is a {feature.collection} and needs a ValueAsStringList.")
+    for element in many:
+        check_scalar(feature.name, feature.type, element)
+    if feature.collection == "Vector" and len(many) != feature.dimension:
+        raise InvalidInput(
+            f"Feature '{feature.name}' is a Vector of dimension {feature.dimension}, got {len(many)} values."
+        )
+    if feature.collection == "Set" and len(set(many)) != len(many):
+        raise InvalidInput(f"Feature '{feature.name}' is a Set and holds duplicate values.")
+    return list(many)

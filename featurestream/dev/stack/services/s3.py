@@ -1,0 +1,32 @@
+"""S3: moto's server from the venv, in memory, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sys
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from featurestream.dev.stack import process
+from featurestream.dev.stack.config import LOOPBACK
+from featurestream.dev.stack.services.aws_probe import probe_client
+from featurestream.dev.stack.services.base import Service
+
+
+class S3Service(Service):
+    name = "s3"
+
+    def launch(self) -> process.PidRecord:
+        cmd = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+        return process.spawn(cmd, log_path=self.log_path, pid_path=self.pid_path, cwd=self.dir)
+
+    def healthy(self) -> bool:
+        if not process.port_open(self.port):
+            return False
+        try:
+            probe_client("s3", self.endpoint(), self.config.region).list_buckets()
+        except (BotoCoreError, ClientError):
+            return False
+        return True
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL_S3": self.endpoint()}

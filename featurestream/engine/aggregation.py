@@ -1,0 +1,232 @@
+"""Exact multi-window features per entity: the Python side of the JVM tile engine.
+
+The definition (the README's "Feature semantics" says the same; the tests' oracles implement it
+independently):
+
+- Time is cut into tiles of `windows.tile`, aligned to the Unix epoch; tile k is [k·τ, (k+1)·τ).
+- Clock: Spark's watermark W = (newest event time of earlier micro-batches) - allowed_lateness;
+  stream time S = W + allowed_lateness.
+- An event with event time e < W is late: it goes to the late sink (with W - e), never into a tile.
+- With a dedupe step, an event whose key was accepted for the same entity with an event time at
+  most `within` away is a duplicate and is dropped (counted).
+- A record "as of" T holds, for a window of n tiles, the aggregate of the entity's accepted events
+  in tiles floor(T/τ) - n + 1 … floor(T/τ): the current, partial tile and the n - 1 before it. A
+  feature with no window (`last` only) covers everything accepted for the entity.
+- T is the entity's newest accepted event time, or the latest decay boundary (k + n)·τ ≤ S of
+  any of its tiles k and windows n when that is later (a tile leaving a window: decay, written
+  even with no new events). A correction (late-but-accepted events that move neither) gets
+  T = previous T + 1 ms, so EventTime strictly increases per entity and SageMaker's newest-wins
+  rule takes it.
+- Empty windows: count, sum and approx_count_distinct are 0; mean, min, max, stddev and last are
+  null (left out of the record). stddev_samp needs two values. `last` is the latest non-null value
+  by event time, ties going to the greater value. approx_count_distinct counts distinct 64-bit
+  hashes (xxhash64) of the values, exact unless two values collide.
+- State: tiles leave state once W ≥ (k + longest window)·τ; an entity leaves state once no tile is
+  in any window and W passed its last T (and its dedupe keys' bounds; with a window-less `last`,
+  its last event + online-store TTL, or never without a TTL).
+
+The engine is `io.featurestream.tiles.TileEngine` (engine-jvm): a map side that folds
+each input partition's events into one partial state per entity (`PreAggregate`), then one
+flatMapGroupsWithState keyed by entity with event-time timers that merges the partials. Late
+events (e < W) and, in groups with a dedupe step, every event travel alone instead: the map side
+learns W from the foreachBatch body (`use_batch_watermark`), and without it every event travels
+alone, whole. Python only lays out the engine's input columns and reads its output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from featurestream.config.feature_group import Aggregation, FeatureGroupSpec, is_integral, is_numeric
+from featurestream.errors import FeatureStreamError
+from featurestream.io.jars import ENGINE_JAR, module_jar
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+ENGINE_CLASS = "io.featurestream.tiles.TileEngine"
+
+# Output columns of the engine besides the features.
+KIND, KEY, AS_OF = "_kind", "_key", "_as_of"
+AGGREGATED, DUPLICATES, FOLDED = "_aggregated", "_duplicates", "_folded"
+EVENT, LATE_BY_MS, WATERMARK = "_event", "_late_by_ms", "_watermark"
+RECORD, LATE, COUNTERS = 0, 1, 2
+# Spark's key for a column's watermark delay; see `_watermark_guard`.
+_WATERMARK_DELAY_KEY = "spark.watermarkDelayMs"
+
+
+class EngineUnavailableError(FeatureStreamError):
+    """The tile engine's jar is neither on Spark's classpath nor built in the checkout."""
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """Which input column feeds which engine slot, and the JSON the JVM side reads."""
+
+    numeric: tuple[str, ...]
+    hashed: tuple[str, ...]
+    last: tuple[str, ...]
+    features: tuple[dict[str, Any], ...]
+    config: str
+
+
+def feature_columns(spec: FeatureGroupSpec) -> list[str]:
+    return [name for feature in spec.features for name, _ in feature.output_names()]
+
+
+def plan(spec: FeatureGroupSpec) -> EnginePlan:
+    numeric: list[str] = []
+    hashed: list[str] = []
+    last: list[str] = []
+    features: list[dict[str, Any]] = []
+    tile = spec.windows.tile_ms
+    for feature in spec.features:
+        slots = numeric if feature.agg.numeric else hashed if feature.agg is Aggregation.APPROX_COUNT_DISTINCT \
+            else last if feature.agg is Aggregation.LAST else None
+        slot = -1
+        if slots is not None and feature.column is not None:
+            if feature.column not in slots:
+                slots.append(feature.column)
+            slot = slots.index(feature.column)
+        for name, window_ms in feature.output_names():
+            features.append({"name": name, "agg": feature.agg.value, "tiles": window_ms // tile, "slot": slot})
+    dedupe = spec.dedupe
+    config = json.dumps({
+        "tile_ms": tile,
+        "lateness_ms": spec.windows.allowed_lateness_ms,
+        "ttl_ms": spec.online_store.ttl_ms,
+        "dedupe_within_ms": dedupe.within_ms if dedupe else -1,
+        "numeric_slots": len(numeric), "hash_slots": len(hashed), "last_slots": len(last),
+        "features": features,
+    })
+    return EnginePlan(tuple(numeric), tuple(hashed), tuple(last), tuple(features), config)
+
+
+def _watermark_guard(lateness_ms: int) -> Column:
+    """A null timestamp column that carries the watermark mark.
+
+    Spark requires a watermarked column in the input of an event-time-timeout state function and
+    silently drops rows older than the watermark when that column is the event time. The engine
+    must see late events to send them to the late sink, so the event time goes in as a plain
+    number (`_ts`) and this always-null column carries the mark: nothing is filtered.
+    """
+    from pyspark.sql import functions as F
+
+    return F.lit(None).cast("timestamp").alias("_wm", metadata={_WATERMARK_DELAY_KEY: lateness_ms})
+
+
+def _last_value(column: str, spark_type: str) -> Column:
+    """`last` keeps a value's kind: integers as bigint, other numbers as double."""
+    from pyspark.sql import functions as F
+
+    value = F.col(f"`{column}`")
+    if is_integral(spark_type):
+        return value.cast("bigint")
+    if is_numeric(spark_type):
+        return value.cast("double")
+    return value
+
+
+def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) -> DataFrame:
+    """Events (after the stateless transforms) → the engine's input layout, with the watermark set."""
+    from pyspark.sql import functions as F
+
+    event_time = spec.event_time.field
+    types = dict(events.dtypes)
+    lateness = spec.windows.allowed_lateness_ms
+    watermarked = events.withWatermark(event_time, f"{lateness} milliseconds")
+    dedupe = spec.dedupe
+    dedupe_key = F.lit(None).cast("bigint")
+    if dedupe is not None:
+        key = F.col(f"`{dedupe.key}`")
+        dedupe_key = F.when(key.isNotNull(), F.xxhash64(key))
+    columns = [
+        F.col(f"`{spec.entity.key}`").cast("string").alias(KEY),
+        F.unix_millis(F.col(f"`{event_time}`")).alias("_ts"),
+        _watermark_guard(lateness),
+        dedupe_key.alias("_dk"),
+        *[F.col(f"`{c}`").cast("double").alias(f"_n{i}") for i, c in enumerate(engine.numeric)],
+        *[F.when(F.col(f"`{c}`").isNotNull(), F.xxhash64(F.col(f"`{c}`"))).alias(f"_h{i}")
+          for i, c in enumerate(engine.hashed)],
+        *[_last_value(c, types[c]).alias(f"_l{i}") for i, c in enumerate(engine.last)],
+        F.struct(*[F.col(f"`{c}`") for c in events.columns]).alias(EVENT),
+    ]
+    return watermarked.select(*columns)
+
+
+def ensure_engine(spark: SparkSession) -> None:
+    """Make the engine's classes loadable from this thread.
+
+    On a cluster the jar comes with `--jars`; locally, when the session started without it, the
+    checkout's build is added with Spark's own `ADD JAR` (executors fetch it, the driver's loader
+    gets it).
+    """
+    jvm: Any = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        jvm.java.lang.Class.forName(ENGINE_CLASS, False, loader)
+        return
+    except Exception:  # py4j wraps ClassNotFoundException in a generic Py4JError
+        log.debug("tile engine not on the classpath yet")
+    jar = module_jar(ENGINE_JAR)
+    if not jar.is_file():
+        raise EngineUnavailableError(
+            f"the tile engine jar {jar} is missing: build it with "
+            "`mvn -q -f engine-jvm/pom.xml package` (make does this), or pass it with --jars"
+        )
+    spark.sql(f"ADD JAR '{jar}'")
+
+
+def run_engine(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """Streaming events → the engine's output: records, late events and counters (see KIND)."""
+    from pyspark.sql import DataFrame as SparkDataFrame
+
+    spark = events.sparkSession
+    ensure_engine(spark)
+    engine = plan(spec)
+    jvm: Any = spark.sparkContext._jvm
+    jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config)
+    return SparkDataFrame(jdf, spark)
+
+
+def use_batch_watermark(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
+    """Let the engine's map side fold events before the shuffle in the jobs of this micro-batch.
+
+    Call it in the foreachBatch body, before any action on the batch: it reads the batch's watermark
+    from the query's offset log and sets it as a local property of the query's thread, which the
+    map side's tasks read (see `PreAggregate` in engine-jvm). Returns the watermark (-1
+    when the log has no such batch: then events travel one by one, as without this call).
+    """
+    jvm: Any = spark.sparkContext._jvm
+    return int(jvm.io.featurestream.tiles.TileEngine.useBatchWatermark(spark._jsparkSession, checkpoint, batch_id))
+
+
+def clear_batch_watermark(spark: SparkSession) -> None:
+    jvm: Any = spark.sparkContext._jvm
+    jvm.io.featurestream.tiles.TileEngine.clearBatchWatermark(spark._jsparkSession)
+
+
+def records(output: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """One full record per entity: the key (its declared type), EventTime (timestamp), every feature."""
+    from pyspark.sql import functions as F
+
+    key_type = "string" if spec.entity.type == "string" else "bigint"
+    return output.where(F.col(KIND) == RECORD).select(
+        F.col(KEY).cast(key_type).alias(spec.entity.key),
+        F.col(AS_OF).alias(spec.event_time.field),
+        *[F.col(f"`{name}`") for name in feature_columns(spec)],
+    )
+
+
+def late_events(output: DataFrame) -> DataFrame:
+    """The late sink's rows: the event as the engine got it, how late it was and the watermark."""
+    from pyspark.sql import functions as F
+
+    return output.where(F.col(KIND) == LATE).select(
+        f"{EVENT}.*", F.col(LATE_BY_MS).alias("late_by_ms"), F.col(WATERMARK).alias("watermark"),
+    )

@@ -1,8 +1,0 @@
-"""Feature Store Local: a SageMaker Feature Store emulator (control plane, runtime, offline store).
-
-Run it with `python -m local_stack.feature_store`; drive it from Python with `EmulatorProcess`.
-"""
-
-from local_stack.feature_store.process import EmulatorProcess, EmulatorStartError
-
-__all__ = ["EmulatorProcess", "EmulatorStartError"]

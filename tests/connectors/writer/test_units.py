@@ -1,0 +1,206 @@
+"""Unit checks of the writer's parts, each against a value computed here independently."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from featurestream.config.profile import FeatureStoreSpec
+from featurestream.connectors.writer.dedup import RECORDS_IN, latest_per_entity
+from featurestream.connectors.writer.metrics import merge_partitions, percentile
+from featurestream.connectors.writer.rate_limit import TokenBucket
+from featurestream.connectors.writer.records import format_event_time, records_from_batch
+from featurestream.connectors.writer.redact import redact
+from featurestream.connectors.writer.retry import Backoff, Deadline, Outcome, classify
+from featurestream.connectors.writer.settings import WriterSettings, worker_tps
+from tests.connectors.writer.helpers import events, expected_state, iso
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       "PutRecord")
+
+
+@pytest.mark.parametrize(("exc", "outcome"), [
+    (_client_error("ThrottlingException", 400), Outcome.THROTTLED),
+    (_client_error("ServiceUnavailable", 503), Outcome.TRANSIENT),
+    (_client_error("InternalFailure", 500), Outcome.TRANSIENT),
+    (_client_error("SomethingNew", 502), Outcome.TRANSIENT),
+    (_client_error("ValidationError", 400), Outcome.REJECTED),
+    (_client_error("UnknownOperationException", 404), Outcome.UNSUPPORTED),
+    (_client_error("ResourceNotFound", 404), Outcome.FATAL),
+    (_client_error("AccessForbidden", 403), Outcome.FATAL),
+    (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), Outcome.TRANSIENT),
+    (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), Outcome.TRANSIENT),
+    (ValueError("bug"), Outcome.FATAL),
+])
+def test_classification(exc: BaseException, outcome: Outcome) -> None:
+    assert classify(exc) is outcome
+
+
+def test_full_jitter_stays_under_the_exponential_envelope_and_spreads() -> None:
+    backoff, rng = Backoff(base_s=0.01, cap_s=0.5), random.Random(1)
+    for attempt in range(10):
+        ceiling = min(0.5, 0.01 * 2**attempt)
+        delays = [backoff.delay(attempt, rng) for _ in range(2000)]
+        assert 0 <= min(delays) and max(delays) <= ceiling
+        # Uniform on [0, ceiling]: mean ceiling/2, and it uses the whole range.
+        assert abs(sum(delays) / len(delays) - ceiling / 2) < 0.05 * ceiling
+        assert max(delays) > 0.9 * ceiling and min(delays) < 0.1 * ceiling
+
+
+def test_deadline_refuses_a_sleep_past_it() -> None:
+    from featurestream.connectors.writer.errors import RetriesExhausted
+
+    deadline = Deadline.from_epoch(time.time() + 0.05)
+    with pytest.raises(RetriesExhausted):
+        deadline.sleep(1.0, "waiting")
+    deadline.sleep(0.0, "not waiting")
+
+
+def test_token_bucket_admits_its_rate() -> None:
+    bucket = TokenBucket(rate=400.0, burst=1.0)
+    started = time.monotonic()
+    for _ in range(81):
+        bucket.acquire()
+    elapsed = time.monotonic() - started
+    # 80 intervals of 2.5 ms after the first token: 0.2 s, never faster.
+    assert 0.2 <= elapsed < 0.2 * 1.5
+
+
+def test_token_bucket_reservations_are_evenly_spaced() -> None:
+    bucket = TokenBucket(rate=10.0, burst=3.0)
+    waits = [bucket.reserve() for _ in range(6)]
+    # A burst of 3 is free, then one token every 0.1 s.
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert [round(w, 2) for w in waits[3:]] == pytest.approx([0.1, 0.2, 0.3], abs=0.02)
+
+
+@pytest.mark.parametrize(("tps", "executors", "slots", "expected"), [
+    (10_000, 1, 2, 5_000), (10_000, 4, 4, 625), (10_000, 16, 1, 625), (None, 1, 2, None),
+])
+def test_worker_budget(tps: float | None, executors: int, slots: int, expected: float | None) -> None:
+    # Every slot writing at once with its own bucket sums to exactly the account budget.
+    assert worker_tps(tps, executors, slots) == expected
+    if tps is not None and expected is not None:
+        assert expected * executors * slots == tps
+
+
+def test_settings_from_the_profile_keep_every_knob() -> None:
+    spec = FeatureStoreSpec(write_mode="put", threads_per_partition=3, account_tps=500, executors=5, dlq_path="s3a://b/d",
+                            backoff_base_ms=7, backoff_cap_ms=70, batch_timeout_s=9, max_attempts=4)
+    s = WriterSettings.from_spec(spec, "/fallback")
+    assert (s.write_mode, s.threads, s.account_tps, s.executors, s.dlq_path, s.backoff_base_ms, s.backoff_cap_ms,
+            s.batch_timeout_s, s.max_attempts) == ("put", 3, 500, 5, "s3a://b/d", 7, 70, 9, 4)
+    assert WriterSettings.from_spec(FeatureStoreSpec(), "/fallback").dlq_path == "/fallback"
+    with pytest.raises(ValueError, match="backoff_cap_ms"):
+        FeatureStoreSpec(backoff_base_ms=100, backoff_cap_ms=10)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    random.Random(2).shuffle(values)
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (50.0, 99.0, 100.0)
+    assert percentile([], 50) is None
+
+
+def test_merge_sums_counters_and_pools_latencies() -> None:
+    a = {"records_in": 3, "records": 2, "written": 2, "dlq": 0, "calls": 1, "retries": 1, "throttles": 1,
+         "fallbacks": 0, "rate_wait_s": 0.5, "latencies_ms": [1.0]}
+    b = dict(a, dlq=1, latencies_ms=[2.0, 3.0])
+    total = merge_partitions([a, b])
+    got = (total["records_in"], total["dlq"], total["partitions"], sorted(total["latencies_ms"]))
+    assert got == (6, 1, 2, [1, 2, 3])
+
+
+def test_records_render_values_as_sagemaker_expects() -> None:
+    ts = datetime(2026, 11, 26, 10, 30, 5, 123456, tzinfo=timezone(timedelta(hours=2)))
+    batch = pa.record_batch({
+        "id": pa.array(["a", "b"]), "ts": pa.array([ts, ts], pa.timestamp("us", tz="UTC")),
+        "n": pa.array([7, None], pa.int64()), "x": pa.array([0.1, math.nan]), "flag": pa.array([True, False]),
+    })
+    recs = list(records_from_batch(batch, "id", "ts", ["n", "x", "flag"]))
+    assert recs[0].as_dict() == {"id": "a", "ts": "2026-11-26T08:30:05.123Z", "n": "7", "x": "0.1", "flag": "1"}
+    # Missing values (None, NaN) leave the feature out rather than writing a placeholder.
+    assert recs[1].as_dict() == {"id": "b", "ts": "2026-11-26T08:30:05.123Z", "flag": "0"}
+    assert format_event_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000Z"
+
+
+def test_redaction_hides_values_and_signed_header_parts() -> None:
+    line = ("headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP/20261126/us-east-1/"
+            "sagemaker/aws4_request, SignedHeaders=host, Signature=0123abcd', 'X-Amz-Security-Token': b'tok'} "
+            "k=s3cr3tvalue!")
+    cleaned = redact(line, {"s3cr3tvalue!"})
+    for secret in ("AKIAABCDEFGHIJKLMNOP", "0123abcd", "s3cr3tvalue!", "'tok'"):
+        assert secret not in cleaned
+    assert "Credential=***" in cleaned and "us-east-1" in cleaned
+
+
+def test_latest_per_entity_matches_an_independent_pick(spark) -> None:
+    rows = events(50, per_entity=4, seed=12)
+    frame = spark.createDataFrame([(r["id"], r["ts"], r["n"], r["x"], r["s"]) for r in rows],
+                                  "id string, ts timestamp, n long, x double, s string")
+    got = latest_per_entity(frame, "id", "ts", ["n", "x", "s"]).collect()
+    picked = {r["id"]: {"id": r["id"], "ts": iso(r["ts"].replace(tzinfo=UTC)), "n": str(r["n"]), "x": repr(r["x"]),
+                        "s": r["s"]} for r in got}
+    assert picked == expected_state(rows)
+    assert sum(r[RECORDS_IN] for r in got) == len(rows)
+
+
+def test_batch_write_body_is_what_botocore_would_send() -> None:
+    """The writer's hand-built BatchWriteRecord body parses to the same JSON as botocore's own
+    serialisation of the same entries (quotes, backslashes, control and non-ASCII characters)."""
+    import json
+
+    import boto3
+
+    from featurestream.connectors.writer.client import prepare
+    from featurestream.connectors.writer.partition_writer import PartitionWriter
+    from featurestream.connectors.writer.plan import WritePlan
+
+    tricky = ['a"b', "back\\slash", "line\nbreak\ttab", "üñí 漢字 \u2028", "\x01ctl", ""]
+    batch = pa.record_batch({
+        "id": pa.array([f"id-{i}" for i in range(len(tricky))]),
+        "ts": pa.array(["2026-11-26T09:00:00.000Z"] * len(tricky)),
+        "s": pa.array(tricky), "n": pa.array(list(range(len(tricky))), pa.int64()),
+    })
+    records = records_from_batch(batch, "id", "ts", ["s", "n"])
+    expected_values = [[{"FeatureName": "id", "ValueAsString": f"id-{i}"},
+                        {"FeatureName": "ts", "ValueAsString": "2026-11-26T09:00:00.000Z"},
+                        {"FeatureName": "s", "ValueAsString": text}, {"FeatureName": "n", "ValueAsString": str(i)}]
+                       for i, text in enumerate(tricky)]
+    assert [r.values for r in records] == expected_values
+
+    client = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1",
+                          endpoint_url="http://127.0.0.1:9", aws_access_key_id="k", aws_secret_access_key="s")
+    entries = [{"FeatureGroupName": "fg-\"q\"", "Record": values} for values in expected_values]
+    model = client.meta.service_model.operation_model("BatchWriteRecord")
+    theirs = client._serializer.serialize_to_request({"Entries": entries}, model)["body"]
+
+    sent: list[bytes] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request.body)
+        raise RuntimeError("captured")  # no network: stop after signing
+
+    plan = WritePlan(feature_group='fg-"q"', identifier="id", event_time="ts", features=("s", "n"),
+                     region="us-east-1", endpoint_url="http://127.0.0.1:9", mode="batch", threads=1, batch_size=25,
+                     max_attempts=1, backoff_base_s=0.01, backoff_cap_s=0.01, call_timeout_s=1,
+                     deadline_epoch=time.time() + 30, worker_tps=None, batch_id=0)
+    from botocore.config import Config
+
+    fast = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                        aws_access_key_id="k", aws_secret_access_key="s", config=Config(parameter_validation=False))
+    assert prepare(fast)
+    fast.meta.events.register("before-send.sagemaker-featurestore-runtime.BatchWriteRecord", capture)
+    writer = PartitionWriter(plan, fast)
+    with pytest.raises(RuntimeError, match="captured"):
+        writer._send_batch(records)
+    assert json.loads(sent[0]) == json.loads(theirs)
