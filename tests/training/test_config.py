@@ -39,7 +39,7 @@ def test_example_loads_and_name_is_the_file_name(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("FEATURESTREAM_COMPACTED_URI", raising=False)
     spec = load_training_set(EXAMPLE)
     assert spec.name == "card_fraud"
-    assert spec.labels.table == "card_labels" and spec.labels.start is not None
+    assert spec.labels.table == "card_labels" and spec.labels.start is None  # all labels unless asked
     assert spec.feature_groups[0].path == "s3://featurestream-offline/compacted/card-activity-v1/data"
     assert spec.feature_groups[0].ttl_ms == 7 * 86_400_000
     assert spec.export_history is not None and spec.export_history.safety_lag_ms == 60_000
