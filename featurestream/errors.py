@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -22,6 +23,32 @@ class ConfigError(FeatureStreamError):
         self.reason = reason
         where = f"{self.source}: {field}" if field else self.source
         super().__init__(f"{where}: {reason}")
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        """Every mistake this error stands for, one line each (a plain ConfigError is one)."""
+        return (self,)
+
+    @staticmethod
+    def of(problems: Sequence[ConfigError]) -> ConfigError:
+        """One error for one problem, a ConfigErrors for several (so a user fixes them in one go)."""
+        return problems[0] if len(problems) == 1 else ConfigErrors(problems)
+
+
+class ConfigErrors(ConfigError):
+    """Several mistakes of one file; `str()` is one line per mistake, the attributes are the first's."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        if not problems:
+            raise ValueError("ConfigErrors needs at least one problem")
+        first = problems[0]
+        super().__init__(first.source, first.field, first.reason)
+        self._problems = tuple(p for problem in problems for p in problem.problems)
+        self.args = ("\n".join(str(p) for p in self._problems),)
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        return self._problems
 
 
 class SinkError(FeatureStreamError):

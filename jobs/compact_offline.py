@@ -1,7 +1,7 @@
 """spark-submit entry point of the offline-store compaction (same flags as `featurestream compact`).
 
     spark-submit --packages org.apache.hadoop:hadoop-aws:3.3.4 jobs/compact_offline.py \
-        --config conf/compaction/aws.yaml [--feature-group NAME] [--since 48h --until 2026-11-26]
+        --config conf/compaction/aws.yaml [--feature-group-name NAME] [--since 48h --until 2026-11-26]
 """
 
 from __future__ import annotations

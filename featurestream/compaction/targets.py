@@ -52,7 +52,7 @@ def resolve_targets(
     for name in names or [g.name for g in config.feature_groups]:
         index = next((i for i, g in enumerate(config.feature_groups) if g.name == name), None)
         if index is None:
-            raise ConfigError(config_file, "--feature-group",
+            raise ConfigError(config_file, "--feature-group-name",
                               f"{name!r} is not in feature_groups ({', '.join(g.name for g in config.feature_groups)})")
         selected.append((index, config.feature_groups[index]))
     output_root = _parse_location(config.output, config_file, "output")

@@ -1,13 +1,15 @@
-"""Load YAML into the frozen models, turning every failure into one ConfigError line.
+"""Load YAML into the frozen models, turning every failure into ConfigError lines.
 
 A missing file, bad YAML, an unknown key, a wrong type or a broken cross-field rule all end as
-`<file>: <field>: <reason>` so the entry point can print it and exit 2 before Spark starts.
+`<file>: <field>: <reason>`, one line per mistake and every mistake of the file at once, so the
+entry point can print them and exit 2 before Spark starts.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
+from featurestream.config.validation import problems_of
 from featurestream.errors import ConfigError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -39,12 +42,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _expand_env(value: Any, path: Path, field: str) -> Any:
-    """Replace `${VAR}` / `${VAR:-default}` in strings, recursively."""
+def _expand_env(value: Any, path: Path, field: str, problems: list[ConfigError]) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in strings, recursively; unset variables go to `problems`."""
     if isinstance(value, dict):
-        return {k: _expand_env(v, path, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
+        return {k: _expand_env(v, path, f"{field}.{k}" if field else str(k), problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, path, f"{field}[{i}]") for i, v in enumerate(value)]
+        return [_expand_env(v, path, f"{field}[{i}]", problems) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -54,52 +57,41 @@ def _expand_env(value: Any, path: Path, field: str) -> Any:
             return os.environ[name]
         if default is not None:
             return default
-        raise ConfigError(path, field, f"environment variable {name} is not set and has no default")
+        problems.append(ConfigError(path, field, f"environment variable {name} is not set and has no default"))
+        return match.group(0)
 
     return _ENV_REF.sub(substitute, value)
 
 
-def _field_path(location: tuple[int | str, ...]) -> str:
-    text = ""
-    previous: int | str | None = None
-    for part in location:
-        # pydantic names the chosen member of a tagged union (`source.kafka.topic`); users wrote `source.topic`.
-        if previous == "source" and part in ("kafka", "kinesis"):
-            previous = part
-            continue
-        previous = part
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
+def to_model(model: type[Model], data: dict[str, Any], path: Path,
+             problems: Sequence[ConfigError] = (), hidden: Sequence[str] = ()) -> Model:
+    """`${VAR}` references expanded, then validated into `model`.
 
-
-def _validate(model: type[Model], data: dict[str, Any], path: Path) -> Model:
+    Every mistake of the file is raised at once (`problems` found earlier by the caller first),
+    each naming file and field; `hidden` are top-level keys the loader sets itself, never suggested.
+    """
+    found = list(problems)
+    expanded = _expand_env(data, path, "", found)
     try:
-        return model.model_validate(data)
+        result = model.model_validate(expanded)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        # Drop pydantic's "Value error, " prefix: the reason should read as ours.
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            reason = "unknown key"
-        raise ConfigError(path, _field_path(first["loc"]), reason) from None
-
-
-def to_model(model: type[Model], data: dict[str, Any], path: Path) -> Model:
-    """`${VAR}` references expanded, then validated into `model`; every failure names file and field."""
-    return _validate(model, _expand_env(data, path, ""), path)
+        # A field whose variable is unset fails validation too: its first line says why.
+        named = {p.field for p in found}
+        found += [p for p in problems_of(exc, model, path, hidden) if p.field not in named]
+    if found:
+        raise ConfigError.of(found) from None
+    return result
 
 
 def load_feature_group(path: str | Path) -> FeatureGroupSpec:
     """Load `conf/feature_groups/<name>.yaml`; the file name is the group's name."""
     file = Path(path)
     data = read_yaml(file)
+    problems = []
     if "name" in data:
-        raise ConfigError(file, "name", "unknown key (the file name is the feature group's name)")
+        problems.append(ConfigError(file, "name", "unknown key (the file name is the feature group's name)"))
     data["name"] = file.stem
-    return to_model(FeatureGroupSpec, data, file)
+    return to_model(FeatureGroupSpec, data, file, problems, hidden=("name",))
 
 
 def resolve_profile_path(name_or_path: str | Path) -> Path:

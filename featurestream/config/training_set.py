@@ -22,7 +22,8 @@ from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError
 
 # Column and table-part names we accept (validated again, and quoted, before any SQL is built).
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+_COLUMN_NAME = re.compile(r'^[^\x00-\x1f\x7f"`\\]{1,63}\Z')
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PASSWORD_IN_URL = re.compile(r"(?i)(password|passwd|pwd)=")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -31,6 +32,16 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 def check_identifier(value: str) -> str:
     if not _IDENT.match(value):
         raise ValueError(f"{value!r} is not a valid column name (letters, digits, underscore; 1-63)")
+    return value
+
+
+def check_column_name(value: str) -> str:
+    """A name a table, a query or a Parquet file may give a label column (`amount.usd`, `merchant
+    name`): up to 63 characters, no quotes, backslashes or control characters (what could end a
+    quoted name). It is quoted wherever it is used: backticks in Spark, the dialect's quotes in SQL."""
+    if not _COLUMN_NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid column name (1-63 characters; no quotes, backslashes "
+                         "or control characters)")
     return value
 
 
@@ -128,9 +139,9 @@ class LabelsSpec(Frozen):
 
     @field_validator("label_columns", "columns")
     @classmethod
-    def _idents(cls, values: list[str] | None) -> list[str] | None:
+    def _names(cls, values: list[str] | None) -> list[str] | None:
         for value in values or []:
-            check_identifier(value)
+            check_column_name(value)
         return values
 
     @model_validator(mode="after")
@@ -332,24 +343,27 @@ def load_training_set(path: str | Path) -> TrainingSetSpec:
 
     file = Path(path)
     data = read_yaml(file)
+    problems: list[ConfigError] = []
     if "name" in data:
-        raise ConfigError(file, "name", "unknown key (the file name is the training set's name)")
-    _refuse_inline_secrets(data, file, "")
+        problems.append(ConfigError(file, "name", "unknown key (the file name is the training set's name)"))
+    _refuse_inline_secrets(data, file, "", problems)
     data["name"] = file.stem
-    return to_model(TrainingSetSpec, data, file)
+    return to_model(TrainingSetSpec, data, file, problems, hidden=("name",))
 
 
 _SECRET_KEY = re.compile(r"(?i)^(password|passwd|pwd|secret|token)$")
 
 
-def _refuse_inline_secrets(value: object, file: Path, field: str) -> None:
+def _refuse_inline_secrets(value: object, file: Path, field: str, problems: list[ConfigError]) -> None:
     """A secret-looking key anywhere in the file is refused with a pointer to the right place."""
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{field}.{key}" if field else str(key)
             if isinstance(key, str) and _SECRET_KEY.match(key):
-                raise ConfigError(file, where, "secrets never go in the config: use password_env or password_file")
-            _refuse_inline_secrets(item, file, where)
+                problems.append(ConfigError(file, where,
+                                            "secrets never go in the config: use password_env or password_file"))
+                continue
+            _refuse_inline_secrets(item, file, where, problems)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _refuse_inline_secrets(item, file, f"{field}[{index}]")
+            _refuse_inline_secrets(item, file, f"{field}[{index}]", problems)

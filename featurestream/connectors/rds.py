@@ -1,7 +1,8 @@
 """RDS over Spark JDBC: PostgreSQL, MySQL and MariaDB through one code path.
 
 What this module guarantees:
-- every table and column name is validated (letters, digits, underscore) and quoted for its
+- every table name is validated (letters, digits, underscore) and every column name (e.g.
+  `amount.usd`; no quotes, backslashes or control characters) is validated and quoted for its
   dialect before it goes into SQL; times go in as literals we format ourselves, never user text;
 - time-range predicates are written into the SQL the database runs (pushed down);
 - reads are partitioned: the partition column (integer primary key, else the time column) and its
@@ -36,7 +37,11 @@ from featurestream.errors import ConfigError, FeatureStreamError
 
 log = logging.getLogger(__name__)
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+# Column names as tables and queries give them (`amount.usd`, `merchant name`): inside quotes any
+# character is literal except the quotes themselves (and backslashes for MySQL), so those and
+# control characters are refused rather than escaped.
+_QUOTABLE = re.compile(r'^[^\x00-\x1f\x7f"`\\]{1,63}\Z')
 _SENSITIVE_PARAM = re.compile(r"(?i)pass|secret|token|key|credential")
 PASSWORD_FILE_ENV = "FEATURESTREAM_JDBC_PASSWORD_FILE"  # noqa: S105 - the name of a variable, not a secret
 USER_ENV = "FEATURESTREAM_JDBC_USER"
@@ -79,12 +84,18 @@ class Dialect:
     session_init: str
 
     def quote(self, identifier: str) -> str:
-        if not _IDENT.match(identifier):
-            raise InvalidIdentifierError("<sql>", identifier, "not a valid identifier (letters, digits, underscore)")
+        """A column name as an SQL identifier: checked, then quoted."""
+        if not _QUOTABLE.match(identifier):
+            raise InvalidIdentifierError("<sql>", identifier, "not a valid column name (1-63 characters; no quotes, "
+                                         "backslashes or control characters)")
         return f"{self.quote_char}{identifier}{self.quote_char}"
 
     def quote_table(self, table: str) -> str:
-        return ".".join(self.quote(part) for part in table.split("."))
+        """Table names stay strict (letters, digits, underscore): they are also used as literals."""
+        parts = table.split(".")
+        if len(parts) > 2 or not all(_IDENT.match(part) for part in parts):
+            raise InvalidIdentifierError("<sql>", table, "not a valid table name (letters, digits, underscore)")
+        return ".".join(self.quote(part) for part in parts)
 
     def timestamp_literal(self, value: datetime) -> str:
         """A UTC timestamp literal (sessions run in UTC, see session_init)."""

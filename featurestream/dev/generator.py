@@ -79,13 +79,16 @@ def generate_events(count: int, settings: GeneratorSettings) -> list[dict[str, o
     return events
 
 
-def encode(events: Iterable[dict[str, object]], settings: GeneratorSettings) -> Iterator[tuple[bytes | None, bytes]]:
-    """(key, value) pairs for Kafka, with malformed records mixed in at the configured rate."""
+def encode(events: Iterable[dict[str, object]], settings: GeneratorSettings,
+           key: str = "card_id") -> Iterator[tuple[bytes | None, bytes]]:
+    """(key, value) pairs for Kafka, keyed by the entity column `key` (none when an event lacks it),
+    with malformed records mixed in at the configured rate."""
     rng = random.Random(settings.seed + 1)
     for index, event in enumerate(events):
         if settings.malformed_rate and rng.random() < settings.malformed_rate:
             yield None, _malformed(index)
-        yield str(event["card_id"]).encode(), json.dumps(event).encode()
+        entity = event.get(key)
+        yield (None if entity is None else str(entity).encode()), json.dumps(event).encode()
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 2) -> None:

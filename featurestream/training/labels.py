@@ -21,6 +21,7 @@ from featurestream.connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.training import storage
 from featurestream.training.columns import RESERVED_PREFIX
+from featurestream.training.pit import quoted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -77,7 +78,8 @@ def _from_parquet(spark: SparkSession, spec: LabelsSpec) -> tuple[DataFrame, dic
         missing = [c for c in spec.columns if c not in frame.columns]
         if missing:
             raise ConfigError("<config>", "labels.columns", f"{missing} not in {spec.path}")
-        frame = frame.select(*spec.columns)
+        # Backticks: `amount.usd` is a column of that name, not field usd of a struct amount.
+        frame = frame.select(*[F.col(quoted(c)) for c in spec.columns])
     lineage = {"kind": "parquet", "path": spec.path, "files": len(frame.inputFiles()),
                "read_at": datetime.now(UTC).isoformat()}
     return frame, lineage

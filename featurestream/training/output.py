@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 from featurestream.config.training_set import OutputSpec
 from featurestream.errors import FeatureStreamError
 from featurestream.training import storage
+from featurestream.training.pit import quoted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DISTINCT_LABELS = 50
@@ -136,11 +137,14 @@ def read_back(spark: SparkSession, written: WrittenSet, part: SplitOutput, schem
 def describe_labels(frame: DataFrame, part: SplitOutput, label_columns: list[str]) -> None:
     """The label distribution of one written split (reads only the label columns)."""
     for column in label_columns:
-        part.label_distribution[column] = _distribution(frame.select(column), column)
+        # Backticks: a label may be called `amount.usd`, which unquoted would be a struct path.
+        part.label_distribution[column] = _distribution(frame.select(F.col(quoted(column)).alias("label")))
 
 
-def _distribution(frame: DataFrame, column: str) -> dict[str, Any]:
-    """Counts per value when there are few values (classification), else a numeric summary."""
+def _distribution(frame: DataFrame) -> dict[str, Any]:
+    """Counts per value of `frame`'s one column, `label`, when there are few values
+    (classification), else a numeric summary."""
+    column = "label"
     counts = frame.groupBy(column).count().orderBy(F.col("count").desc()).limit(MAX_DISTINCT_LABELS + 1).collect()
     if len(counts) <= MAX_DISTINCT_LABELS:
         return {"kind": "counts", "counts": {("null" if r[column] is None else str(r[column])): int(r["count"])

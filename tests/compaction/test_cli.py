@@ -41,11 +41,16 @@ def test_bad_configuration_exits_2_with_one_line(tmp_path: Path, capsys: pytest.
     bad.write_text("output: /tmp/x\nfeature_groups: [{name: fg}]\nsnapshots: true\n")
     code, report, err = run_cli(capsys, "--config", str(bad))
     assert code == 2 and report is None
-    assert err.strip().splitlines() == [f"featurestream: config error: {bad}: snapshots: unknown key"]
+    # The unknown key comes with the closest allowed one.
+    assert err.strip().splitlines() == [
+        f"featurestream: config error: {bad}: snapshots: unknown key (did you mean 'snapshot'?)"]
 
     good = write_config(tmp_path / "good.yaml", tmp_path / "out", str(tmp_path / "in"), "fg")
+    code, _, err = run_cli(capsys, "--config", str(good), "--feature-group-name", "other")
+    assert code == 2 and "--feature-group-name: 'other' is not in feature_groups" in err
+    # The old spelling still selects by name, with a warning (elsewhere --feature-group is a FILE).
     code, _, err = run_cli(capsys, "--config", str(good), "--feature-group", "other")
-    assert code == 2 and "--feature-group: 'other' is not in feature_groups" in err
+    assert code == 2 and "is deprecated" in err and "--feature-group-name: 'other' is not in" in err
     code, _, err = run_cli(capsys, "--config", str(good), "--since", "2026-11-21", "--until", "2026-11-20")
     assert code == 2 and "--until: must be later than --since" in err
     assert compact_offline.main(["--config", str(tmp_path / "missing.yaml")]) == 2
@@ -67,7 +72,7 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     assert dry["status"] == "dry-run" and dry["files_in"] == len(local_files(source.path))
     assert not output.exists()
 
-    code, report, _ = run_cli(capsys, "--config", str(config), "--feature-group", group.name, "--progress", "never")
+    code, report, _ = run_cli(capsys, "--config", str(config), "--feature-group-name", group.name, "--no-progress")
     assert code == 0 and report is not None and report["status"] == "ok"
     [done] = report["feature_groups"]
     columns, expected = oracle.expected(local_files(source.path))

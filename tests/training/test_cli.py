@@ -104,3 +104,17 @@ def test_missing_feature_path_exits_1(loaded: Loaded, tmp_path: Path) -> None:
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr[-3000:]
     assert f"featurestream: cannot read feature Parquet at {tmp_path / 'no-such-group'}" in done.stderr
+
+
+def test_no_progress_keeps_spark_console_bars_off_stderr(loaded: Loaded, tmp_path: Path) -> None:
+    """With --no-progress stderr holds JSON log lines only: no `[Stage N:>   (0 + 2) / 4]` bars."""
+    config = _config(loaded, tmp_path, output={"path": str(tmp_path / "set")})
+    profile, _ = _profile(tmp_path)
+    done = subprocess.run([str(VENV_BIN / "featurestream"), "training-set", "--config", str(config),
+                           "--env", str(profile), "--no-progress"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[Stage" not in done.stderr
+    # Spark's own warnings go to stderr as log4j lines; every line we write there is a JSON object.
+    ours = [line for line in done.stderr.splitlines() if line.startswith("{")]
+    assert ours and all(isinstance(json.loads(line), dict) for line in ours)

@@ -62,6 +62,7 @@ def _set(path: str, value: Any) -> Any:
     (_set("labels.table", 'labels"; DROP TABLE x; --'), "labels.table", "not a valid table name"),
     (_set("labels.query", "SELECT 1"), "labels", "exactly one of table and query"),
     (_set("labels.timestamp_column", "label time"), "labels.timestamp_column", "not a valid column name"),
+    (_set("labels.label_columns", ['is"fraud']), "labels.label_columns", "not a valid column name"),
     (_set("feature_groups.0.keys", {"card_id": "card-id"}), "feature_groups[0].keys", "not a valid column name"),
     (_set("feature_groups.0.ttl", "7 days"), "feature_groups[0].ttl", "bad duration"),
     (_set("feature_groups.0.colour", "red"), "feature_groups[0].colour", "unknown key"),
@@ -79,6 +80,14 @@ def test_bad_files_fail_with_file_field_and_reason(tmp_path: Path, mutate: Any, 
     assert message.startswith(f"{path}: {field}: "), message
     assert reason in message
     assert "hunter2" not in message
+
+
+def test_label_columns_may_have_any_quotable_name(tmp_path: Path) -> None:
+    """The docs allow any label column name (`amount.usd`); it is quoted wherever it is used."""
+    labels = {"label_columns": ["amount.usd", "merchant name"],
+              "columns": ["label_time", "card_id", "amount.usd", "merchant name"]}
+    spec = load_training_set(_write(tmp_path, lambda data: data["labels"].update(labels)))
+    assert spec.labels.label_columns == ["amount.usd", "merchant name"]
 
 
 def test_command_exits_2_before_spark_on_a_bad_file(tmp_path: Path) -> None:
@@ -99,11 +108,16 @@ def test_command_exits_2_before_spark_on_a_bad_file(tmp_path: Path) -> None:
 def test_identifiers_are_validated_and_quoted_per_dialect() -> None:
     assert POSTGRES.quote_table("public.card_labels") == '"public"."card_labels"'
     assert MYSQL.quote("label_time") == "`label_time`"
-    for bad in ('a"b', "a`b", "a b", "1abc", "", "a;b", "a.b"):
+    # Column names as queries and Parquet give them are quoted: inside quotes they are literal.
+    assert POSTGRES.quote("amount.usd") == '"amount.usd"' and MYSQL.quote("merchant name") == "`merchant name`"
+    # What could end a quoted name is refused, never escaped.
+    for bad in ('a"b', "a`b", "a\\b", "", "a\nb", "b\n", "x" * 64):
         with pytest.raises(InvalidIdentifierError):
             POSTGRES.quote(bad)
-    with pytest.raises(InvalidIdentifierError):
-        MYSQL.quote_table("db.t`; DROP TABLE t")
+    # Table names stay plain identifiers (they are also used as literals in information_schema).
+    for bad_table in ("db.t`; DROP TABLE t", "a b", "1abc", "a;b", "a.b.c", "t\n"):
+        with pytest.raises(InvalidIdentifierError):
+            MYSQL.quote_table(bad_table)
     assert dialect_for("jdbc:mariadb://h/db") is MARIADB and dialect_for("jdbc:mysql://h/db") is MYSQL
     with pytest.raises(ConfigError):
         dialect_for("jdbc:oracle:thin:@h:1521/x")

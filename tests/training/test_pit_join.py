@@ -138,3 +138,25 @@ def test_label_columns_with_dots_and_spaces_pass_through(spark: Any, loaded: Loa
     merchants = loaded.scenario.labels.set_index("label_id")["merchant"]
     want = merchants.map(lambda m: None if pd.isna(m) else f"m-{int(m)}")
     assert by_id["merchant name"].reindex(want.index).tolist() == want.tolist()
+
+
+def test_label_columns_named_freely_are_selected_and_described(spark: Any, loaded: Loaded) -> None:
+    """`label_columns: ["amount.usd"]` (the docs allow any name): selected through `labels.columns`
+    (quoted in the database's SQL) and described in the manifest (quoted in Spark)."""
+    query = (f'SELECT label_id, card_id, merchant, label_time, is_fraud, amount AS "amount.usd", '
+             f"'m-' || merchant AS \"merchant name\" FROM {loaded.table}")
+    labels = {**loaded.spec()["labels"], "query": query, "label_columns": ["amount.usd", "merchant name"],
+              "columns": ["label_id", "card_id", "merchant", "label_time", "amount.usd", "merchant name"]}
+    labels.pop("table")
+    ours, manifest, _ = _build(spark, loaded, "named_labels", labels=labels)
+    assert "is_fraud" not in ours.columns and {"amount.usd", "merchant name"} <= set(ours.columns)
+    described = manifest["output"]["splits"]["data"]["label_distribution"]
+    amounts = loaded.scenario.labels["amount"]
+    assert described["amount.usd"]["kind"] == "numeric"
+    assert described["amount.usd"]["min"] == pytest.approx(amounts.min())
+    assert described["amount.usd"]["mean"] == pytest.approx(amounts.mean())
+    assert described["amount.usd"]["nulls"] == int(amounts.isna().sum())
+    merchants = loaded.scenario.labels["merchant"].dropna().map(lambda m: f"m-{int(m)}").value_counts()
+    shown = described["merchant name"]
+    assert shown["kind"] == ("counts" if len(merchants) <= 50 else "top")
+    assert all(merchants[name] == count for name, count in shown["counts"].items() if name != "null")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestream.cli.entrypoint import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from featurestream.cli.failures import describe
 from featurestream.config.compaction import CompactionConfig, load_compaction_config
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError, FeatureStreamError
@@ -30,15 +31,22 @@ _RELATIVE = re.compile(r"^\d+\s*(ms|s|m|h|d)$")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="conf/compaction/<name>.yaml")
-    parser.add_argument("--feature-group", action="append", metavar="NAME", dest="feature_groups",
-                        help="compact only this configured group (repeatable; default: all)")
+    parser.add_argument("--feature-group-name", action="append", metavar="NAME", dest="feature_groups",
+                        help="compact only this configured group, by its SageMaker name (repeatable; default: all)")
+    # Before 0.2 this flag took a NAME here but a FILE in stream and generate; kept, with a warning.
+    parser.add_argument("--feature-group", action="append", metavar="NAME", dest="deprecated_feature_groups",
+                        help=argparse.SUPPRESS)
     parser.add_argument("--since", metavar="TIME",
                         help="only source files of event hours from TIME (ISO-8601 UTC, e.g. 2026-11-01 or "
                              "2026-11-01T13:00Z, or an age such as 48h)")
     parser.add_argument("--until", metavar="TIME", help="only source files of event hours before TIME (same forms)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be compacted; write nothing")
-    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                        help="live progress on stderr (auto: when stderr is a terminal)")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--progress", nargs="?", choices=("auto", "always", "never"), default="auto", const="always",
+                       help="live progress on stderr: --progress (always), --progress never, "
+                            "default auto (when stderr is a terminal)")
+    shown.add_argument("--no-progress", dest="progress", action="store_const", const="never",
+                       help="no live progress (same as --progress never)")
 
 
 def parse_instant(text: str, now: datetime, field: str) -> datetime:
@@ -66,6 +74,16 @@ def hour_range(since: str | None, until: str | None, now: datetime) -> tuple[dat
     if start is not None and end is not None and start >= end:
         raise ConfigError("command line", "--until", "must be later than --since")
     return start, end
+
+
+def _selected_groups(args: argparse.Namespace) -> list[str] | None:
+    """--feature-group-name values, plus the deprecated --feature-group ones (with a warning)."""
+    old = getattr(args, "deprecated_feature_groups", None)
+    if not old:
+        return args.feature_groups
+    print("featurestream: warning: `compact --feature-group NAME` is deprecated (elsewhere --feature-group "
+          "is a FILE): use --feature-group-name NAME", file=sys.stderr)
+    return [*(args.feature_groups or []), *old]
 
 
 def _session(config: CompactionConfig, buckets: list[str]) -> Any:
@@ -98,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from featurestream.compaction.summary import RunSummary
     from featurestream.compaction.targets import resolve_targets, settings_from_config
 
-    targets = resolve_targets(config, config_file, args.feature_groups)
+    targets = resolve_targets(config, config_file, _selected_groups(args))
     settings = settings_from_config(config, since=since, until=until, dry_run=args.dry_run)
     interactive = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     progress = ConsoleProgress() if interactive else Progress()
@@ -119,9 +137,11 @@ def run(args: argparse.Namespace) -> int:
             exit_code = max(exit_code, EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE)
         except Exception as exc:
             # Spark/py4j errors: the committed output is unchanged; report and go on with the next group.
-            log.exception("compaction of %s failed", target.name)
-            failed = RunSummary(target.name, str(target.source), str(target.output), run_id="",
-                                error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            # One line unless --debug (a traceback in the JSON log is still a traceback).
+            cause = describe(exc)
+            log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
+                      target.name, json.dumps(cause), exc_info=bool(getattr(args, "debug", False)))
+            failed = RunSummary(target.name, str(target.source), str(target.output), run_id="", error=cause)
             summaries.append(failed.to_dict())
             exit_code = max(exit_code, EXIT_FAILURE)
     report = {

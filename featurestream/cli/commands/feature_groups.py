@@ -18,13 +18,15 @@ from featurestream.connectors.provisioning import IncompatibleChangeError, apply
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="fg_command", required=True)
+    sub = parser.add_subparsers(dest="fg_command", required=True, metavar="ACTION", help="apply, plan or describe")
     for name, help_text in (("apply", "create the feature group or add new features (shows the plan first)"),
-                            ("plan", "show what apply would change, change nothing"),
+                            ("plan", "show what apply would change, change nothing (exit 1: apply would refuse)"),
                             ("describe", "print the feature group as SageMaker describes it")):
-        command = sub.add_parser(name, help=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         command.add_argument("feature_group", metavar="FILE", help="conf/feature_groups/<name>.yaml")
-        command.add_argument("--env", default="local", metavar="PROFILE")
+        command.add_argument("--env", default="local", metavar="PROFILE",
+                             help="environment profile: a name (local, aws) or a YAML file (default: local); "
+                                  "gives the region, and the role and offline store for apply")
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

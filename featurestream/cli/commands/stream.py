@@ -16,6 +16,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from featurestream.cli.failures import summarise_error
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
 from featurestream.config.loader import resolve_profile_path
@@ -225,19 +226,6 @@ def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: Envi
         if engine is not None:
             metrics.watch_engine(str(started.features.name), engine)
     return queries
-
-
-# The line naming the innermost Python or Java exception inside a py4j/StreamingQueryException text.
-_CAUSE = re.compile(r"^\s*(?:Caused by: )?([\w.$]+(?:Error|Exception)): (.+)$", re.MULTILINE)
-
-
-def summarise_error(text: str) -> str:
-    """One line for the log: the innermost `SomeError: message`, not the 200-line trace around it."""
-    causes = [m for m in _CAUSE.finditer(text) if "py4j" not in m.group(1) and "Proxy" not in m.group(2)]
-    if causes:
-        return f"{causes[-1].group(1)}: {causes[-1].group(2)}"[:1000]
-    lines = text.strip().splitlines()
-    return lines[0][:1000] if lines else ""
 
 
 def _first_error(queries: list[Any]) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 
+from featurestream.cli.failures import describe
 from featurestream.config import load_profile
 from featurestream.config.training_set import load_training_set
 from featurestream.errors import ConfigError, FeatureStreamError
@@ -37,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument("--progress", dest="progress", action="store_true", default=None,
                        help="live progress on stderr (default: when stderr is a terminal)")
-    shown.add_argument("--no-progress", dest="progress", action="store_false")
+    shown.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="no live progress: each phase is a JSON log line with its duration")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     interactive = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     conf = dict(profile.spark.conf)
-    if interactive:
-        conf.setdefault("spark.ui.showConsoleProgress", "false")
+    # Never Spark's own `[Stage N:>` bars: with our live line they fight over the terminal, and
+    # without it (--no-progress, stderr not a terminal) they interleave with the JSON log lines.
+    conf.setdefault("spark.ui.showConsoleProgress", "false")
     spark = local_session(f"featurestream-training-{spec.name}", profile.spark.model_copy(update={"conf": conf}))
     progress = Progress(spark, interactive=interactive)
     inputs, outputs = datasets(spec, export=args.export_history)
@@ -88,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         # A Py4JJavaError's own first line names the py4j call; the Java exception says what failed.
         java = getattr(exc, "java_exception", None)
-        text = str(java.toString()) if java is not None else str(exc)
+        text = str(java.toString()) if java is not None else describe(exc)
         first = ([line for line in text.strip().splitlines() if line.strip()] or [type(exc).__name__])[0][:500]
         raise TrainingSetError(f"training set {spec.name} failed: {first}") from exc
