@@ -7,6 +7,11 @@ because under spark-submit it is running before our code is; the executors' Pyth
 through `TZ=UTC`. The JVM's default zone is not cosmetic: the JDBC drivers read a
 `timestamp without time zone` value as a wall-clock time in it (labels from RDS moved by the
 machine's UTC offset until this was set).
+
+Under spark-submit the launch decides where the job runs: its master, deploy mode and (when given)
+shuffle partitions win over the profile's (see `submitted_settings`). Only a session this process
+launches on a local master gets the loopback settings, `SPARK_LOCAL_IP` and, unless the user chose
+one, this interpreter for the Python workers.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -28,6 +34,37 @@ JAVA_OPTION_KEYS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOp
 _ZONE_OPTION = re.compile(r"(?:^|\s+)(-Duser\.timezone=\S*)")
 # A spark-defaults.conf line (java.util.Properties): key, then `=`, `:` or blanks, then the value.
 _PROPERTY = re.compile(r"^\s*([^\s=:#!][^\s=:]*)\s*[=:\s]\s*(.*)$")
+# What spark-submit decides over a profile: where the job runs, and the partitions when given.
+SUBMIT_WINS = ("spark.master", "spark.submit.deployMode", "spark.sql.shuffle.partitions")
+# Settings that only mean something when a JVM is launched, never in a running one.
+_LAUNCH_ONLY = ("spark.master", "spark.submit.deployMode")
+
+
+def submitted_settings() -> dict[str, str] | None:
+    """The Spark settings spark-submit started this process with, or None when it did not.
+
+    spark-submit (any master and deploy mode; also EMR steps and a Kubernetes driver pod) starts
+    the driver JVM first, then this Python process with PYSPARK_GATEWAY_PORT set: the variable
+    pyspark itself takes to mean "the JVM exists, do not launch one". That JVM carries the
+    launch's settings as system properties: `--master` as spark.master (local[*] when not given),
+    `--deploy-mode` as spark.submit.deployMode, every `--conf` and spark-defaults.conf.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return {str(key): str(value) for key, value in SparkConf().getAll()}
+
+
+def submitted_master() -> str | None:
+    """spark-submit's master (`--master`, else spark-submit's default), or None outside spark-submit."""
+    settings = submitted_settings()
+    return None if settings is None else settings.get("spark.master", "local[*]")
+
+
+def _is_local(master: str | None) -> bool:
+    return bool(master) and str(master).startswith("local")
 
 
 def with_utc_zone(options: str | None) -> str:
@@ -82,11 +119,17 @@ def configure_builder(
 ) -> SparkSession.Builder:
     """Apply a profile's Spark settings, the UTC settings and the local jars to `builder`.
 
-    `master` is left alone when the profile has none (spark-submit decides on a cluster).
+    `master` is left alone when the profile has none, and under spark-submit, whose master, deploy
+    mode, `--conf spark.sql.shuffle.partitions` and jars win over the profile and the checkout (a
+    profile's `local[2]` must not pull a job submitted to YARN onto its driver).
     """
-    if spark.master:
+    submitted = submitted_settings()
+    master = spark.master if submitted is None else submitted.get("spark.master")
+    if submitted is None and spark.master:
         builder = builder.master(spark.master)
-    jars = spark_jars() + (aws_connector_jars() if with_aws_connector else [])
+    # Under spark-submit its --jars and --packages are the classpath: jars set here would replace
+    # them for the executors and never reach the driver's JVM, which is already running.
+    jars = [] if submitted is not None else spark_jars() + (aws_connector_jars() if with_aws_connector else [])
     if jars:
         builder = builder.config("spark.jars", ",".join(jars))
     settings = {
@@ -101,7 +144,8 @@ def configure_builder(
         # Plans and errors print source options; Kafka SASL/SSL secrets must not be among them.
         "spark.sql.redaction.options.regex": "(?i)url|password|secret|token|jaas|credential|key",
     }
-    if spark.master and spark.master.startswith("local"):
+    launching_local = submitted is None and _is_local(master)
+    if launching_local:
         settings.update({
             "spark.ui.enabled": "false",
             "spark.driver.host": "127.0.0.1",
@@ -109,6 +153,8 @@ def configure_builder(
             "spark.sql.adaptive.enabled": "false",
         })
     settings.update(spark.conf)
+    if submitted is not None:
+        _drop_what_submit_decides(settings, submitted)
     # The JVMs' default zone (see the module doc). The executors' options reach them whenever the
     # SparkContext starts after this (also under spark-submit, any deploy mode); the driver's
     # options only when the builder launches the JVM: start_session covers the other case.
@@ -120,8 +166,37 @@ def configure_builder(
     settings["spark.executorEnv.TZ"] = "UTC"
     for key, value in settings.items():
         builder = builder.config(key, value)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if launching_local:
+        # Loopback only where we launch a local JVM: on a cluster node (a Kubernetes driver pod
+        # above all) the driver must advertise an address its executors can reach.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        key = "spark.pyspark.python"
+        _python_for_workers(settings.get(key) or already.get(key) or _launch_setting(key))
     return builder
+
+
+def _drop_what_submit_decides(settings: dict[str, str], submitted: dict[str, str]) -> None:
+    """Leave spark-submit's master, deploy mode and given shuffle partitions in force (logged)."""
+    for key in SUBMIT_WINS:
+        ours = settings.get(key)
+        if ours is None or (key not in _LAUNCH_ONLY and key not in submitted):
+            continue
+        del settings[key]
+        theirs = submitted.get(key)
+        if theirs is not None and theirs != ours:
+            log.info("%s: spark-submit's %s wins over the profile's %s", key, theirs, ours)
+
+
+def _python_for_workers(configured: object) -> None:
+    """The local workers' Python: the user's choice, else this interpreter.
+
+    pyspark starts its workers with PYSPARK_PYTHON, read once when the SparkContext starts
+    (`spark.pyspark.python` is only read by spark-submit), defaulting to `python3` from PATH: run
+    as `.venv/bin/featurestream` without an activated venv, that is a Python without pyspark or
+    featurestream and every Python task dies with ModuleNotFoundError.
+    """
+    if "PYSPARK_PYTHON" not in os.environ:
+        os.environ["PYSPARK_PYTHON"] = str(configured) if configured else sys.executable
 
 
 def start_session(builder: SparkSession.Builder) -> SparkSession:

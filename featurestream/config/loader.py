@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from featurestream.config import profiles
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.config.validation import problems_of
@@ -24,21 +26,20 @@ from featurestream.errors import ConfigError
 Model = TypeVar("Model", bound=BaseModel)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-PROFILE_DIR = Path("conf/environments")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """The file's top-level mapping; a missing file or bad YAML is a ConfigError naming it."""
+def read_yaml(path: Path | Traversable) -> dict[str, Any]:
+    """The file's top-level mapping (a file, or package data); missing or bad YAML is a ConfigError naming it."""
     if not path.is_file():
-        raise ConfigError(path, "", "file not found")
+        raise ConfigError(str(path), "", "file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
-        raise ConfigError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ConfigError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(path, "", "expected a mapping at the top level")
+        raise ConfigError(str(path), "", "expected a mapping at the top level")
     return data
 
 
@@ -95,15 +96,13 @@ def load_feature_group(path: str | Path) -> FeatureGroupSpec:
 
 
 def resolve_profile_path(name_or_path: str | Path) -> Path:
-    """A bare name (`local`) means `conf/environments/<name>.yaml`."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.parent != Path("."):
-        return candidate
-    return PROFILE_DIR / f"{candidate}.yaml"
+    """The file `--env` means, for messages: a path, `conf/environments/<name>.yaml`, or a shipped one."""
+    return Path(str(profiles.find(name_or_path)))
 
 
 def load_profile(name_or_path: str | Path) -> EnvironmentProfile:
-    file = resolve_profile_path(name_or_path)
-    data = read_yaml(file)
-    data.setdefault("name", file.stem)
-    return to_model(EnvironmentProfile, data, file)
+    """A profile file, or a name looked up as `featurestream.config.profiles` says."""
+    found = profiles.find(name_or_path)
+    data = read_yaml(found)
+    data.setdefault("name", found.name.removesuffix(".yml").removesuffix(".yaml"))
+    return to_model(EnvironmentProfile, data, Path(str(found)))

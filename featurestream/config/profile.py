@@ -1,4 +1,4 @@
-"""An environment profile (`conf/environments/<name>.yaml`): where things run, not what they compute.
+"""An environment profile (`--env`, see config.profiles for the lookup): where things run, not what they compute.
 
 Secrets never live here: credentials come from the AWS default chain, the environment or secret
 files. Values may reference the environment as `${VAR}` or `${VAR:-default}` (see loader).

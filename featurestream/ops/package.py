@@ -4,7 +4,8 @@
 
 writes into the folder (which already holds the wheel):
 - `featurestream-<version>-pyfiles.zip`: the Python packages for `spark-submit --py-files`
-  (the featurestream package without its development layer; byte-identical for the same sources: sorted, fixed times);
+  (the featurestream package without its development layer, with the shipped profiles;
+  byte-identical for the same sources: sorted, fixed times);
 - `jars/`: our JVM modules (the tile engine, the Kinesis source) for `--jars`;
 - `packages.txt`: the Maven coordinates for `--packages`;
 - `requirements.txt`: the pinned Python dependencies to install on the nodes (bootstrap action,
@@ -23,6 +24,8 @@ from pathlib import Path
 from featurestream.io.jars import CLUSTER_PACKAGES, MODULE_JARS, project_root
 
 PACKAGES = ("featurestream",)
+# Modules, and the package data the jobs read (the shipped profiles: `--env aws` with --py-files).
+SOURCE_PATTERNS = ("*.py", "config/profiles/*.yaml")
 # The local stack, emulator, demo and generator never run on a cluster.
 DEVELOPMENT = Path("featurestream/dev")
 # Zip entries carry this time so the same sources give the same bytes.
@@ -34,7 +37,8 @@ class PackagingError(Exception):
 
 
 def _sources(root: Path) -> list[Path]:
-    files = [p for package in PACKAGES for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts]
+    files = [p for package in PACKAGES for pattern in SOURCE_PATTERNS for p in (root / package).rglob(pattern)
+             if "__pycache__" not in p.parts]
     return sorted(r for r in (p.relative_to(root) for p in files) if not r.is_relative_to(DEVELOPMENT))
 
 

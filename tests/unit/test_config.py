@@ -35,7 +35,7 @@ def test_profiles_load_with_env_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("FEATURESTREAM_KAFKA_BOOTSTRAP", raising=False)
     assert load_profile("local").kafka.bootstrap_servers == "127.0.0.1:19092"
     monkeypatch.setenv("FEATURESTREAM_KAFKA_BOOTSTRAP", "broker:9092")
-    assert load_profile(ROOT / "conf/environments/local.yaml").kafka.bootstrap_servers == "broker:9092"
+    assert load_profile(ROOT / "featurestream/config/profiles/local.yaml").kafka.bootstrap_servers == "broker:9092"
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from featurestream.cli.failures import summarise_error
+from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
 from featurestream.config.loader import resolve_profile_path
@@ -42,8 +43,7 @@ _TICK_S = 0.5
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feature-group", required=True, metavar="FILE", action="append", dest="feature_groups",
                         help="conf/feature_groups/<name>.yaml (repeat to run several groups in one job)")
-    parser.add_argument("--env", default="local", metavar="PROFILE",
-                        help="environment profile: a name in conf/environments or a path (default: local)")
+    add_env_argument(parser)
     parser.add_argument("--source", choices=("kafka", "kinesis"), default=None,
                         help="read the group's events from this transport instead of the declared one "
                              "(the topic name is the stream name)")
@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ConfigError("command line", "--feature-group", "the same feature group is given twice")
+    args.env = profile_name(args.env)
     profile_file = str(resolve_profile_path(args.env))
     profile = prepare_profile(load_profile(args.env), profile_file)
     _engine_checks(specs)
@@ -236,6 +237,12 @@ def _first_error(queries: list[Any]) -> tuple[str, str] | None:
     return None
 
 
+def _shuffle_partitions(spark: SparkSession, profile: EnvironmentProfile, profile_file: str) -> tuple[int, str]:
+    """The session's shuffle partitions and who set them: the profile, or spark-submit's --conf (which wins)."""
+    value = int(spark.conf.get("spark.sql.shuffle.partitions") or profile.spark.shuffle_partitions)
+    return value, profile_file if value == profile.spark.shuffle_partitions else "spark-submit --conf"
+
+
 def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                  profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any) -> int:
     from featurestream.io import hadoop_fs
@@ -256,7 +263,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
         check_fixed_settings(spark, [_join(profile.checkpoint_root, spec.name) for spec in specs],
-                             profile.spark.shuffle_partitions, profile_file)
+                             *_shuffle_partitions(spark, profile, profile_file))
         while True:
             queries = _start_all(spark, specs, profile, args.available_now, stop, metrics)
             log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],

@@ -15,6 +15,7 @@ import logging
 import sys
 
 from featurestream.cli.failures import describe
+from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_profile
 from featurestream.config.training_set import load_training_set
 from featurestream.errors import ConfigError, FeatureStreamError
@@ -31,8 +32,7 @@ class TrainingSetError(FeatureStreamError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="conf/training_sets/<name>.yaml")
-    parser.add_argument("--env", default="local", metavar="PROFILE",
-                        help="environment profile: a name in conf/environments or a path (default: local)")
+    add_env_argument(parser)
     parser.add_argument("--export-history", action="store_true",
                         help="copy the RDS table's rows changed since the last export to Parquet, then stop")
     shown = parser.add_mutually_exclusive_group()
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     configure_json_logging()
     # Everything the files can get wrong is found here, before Spark starts.
     spec = load_training_set(args.config)
+    args.env = profile_name(args.env)
     profile = load_profile(args.env)
     if args.export_history:
         export = spec.require_export(args.config)
