@@ -169,6 +169,14 @@ def test_s3_put_get_round_trip(stack_exports: dict[str, str]) -> None:
     assert got == body
 
 
+def test_s3_holds_the_local_profiles_offline_bucket(stack_exports: dict[str, str]) -> None:
+    """`stack up` creates the bucket the `local` profile names: the emulator, like AWS, refuses a
+    feature group whose offline-store bucket is missing."""
+    client = aws("s3", stack_exports)
+    buckets = {b["Name"] for b in client.list_buckets()["Buckets"]}
+    assert "featurestream-offline" in buckets
+
+
 def test_postgres_query_with_the_generated_password(stack_config: StackConfig,
                                                      stack_exports: dict[str, str]) -> None:
     secret = Path(stack_exports["FEATURESTREAM_JDBC_PASSWORD_FILE"])

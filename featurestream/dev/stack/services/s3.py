@@ -28,5 +28,29 @@ class S3Service(Service):
             return False
         return True
 
+    def after_healthy(self) -> None:
+        """Create the offline-store bucket the `local` profile names.
+
+        The emulator, like AWS, refuses a feature group whose offline-store bucket does not exist,
+        and moto starts empty: without this, `feature-groups apply --env local` and the demo fail.
+        """
+        client = probe_client("s3", self.endpoint(), self.config.region)
+        for bucket in local_profile_buckets():
+            try:
+                client.create_bucket(Bucket=bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
     def env(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL_S3": self.endpoint()}
+
+
+def local_profile_buckets() -> list[str]:
+    """Buckets of the offline store URIs in the `local` profile (none when it names none)."""
+    from featurestream.config.loader import load_profile
+
+    uri = load_profile("local").feature_store.offline_store_s3_uri
+    if not uri or not uri.startswith("s3://"):
+        return []
+    return [uri.removeprefix("s3://").split("/", 1)[0]]
