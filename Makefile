@@ -16,14 +16,40 @@ SCRATCH := scripts/with-spark-scratch
 
 setup: venv jars npm modules
 
-# The venv is rebuilt only when pyproject.toml changes (the stamp records it).
+# The venv gets the exact versions of requirements/dev.lock, then the project itself without its
+# dependencies; it is rebuilt only when pyproject.toml or the lock change (the stamp records it).
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: pyproject.toml
+$(VENV)/.stamp: pyproject.toml requirements/dev.lock
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip>=24'
-	$(BIN)/pip install -q -e '.[dev,aws-connector]'
+	$(BIN)/pip install -q -r requirements/dev.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# AWS's Spark connector (sagemaker-feature-store-pyspark, 395 MB) only for the targets that run it:
+# the suite and the writer benchmark. Under those targets its tests fail rather than skip without it.
+.PHONY: aws-connector
+aws-connector: $(VENV)/.aws-connector-stamp
+$(VENV)/.aws-connector-stamp: requirements/aws-connector.lock $(VENV)/.stamp
+	$(BIN)/pip install -q -r requirements/aws-connector.lock
+	touch $@
+test test-moved-clock bench-writer: export FEATURESTREAM_AWS_CONNECTOR := required
+
+# requirements/*.lock: every package (transitive) at one version, resolved from pyproject.toml's
+# ranges and requirements/dev.in by uv (pinned, in its own venv). Versions already locked stay where
+# the ranges allow; `make lock UPGRADE=1` moves everything to the newest the ranges allow.
+UV_VERSION := 0.13.8
+UV := build/tools/uv/bin/uv
+DEV_LOCK := pip compile pyproject.toml requirements/dev.in --extra spark --extra dev --universal --python-version 3.11 -o requirements/dev.lock
+CONNECTOR_LOCK := pip compile pyproject.toml requirements/dev.in --extra spark --extra dev --extra aws-connector -c requirements/dev.lock --universal --python-version 3.11 -o requirements/aws-connector.lock
+.PHONY: lock
+lock: $(UV)
+	$(UV) $(DEV_LOCK) -q $(if $(UPGRADE),--upgrade) --custom-compile-command "make lock  # uv $(UV_VERSION): uv $(DEV_LOCK)"
+	$(UV) $(CONNECTOR_LOCK) -q --custom-compile-command "make lock  # uv $(UV_VERSION): uv $(CONNECTOR_LOCK)"
+$(UV):
+	$(PY) -m venv build/tools/uv
+	build/tools/uv/bin/pip install -q 'uv==$(UV_VERSION)'
 
 # JVM jars from Maven Central through the committed poms; ~/.m2 is the cache.
 jars: $(JARS)/spark/.stamp $(JARS)/kafka/.stamp
@@ -66,7 +92,7 @@ lint: venv
 	$(BIN)/shellcheck scripts/with-spark-scratch scripts/with-moved-clock docker/entrypoint.sh .ci/run
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
-test: setup lint test-jvm
+test: setup lint test-jvm aws-connector
 	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # `make demo SOURCE=kinesis` runs the same demo from a Kinesis stream.
@@ -85,7 +111,7 @@ bench-kinesis: setup
 bench-feature-store: venv
 	$(BIN)/python bench/feature_store_bench.py
 
-bench-writer: venv
+bench-writer: venv aws-connector
 	$(SCRATCH) $(BIN)/python bench/writer_bench.py
 
 bench-compaction: venv
@@ -105,7 +131,7 @@ clean:
 # fixed calendar date paired with a rule that compares it with now cannot pass both.
 MOVED_CLOCK_SUITES := tests/ops/test_stream_job.py tests/ops/test_metrics.py tests/connectors/writer tests/dev/feature_store/test_runtime.py
 .PHONY: test-moved-clock
-test-moved-clock: setup
+test-moved-clock: setup aws-connector
 	scripts/with-moved-clock +400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider $(MOVED_CLOCK_SUITES)
 	scripts/with-moved-clock -400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider $(MOVED_CLOCK_SUITES)
 	FEATURESTREAM_TEST_CLUSTER=1 scripts/with-moved-clock +400d $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests/ops/test_cluster.py
@@ -113,8 +139,9 @@ test-moved-clock: setup
 # Operations (issue 9): cluster artefacts, the standalone-cluster test, the reliability suite.
 .PHONY: dist test-cluster reliability
 # build/dist/: the wheel, the --py-files zip, our JVM jars, packages.txt, requirements.txt, jobs/.
+# setuptools packs whatever is left in build/lib (a deleted module, a pre-namespace package): start clean.
 dist: venv modules
-	rm -rf build/dist
+	rm -rf build/dist build/lib build/bdist.*
 	$(BIN)/pip wheel -q --no-deps --no-build-isolation --wheel-dir build/dist .
 	$(BIN)/python -m featurestream.ops.package build/dist
 

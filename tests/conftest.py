@@ -6,6 +6,7 @@ those it started (a developer's running stack is left alone).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,18 @@ def spark(stack_env: dict[str, str]) -> Iterator[object]:
                             with_aws_connector=True)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_connector() -> None:
+    """Tests of AWS's Spark connector skip where it is not installed (`make unit`, a bare venv), but
+    fail under the targets that install it (`make test` sets FEATURESTREAM_AWS_CONNECTOR=required)."""
+    if importlib.util.find_spec("feature_store_pyspark") is not None:
+        return
+    if os.environ.get("FEATURESTREAM_AWS_CONNECTOR") == "required":
+        pytest.fail("featurestream: AWS connector tests: sagemaker-feature-store-pyspark is not installed "
+                    "(`make aws-connector` installs it)", pytrace=False)
+    pytest.skip("sagemaker-feature-store-pyspark is not installed (`make aws-connector`; `make test` installs it)")
 
 
 @pytest.fixture(scope="session")

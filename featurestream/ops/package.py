@@ -8,8 +8,8 @@ writes into the folder (which already holds the wheel):
   byte-identical for the same sources: sorted, fixed times);
 - `jars/`: our JVM modules (the tile engine, the Kinesis source) for `--jars`;
 - `packages.txt`: the Maven coordinates for `--packages`;
-- `requirements.txt`: the pinned Python dependencies to install on the nodes (bootstrap action,
-  image, or a packed venv for `--archives`);
+- `requirements.txt`: the wheel's own dependency ranges, without pyspark (the nodes' Spark provides
+  it and pip must not replace it), for a bootstrap action, an image or a packed venv for `--archives`;
 - `jobs/`: the spark-submit entry points as plain files (spark-submit wants a file, not a module).
 """
 
@@ -69,7 +69,8 @@ def build(out: Path, root: Path | None = None) -> list[Path]:
             raise PackagingError(f"{jar} is missing: run `make modules` first")
         written.append(Path(shutil.copy2(root / jar, jars / jar.name)))
     (out / "packages.txt").write_text("\n".join(CLUSTER_PACKAGES) + "\n")
-    (out / "requirements.txt").write_text("\n".join(dependencies) + "\n")
+    header = f"# featurestream {version}: its dependencies beside the cluster's own Spark 3.5 (not listed here).\n"
+    (out / "requirements.txt").write_text(header + "\n".join(dependencies) + "\n")
     jobs = out / "jobs"
     jobs.mkdir(exist_ok=True)
     for job in sorted((root / "jobs").glob("*.py")):

@@ -30,9 +30,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def pin(name: str) -> str:
-    deps = PYPROJECT["project"]["dependencies"] + [d for ds in PYPROJECT["project"]["optional-dependencies"].values()
-                                                   for d in ds]
-    (version,) = [d.split("==", 1)[1] for d in deps if re.match(rf"^{re.escape(name)}(\[.*\])?==", d)]
+    """The version development runs: pyproject.toml has ranges, the lock has the versions."""
+    lock = (ROOT / "requirements" / "dev.lock").read_text()
+    (version,) = re.findall(rf"^{re.escape(name)}==(\S+)", lock, re.MULTILINE | re.IGNORECASE)
     return version
 
 

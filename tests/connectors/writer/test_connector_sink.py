@@ -15,7 +15,7 @@ from featurestream.connectors.online_store import build_sink
 from featurestream.connectors.writer.connector_sink import ConnectorSink
 from tests.connectors.writer.helpers import create_group, events, expected_state, iso, normalise, online_state, target
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws_connector")]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from tests.dev.feature_store.helpers import as_dict, runtime_client, sagemaker_client, unique_name
 
-pytestmark = pytest.mark.feature_store
+pytestmark = [pytest.mark.feature_store, pytest.mark.usefixtures("aws_connector")]
 
 ENDPOINT_SETTINGS = {
     "AWS_ENDPOINT_URL_SAGEMAKER": "aws.endpointUrlSageMaker",
