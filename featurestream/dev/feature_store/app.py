@@ -15,7 +15,7 @@ from featurestream.dev.feature_store.faults import Faults
 from featurestream.dev.feature_store.offline import LocalDirSink, OfflineReplicator, OfflineSink, S3Sink
 from featurestream.dev.feature_store.server import Emulator
 from featurestream.dev.feature_store.store import Store
-from featurestream.dev.feature_store.transport import EmulatorServer
+from featurestream.dev.feature_store.transport import EmulatorServer, HttpLimits
 
 log = logging.getLogger("featurestream.dev.feature_store")
 
@@ -40,7 +40,11 @@ def run(config: EmulatorConfig) -> None:
         log.info("offline store: S3 at %s", os.environ.get("AWS_ENDPOINT_URL_S3", "<default AWS endpoint>"))
     replicator = OfflineReplicator(store, sink, config.flush_interval_s)
     emulator = Emulator(store, Faults(config.faults), replicator, config.region, config.account_id)
-    server = EmulatorServer(config.host, config.port, emulator)
+    limits = HttpLimits(
+        request_timeout_s=config.request_timeout_s, idle_timeout_s=config.idle_timeout_s, workers=config.workers
+    )
+    server = EmulatorServer(config.host, config.port, emulator, limits)
+    emulator.transport_stats = server.stats
 
     stop = threading.Event()
 
@@ -70,8 +74,8 @@ def run(config: EmulatorConfig) -> None:
             replicator.stop()
         except Exception:
             log.exception("final offline flush failed; the rows stay queued for the next start")
-        store.close()
         server.server_close()
+        store.close()
         endpoint_file.unlink(missing_ok=True)
         log.info("feature store emulator stopped")
 

@@ -5,8 +5,11 @@ under concurrency the first writer to arrive becomes the leader: it runs every w
 far in one transaction, commits, and wakes the others, whose writes are then durable. With a
 single writer there is no hand-off at all: the caller is its own leader.
 
-A write function must raise an `ApiError` only before it changes anything, so a rejected write
-never needs a rollback of the others in its batch.
+Each write runs inside its own SAVEPOINT: whatever it raises (a rejected write's ApiError, or
+any other exception) rolls back that write alone, and the others in the transaction commit.
+Only a failing COMMIT fails the whole batch. A write may pass `after_commit`, run once its
+transaction is durable and before its caller is woken: in-memory state (the feature group maps)
+changes only then, so a batch that never commits leaves no trace in memory.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ class StoreClosed(Unavailable):
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("done", "error", "fn", "value")
+    __slots__ = ("after", "done", "error", "fn", "value")
 
-    def __init__(self, fn: WriteFn[T]) -> None:
+    def __init__(self, fn: WriteFn[T], after: Callable[[T], None] | None) -> None:
         self.fn = fn
+        self.after = after
         self.done = False
         self.value: T | None = None
         self.error: BaseException | None = None
@@ -42,6 +46,12 @@ class _Pending(Generic[T]):
         if self.error is not None:
             raise self.error
         return self.value  # type: ignore[return-value]
+
+
+def _unexpected(exc: Exception) -> ApiError:
+    # A bug or a value SQLite refused: the caller's own request fails, nobody else's.
+    log.error("write rejected by an unexpected error: %s: %s", type(exc).__name__, exc)
+    return InternalFailure(f"{type(exc).__name__}: {exc}")
 
 
 class GroupCommitter:
@@ -53,9 +63,9 @@ class GroupCommitter:
         self.commits = 0
         self.writes = 0
 
-    def run(self, fn: WriteFn[T]) -> T:
+    def run(self, fn: WriteFn[T], after_commit: Callable[[T], None] | None = None) -> T:
         """Apply `fn` in a transaction; return once that transaction is committed."""
-        item: _Pending[T] = _Pending(fn)
+        item: _Pending[T] = _Pending(fn, after_commit)
         with self._cond:
             if self._conn is None:
                 raise StoreClosed("The feature store emulator is shutting down.")
@@ -83,10 +93,13 @@ class GroupCommitter:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for item in batch:
+                conn.execute("SAVEPOINT w")
                 try:
                     item.value = item.fn(conn)
-                except ApiError as exc:
-                    item.error = exc
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO w")  # this write only; the others stay
+                    item.error = exc if isinstance(exc, ApiError) else _unexpected(exc)
+                conn.execute("RELEASE w")
             conn.execute("COMMIT")
             self.commits += 1
             self.writes += len(batch)
@@ -97,6 +110,12 @@ class GroupCommitter:
             for item in batch:
                 item.error = InternalFailure(f"storage failure: {exc}")
         for item in batch:
+            if item.error is None and item.after is not None:
+                try:
+                    item.after(item.value)
+                except Exception as exc:  # committed all the same: report, do not hide
+                    log.exception("after-commit step failed")
+                    item.error = InternalFailure(f"after-commit step failed: {exc}")
             item.done = True
 
     def close(self) -> sqlite3.Connection | None:

@@ -28,6 +28,9 @@ class EmulatorConfig:
     region: str
     account_id: str
     faults: FaultSettings
+    request_timeout_s: float = 30.0
+    idle_timeout_s: float = 120.0
+    workers: int = 32
 
 
 def _env(env: Mapping[str, str], flag: str) -> str | None:
@@ -59,6 +62,9 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     flag("unprocessed-rate", 0.0, "fraction of batch entries returned unprocessed", float)
     flag("record-write-limit", None, "writes per second allowed per record identifier", int)
     flag("seed", 0, "seed of every injected fault", int)
+    flag("request-timeout-s", 30.0, "seconds a request may take to arrive before it is answered 408", float)
+    flag("idle-timeout-s", 120.0, "seconds an idle keep-alive connection is kept open", float)
+    flag("workers", 32, "threads that handle requests (idle or slow connections take none)", int)
     args = parser.parse_args(argv)
 
     for rate in ("throttle_rate", "error_rate", "unprocessed_rate"):
@@ -70,6 +76,11 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     limit = args.record_write_limit
     if limit is not None and int(limit) < 1:
         raise ConfigError("--record-write-limit must be at least 1")
+    for timeout in ("request_timeout_s", "idle_timeout_s"):
+        if float(getattr(args, timeout)) <= 0:
+            raise ConfigError(f"--{timeout.replace('_', '-')} must be positive")
+    if not 1 <= int(args.workers) <= 1024:
+        raise ConfigError("--workers must be between 1 and 1024")
     return EmulatorConfig(
         host=str(args.host),
         port=int(args.port),
@@ -86,4 +97,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             record_write_limit=int(limit) if limit is not None else None,
             seed=int(args.seed),
         ),
+        request_timeout_s=float(args.request_timeout_s),
+        idle_timeout_s=float(args.idle_timeout_s),
+        workers=int(args.workers),
     )

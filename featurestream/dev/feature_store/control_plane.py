@@ -15,8 +15,10 @@ from featurestream.dev.feature_store.errors import InvalidInput, UnknownOperatio
 from featurestream.dev.feature_store.model import (
     MAX_FEATURES,
     build_feature_group,
+    feature_definition,
     group_from_spec,
     parse_feature_definition,
+    throughput_update,
 )
 from featurestream.dev.feature_store.store import Store
 from featurestream.dev.feature_store.types import is_valid_name, ttl_seconds
@@ -31,11 +33,32 @@ _SORT_KEYS: dict[str, Callable[[Body], Any]] = {
 }
 
 
+def _always_writable(uri: str) -> None:
+    """Without a sink to ask, every offline location is taken as writable."""
+
+
+def _always_active(gid: int) -> dict[str, str]:
+    return {"Status": "Active"}
+
+
 class ControlPlane:
-    def __init__(self, store: Store, region: str, account: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        region: str,
+        account: str,
+        check_location: Callable[[str], None] = _always_writable,
+        offline_status: Callable[[int], dict[str, str]] = _always_active,
+    ) -> None:
         self.store = store
         self.region = region
         self.account = account
+        # AWS checks the offline store's S3 location when the group is created (a missing bucket
+        # fails CreateFeatureGroup); `check_location` raises InvalidInput, i.e. ValidationException:
+        # the error every SageMaker operation uses for a request it cannot accept. ResourceNotFound
+        # names SageMaker resources (the model lists it for none of CreateFeatureGroup's errors).
+        self.check_location = check_location
+        self.offline_status = offline_status
         self._ops: dict[str, Callable[[Body], Body | None]] = {
             "CreateFeatureGroup": self.create_feature_group,
             "DescribeFeatureGroup": self.describe_feature_group,
@@ -53,12 +76,17 @@ class ControlPlane:
 
     def create_feature_group(self, body: Body) -> Body:
         group = build_feature_group(body, self.region, self.account, time.time())
+        offline = group.spec.get("OfflineStoreConfig")
+        if offline is not None and not self.store.name_taken(group.name):  # ResourceInUse comes first
+            self.check_location(offline["S3StorageConfig"]["S3Uri"])
         self.store.create_group(group)
         return {"FeatureGroupArn": group.arn}
 
     def describe_feature_group(self, body: Body) -> Body:
         gid, group = self.store.resolve(body.get("FeatureGroupName"))
         out = group.describe()
+        if group.offline_enabled:
+            out["OfflineStoreStatus"] = self.offline_status(gid)
         out["OnlineStoreTotalSizeBytes"] = self.store.online_size_bytes(gid) if group.online_enabled else 0
         return out
 
@@ -91,16 +119,20 @@ class ControlPlane:
                 raise InvalidInput("FeatureAdditions must hold between 1 and 100 feature definitions.")
             storage = (spec.get("OnlineStoreConfig") or {}).get("StorageType", "Standard")
             existing = {n.lower() for n in group.features}
+            added = []
             for i, raw in enumerate(additions):
                 feat = parse_feature_definition(raw, storage, f"FeatureAdditions[{i}]")
                 if feat.name.lower() in existing:
                     raise InvalidInput(f"Feature '{feat.name}' already exists in feature group '{group.name}'.")
                 existing.add(feat.name.lower())
+                added.append(feat)
             if len(existing) > MAX_FEATURES:
                 raise InvalidInput(f"A feature group may hold at most {MAX_FEATURES} features.")
-            spec["FeatureDefinitions"] = spec["FeatureDefinitions"] + copy.deepcopy(additions)
+            spec["FeatureDefinitions"] = spec["FeatureDefinitions"] + [feature_definition(f) for f in added]
         online_update = body.get("OnlineStoreConfig")
         if online_update is not None:
+            if not isinstance(online_update, dict):
+                raise InvalidInput("OnlineStoreConfig must be a structure.")
             if "OnlineStoreConfig" not in spec or not group.online_enabled:
                 raise InvalidInput(f"OnlineStore is not enabled for feature group '{group.name}'.")
             if "TtlDuration" in online_update:
@@ -108,7 +140,7 @@ class ControlPlane:
                 spec["OnlineStoreConfig"]["TtlDuration"] = online_update["TtlDuration"]
         throughput = body.get("ThroughputConfig")
         if throughput is not None:
-            spec["ThroughputConfig"] = {**spec.get("ThroughputConfig", {}), **throughput}
+            spec["ThroughputConfig"] = throughput_update(throughput, spec.get("ThroughputConfig", {}))
         spec["LastModifiedTime"] = round(time.time(), 3)
         spec["LastUpdateStatus"] = {"Status": "Successful"}
         self.store.replace_group(gid, group_from_spec(spec))
@@ -120,9 +152,14 @@ class ControlPlane:
             raise InvalidInput("MaxResults must be between 1 and 100.")
         sort_by = body.get("SortBy", "CreationTime")
         order = body.get("SortOrder", "Descending")
-        if sort_by not in _SORT_KEYS or order not in ("Ascending", "Descending"):
+        if not isinstance(sort_by, str) or sort_by not in _SORT_KEYS or order not in ("Ascending", "Descending"):
             raise InvalidInput("SortBy or SortOrder is not valid.")
-        summaries = [g.summary() for g in self.store.live_groups()]
+        summaries = []
+        for gid, group in self.store.live_items():
+            summary = group.summary()
+            if group.offline_enabled:
+                summary["OfflineStoreStatus"] = self.offline_status(gid)
+            summaries.append(summary)
         contains = body.get("NameContains")
         if contains:
             summaries = [s for s in summaries if str(contains).lower() in s["FeatureGroupName"].lower()]

@@ -7,6 +7,12 @@ botocore's service models, so that every SDK raises its own matching exception c
 
 from __future__ import annotations
 
+from typing import Any
+
+# No operation's input is more than a handful of levels deep. Deeper JSON is refused before
+# anything recurses over it (deepcopy of a spec, the verbatim echo of a batch entry).
+MAX_JSON_DEPTH = 32
+
 
 class ApiError(Exception):
     """An error that is reported to the client instead of crashing the request."""
@@ -84,3 +90,16 @@ def error_code(error: ApiError, table: dict[type[ApiError], tuple[str, int]]) ->
         if cls in table:
             return table[cls]
     return ("InternalFailure", 500)
+
+
+def check_depth(value: Any, what: str) -> None:
+    """InvalidInput when `value` nests deeper than MAX_JSON_DEPTH (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep.")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)

@@ -109,22 +109,24 @@ def parse_feature_definition(raw: Any, storage_type: str, where: str) -> Feature
         raise InvalidInput(
             f"Feature name '{name}' is reserved: {', '.join(RESERVED_FEATURE_NAMES)} cannot be used."
         )
-    if ftype not in FEATURE_TYPES:
+    if not isinstance(ftype, str) or ftype not in FEATURE_TYPES:
         raise InvalidInput(
             f"{where}.FeatureType '{ftype}' for feature '{name}' must be one of {', '.join(FEATURE_TYPES)}."
         )
     collection = raw.get("CollectionType")
     dim = None
     if collection is not None:
-        if collection not in COLLECTION_TYPES:
+        if not isinstance(collection, str) or collection not in COLLECTION_TYPES:
             raise InvalidInput(f"CollectionType '{collection}' for feature '{name}' is not valid.")
         if storage_type != "InMemory":
             raise InvalidInput(
                 f"Feature '{name}': CollectionType is only supported with the InMemory storage type."
             )
         if collection == "Vector":
-            dim = (raw.get("CollectionConfig") or {}).get("VectorConfig", {}).get("Dimension")
-            if not isinstance(dim, int) or not 1 <= dim <= 8192:
+            config = raw.get("CollectionConfig")
+            vector = config.get("VectorConfig") if isinstance(config, dict) else None
+            dim = vector.get("Dimension") if isinstance(vector, dict) else None
+            if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= 8192:
                 raise InvalidInput(f"Feature '{name}': a Vector needs CollectionConfig.VectorConfig.Dimension.")
             if ftype != FRACTIONAL:
                 raise InvalidInput(f"Feature '{name}': a Vector must be of type Fractional.")
@@ -140,10 +142,10 @@ def build_feature_group(
         raise InvalidInput(
             f"FeatureGroupName '{name}' must match [a-zA-Z0-9]([_-]*[a-zA-Z0-9]){{0,63}}."
         )
-    online_cfg = request.get("OnlineStoreConfig")
-    offline_cfg = request.get("OfflineStoreConfig")
+    online_cfg = _structure(request, "OnlineStoreConfig")
+    offline_cfg = _structure(request, "OfflineStoreConfig")
     storage_type = (online_cfg or {}).get("StorageType") or "Standard"
-    if storage_type not in ("Standard", "Standard_V2", "InMemory"):
+    if not isinstance(storage_type, str) or storage_type not in ("Standard", "Standard_V2", "InMemory"):
         raise InvalidInput(f"OnlineStoreConfig.StorageType '{storage_type}' is not valid.")
 
     raw_defs = request.get("FeatureDefinitions")
@@ -178,7 +180,9 @@ def build_feature_group(
             f"not {features[event_time].type}."
         )
 
-    online_enabled = bool((online_cfg or {}).get("EnableOnlineStore", False))
+    online_enabled = (online_cfg or {}).get("EnableOnlineStore", False)
+    if not isinstance(online_enabled, bool):
+        raise InvalidInput("OnlineStoreConfig.EnableOnlineStore must be a boolean.")
     if online_cfg is None and offline_cfg is None:
         raise InvalidInput("At least one of OnlineStoreConfig and OfflineStoreConfig must be provided.")
     if not online_enabled and offline_cfg is None:
@@ -192,7 +196,7 @@ def build_feature_group(
         "FeatureGroupName": name,
         "RecordIdentifierFeatureName": record_id,
         "EventTimeFeatureName": event_time,
-        "FeatureDefinitions": copy.deepcopy(raw_defs),
+        "FeatureDefinitions": [feature_definition(f) for f in features.values()],
         "CreationTime": round(now, 3),
         "LastModifiedTime": round(now, 3),
         "FeatureGroupStatus": "Created",
@@ -204,8 +208,10 @@ def build_feature_group(
     if offline_cfg is not None:
         spec["OfflineStoreConfig"] = _offline_config(offline_cfg, name, region, account, creation_epoch)
         spec["OfflineStoreStatus"] = {"Status": "Active"}
-    for key in ("RoleArn", "Description"):
+    for key, limit in (("RoleArn", 2048), ("Description", 128)):
         if key in request:
+            if not isinstance(request[key], str) or len(request[key]) > limit:
+                raise InvalidInput(f"{key} must be a string of at most {limit} characters.")
             spec[key] = request[key]
     return FeatureGroup(
         name=name,
@@ -243,16 +249,47 @@ def group_from_spec(spec: dict[str, Any]) -> FeatureGroup:
     )
 
 
+def feature_definition(feature: Feature) -> dict[str, Any]:
+    """A FeatureDefinition as Describe returns it: only the model's members, nothing echoed raw."""
+    out: dict[str, Any] = {"FeatureName": feature.name, "FeatureType": feature.type}
+    if feature.collection is not None:
+        out["CollectionType"] = feature.collection
+        if feature.dimension is not None:
+            out["CollectionConfig"] = {"VectorConfig": {"Dimension": feature.dimension}}
+    return out
+
+
+def _structure(request: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = request.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise InvalidInput(f"{key} must be a structure.")
+    return value
+
+
+def _strings(cfg: Any, where: str, keys: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, str]:
+    """A structure of string members (DataCatalogConfig, SecurityConfig), unknown members dropped."""
+    if not isinstance(cfg, dict):
+        raise InvalidInput(f"{where} must be a structure.")
+    out = {k: cfg[k] for k in keys if k in cfg}
+    if any(not isinstance(v, str) or len(v) > 2048 for v in out.values()) or any(k not in out for k in required):
+        raise InvalidInput(f"{where} needs string members {', '.join(required or keys)}.")
+    return out
+
+
 def _online_config(cfg: Any, storage_type: str) -> dict[str, Any]:
     if not isinstance(cfg, dict):
         raise InvalidInput("OnlineStoreConfig must be a structure.")
     out: dict[str, Any] = {"EnableOnlineStore": bool(cfg.get("EnableOnlineStore", False))}
     if "SecurityConfig" in cfg:
-        out["SecurityConfig"] = cfg["SecurityConfig"]
+        out["SecurityConfig"] = _strings(cfg["SecurityConfig"], "OnlineStoreConfig.SecurityConfig", ("KmsKeyId",))
     if "TtlDuration" in cfg:
         out["TtlDuration"] = cfg["TtlDuration"]
     out["StorageType"] = storage_type
     return out
+
+
+def throughput_update(cfg: Any, current: dict[str, Any]) -> dict[str, Any]:
+    return _throughput(cfg, current)
 
 
 def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) -> dict[str, Any]:
@@ -265,6 +302,8 @@ def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) 
     if not uri.startswith("s3://"):
         raise InvalidInput("The emulator supports only s3:// URIs for S3StorageConfig.S3Uri.")
     table_format = cfg.get("TableFormat", "Glue")
+    if not isinstance(table_format, str):
+        raise InvalidInput("OfflineStoreConfig.TableFormat must be Glue or Iceberg.")
     if table_format == "Default":
         table_format = "Glue"
     if table_format != "Glue":
@@ -274,8 +313,10 @@ def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) 
     )
     s3_out: dict[str, Any] = {"S3Uri": uri, "ResolvedOutputS3Uri": resolved}
     if "KmsKeyId" in s3:
-        s3_out["KmsKeyId"] = s3["KmsKeyId"]
-    disable_glue = bool(cfg.get("DisableGlueTableCreation", False))
+        s3_out.update(_strings(s3, "OfflineStoreConfig.S3StorageConfig", ("KmsKeyId",)))
+    disable_glue = cfg.get("DisableGlueTableCreation", False)
+    if not isinstance(disable_glue, bool):
+        raise InvalidInput("OfflineStoreConfig.DisableGlueTableCreation must be a boolean.")
     out: dict[str, Any] = {"S3StorageConfig": s3_out, "DisableGlueTableCreation": disable_glue}
     catalog = cfg.get("DataCatalogConfig")
     if catalog is None and not disable_glue:
@@ -285,14 +326,27 @@ def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) 
             "Database": "sagemaker_featurestore",
         }
     if catalog is not None:
-        out["DataCatalogConfig"] = catalog
+        keys = ("TableName", "Catalog", "Database")
+        out["DataCatalogConfig"] = _strings(catalog, "OfflineStoreConfig.DataCatalogConfig", keys, keys)
     out["TableFormat"] = table_format
     return out
 
 
-def _throughput(cfg: Any) -> dict[str, Any]:
+def _throughput(cfg: Any, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """ThroughputConfig (Create) or ThroughputConfigUpdate merged into `current`: model members only."""
     if cfg is None:
         return {"ThroughputMode": "OnDemand"}
-    if not isinstance(cfg, dict) or cfg.get("ThroughputMode") not in ("OnDemand", "Provisioned"):
+    if not isinstance(cfg, dict):
+        raise InvalidInput("ThroughputConfig must be a structure.")
+    out = dict(current or {})
+    mode = cfg.get("ThroughputMode", out.get("ThroughputMode"))
+    if not isinstance(mode, str) or mode not in ("OnDemand", "Provisioned"):
         raise InvalidInput("ThroughputConfig.ThroughputMode must be OnDemand or Provisioned.")
-    return dict(cfg)
+    out["ThroughputMode"] = mode
+    for key in ("ProvisionedReadCapacityUnits", "ProvisionedWriteCapacityUnits"):
+        if key in cfg:
+            units = cfg[key]
+            if not isinstance(units, int) or isinstance(units, bool) or not 0 <= units <= 40_000:
+                raise InvalidInput(f"ThroughputConfig.{key} must be an integer between 0 and 40000.")
+            out[key] = units
+    return out

@@ -24,6 +24,9 @@ _OPTION_FLAGS = {
     "unprocessed_rate": "--unprocessed-rate",
     "record_write_limit": "--record-write-limit",
     "seed": "--seed",
+    "request_timeout_s": "--request-timeout-s",
+    "idle_timeout_s": "--idle-timeout-s",
+    "workers": "--workers",
 }
 
 

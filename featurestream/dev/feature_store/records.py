@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from featurestream.dev.feature_store.errors import InvalidInput
+from featurestream.dev.feature_store.event_time import parse_event_time
 from featurestream.dev.feature_store.model import Feature, FeatureGroup
-from featurestream.dev.feature_store.types import MAX_RECORD_BYTES, STRING, check_scalar, parse_event_time
+from featurestream.dev.feature_store.types import FRACTIONAL, MAX_RECORD_BYTES, STRING, check_scalar
 
 Value = str | list[str]
 
 ONLINE = "OnlineStore"
 OFFLINE = "OfflineStore"
+# Quotas page: "Maximum size of a record identifier: 2 KB" (counted here in UTF-8 bytes).
+MAX_RECORD_IDENTIFIER_BYTES = 2 * 1024
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,31 @@ def validate_record(group: FeatureGroup, record: Any, where: str = "Record") -> 
         raise InvalidInput(
             f"{where} is missing the record identifier feature '{group.record_identifier}'."
         )
+    check_record_identifier(record_id, group.record_identifier)
     raw_time = values.get(group.event_time)
     if not isinstance(raw_time, str):
         raise InvalidInput(f"{where} is missing the event time feature '{group.event_time}'.")
-    event_time = parse_event_time(group.event_time, group.features[group.event_time].type, raw_time)
-    return ValidRecord(record_id=record_id, event_time=event_time, values=values)
+    return ValidRecord(record_id=record_id, event_time=event_seconds(group, raw_time), values=values)
+
+
+def check_record_identifier(record_id: str, name: str) -> None:
+    """The 2 KB quota; the value must also be storable (UTF-8: no lone surrogate)."""
+    if len(record_id) * 4 <= MAX_RECORD_IDENTIFIER_BYTES:
+        return  # cannot be too long, and the request body was already checked for surrogates
+    try:
+        size = len(record_id.encode())
+    except UnicodeEncodeError:
+        raise InvalidInput(f"The record identifier '{name}' is not valid Unicode.") from None
+    if size > MAX_RECORD_IDENTIFIER_BYTES:
+        raise InvalidInput(
+            f"The record identifier '{name}' is {size} bytes, above the {MAX_RECORD_IDENTIFIER_BYTES} "
+            "byte (2 KB) limit."
+        )
+
+
+def event_seconds(group: FeatureGroup, raw_time: str) -> float:
+    """The group's EventTime value as Unix seconds (ValidationError outside AWS's range)."""
+    return parse_event_time(group.event_time, group.features[group.event_time].type == FRACTIONAL, raw_time)
 
 
 def parse_feature_values(group: FeatureGroup, record: Any, where: str) -> dict[str, Value]:

@@ -7,12 +7,20 @@ import binascii
 import time
 from typing import Any
 
-from featurestream.dev.feature_store.errors import ApiError, InvalidInput, NotFound, Throttled
+from featurestream.dev.feature_store.errors import ApiError, InvalidInput, NotFound, Throttled, check_depth
+from featurestream.dev.feature_store.event_time import iso_utc
 from featurestream.dev.feature_store.faults import Faults
 from featurestream.dev.feature_store.model import FeatureGroup
-from featurestream.dev.feature_store.records import Value, parse_feature_values, target_stores, validate_record
+from featurestream.dev.feature_store.records import (
+    Value,
+    check_record_identifier,
+    event_seconds,
+    parse_feature_values,
+    target_stores,
+    validate_record,
+)
 from featurestream.dev.feature_store.store import PendingPut, Store, StoredRecord
-from featurestream.dev.feature_store.types import iso_utc, parse_event_time, ttl_seconds
+from featurestream.dev.feature_store.types import ttl_seconds
 
 Query = dict[str, list[str]]
 Body = dict[str, Any]
@@ -69,6 +77,9 @@ class Runtime:
                 unprocessed.append(entry)
                 continue
             puts.append(PendingPut(gid, record, online, offline, record.event_time + ttl if ttl else None))
+        if errors or unprocessed:
+            # Echoed verbatim below: refuse (before writing anything) what could not be rendered.
+            check_depth([e["Entry"] for e in errors] + unprocessed, "An entry of Entries")
         if puts:
             # All accepted entries commit together, in entry order (so the event-time rule
             # applies between entries for the same record as it would across calls).
@@ -85,7 +96,8 @@ class Runtime:
             raise InvalidInput("DeletionMode must be SoftDelete or HardDelete.")
         stores = query.get("TargetStores")
         online, offline = target_stores(group, stores)
-        event_time = parse_event_time(group.event_time, group.features[group.event_time].type, raw_time)
+        check_record_identifier(record_id, group.record_identifier)
+        event_time = event_seconds(group, raw_time)
         self.store.delete(
             gid, group, record_id, event_time, raw_time,
             hard=mode == "HardDelete", online=online, offline=offline, api_time=now,
@@ -106,6 +118,7 @@ class Runtime:
         record_id = body.get("RecordIdentifierValueAsString")
         if not isinstance(record_id, str) or not record_id:
             raise InvalidInput("RecordIdentifierValueAsString is required.")
+        check_record_identifier(record_id, group.record_identifier)
         online, offline = target_stores(group, body.get("TargetStores"))
         if not online:
             raise InvalidInput("UpdateRecord must target the OnlineStore.")
@@ -118,7 +131,7 @@ class Runtime:
         raw_time = changes.get(group.event_time)
         event_time = None
         if isinstance(raw_time, str):
-            event_time = parse_event_time(group.event_time, group.features[group.event_time].type, raw_time)
+            event_time = event_seconds(group, raw_time)
         ttl = ttl_seconds(body.get("TtlDuration"))
         if ttl is not None and event_time is None:
             raise InvalidInput(f"TtlDuration requires the event time feature '{group.event_time}' in Features.")
@@ -156,9 +169,11 @@ class Runtime:
             if not isinstance(ident, dict):
                 raise InvalidInput("Each identifier must be a structure.")
             fg_name = ident.get("FeatureGroupName")
+            if not isinstance(fg_name, str):
+                raise InvalidInput("Each identifier needs a FeatureGroupName.")
             ids = ident.get("RecordIdentifiersValueAsString")
-            if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
-                raise InvalidInput("RecordIdentifiersValueAsString must hold between 1 and 100 values.")
+            if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, str) for i in ids):
+                raise InvalidInput("RecordIdentifiersValueAsString must hold between 1 and 100 strings.")
             names = ident.get("FeatureNames")
             try:
                 gid, group = self.store.resolve(fg_name)
@@ -226,7 +241,7 @@ def _feature_value(name: str, value: Value) -> Body:
 def _check_names(group: FeatureGroup, names: Any) -> None:
     if names is None:
         return
-    if not isinstance(names, list) or not names:
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise InvalidInput("FeatureNames must list at least one feature name.")
     for name in names:
         group.feature(name)

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,9 +58,22 @@ CREATE TABLE IF NOT EXISTS offline_queue (
     gid INTEGER NOT NULL,
     row TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS offline_queue_by_group ON offline_queue(gid, seq);
+-- Before per-group flushes one plan covered the whole queue; it is migrated at start.
 CREATE TABLE IF NOT EXISTS flush_plan (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq_hi INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offline_plans (
+    gid INTEGER PRIMARY KEY,
+    seq_hi INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offline_quarantine (
+    seq INTEGER PRIMARY KEY,
+    gid INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL
 );
 """
 
@@ -119,6 +133,7 @@ class Store:
         # own automatic checkpoint is only a far-off safety net against an ever-growing WAL.
         writer.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         writer.executescript(_SCHEMA)
+        _migrate_flush_plan(writer)
         self._live: dict[str, int] = {}
         self._groups: dict[int, FeatureGroup] = {}
         for gid, name_key, spec, deleted in writer.execute(
@@ -127,6 +142,10 @@ class Store:
             self._groups[gid] = group_from_spec(json.loads(spec))
             if not deleted:
                 self._live[name_key] = gid
+        # Internal ids come from this counter, never from SQLite: an id handed to a create whose
+        # transaction failed is not handed out again (AUTOINCREMENT would reuse a rolled-back one).
+        self._gid_lock = threading.Lock()
+        self._next_gid = 1 + _max_gid(writer)
         self._committer = GroupCommitter(writer)
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = sqlite3.connect(
@@ -204,31 +223,50 @@ class Store:
     def group_by_gid(self, gid: int) -> FeatureGroup:
         return self._groups[gid]
 
+    def find_group(self, gid: int) -> FeatureGroup | None:
+        """Live or deleted (its queued offline rows are still written); None if never created."""
+        return self._groups.get(gid)
+
     def live_groups(self) -> list[FeatureGroup]:
         return [self._groups[gid] for gid in list(self._live.values())]
 
+    def live_items(self) -> list[tuple[int, FeatureGroup]]:
+        return [(gid, self._groups[gid]) for gid in list(self._live.values())]
+
+    def name_taken(self, name: str) -> bool:
+        return name.lower() in self._live
+
     def create_group(self, group: FeatureGroup) -> None:
         key = group.name.lower()
+        if key in self._live:
+            raise _exists(group.name)
+        with self._gid_lock:
+            gid = self._next_gid
+            self._next_gid += 1
 
         def apply(conn: sqlite3.Connection) -> None:
             if key in self._live:
-                raise InUse(f"Resource Already Exists: FeatureGroup with name {group.name} already exists. "
-                            "Choose a different name.")
-            cur = conn.execute(
-                "INSERT INTO feature_groups(name_key, spec) VALUES (?, ?)", (key, json.dumps(group.spec))
-            )
-            gid = int(cur.lastrowid or 0)
+                raise _exists(group.name)
+            try:
+                conn.execute("INSERT INTO feature_groups(gid, name_key, spec) VALUES (?, ?, ?)",
+                             (gid, key, json.dumps(group.spec)))
+            except sqlite3.IntegrityError:
+                raise _exists(group.name) from None  # created by another write of this batch
+
+        def publish(_: None) -> None:
             self._groups[gid] = group
             self._live[key] = gid
 
-        self._write(apply)
+        self._committer.run(apply, publish)
 
     def replace_group(self, gid: int, group: FeatureGroup) -> None:
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE feature_groups SET spec = ? WHERE gid = ?", (json.dumps(group.spec), gid))
+
+        def publish(_: None) -> None:
             self._groups[gid] = group
 
-        self._write(apply)
+        self._committer.run(apply, publish)
 
     def delete_group(self, gid: int) -> None:
         """Drop the group and its online records; queued offline rows are still flushed."""
@@ -237,9 +275,12 @@ class Store:
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE feature_groups SET deleted = 1 WHERE gid = ?", (gid,))
             conn.execute("DELETE FROM records WHERE gid = ?", (gid,))
-            self._live.pop(group.name.lower(), None)
 
-        self._write(apply)
+        def publish(_: None) -> None:
+            if self._live.get(group.name.lower()) == gid:
+                del self._live[group.name.lower()]
+
+        self._committer.run(apply, publish)
 
     def online_size_bytes(self, gid: int) -> int:
         with self._read() as conn:
@@ -380,43 +421,110 @@ class Store:
             return [r[0] for r in conn.execute(sql, args)]
 
     # -- offline queue ----------------------------------------------------------------------
-    def plan_flush(self, max_rows: int) -> int | None:
-        """Fix the queue prefix the next flush writes (replayed unchanged after a crash)."""
+    def plan_flushes(self, max_rows: int) -> dict[int, int]:
+        """Each group's queue prefix its next flush writes: {gid: last seq}.
 
-        def apply(conn: sqlite3.Connection) -> int | None:
-            row = conn.execute("SELECT seq_hi FROM flush_plan WHERE id = 1").fetchone()
-            if row is not None:
-                return int(row[0])
-            lo_hi = conn.execute("SELECT MIN(seq), MAX(seq) FROM offline_queue").fetchone()
-            if lo_hi[0] is None:
-                return None
-            seq_hi = min(int(lo_hi[1]), int(lo_hi[0]) + max_rows - 1)
-            conn.execute("INSERT INTO flush_plan(id, seq_hi) VALUES (1, ?)", (seq_hi,))
-            return seq_hi
+        A plan is recorded before any file is written and kept until its rows are dequeued, so
+        a flush interrupted by a crash (or a failing sink) is replayed over the same rows.
+        """
+
+        def apply(conn: sqlite3.Connection) -> dict[int, int]:
+            plans = dict(conn.execute("SELECT gid, seq_hi FROM offline_plans").fetchall())
+            for (gid,) in conn.execute("SELECT DISTINCT gid FROM offline_queue").fetchall():
+                if gid in plans:
+                    continue
+                row = conn.execute(
+                    "SELECT seq FROM offline_queue WHERE gid = ? ORDER BY seq LIMIT 1 OFFSET ?",
+                    (gid, max_rows - 1),
+                ).fetchone() or conn.execute("SELECT MAX(seq) FROM offline_queue WHERE gid = ?", (gid,)).fetchone()
+                plans[gid] = int(row[0])
+                conn.execute("INSERT INTO offline_plans(gid, seq_hi) VALUES (?, ?)", (gid, plans[gid]))
+            return plans
 
         return self._write(apply)
 
-    def planned_rows(self, seq_hi: int) -> list[OfflineRow]:
+    def planned_rows(self, gid: int, seq_hi: int) -> tuple[list[OfflineRow], list[tuple[int, str]]]:
+        """The rows of a plan, and (seq, reason) of those that cannot even be read."""
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT seq, gid, row FROM offline_queue WHERE seq <= ? ORDER BY seq", (seq_hi,)
+            raw_rows = conn.execute(
+                "SELECT seq, row FROM offline_queue WHERE gid = ? AND seq <= ? ORDER BY seq", (gid, seq_hi)
             ).fetchall()
-        out = []
-        for seq, gid, raw in rows:
-            data = json.loads(raw)
-            out.append(OfflineRow(seq, gid, data["v"], data["t"], data["a"], data["d"]))
-        return out
+        rows: list[OfflineRow] = []
+        broken: list[tuple[int, str]] = []
+        for seq, raw in raw_rows:
+            try:
+                data = json.loads(raw)
+                rows.append(OfflineRow(seq, gid, data["v"], float(data["t"]), float(data["a"]), bool(data["d"])))
+            except Exception as exc:  # whatever is wrong with it, it must not block the others
+                broken.append((seq, f"unreadable queue row: {type(exc).__name__}: {exc}"))
+        return rows, broken
 
-    def complete_flush(self, seq_hi: int) -> None:
+    def quarantine(self, gid: int, bad: list[tuple[int, str]]) -> None:
+        """Move rows that can never be written out of the queue, each with its reason."""
+        now = time.time()
+
         def apply(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM offline_queue WHERE seq <= ?", (seq_hi,))
-            conn.execute("DELETE FROM flush_plan WHERE id = 1")
+            for seq, reason in bad:
+                conn.execute(
+                    "INSERT OR IGNORE INTO offline_quarantine(seq, gid, row, reason, quarantined_at) "
+                    "SELECT seq, gid, row, ?, ? FROM offline_queue WHERE seq = ? AND gid = ?",
+                    (reason[:1000], now, seq, gid),
+                )
+                conn.execute("DELETE FROM offline_queue WHERE seq = ?", (seq,))
+
+        self._write(apply)
+
+    def complete_flush(self, gid: int, seq_hi: int) -> None:
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM offline_queue WHERE gid = ? AND seq <= ?", (gid, seq_hi))
+            conn.execute("DELETE FROM offline_plans WHERE gid = ?", (gid,))
 
         self._write(apply)
 
     def queued_rows(self) -> int:
         with self._read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM offline_queue").fetchone()[0])
+
+    def quarantined_rows(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM offline_quarantine").fetchone()[0])
+
+    def quarantine_by_group(self) -> dict[str, dict[str, Any]]:
+        """{group name: {"rows": n, "reason": the latest reason}} of quarantined offline rows."""
+        with self._read() as conn:
+            counts = conn.execute("SELECT gid, COUNT(*), MAX(seq) FROM offline_quarantine GROUP BY gid").fetchall()
+            out: dict[str, dict[str, Any]] = {}
+            for gid, count, last in counts:
+                reason = conn.execute("SELECT reason FROM offline_quarantine WHERE seq = ?", (last,)).fetchone()[0]
+                group = self._groups.get(gid)
+                out[group.name if group else f"gid-{gid}"] = {"rows": int(count), "reason": reason}
+        return out
+
+
+def _exists(name: str) -> InUse:
+    return InUse(f"Resource Already Exists: FeatureGroup with name {name} already exists. "
+                 "Choose a different name.")
+
+
+def _max_gid(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT MAX(gid) FROM feature_groups").fetchone()
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'feature_groups'").fetchone()
+    return max(int(row[0] or 0), int(seq[0]) if seq else 0)
+
+
+def _migrate_flush_plan(conn: sqlite3.Connection) -> None:
+    """A queue-wide plan left by an older emulator becomes one plan per group over the same rows,
+    so the replay writes the same files (their names derive from each group's rows)."""
+    row = conn.execute("SELECT seq_hi FROM flush_plan WHERE id = 1").fetchone()
+    if row is None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(
+        "INSERT OR IGNORE INTO offline_plans(gid, seq_hi) "
+        "SELECT gid, MAX(seq) FROM offline_queue WHERE seq <= ? GROUP BY gid", (int(row[0]),)
+    )
+    conn.execute("DELETE FROM flush_plan")
+    conn.execute("COMMIT")
 
 
 def _current(conn: sqlite3.Connection, gid: int, record_id: str) -> StoredRecord | None:

@@ -105,3 +105,15 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]
     yield start
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server on a free loopback port (the emulator's offline store without a local dir)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

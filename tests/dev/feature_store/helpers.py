@@ -64,3 +64,42 @@ def offline_rows(root: Path, describe: dict[str, Any]) -> list[dict[str, Any]]:
     for path in offline_files(root, describe):
         rows.extend(pq.ParquetFile(path).read().to_pylist())
     return rows
+
+
+def raw_http(url: str, payload: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes on a fresh connection; everything the server answers until it closes.
+
+    For requests no HTTP client would send (broken framing, huge declared lengths).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def http_status(response: bytes) -> int | None:
+    """The status code of the first response in `response`, None if there is none."""
+    line = response.split(b"\r\n", 1)[0].split()
+    return int(line[1]) if len(line) >= 2 and line[0].startswith(b"HTTP/1.") and line[1].isdigit() else None
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """Threads and resident memory (kB) of a process, from /proc."""
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("Threads", "VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out

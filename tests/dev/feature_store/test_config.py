@@ -44,11 +44,14 @@ def test_defaults() -> None:
     assert (config.host, config.port, config.flush_interval_s) == ("127.0.0.1", 18080, 5.0)
     assert config.region == "us-east-1"
     assert config.faults.record_write_limit is None
+    assert (config.request_timeout_s, config.idle_timeout_s, config.workers) == (30.0, 120.0, 32)
     assert parse_args([], {"FEATURESTREAM_FEATURE_STORE_PORT": "19999"}).port == 19999
+    assert parse_args([], {"FEATURESTREAM_FS_REQUEST_TIMEOUT_S": "2.5"}).request_timeout_s == 2.5
 
 
 @pytest.mark.parametrize("argv", [["--throttle-rate", "1.5"], ["--error-rate", "-0.1"],
-                                  ["--flush-interval-s", "0"], ["--record-write-limit", "0"]])
+                                  ["--flush-interval-s", "0"], ["--record-write-limit", "0"],
+                                  ["--request-timeout-s", "0"], ["--idle-timeout-s", "-1"], ["--workers", "0"]])
 def test_invalid_values(argv: list[str]) -> None:
     with pytest.raises(ConfigError):
         parse_args(argv, {})
@@ -60,4 +63,5 @@ def test_health_route(emulator: Any) -> None:
         assert resp.headers["Content-Type"] == "application/json"
         body = json.loads(resp.read())
     assert body["status"] == "ok"
-    assert {"feature_groups", "offline_queued_rows", "faults_injected"} <= set(body)
+    assert {"feature_groups", "offline_queued_rows", "faults_injected", "offline_quarantined_rows",
+            "offline_quarantine", "offline_blocked", "threads", "http"} <= set(body)
