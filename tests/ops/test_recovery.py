@@ -27,8 +27,8 @@ QUERY_ERROR = """An exception was raised by the Python Proxy. Return Message: Tr
   File "/venv/lib/python3.11/site-packages/pyspark/sql/utils.py", line 117, in call
     self.func(DataFrame(jdf, wrapped_session_jdf), batch_id)
   File "/work/main/featurestream/engine/pipeline.py", line 120, in __call__
-    raise SinkError("writing batch 3 to fg failed: featurestream.connectors.writer.errors.DeadlineExceeded: out of time")
-featurestream.errors.SinkError: writing batch 3 to fg failed: featurestream.connectors.writer.errors.DeadlineExceeded: out of time
+    raise SinkError("writing batch 3 to fg failed: connectors.writer.errors.DeadlineExceeded: out of time")
+featurestream.errors.SinkError: writing batch 3 to fg failed: connectors.writer.errors.DeadlineExceeded: out of time
 
 === Streaming Query ===
 Identifier: [id = 5b6e, runId = 0c1f]
@@ -40,6 +40,6 @@ def test_query_error_summary() -> None:
     from featurestream.cli.commands.stream import summarise_error
 
     assert summarise_error(QUERY_ERROR) == (
-        "featurestream.errors.SinkError: writing batch 3 to fg failed: featurestream.connectors.writer.errors.DeadlineExceeded: "
+        "featurestream.errors.SinkError: writing batch 3 to fg failed: connectors.writer.errors.DeadlineExceeded: "
         "out of time")
     assert summarise_error("plain message\nmore") == "plain message"
