@@ -51,7 +51,7 @@ from botocore.config import Config  # noqa: E402
 
 from bench.common import Pair, machine, write_results  # noqa: E402
 from bench.proc_cpu import tree_cpu_seconds, used_between  # noqa: E402
-from featurestream.config.profile import SparkSpec  # noqa: E402
+from featurestream.config.profile import FeatureStoreSpec, SparkSpec  # noqa: E402
 from featurestream.connectors.online_store import OnlineStoreSink, OnlineStoreTarget  # noqa: E402
 from featurestream.connectors.writer.connector_sink import point_jvm_at_endpoints  # noqa: E402
 from featurestream.connectors.writer.metrics import BatchMetrics  # noqa: E402
@@ -133,7 +133,8 @@ class Bench:
     def ours(self, frame: Any, expected: int, side: str = "ours") -> tuple[float, BatchMetrics]:
         name, _ = self.group()
         target = OnlineStoreTarget(name, "entity_id", "event_time", TARGET_FEATURES, REGION)
-        sink = OnlineStoreSink(target, WriterSettings(endpoint_url=self.url, threads=self.threads))
+        store = FeatureStoreSpec(runtime_endpoint_url=self.url, threads_per_partition=self.threads)
+        sink = OnlineStoreSink(target, WriterSettings.from_spec(store, None))
         started = time.perf_counter()
         metrics = sink.write_batch(frame, batch_id=0)
         seconds = time.perf_counter() - started
@@ -165,7 +166,8 @@ class Bench:
         from feature_store_pyspark.FeatureStoreManager import FeatureStoreManager
 
         name, arn = self.group()
-        point_jvm_at_endpoints(self.spark, WriterSettings(endpoint_url=self.url))
+        store = FeatureStoreSpec(runtime_endpoint_url=self.url)
+        point_jvm_at_endpoints(self.spark, WriterSettings.from_spec(store, None))
         manager = FeatureStoreManager()
         started = time.perf_counter()
         manager.ingest_data(frame, arn, None, use_batch_write_record=batch)

@@ -485,7 +485,3 @@ class FeatureGroupSpec(Frozen):
     def dedupe(self) -> DedupeSpec | None:
         last = self.transforms[-1] if self.transforms else None
         return last.dedupe if isinstance(last, DedupeStep) else None
-
-    @property
-    def longest_window_ms(self) -> int:
-        return max(w for f in self.features for _, w in f.output_names())

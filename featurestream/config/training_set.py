@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from featurestream.config.base import Frozen
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError
+from featurestream.io import paths
 
 # Column and table-part names we accept (validated again, and quoted, before any SQL is built).
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
@@ -296,7 +297,7 @@ class ExportHistorySpec(Frozen):
         return 0 if self.safety_lag is None else parse_duration_ms(self.safety_lag)
 
     def resolved_state_path(self) -> str:
-        return self.state_path or self.path.rstrip("/") + "/_export_state.json"
+        return self.state_path or paths.join(self.path, "_export_state.json")
 
 
 class TrainingSetSpec(Frozen):

@@ -20,11 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from featurestream.io import paths
+
 _S3 = re.compile(r"^s3a?://([^/]+)/?(.*)$")
-_RESOLVED = re.compile(
-    r"^(?P<base>.+?)/(?P<account>\d{12})(?:/sagemaker)?/(?P<region>[a-z0-9-]+)/offline-store/"
-    r"(?P<name>.+)-(?P<epoch>\d+)/data/?$"
-)
 _HOUR_DIR = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})$")
 
 
@@ -69,12 +67,11 @@ class StoreUri:
         return Path(self.key)
 
     def join(self, *parts: str) -> StoreUri:
-        extra = "/".join(p.strip("/") for p in parts if p.strip("/"))
-        if not extra:
-            return self
-        if self.is_s3:
-            return StoreUri("s3", self.bucket, f"{self.key}/{extra}" if self.key else extra)
-        return StoreUri("file", "", str(Path(self.key) / extra))
+        """This location with `parts` below it (`featurestream.io.paths.join`: no `..` escapes)."""
+        if not self.is_s3:
+            return StoreUri("file", "", paths.join(self.key, *parts))
+        bucket = f"s3://{self.bucket}"
+        return StoreUri("s3", self.bucket, paths.join(f"{bucket}/{self.key}", *parts)[len(bucket):].strip("/"))
 
     def relative_to(self, root: StoreUri) -> str:
         """The part of this location under `root`, with `/` separators."""
@@ -110,36 +107,6 @@ class SourceFile:
     uri: StoreUri
     size: int
     hour: datetime  # UTC, on the hour
-
-
-@dataclass(frozen=True)
-class OfflineStoreLocation:
-    """The parts of a ResolvedOutputS3Uri."""
-
-    base: str
-    account: str
-    region: str
-    feature_group: str
-    creation_epoch: int
-
-
-def resolved_output_uri(s3_uri: str, account: str, region: str, feature_group: str, creation_epoch: int) -> str:
-    """ResolvedOutputS3Uri as SageMaker builds it from the group's S3Uri."""
-    return f"{s3_uri.rstrip('/')}/{account}/sagemaker/{region}/offline-store/{feature_group}-{creation_epoch}/data"
-
-
-def parse_resolved_output_uri(uri: str) -> OfflineStoreLocation:
-    # moto's CreateFeatureGroup leaves out the `/sagemaker/` segment; accept both spellings.
-    match = _RESOLVED.match(uri.rstrip("/"))
-    if match is None:
-        raise OfflineStoreError(f"{uri!r} is not a SageMaker offline-store data URI")
-    return OfflineStoreLocation(match["base"], match["account"], match["region"], match["name"], int(match["epoch"]))
-
-
-def hour_partition(hour: datetime) -> str:
-    """`year=YYYY/month=MM/day=DD/hour=HH` for an instant (UTC)."""
-    stamp = hour.astimezone(UTC)
-    return stamp.strftime("year=%Y/month=%m/day=%d/hour=%H")
 
 
 def parse_hour_partition(relative_dir: str) -> datetime:

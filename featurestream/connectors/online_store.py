@@ -77,43 +77,26 @@ class OnlineStoreSink:
     """
 
     target: OnlineStoreTarget
-    settings: WriterSettings | None = None
+    settings: WriterSettings
 
-    def _settings(self) -> WriterSettings:
-        if self.settings is not None:
-            return self.settings
-        return WriterSettings(threads=self.target.threads, max_attempts=self.target.max_attempts)
-
-    def plan(self, records: DataFrame, batch_id: int, deadline_epoch: float) -> WritePlan:
-        settings = self._settings()
-        executors, slots = task_slots(records.sparkSession, settings.executors)
+    def plan(self, records: DataFrame, deadline_epoch: float) -> WritePlan:
+        executors, slots = task_slots(records.sparkSession, self.settings.executors)
         return WritePlan(
-            feature_group=self.target.feature_group_name,
-            identifier=self.target.record_identifier,
-            event_time=self.target.event_time_feature,
-            features=tuple(self.target.feature_names),
-            region=self.target.region,
-            endpoint_url=runtime_endpoint(settings),
-            mode=settings.write_mode,
-            threads=settings.threads,
-            batch_size=settings.batch_size,
-            max_attempts=settings.max_attempts,
-            backoff_base_s=settings.backoff_base_ms / 1000.0,
-            backoff_cap_s=settings.backoff_cap_ms / 1000.0,
-            call_timeout_s=settings.call_timeout_s,
+            target=self.target,
+            settings=self.settings,
+            endpoint_url=runtime_endpoint(self.settings),
             deadline_epoch=deadline_epoch,
-            worker_tps=worker_tps(settings.account_tps, executors, slots),
-            batch_id=batch_id,
+            worker_tps=worker_tps(self.settings.account_tps, executors, slots),
         )
 
     def write_batch(self, records: DataFrame, batch_id: int) -> BatchMetrics:
         install_redaction()
-        settings = self._settings()
+        settings = self.settings
         started = time.monotonic()
         target = self.target
         latest = records if target.already_unique else \
             latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
-        plan = self.plan(records, batch_id, time.time() + settings.batch_timeout_s)
+        plan = self.plan(records, time.time() + settings.batch_timeout_s)
         try:
             rows = latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()
         except Exception as exc:
@@ -123,11 +106,11 @@ class OnlineStoreSink:
                             f"{_worker_error(exc)}") from exc
         parts = [json.loads(r["payload"]) for r in rows if r["kind"] == "metrics"]
         rejected = [DlqEntry.from_json(r["payload"]) for r in rows if r["kind"] == "dlq"]
-        self._dead_letter(records, rejected, batch_id, settings)
+        self._dead_letter(records, rejected, batch_id)
         totals = merge_partitions(parts)
         metrics = BatchMetrics(
             feature_group=target.feature_group_name, batch_id=batch_id, sink="featurestream",
-            mode=plan.mode, records_in=totals["records_in"], entities=totals["records"],
+            mode=settings.write_mode, records_in=totals["records_in"], entities=totals["records"],
             records_written=totals["written"], dlq=totals["dlq"], calls=totals["calls"],
             retries=totals["retries"], throttles=totals["throttles"], fallbacks=totals["fallbacks"],
             latency_ms_p50=percentile(totals["latencies_ms"], 50),
@@ -140,10 +123,10 @@ class OnlineStoreSink:
         log.info(json.dumps({"event": "online_store_batch", **metrics.to_dict()}))
         return metrics
 
-    def _dead_letter(self, records: DataFrame, rejected: list[DlqEntry], batch_id: int,
-                     settings: WriterSettings) -> None:
+    def _dead_letter(self, records: DataFrame, rejected: list[DlqEntry], batch_id: int) -> None:
         if not rejected:
             return
+        settings = self.settings
         name = self.target.feature_group_name
         if settings.dlq_path is None:
             raise TooManyRejected(f"{len(rejected)} records of batch {batch_id} were rejected by {name} "

@@ -16,7 +16,6 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -30,32 +29,25 @@ from featurestream.connectors.online_store import BatchSink, OnlineStoreTarget, 
 from featurestream.engine import aggregation
 from featurestream.engine.parsing import invalid_events, parse_events, valid_events
 from featurestream.engine.transforms import apply_stream_transforms, check_with_spark
+from featurestream.io import paths
 from featurestream.ops.metrics import counted
 
 log = logging.getLogger(__name__)
 
 
-def _join(root: str, *parts: str) -> str:
-    """Join paths that may be URIs (s3a://...) as well as local folders."""
-    return "/".join([root.rstrip("/"), *parts]) if "://" in root else str(Path(root, *parts))
-
-
 def late_path(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
-    return _join(profile.dlq_path, spec.name, "late")
+    return paths.join(profile.dlq_path, spec.name, "late")
 
 
 def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> OnlineStoreTarget:
-    store = profile.feature_store
     return OnlineStoreTarget(
         feature_group_name=spec.online_store.feature_group_name,
         record_identifier=spec.entity.key,
         event_time_feature=spec.event_time.field,
         feature_names=tuple(aggregation.feature_columns(spec)),
-        region=store.region,
+        region=profile.feature_store.region,
         # The engine emits at most one record per entity per micro-batch: no dedup in the sink.
         already_unique=True,
-        threads=store.threads_per_partition,
-        max_attempts=store.max_attempts,
     )
 
 
@@ -125,7 +117,7 @@ class FeatureBatchWriter:
                 # One folder per batch (a Hive-style `batch_id` partition), overwritten: a replayed
                 # batch leaves exactly one copy.
                 (aggregation.late_events(output)
-                 .write.mode("overwrite").parquet(_join(self.late_root, f"batch_id={batch_id}")))
+                 .write.mode("overwrite").parquet(paths.join(self.late_root, f"batch_id={batch_id}")))
             if counters["records"]:
                 self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
         finally:
@@ -161,8 +153,8 @@ def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: E
                                                                                                    EngineMetrics]:
     """The features query alone, on already parsed Kafka rows (benchmarks run it without the DLQ)."""
     batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
-                                    _join(profile.dlq_path, spec.name, "online-store"))
-    checkpoint = _join(profile.checkpoint_root, spec.name, "features")
+                                    paths.join(profile.dlq_path, spec.name, "online-store"))
+    checkpoint = paths.join(profile.checkpoint_root, spec.name, "features")
     writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile), checkpoint=checkpoint)
     features = (
         feature_stream(valid_events(parsed, spec), spec)
@@ -188,8 +180,8 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
         .transform(counted("dlq"))  # featurestream_events_total{outcome="dlq"}, in the same pass
         .writeStream.queryName(f"{spec.name}-dlq")
         .format("parquet")
-        .option("path", _join(profile.dlq_path, spec.name, "events"))
-        .option("checkpointLocation", _join(profile.checkpoint_root, spec.name, "dlq"))
+        .option("path", paths.join(profile.dlq_path, spec.name, "events"))
+        .option("checkpointLocation", paths.join(profile.checkpoint_root, spec.name, "dlq"))
     )
     return StreamQueries(
         features=features,

@@ -128,13 +128,6 @@ FILTERED_OBSERVATION = "featurestream_filtered"
 _KEEP = "_fs_keep"
 
 
-def apply_transforms(df: DataFrame, spec: FeatureGroupSpec, *, include_dedupe: bool = True) -> DataFrame:
-    steps = list(spec.transforms) if include_dedupe else stateless_steps(spec)
-    for step in steps:
-        df = df.transform(step_transform(step, spec))
-    return df
-
-
 def apply_stream_transforms(df: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     """The stateless steps for a stream, counting what the filters drop.
 

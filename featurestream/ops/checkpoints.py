@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featurestream.errors import ConfigError
-from featurestream.io import hadoop_fs
+from featurestream.io import hadoop_fs, paths
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -32,10 +32,6 @@ class CheckpointConf:
     conf: dict[str, str]
 
 
-def _join(root: str, *parts: str) -> str:
-    return "/".join([root.rstrip("/"), *parts])
-
-
 def parse_offset_entry(text: str) -> dict[str, str]:
     """The Spark conf recorded in an offset-log entry (`v1`, metadata JSON, source offsets...)."""
     lines = text.splitlines()
@@ -51,12 +47,12 @@ def parse_offset_entry(text: str) -> dict[str, str]:
 
 def recorded_conf(spark: SparkSession, checkpoint: str) -> CheckpointConf | None:
     """The conf of the newest offset-log entry of `checkpoint`; None for a new checkpoint."""
-    offsets = _join(checkpoint, "offsets")
+    offsets = paths.join(checkpoint, "offsets")
     batches = [int(name) for name in hadoop_fs.list_names(spark, offsets) if name.isdigit()]
     if not batches:
         return None
     newest = max(batches)
-    entry = hadoop_fs.read_text(spark, _join(offsets, str(newest)))
+    entry = hadoop_fs.read_text(spark, paths.join(offsets, str(newest)))
     return CheckpointConf(checkpoint, newest, parse_offset_entry(entry))
 
 
@@ -64,7 +60,7 @@ def checkpoints_under(spark: SparkSession, root: str) -> list[str]:
     """Query checkpoints at `root` or one or two levels below it (one per query of a group)."""
     found: list[str] = []
     for pattern in ("offsets", "*/offsets", "*/*/offsets"):
-        found += [path.rsplit("/offsets", 1)[0] for path in hadoop_fs.glob(spark, _join(root, pattern))]
+        found += [path.rsplit("/offsets", 1)[0] for path in hadoop_fs.glob(spark, paths.join(root, pattern))]
     return sorted(set(found))
 
 

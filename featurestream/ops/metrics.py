@@ -3,7 +3,7 @@ per-batch history and small calls other modules make.
 
 Other modules report through three calls and one transform:
 - `observe_events(outcome, n, query)`: events that took a side road (`dlq`, `late`, `filtered`,
-  `deduplicated`), e.g. `observe_late(n, query)` where late events are split off;
+  `deduplicated`), e.g. `observe_events("late", n, query)` where late events are split off;
 - `observe_freshness(ages_s)`: exact freshness samples, when a writer knows each record's event
   time (the listener estimates it per batch otherwise, see `freshness`);
 - `counted(outcome)`: `df.transform(counted("dlq"))` makes Spark count the rows in the same pass
@@ -263,14 +263,6 @@ def job_metrics() -> JobMetrics:
 
 def observe_events(outcome: str, count: float, query: str = "") -> None:
     job_metrics().observe_events(outcome, count, query)
-
-
-def observe_late(count: float, query: str = "") -> None:
-    job_metrics().observe_events("late", count, query)
-
-
-def observe_dlq(count: float, query: str = "") -> None:
-    job_metrics().observe_events("dlq", count, query)
 
 
 def observe_freshness(ages_s: Iterable[float]) -> None:

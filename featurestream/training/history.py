@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from featurestream.config.training_set import ExportHistorySpec, LabelsSpec
 from featurestream.connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.errors import FeatureStreamError
+from featurestream.io import paths
 from featurestream.training import storage
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _time(value: str | None) -> datetime | None:
 def export_history(spark: SparkSession, labels: LabelsSpec, spec: ExportHistorySpec, *, source: str,
                    now: datetime | None = None) -> ExportResult:
     assert labels.jdbc is not None and labels.table is not None
-    root = storage.normalise(spec.path).rstrip("/")
+    root = paths.join(storage.normalise(spec.path))
     state_path = storage.normalise(spec.resolved_state_path())
     state = _parse(storage.read_text(spark, state_path), state_path)
     reader = JdbcReader(spark, labels.jdbc, source=source)
@@ -90,7 +91,7 @@ def export_history(spark: SparkSession, labels: LabelsSpec, spec: ExportHistoryS
     assert upper is not None
     relation = base.with_predicates(*after, TimePredicate(column, "<=", upper))
     read = reader.read(relation, labels.partitioning, time_column=column)
-    target = f"{root}/run={run_id}"
+    target = paths.join(root, f"run={run_id}")
     read.frame.write.mode("overwrite").parquet(target)
     rows = spark.read.parquet(target).count()
     state["runs"].append({

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 
 from featurestream.config.training_set import OutputSpec
 from featurestream.errors import FeatureStreamError
+from featurestream.io import paths
 from featurestream.training import storage
 from featurestream.training.pit import quoted
 
@@ -92,7 +93,7 @@ def write(spark: SparkSession, joined: DataFrame, timestamp_column: str, spec: O
           feature_columns: list[str]) -> WrittenSet:
     """One pass over the joined rows: the split is a partition column of a staging write whose
     folders are then moved into place, and the counts are observed during that same write."""
-    root = storage.normalise(spec.path).rstrip("/")
+    root = paths.join(storage.normalise(spec.path))
     if storage.exists(spark, root):
         if spec.mode == "error":
             raise OutputExistsError(f"{root} exists and output.mode is error")
@@ -105,23 +106,23 @@ def write(spark: SparkSession, joined: DataFrame, timestamp_column: str, spec: O
     tagged = joined.withColumn(SPLIT_COLUMN, split)
     observed = tagged.observe(observation, *_metrics(F.col(SPLIT_COLUMN), names, timestamp_column, feature_columns))
     if cut is None:
-        _save(observed.drop(SPLIT_COLUMN), spec, f"{root}/data")
+        _save(observed.drop(SPLIT_COLUMN), spec, paths.join(root, "data"))
     else:
-        staging = f"{root}/_staging"
+        staging = paths.join(root, "_staging")
         _save(observed, spec, staging, partition_by=SPLIT_COLUMN)
         for name in names:
-            source = f"{staging}/{SPLIT_COLUMN}={name}"
+            source = paths.join(staging, f"{SPLIT_COLUMN}={name}")
             if storage.exists(spark, source):
-                storage.rename(spark, source, f"{root}/{name}")
+                storage.rename(spark, source, paths.join(root, name))
             else:
                 # An empty split still gets a readable folder with the schema.
-                _save(joined.limit(0), spec, f"{root}/{name}")
+                _save(joined.limit(0), spec, paths.join(root, name))
         storage.delete(spark, staging)
     metrics = observation.get
     parts = []
     for s, name in enumerate(names):
         rows = int(metrics.get(f"_rows_{s}") or 0)
-        part = SplitOutput(name, f"{root}/{name}", rows=rows)
+        part = SplitOutput(name, paths.join(root, name), rows=rows)
         part.null_rate = {c: (round(int(metrics.get(f"_null_{s}_{i}") or 0) / rows, 6) if rows else 0.0)
                           for i, c in enumerate(feature_columns)}
         parts.append(part)

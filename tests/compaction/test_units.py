@@ -14,11 +14,8 @@ from featurestream.config.compaction import load_compaction_config, parse_size
 from featurestream.connectors.offline_store import (
     OfflineStoreError,
     StoreUri,
-    hour_partition,
     list_source_files,
     parse_hour_partition,
-    parse_resolved_output_uri,
-    resolved_output_uri,
 )
 from featurestream.errors import ConfigError
 from featurestream.io.s3a import s3a_options, to_s3a
@@ -26,24 +23,16 @@ from featurestream.io.s3a import s3a_options, to_s3a
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_resolved_output_uri_round_trip_and_moto_spelling() -> None:
-    uri = resolved_output_uri("s3://bucket/prefix/", "123456789012", "eu-west-1", "card-activity-v1", 1700000000)
-    assert uri == "s3://bucket/prefix/123456789012/sagemaker/eu-west-1/offline-store/card-activity-v1-1700000000/data"
-    parsed = parse_resolved_output_uri(uri)
-    assert (parsed.base, parsed.account, parsed.region, parsed.feature_group, parsed.creation_epoch) == (
-        "s3://bucket/prefix", "123456789012", "eu-west-1", "card-activity-v1", 1700000000)
-    # moto leaves out the /sagemaker/ segment.
-    assert parse_resolved_output_uri("s3://b/123456789012/us-east-1/offline-store/fg-1-5/data").feature_group == "fg-1"
-    with pytest.raises(OfflineStoreError):
-        parse_resolved_output_uri("s3://b/not/an/offline/store")
-
-
 def test_store_uris() -> None:
     s3 = StoreUri.parse("s3a://bucket/a/b/")
     assert str(s3) == "s3://bucket/a/b" and s3.spark_path() == "s3a://bucket/a/b"
     assert s3.join("data", "x.parquet").relative_to(s3) == "data/x.parquet"
+    assert s3.join("/data//", "x.parquet") == s3.join("data/x.parquet") and s3.join() == s3
+    with pytest.raises(ValueError, match="leads out of"):  # a manifest's path must stay under its root
+        s3.join("../other/x.parquet")
     local = StoreUri.parse("file:///tmp/x")
     assert local.spark_path() == "file:///tmp/x" and not local.is_s3
+    assert local.join("data", "x.parquet").path == Path("/tmp/x/data/x.parquet")
     with pytest.raises(OfflineStoreError):
         StoreUri.parse("s3:///key")
     with pytest.raises(OfflineStoreError):
@@ -53,7 +42,6 @@ def test_store_uris() -> None:
 
 def test_hour_partitions() -> None:
     moment = datetime(2026, 3, 4, 5, 59, tzinfo=UTC)
-    assert hour_partition(moment) == "year=2026/month=03/day=04/hour=05"
     assert parse_hour_partition("data/year=2026/month=03/day=04/hour=05") == moment.replace(minute=0)
     with pytest.raises(OfflineStoreError):
         parse_hour_partition("year=2026/month=13/day=04/hour=05")

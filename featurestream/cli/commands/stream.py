@@ -24,6 +24,7 @@ from featurestream.config.loader import resolve_profile_path
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError
+from featurestream.io import paths
 from featurestream.logs import configure_json_logging
 from featurestream.ops import lineage as ol
 from featurestream.ops.secrets import install_redactor, kafka_security_options
@@ -88,10 +89,6 @@ def _seconds(duration: str) -> float:
     return parse_duration_ms(duration) / 1000.0
 
 
-def _join(root: str, *parts: str) -> str:
-    return "/".join([root.rstrip("/"), *parts])
-
-
 def _s3a_buckets(*uris: str) -> list[str]:
     return sorted({u.split("://", 1)[1].split("/", 1)[0] for u in uris if u.startswith("s3a://")})
 
@@ -134,7 +131,7 @@ def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tup
         outputs.append(ol.feature_group(spec.online_store.feature_group_name, profile.feature_store.region, account,
                                         [(spec.entity.key, "record identifier"),
                                          (spec.event_time.field, "event time"), *features]))
-        outputs.append(ol.path_dataset(_join(profile.dlq_path, spec.name)))
+        outputs.append(ol.path_dataset(paths.join(profile.dlq_path, spec.name)))
     return list(inputs.values()), outputs
 
 
@@ -168,7 +165,6 @@ def run(args: argparse.Namespace) -> int:
     args.env = profile_name(args.env)
     profile_file = str(resolve_profile_path(args.env))
     profile = prepare_profile(load_profile(args.env), profile_file)
-    _engine_checks(specs)
 
     from featurestream.ops.metrics import job_metrics
     from featurestream.ops.server import start_metrics_server, write_textfile
@@ -202,16 +198,6 @@ def run(args: argparse.Namespace) -> int:
             server.stop()
 
 
-def _engine_checks(specs: list[FeatureGroupSpec]) -> None:
-    """Limits of the current feature engine, reported as config errors before Spark starts."""
-    from featurestream.engine import aggregation
-
-    check = getattr(aggregation, "single_window_ms", None)
-    if check is not None:
-        for spec in specs:
-            check(spec)
-
-
 def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                available_now: bool, stop: Any, metrics: Any) -> list[Any]:
     from featurestream.engine.pipeline import start_stream
@@ -222,10 +208,8 @@ def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: Envi
             break
         started = start_stream(spark, spec, profile, available_now=available_now)
         queries += started.all()
-        # The engine's running totals (late, duplicates, ...), where the engine keeps them.
-        engine = getattr(started, "metrics", None)
-        if engine is not None:
-            metrics.watch_engine(str(started.features.name), engine)
+        # The engine's running totals (late, duplicates, ...).
+        metrics.watch_engine(str(started.features.name), started.metrics)
     return queries
 
 
@@ -262,7 +246,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
     try:
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
-        check_fixed_settings(spark, [_join(profile.checkpoint_root, spec.name) for spec in specs],
+        check_fixed_settings(spark, [paths.join(profile.checkpoint_root, spec.name) for spec in specs],
                              *_shuffle_partitions(spark, profile, profile_file))
         while True:
             queries = _start_all(spark, specs, profile, args.available_now, stop, metrics)

@@ -68,7 +68,8 @@ def error_code_column(error: Column) -> Column:
 
 def _control_endpoint(settings: WriterSettings) -> str | None:
     """An explicit endpoint serves both planes (Feature Store Local does); else the environment's."""
-    return settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER") or os.environ.get("AWS_ENDPOINT_URL")
+    return (settings.runtime_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER")
+            or os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def point_jvm_at_endpoints(spark: SparkSession, settings: WriterSettings) -> None:

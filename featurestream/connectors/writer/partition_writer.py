@@ -38,6 +38,11 @@ from featurestream.connectors.writer.retry import (
 
 log = logging.getLogger(__name__)
 
+# BatchWriteRecord takes 1 to 25 entries per call; chunks are as large as it allows.
+MAX_BATCH_ENTRIES = 25
+# The `sink` column of this writer's DLQ rows (the AWS connector's rows say `sagemaker-connector`).
+SINK_NAME = "featurestream"
+
 # Endpoints where BatchWriteRecord turned out not to exist (per worker process).
 _no_batch_write: set[str | None] = set()
 _no_batch_lock = threading.Lock()
@@ -56,32 +61,37 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
 class PartitionWriter:
     def __init__(self, plan: WritePlan, client: Any | None = None) -> None:
         self.plan = plan
+        target, settings = plan.target, plan.settings
+        self.feature_group = target.feature_group_name
+        self.identifier, self.event_time = target.record_identifier, target.event_time_feature
+        self.mode = settings.write_mode
+        self.threads = settings.threads_per_partition
         self.client = client if client is not None else runtime_client(
-            plan.region, plan.endpoint_url, plan.threads, plan.call_timeout_s)
-        self.bucket = worker_bucket(plan.feature_group, plan.worker_tps)
+            target.region, plan.endpoint_url, self.threads, settings.call_timeout_s)
+        self.bucket = worker_bucket(self.feature_group, plan.worker_tps)
         self.deadline = Deadline.from_epoch(plan.deadline_epoch)
-        self.backoff = Backoff(plan.backoff_base_s, plan.backoff_cap_s)
+        self.backoff = Backoff(settings.backoff_base_ms / 1000.0, settings.backoff_cap_ms / 1000.0)
         self.metrics = PartitionMetrics()
         self.dlq: list[DlqEntry] = []
         self._dlq_lock = threading.Lock()
         self._failed = threading.Event()
         self._rng = random.Random()
         available = supports_batch_write(self.client)
-        if plan.mode == "batch" and not available:
+        if self.mode == "batch" and not available:
             raise BatchWriteUnsupported("write_mode is 'batch' but this botocore has no BatchWriteRecord")
-        self._batch = plan.mode != "put" and available
+        self._batch = self.mode != "put" and available
         # Bodies are built here as text (see client.py) unless the client validates parameters.
         self._prepared_bodies = prepare(self.client)
-        self._entry_head = '{"FeatureGroupName":' + encode_string(plan.feature_group) + ',"Record":'
+        self._entry_head = '{"FeatureGroupName":' + encode_string(self.feature_group) + ',"Record":'
 
     # -- driving the pool ---------------------------------------------------------------------
     def write(self, records: Iterable[Record]) -> None:
         """Write every record (or dead-letter it); raise the first failure that ends the task."""
-        size = self.plan.batch_size if self._use_batch() else 1
-        window = 2 * self.plan.threads
+        size = MAX_BATCH_ENTRIES if self._use_batch() else 1
+        window = 2 * self.threads
         inflight: set[Future[None]] = set()
         error: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=self.plan.threads, thread_name_prefix="fs-writer") as pool:
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fs-writer") as pool:
             for chunk in _chunks(self._valid(records), size):
                 if len(inflight) >= window:
                     done, inflight = self._settle(inflight, FIRST_COMPLETED)
@@ -116,9 +126,9 @@ class PartitionWriter:
             for record in records:
                 seen += 1
                 if not record.identifier:
-                    self._reject(record, "MissingRecordIdentifier", f"no record identifier ({self.plan.identifier})")
+                    self._reject(record, "MissingRecordIdentifier", f"no record identifier ({self.identifier})")
                 elif record.event_time is None:
-                    self._reject(record, "MissingEventTime", f"no event time ({self.plan.event_time})")
+                    self._reject(record, "MissingEventTime", f"no event time ({self.event_time})")
                 else:
                     yield record
         finally:
@@ -127,7 +137,7 @@ class PartitionWriter:
     def _use_batch(self) -> bool:
         if not self._batch:
             return False
-        if self.plan.mode == "batch":
+        if self.mode == "batch":
             return True  # required: an unsupported service fails the batch instead
         with _no_batch_lock:
             return self.plan.endpoint_url not in _no_batch_write
@@ -168,7 +178,7 @@ class PartitionWriter:
                         self._put(record)
                     return
                 if outcome is Outcome.FATAL:
-                    raise WriteFailed(f"BatchWriteRecord to {self.plan.feature_group} failed: "
+                    raise WriteFailed(f"BatchWriteRecord to {self.feature_group} failed: "
                                       f"{error_code(exc)}: {error_message(exc)}") from exc
                 self._before_retry(attempt, outcome, error_code(exc))
                 attempt += 1
@@ -181,7 +191,7 @@ class PartitionWriter:
     def _send_batch(self, records: list[Record]) -> Any:
         """One BatchWriteRecord call; the body is a join of the records' JSON texts."""
         if not self._prepared_bodies:
-            entries = [{"FeatureGroupName": self.plan.feature_group, "Record": r.values} for r in records]
+            entries = [{"FeatureGroupName": self.feature_group, "Record": r.values} for r in records]
             return self._timed(self.client.batch_write_record, Entries=entries)
         head = self._entry_head
         body = '{"Entries":[' + ",".join([head + r.record_json + "}" for r in records]) + "]}"
@@ -202,7 +212,7 @@ class PartitionWriter:
             elif outcome in (Outcome.THROTTLED, Outcome.TRANSIENT):
                 again.append(record)
             else:
-                raise WriteFailed(f"BatchWriteRecord entry for {self.plan.feature_group} failed: "
+                raise WriteFailed(f"BatchWriteRecord entry for {self.feature_group} failed: "
                                   f"{code}: {error.get('ErrorMessage')}")
         for entry in response.get("UnprocessedEntries") or []:
             failed += 1
@@ -213,11 +223,11 @@ class PartitionWriter:
     def _match(self, by_id: dict[str | None, Record], entry: Any) -> Record:
         """The record we sent for an echoed entry (matched by its record identifier)."""
         values = (entry or {}).get("Record") or []
-        ident = next((v.get("ValueAsString") for v in values if v.get("FeatureName") == self.plan.identifier), None)
+        ident = next((v.get("ValueAsString") for v in values if v.get("FeatureName") == self.identifier), None)
         record = by_id.get(ident)
         if record is not None:
             return record
-        when = next((v.get("ValueAsString") for v in values if v.get("FeatureName") == self.plan.event_time), None)
+        when = next((v.get("ValueAsString") for v in values if v.get("FeatureName") == self.event_time), None)
         return Record.from_values(ident, when, list(values))
 
     def _put(self, record: Record) -> None:
@@ -225,14 +235,14 @@ class PartitionWriter:
         while True:
             self._gate()
             try:
-                self._timed(self.client.put_record, FeatureGroupName=self.plan.feature_group, Record=record.values)
+                self._timed(self.client.put_record, FeatureGroupName=self.feature_group, Record=record.values)
             except Exception as exc:
                 outcome = classify(exc)
                 if outcome is Outcome.REJECTED:
                     self._reject(record, error_code(exc), error_message(exc))
                     return
                 if outcome in (Outcome.FATAL, Outcome.UNSUPPORTED):
-                    raise WriteFailed(f"PutRecord to {self.plan.feature_group} failed: "
+                    raise WriteFailed(f"PutRecord to {self.feature_group} failed: "
                                       f"{error_code(exc)}: {error_message(exc)}") from exc
                 self._before_retry(attempt, outcome, error_code(exc))
                 attempt += 1
@@ -246,7 +256,7 @@ class PartitionWriter:
         if self._failed.is_set():
             raise _Stopped()
         if self.deadline.left() <= 0:
-            raise RetriesExhausted(f"{self.plan.feature_group}: batch time budget exhausted before the write ended")
+            raise RetriesExhausted(f"{self.feature_group}: batch time budget exhausted before the write ended")
         if self.bucket is not None:
             waited = self.bucket.acquire(self.deadline)
             if waited:
@@ -262,14 +272,14 @@ class PartitionWriter:
 
     def _before_retry(self, attempt: int, outcome: Outcome, code: str) -> None:
         """Count the retry, give up past max_attempts, else sleep the jittered back-off."""
-        if attempt + 1 >= self.plan.max_attempts:
+        if attempt + 1 >= self.plan.settings.max_attempts:
             raise RetriesExhausted(
-                f"{self.plan.feature_group}: {self.plan.max_attempts} attempts failed, last with {code}")
+                f"{self.feature_group}: {self.plan.settings.max_attempts} attempts failed, last with {code}")
         self.metrics.add(retries=1, throttles=1 if outcome is Outcome.THROTTLED else 0)
         self.deadline.sleep(self.backoff.delay(attempt, self._rng), f"retrying after {code}")
 
     def _fall_back(self, exc: BaseException) -> None:
-        if self.plan.mode == "batch":
+        if self.mode == "batch":
             raise BatchWriteUnsupported(
                 f"write_mode is 'batch' but the service refused BatchWriteRecord: {error_code(exc)}") from exc
         with _no_batch_lock:
@@ -281,7 +291,7 @@ class PartitionWriter:
                         error_code(exc))
 
     def _reject(self, record: Record, code: str, message: str) -> None:
-        entry = DlqEntry.rejected(self.plan.feature_group, record, code, message, self.plan.sink)
+        entry = DlqEntry.rejected(self.feature_group, record, code, message, SINK_NAME)
         with self._dlq_lock:
             self.dlq.append(entry)
         self.metrics.add(dlq=1)

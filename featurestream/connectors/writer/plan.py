@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from featurestream.connectors.writer.settings import WriteMode
+from featurestream.connectors.writer.settings import WriterSettings
+from featurestream.connectors.writer.target import OnlineStoreTarget
 
 
 @dataclass(frozen=True)
 class WritePlan:
-    feature_group: str
-    identifier: str
-    event_time: str
-    features: tuple[str, ...]
-    region: str
+    """What to write (`target`), how (`settings`), and what the driver resolved for this batch."""
+
+    target: OnlineStoreTarget
+    settings: WriterSettings
+    # The driver's resolution of the endpoint (see settings.runtime_endpoint).
     endpoint_url: str | None
-    mode: WriteMode
-    threads: int
-    batch_size: int
-    max_attempts: int
-    backoff_base_s: float
-    backoff_cap_s: float
-    call_timeout_s: float
     # Wall-clock end of the batch's time budget (the driver's clock; executors convert it).
     deadline_epoch: float
     # Calls per second for this worker's token bucket; None = unlimited.
     worker_tps: float | None
-    batch_id: int
-    sink: str = "featurestream"

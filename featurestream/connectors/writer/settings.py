@@ -1,9 +1,15 @@
-"""How the online-store writer behaves: one frozen, picklable value shipped to the executors."""
+"""How the online-store writer behaves: one frozen, picklable value shipped to the executors.
+
+`FeatureStoreSpec` (the profile's `feature_store:` section) is the one model of these knobs: it
+holds their defaults, bounds and meaning. `WriterSettings` is what the sinks read, made from it by
+one conversion (`from_spec`) that copies the fields of the same name, so a new knob is a field of
+the spec, a field here and the code that uses it; no default is written twice.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from featurestream.config.profile import FeatureStoreSpec
@@ -11,53 +17,35 @@ from featurestream.config.profile import FeatureStoreSpec
 WriteMode = Literal["auto", "batch", "put"]
 SinkKind = Literal["featurestream", "sagemaker-connector"]
 
-# BatchWriteRecord takes 1 to 25 entries per call.
-MAX_BATCH_ENTRIES = 25
-
 
 @dataclass(frozen=True)
 class WriterSettings:
-    """Writer knobs; see `FeatureStoreSpec` for what each one means and its default."""
+    """The writer's view of `FeatureStoreSpec`; see it for what each knob means and its default."""
 
-    sink: SinkKind = "featurestream"
-    write_mode: WriteMode = "auto"
-    threads: int = 8
-    max_attempts: int = 8
-    account_tps: float | None = 10_000.0
-    executors: int | None = None
-    backoff_base_ms: int = 25
-    backoff_cap_ms: int = 2_000
-    batch_timeout_s: float = 300.0
-    call_timeout_s: float = 10.0
-    dlq_path: str | None = None
-    dlq_max_records_per_batch: int = 100_000
-    endpoint_url: str | None = None
-    batch_size: int = MAX_BATCH_ENTRIES
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= MAX_BATCH_ENTRIES:
-            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_ENTRIES}, got {self.batch_size}")
-        if self.threads < 1 or self.max_attempts < 1:
-            raise ValueError("threads and max_attempts must be at least 1")
+    sink: SinkKind
+    write_mode: WriteMode
+    threads_per_partition: int
+    max_attempts: int
+    account_tps: float | None
+    executors: int | None
+    backoff_base_ms: int
+    backoff_cap_ms: int
+    batch_timeout_s: float
+    call_timeout_s: float
+    # The profile's own `dlq_path`, else the caller's default for this feature group.
+    dlq_path: str | None
+    dlq_max_records_per_batch: int
+    runtime_endpoint_url: str | None
 
     @classmethod
     def from_spec(cls, store: FeatureStoreSpec, dlq_path: str | None) -> WriterSettings:
-        """The profile's writer settings; `dlq_path` is used when the profile names none."""
-        return cls(
-            sink=store.sink,
-            write_mode=store.write_mode,
-            threads=store.threads_per_partition,
-            max_attempts=store.max_attempts,
-            account_tps=store.account_tps,
-            executors=store.executors,
-            backoff_base_ms=store.backoff_base_ms,
-            backoff_cap_ms=store.backoff_cap_ms,
-            batch_timeout_s=store.batch_timeout_s,
-            call_timeout_s=store.call_timeout_s,
-            dlq_path=store.dlq_path or dlq_path,
-            dlq_max_records_per_batch=store.dlq_max_records_per_batch,
-            endpoint_url=store.runtime_endpoint_url,
-        )
+        """The one conversion: every field from the spec's field of the same name.
+
+        `dlq_path` is used when the profile names none.
+        """
+        values = {f.name: getattr(store, f.name) for f in fields(cls)}
+        values["dlq_path"] = store.dlq_path or dlq_path
+        return cls(**values)
 
 
 def runtime_endpoint(settings: WriterSettings) -> str | None:
@@ -67,7 +55,7 @@ def runtime_endpoint(settings: WriterSettings) -> str | None:
     one, so an AWS_ENDPOINT_URL_* override is read here and shipped with the plan.
     """
     return (
-        settings.endpoint_url
+        settings.runtime_endpoint_url
         or os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME")
         or os.environ.get("AWS_ENDPOINT_URL")
         or None

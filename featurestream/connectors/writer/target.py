@@ -18,6 +18,3 @@ class OnlineStoreTarget:
     # output does: one record per entity per call of its state function). The sink then writes the
     # rows as they are and skips the latest-per-entity aggregation. Default: always deduplicate.
     already_unique: bool = False
-    # Used only when the sink gets no WriterSettings (older callers).
-    threads: int = 8
-    max_attempts: int = 8

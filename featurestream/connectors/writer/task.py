@@ -29,6 +29,7 @@ def write_partition(
 ) -> Iterator[pa.RecordBatch]:
     install_redaction()
     writer = PartitionWriter(plan, client)
+    target = plan.target
 
     def records() -> Iterator[Record]:
         for batch in batches:
@@ -37,7 +38,8 @@ def write_partition(
                 writer.metrics.add(records_in=int(count or 0))
             else:
                 writer.metrics.add(records_in=batch.num_rows)
-            yield from records_from_batch(batch, plan.identifier, plan.event_time, plan.features)
+            yield from records_from_batch(batch, target.record_identifier, target.event_time_feature,
+                                          target.feature_names)
 
     started = time.perf_counter()
     writer.write(records())

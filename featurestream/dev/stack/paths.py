@@ -6,7 +6,6 @@ says otherwise; the state directory is FEATURESTREAM_STATE_DIR or `<cwd>/.state`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from featurestream.io import jars
@@ -18,17 +17,6 @@ STATE_DIR_ENV = "FEATURESTREAM_STATE_DIR"
 def project_root() -> Path:
     """The featurestream checkout: FEATURESTREAM_HOME, else the one this package is installed from."""
     return jars.project_root().resolve()
-
-
-def default_state_dir() -> Path:
-    """FEATURESTREAM_STATE_DIR, else `.state` under the current directory (absolute)."""
-    configured = os.environ.get(STATE_DIR_ENV)
-    return Path(configured).resolve() if configured else (Path.cwd() / ".state").resolve()
-
-
-def spark_jars_dir(root: Path | None = None) -> Path:
-    """Jars that Spark jobs put on spark.jars (from conf/jars/pom.xml)."""
-    return (root or project_root()) / "build" / "jars" / "spark"
 
 
 def kafka_jars_dir(root: Path | None = None) -> Path:

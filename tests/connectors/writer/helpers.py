@@ -12,7 +12,9 @@ import boto3
 import pyarrow.parquet as pq
 from botocore.config import Config
 
+from featurestream.config.profile import FeatureStoreSpec
 from featurestream.connectors.online_store import OnlineStoreTarget
+from featurestream.connectors.writer.settings import WriterSettings
 
 FEATURES = [
     ("id", "String"), ("ts", "String"), ("n", "Integral"), ("x", "Fractional"), ("s", "String"),
@@ -30,6 +32,11 @@ def region() -> str:
 def target(name: str) -> OnlineStoreTarget:
     return OnlineStoreTarget(feature_group_name=name, record_identifier="id", event_time_feature="ts",
                              feature_names=("n", "x", "s"), region=region())
+
+
+def writer_settings(dlq_path: str | Path | None = None, **store: Any) -> WriterSettings:
+    """Writer settings the way a job gets them: a profile's `feature_store` section, converted."""
+    return WriterSettings.from_spec(FeatureStoreSpec(**store), None if dlq_path is None else str(dlq_path))
 
 
 def create_group(url: str, *, offline: bool = False, n_type: str = "Integral") -> dict[str, Any]:

@@ -12,6 +12,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -20,7 +21,7 @@ from featurestream.connectors.writer.errors import RetriesExhausted
 from featurestream.connectors.writer.plan import WritePlan
 from featurestream.connectors.writer.redact import install_redaction
 from featurestream.connectors.writer.task import write_partition
-from tests.connectors.writer.helpers import create_group, events, region
+from tests.connectors.writer.helpers import create_group, events, target, writer_settings
 
 pytestmark = pytest.mark.integration
 
@@ -52,13 +53,11 @@ def debug_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
         logging.getLogger(name).setLevel(level)
 
 
-def _plan(url: str, name: str, **overrides: object) -> WritePlan:
-    values: dict[str, object] = dict(
-        feature_group=name, identifier="id", event_time="ts", features=("n", "x", "s"), region=region(),
-        endpoint_url=url, mode="auto", threads=2, batch_size=25, max_attempts=20, backoff_base_s=0.005,
-        backoff_cap_s=0.05, call_timeout_s=5.0, deadline_epoch=time.time() + 60, worker_tps=None, batch_id=0)
-    values.update(overrides)
-    return WritePlan(**values)  # type: ignore[arg-type]
+def _plan(url: str, name: str, **store: Any) -> WritePlan:
+    values: dict[str, Any] = {"threads_per_partition": 2, "max_attempts": 20, "backoff_base_ms": 5,
+                              "backoff_cap_ms": 50, "call_timeout_s": 5.0, **store}
+    return WritePlan(target(name), writer_settings(**values), endpoint_url=url,
+                     deadline_epoch=time.time() + 60, worker_tps=None)
 
 
 def _batch(n_values: list[object]) -> pa.RecordBatch:
@@ -79,7 +78,7 @@ def test_credentials_never_reach_the_logs(emulator_factory, debug_logs: io.Strin
     emu = emulator_factory(throttle_rate=0.5, seed=5)
     name = create_group(emu.url)["FeatureGroupName"]
     # PutRecord: one call per record, so the seeded throttling surely hits some of them.
-    out = list(write_partition(_plan(emu.url, name, mode="put"), iter([_batch([1, 2, "bad", 4, 5, 6, 7, 8])])))
+    out = list(write_partition(_plan(emu.url, name, write_mode="put"), iter([_batch([1, 2, "bad", 4, 5, 6, 7, 8])])))
     kinds = out[0].column(0).to_pylist()
     assert kinds.count("dlq") == 1
 

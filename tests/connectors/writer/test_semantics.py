@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestream.connectors.online_store import OnlineStoreSink
-from featurestream.connectors.writer.settings import WriterSettings
 from featurestream.errors import SinkError
 from tests.connectors.writer.helpers import (
     T0,
@@ -32,6 +31,7 @@ from tests.connectors.writer.helpers import (
     offline_rows,
     online_state,
     target,
+    writer_settings,
 )
 from tests.connectors.writer.proxy import NoBatchWriteProxy
 
@@ -75,9 +75,9 @@ def test_batch_killed_half_written_and_replayed_matches_a_clean_run(spark, emula
     _write_parquet(source / "part-1.parquet", batch1)
     expected = expected_state(batch0 + batch1)
     # 80 calls/s paces batch 1 (240 PutRecords) over ~3 s on any machine: the kill lands inside it.
-    settings = WriterSettings(endpoint_url=emu.url, write_mode="put", threads=2, max_attempts=4,
-                              backoff_base_ms=20, backoff_cap_ms=100, batch_timeout_s=30, account_tps=80,
-                              dlq_path=str(tmp_path / "dlq"))
+    settings = writer_settings(tmp_path / "dlq", runtime_endpoint_url=emu.url, write_mode="put",
+                               threads_per_partition=2, max_attempts=4, backoff_base_ms=20, backoff_cap_ms=100,
+                               batch_timeout_s=30, account_tps=80)
 
     clean = create_group(emu.url)["FeatureGroupName"]
     assert _run(spark, source, tmp_path / "cp-clean", OnlineStoreSink(target(clean), settings)).exception() is None
@@ -117,8 +117,8 @@ def test_rate_limit_holds_observed_tps_within_ten_percent(spark, emulator_factor
     emu = emulator_factory()
     described = create_group(emu.url, offline=True)
     budget = 80.0
-    settings = WriterSettings(endpoint_url=emu.url, write_mode="put", threads=8, account_tps=budget,
-                              dlq_path=str(tmp_path / "dlq"))
+    settings = writer_settings(tmp_path / "dlq", runtime_endpoint_url=emu.url, write_mode="put",
+                               threads_per_partition=8, account_tps=budget)
     rows = events(240, seed=4)
     frame = spark.createDataFrame([tuple(r[c] for c in ("id", "ts", "n", "x", "s")) for r in rows], SCHEMA)
 
@@ -137,11 +137,11 @@ def test_without_batch_write_record_auto_falls_back_to_put_record(spark, emulato
     rows = events(80, seed=6)
     frame = spark.createDataFrame([tuple(r[c] for c in ("id", "ts", "n", "x", "s")) for r in rows], SCHEMA)
     with NoBatchWriteProxy(emulator.url) as proxy:
-        metrics = OnlineStoreSink(target(name), WriterSettings(endpoint_url=proxy.url, dlq_path=str(tmp_path)))\
+        metrics = OnlineStoreSink(target(name), writer_settings(tmp_path, runtime_endpoint_url=proxy.url))\
             .write_batch(frame, batch_id=0)
         assert proxy.refused >= 1 and metrics.fallbacks >= 1
         with pytest.raises(SinkError, match="BatchWriteRecord"):
-            OnlineStoreSink(target(name), WriterSettings(endpoint_url=proxy.url, write_mode="batch"))\
+            OnlineStoreSink(target(name), writer_settings(runtime_endpoint_url=proxy.url, write_mode="batch"))\
                 .write_batch(frame, batch_id=1)
     assert metrics.records_written == 80 and metrics.calls is not None and metrics.calls >= 80
     assert normalise(online_state(emulator.url, name, sorted(expected_state(rows)))) == normalise(expected_state(rows))

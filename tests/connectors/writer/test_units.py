@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -94,12 +95,19 @@ def test_worker_budget(tps: float | None, executors: int, slots: int, expected: 
 
 
 def test_settings_from_the_profile_keep_every_knob() -> None:
-    spec = FeatureStoreSpec(write_mode="put", threads_per_partition=3, account_tps=500, executors=5, dlq_path="s3a://b/d",
-                            backoff_base_ms=7, backoff_cap_ms=70, batch_timeout_s=9, max_attempts=4)
-    s = WriterSettings.from_spec(spec, "/fallback")
-    assert (s.write_mode, s.threads, s.account_tps, s.executors, s.dlq_path, s.backoff_base_ms, s.backoff_cap_ms,
-            s.batch_timeout_s, s.max_attempts) == ("put", 3, 500, 5, "s3a://b/d", 7, 70, 9, 4)
-    assert WriterSettings.from_spec(FeatureStoreSpec(), "/fallback").dlq_path == "/fallback"
+    # Every knob off its default, so a knob the conversion dropped or mixed up would show.
+    given = {"sink": "sagemaker-connector", "write_mode": "put", "threads_per_partition": 3, "max_attempts": 4,
+             "account_tps": 500.0, "executors": 5, "backoff_base_ms": 7, "backoff_cap_ms": 70,
+             "batch_timeout_s": 9.0, "call_timeout_s": 2.5, "dlq_path": "s3a://b/d", "dlq_max_records_per_batch": 11,
+             "runtime_endpoint_url": "http://127.0.0.1:9"}
+    defaults = FeatureStoreSpec()
+    assert all(getattr(defaults, k) != v for k, v in given.items())
+    s = WriterSettings.from_spec(FeatureStoreSpec(**given), "/fallback")
+    assert {f.name: getattr(s, f.name) for f in fields(s)} == given
+    # The defaults are the spec's, and the caller's DLQ path is the fallback.
+    assert WriterSettings.from_spec(FeatureStoreSpec(), "/fallback") == WriterSettings.from_spec(
+        FeatureStoreSpec(dlq_path="/fallback"), None)
+    assert WriterSettings.from_spec(FeatureStoreSpec(), None).dlq_path is None
     with pytest.raises(ValueError, match="backoff_cap_ms"):
         FeatureStoreSpec(backoff_base_ms=100, backoff_cap_ms=10)
 
@@ -164,6 +172,7 @@ def test_batch_write_body_is_what_botocore_would_send() -> None:
     from featurestream.connectors.writer.client import prepare
     from featurestream.connectors.writer.partition_writer import PartitionWriter
     from featurestream.connectors.writer.plan import WritePlan
+    from featurestream.connectors.writer.target import OnlineStoreTarget
 
     tricky = ['a"b', "back\\slash", "line\nbreak\ttab", "üñí 漢字 \u2028", "\x01ctl", ""]
     batch = pa.record_batch({
@@ -190,10 +199,11 @@ def test_batch_write_body_is_what_botocore_would_send() -> None:
         sent.append(request.body)
         raise RuntimeError("captured")  # no network: stop after signing
 
-    plan = WritePlan(feature_group='fg-"q"', identifier="id", event_time="ts", features=("s", "n"),
-                     region="us-east-1", endpoint_url="http://127.0.0.1:9", mode="batch", threads=1, batch_size=25,
-                     max_attempts=1, backoff_base_s=0.01, backoff_cap_s=0.01, call_timeout_s=1,
-                     deadline_epoch=time.time() + 30, worker_tps=None, batch_id=0)
+    target = OnlineStoreTarget('fg-"q"', "id", "ts", ("s", "n"), "us-east-1")
+    store = FeatureStoreSpec(write_mode="batch", threads_per_partition=1, max_attempts=1, backoff_base_ms=10,
+                             backoff_cap_ms=10, call_timeout_s=1)
+    plan = WritePlan(target, WriterSettings.from_spec(store, None), endpoint_url="http://127.0.0.1:9",
+                     deadline_epoch=time.time() + 30, worker_tps=None)
     from botocore.config import Config
 
     fast = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",

@@ -24,6 +24,7 @@ from tests.connectors.writer.helpers import (
     offline_rows,
     online_state,
     target,
+    writer_settings,
 )
 
 pytestmark = pytest.mark.integration
@@ -37,10 +38,10 @@ def _frame(spark: Any, rows: list[dict[str, Any]], partitions: int = 2) -> Any:
 
 
 def _settings(url: str, tmp_path: Path, **overrides: Any) -> WriterSettings:
-    values: dict[str, Any] = {"endpoint_url": url, "threads": 4, "dlq_path": str(tmp_path / "dlq"),
+    values: dict[str, Any] = {"runtime_endpoint_url": url, "threads_per_partition": 4,
                               "backoff_base_ms": 5, "backoff_cap_ms": 200, "batch_timeout_s": 120}
     values.update(overrides)
-    return WriterSettings(**values)
+    return writer_settings(tmp_path / "dlq", **values)
 
 
 @pytest.mark.parametrize("mode", ["batch", "put"])

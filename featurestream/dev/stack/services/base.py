@@ -80,7 +80,3 @@ class Service(ABC):
     def env(self) -> dict[str, str]:
         """Shell exports for clients of this service."""
         return {}
-
-    def secret_paths(self) -> list[Path]:
-        """Files holding secrets, which status and logs must never print."""
-        return []

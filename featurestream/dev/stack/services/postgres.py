@@ -95,9 +95,6 @@ class PostgresService(Service):
     def pgpass_path(self) -> Path:
         return self.dir / "pgpass"
 
-    def secret_paths(self) -> list[Path]:
-        return [self.password_path, self.pgpass_path]
-
     def _pg(self, program: str) -> str:
         """Path of a PostgreSQL program; only `check_prerequisites` may install the package."""
         if self._bin is None:
