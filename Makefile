@@ -95,6 +95,11 @@ lint: venv
 test: setup lint test-jvm aws-connector
 	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# The unit tier: every test that needs no service (tests/conftest.py marks the others `integration`
+# from their fixtures), on one bare local Spark; no service starts. No kinesis-local (npm) needed.
+unit: venv jars modules
+	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration" tests
+
 # `make demo SOURCE=kinesis` runs the same demo from a Kinesis stream.
 SOURCE ?= kafka
 demo: setup

@@ -1,13 +1,17 @@
-"""Session fixtures shared by every suite: one local Spark, and the real local stack.
+"""Session fixtures shared by every suite: one bare local Spark, and the real local stack.
 
-The stack fixture starts the services that are not already healthy and, at the end, stops only
-those it started (a developer's running stack is left alone).
+Two tiers: a test that requests a service fixture (`stack_env`, an emulator, moto, kinesis-local,
+a private stack), directly or through another fixture, is marked `integration` here at collection;
+everything else is a unit test, which `make unit` (`-m "not integration"`) runs without starting
+any service. The stack fixture starts the services that are not already healthy and, at the end,
+stops only those it started (a developer's running stack is left alone).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,13 +25,45 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
-@pytest.fixture(scope="session")
-def spark(stack_env: dict[str, str]) -> Iterator[object]:
-    """local[2], few shuffle partitions, UI off, loopback, the project jars and the AWS connector jar.
+# Fixtures that start or reach a service. Private ones (an emulator on a free port) count too: a
+# unit run starts no process beside Spark's JVM. Besides these names, any fixture whose name says
+# `emulator` or `moto` (emulator, emulator_factory, fuzz_emulator, moto_s3, ...) is one.
+SERVICE_FIXTURES = frozenset({
+    "stack_env",  # the five services of the local stack (tests/conftest.py)
+    "kinesis_endpoint",  # a private kinesis-local (connectors/kinesis)
+    "running_stack",  # a private stack on free ports (dev/stack)
+    "maria",  # a private MariaDB (training/test_mariadb)
+})
+_SERVICE_NAME = re.compile(r"emulator|moto")
 
-    It depends on the stack so that the endpoints are in the environment before the JVM and its
-    Python workers start: executors read AWS_ENDPOINT_URL_* like any boto3 user.
+
+def uses_services(item: pytest.Item) -> bool:
+    """Whether the test needs a service: its fixture closure (direct and indirect) holds one."""
+    return any(name in SERVICE_FIXTURES or _SERVICE_NAME.search(name) for name in getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if uses_services(item):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def spark(request: pytest.FixtureRequest) -> Iterator[object]:
+    """local[2], two shuffle partitions, UI off, loopback, the project jars and the AWS connector
+    jar when installed; no service.
+
+    The JVM takes its environment once, at launch, and hands it to the Python workers it forks. When
+    this run also has tests on the stack, the stack starts first so that its endpoints
+    (AWS_ENDPOINT_URL_*) are in that environment, as they are for a job started after `stack env`,
+    whatever the order of the tests. No test needs it today (with Spark started before the stack the
+    writer, engine, pipeline and training suites pass: the writer ships the endpoint it resolved on the
+    driver, AWS's connector gets JVM properties, sources and S3A get options); executor code that
+    reads the environment would.
     """
+    if any("stack_env" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("stack_env")
     from featurestream.config.profile import SparkSpec
     from featurestream.spark import local_session
 

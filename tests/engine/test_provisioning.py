@@ -13,7 +13,6 @@ from featurestream.cli import main
 from featurestream.config import load_feature_group
 from featurestream.connectors.provisioning import feature_definitions
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 

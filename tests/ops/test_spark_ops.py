@@ -22,8 +22,6 @@ from featurestream.ops.listener import OpsListener
 from featurestream.ops.metrics import JobMetrics, counted
 from tests.ops.test_metrics import scrape
 
-pytestmark = pytest.mark.integration
-
 
 def write_events(folder: Path, name: str, good: int, bad: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from featurestream.config.training_set import TrainingSetSpec
 from featurestream.training.build import build_training_set
 from tests.training import data
 
-pytestmark = pytest.mark.integration
 TTL_S = 3 * 3600
 
 

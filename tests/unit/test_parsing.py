@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,23 +32,6 @@ NON_FINITE = "not a finite number: amount is NaN or Infinity"
 FUTURE_1D = "event time event_time too far in the future: more than 1d after the record's timestamp"
 
 
-@pytest.fixture(scope="module")
-def session() -> Iterator[Any]:
-    """The suite's session if one runs; else a small local one (no services needed here)."""
-    from pyspark.sql import SparkSession
-
-    from featurestream.config.profile import SparkSpec
-    from featurestream.spark import local_session
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        yield active
-        return
-    created = local_session("featurestream-parsing-tests", SparkSpec(master="local[2]", shuffle_partitions=2))
-    yield created
-    created.stop()
-
-
 def _spec(tmp_path: Path, **event_time: Any) -> FeatureGroupSpec:
     data = yaml.safe_load((ROOT / "conf/feature_groups/card_activity.yaml").read_text())
     data["event_time"].update(event_time)
@@ -64,9 +46,9 @@ def _event(marker: str, when: datetime | str = RECORD_TIME, **fields: Any) -> di
             "currency": "EUR", "event_time": stamp, **fields}
 
 
-def _parse(session: Any, spec: FeatureGroupSpec, values: list[tuple[bytes | None, datetime]]) -> tuple[Any, Any]:
+def _parse(spark: Any, spec: FeatureGroupSpec, values: list[tuple[bytes | None, datetime]]) -> tuple[Any, Any]:
     rows = [(value, "payments", 0, offset, ts) for offset, (value, ts) in enumerate(values)]
-    raw = session.createDataFrame(rows, "value binary, topic string, partition int, offset long, timestamp timestamp")
+    raw = spark.createDataFrame(rows, "value binary, topic string, partition int, offset long, timestamp timestamp")
     parsed = parse_events(raw, spec).cache()
     return parsed, invalid_events(parsed)
 
@@ -75,7 +57,7 @@ def _reasons(parsed: Any) -> dict[int, str | None]:
     return {int(r["offset"]): r[REASON] for r in parsed.select("offset", REASON).collect()}
 
 
-def test_every_class_gets_its_reason_and_valid_events_are_untouched(session: Any, tmp_path: Path) -> None:
+def test_every_class_gets_its_reason_and_valid_events_are_untouched(spark: Any, tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     body = lambda event: json.dumps(event).encode()  # noqa: E731
     ahead_23h = RECORD_TIME + timedelta(hours=23)
@@ -103,7 +85,7 @@ def test_every_class_gets_its_reason_and_valid_events_are_untouched(session: Any
         (body(_event("future", "2099-01-01T00:00:00.000Z")), FUTURE_1D),
         (body(_event("tomorrow", RECORD_TIME + timedelta(hours=25))), FUTURE_1D),
     ]
-    parsed, dlq = _parse(session, spec, [(value, RECORD_TIME) for value, _ in cases])
+    parsed, dlq = _parse(spark, spec, [(value, RECORD_TIME) for value, _ in cases])
     assert _reasons(parsed) == {offset: reason for offset, (_, reason) in enumerate(cases)}
 
     valid = sorted(valid_events(parsed, spec).collect(), key=lambda r: r["transaction_id"])
@@ -131,22 +113,22 @@ def test_every_class_gets_its_reason_and_valid_events_are_untouched(session: Any
             assert row["payload"].encode() == value
 
 
-def test_future_bound_is_configurable_and_falls_back_to_processing_time(session: Any, tmp_path: Path) -> None:
+def test_future_bound_is_configurable_and_falls_back_to_processing_time(spark: Any, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     ahead_2h = json.dumps(_event("2h", RECORD_TIME + timedelta(hours=2))).encode()
     tight = _spec(tmp_path, max_future="1h")
-    parsed, _ = _parse(session, tight, [(ahead_2h, RECORD_TIME)])
+    parsed, _ = _parse(spark, tight, [(ahead_2h, RECORD_TIME)])
     assert _reasons(parsed) == {0: "event time event_time too far in the future: more than 1h after the record's "
                                    "timestamp"}
     unbounded = _spec(tmp_path, max_future=None)
-    parsed, _ = _parse(session, unbounded, [(json.dumps(_event("far", "2099-01-01T00:00:00.000Z")).encode(),
+    parsed, _ = _parse(spark, unbounded, [(json.dumps(_event("far", "2099-01-01T00:00:00.000Z")).encode(),
                                              RECORD_TIME)])
     assert _reasons(parsed) == {0: None}
     # A record without a timestamp (-1 ms from Kafka): the micro-batch's processing time is the reference.
     default = _spec(tmp_path)
     body = json.dumps(_event("now", now)).encode()
     later = json.dumps(_event("later", now + timedelta(days=2))).encode()
-    parsed, _ = _parse(session, default, [(body, NO_TIMESTAMP), (later, NO_TIMESTAMP)])
+    parsed, _ = _parse(spark, default, [(body, NO_TIMESTAMP), (later, NO_TIMESTAMP)])
     assert _reasons(parsed) == {0: None, 1: FUTURE_1D}
 
 

@@ -31,7 +31,6 @@ def test_bad_options_are_named_before_spark_runs() -> None:
         read_kinesis(None, {"stream": "s", "max_records_per_shard": 0})  # type: ignore[arg-type]
 
 
-@pytest.mark.integration
 def test_jvm_source_rejects_a_bad_option_by_name(kinesis_spark) -> None:
     with pytest.raises(Exception, match=r"kinesis\.startingPosition"):
         kinesis_spark.readStream.format("kinesis").option("kinesis.streamName", "s") \
