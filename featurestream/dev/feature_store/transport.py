@@ -401,6 +401,12 @@ class EmulatorServer:
         deadline = time.monotonic() + _INLINE_WAIT_S  # a slow sender goes back to the loop
         # An HttpError goes back to the loop too, which answers it.
         while (request := conn.parser.next_request()) is None:
+            if conn.parser.continue_due:
+                # The AWS SDK for Java sends `Expect: 100-continue` on every request and holds
+                # the body back until it is answered (or for 3 s): answered here too, not only
+                # by the loop, or each request on a kept-alive connection waits out the deadline.
+                conn.parser.continue_due = False
+                conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             if time.monotonic() > deadline:
                 return None
             try:
