@@ -93,7 +93,7 @@ lint: venv
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
 test: setup lint test-jvm aws-connector
-	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 tests
 
 # The unit tier: every test that needs no service (tests/conftest.py marks the others `integration`
 # from their fixtures), on one bare local Spark; no service starts. No kinesis-local (npm) needed.
