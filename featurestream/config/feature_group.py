@@ -40,7 +40,18 @@ _AVRO_TYPES = {
     "timestamp-millis": "timestamp", "timestamp-micros": "timestamp", "date": "date",
 }
 
-Duration = Annotated[str, Field(min_length=2)]
+
+
+class DurationMark:
+    """Marks a duration field in the model, so generic readers (the definition fingerprint,
+    `featurestream.config.fingerprint`) can normalise it whatever field it is."""
+
+    def __repr__(self) -> str:
+        return "DURATION"
+
+
+DURATION = DurationMark()
+Duration = Annotated[str, Field(min_length=2), DURATION]
 
 
 def _check_duration(value: str) -> str:

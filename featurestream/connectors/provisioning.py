@@ -4,18 +4,27 @@
 (UpdateFeatureGroup FeatureAdditions, the only change SageMaker allows in place), or refuse
 (record identifier, event time, a feature's type, or removed features: those need a new group).
 `apply_plan` carries out the first three; running it twice changes nothing the second time.
+
+The group also carries its definition's fingerprint (`featurestream.config.fingerprint`): in the
+`featurestream:definition` tag (set at create and after every apply) and, at create, at the end of
+its Description. `plan` compares it with the spec's: the same, or only new features (compatible in
+place: the new columns start empty, a backfill gives them history, and the stream needs a new
+checkpoint), or any other change, which needs a new version of the group (refused).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from featurestream.config.feature_group import Aggregation, FeatureGroupSpec, is_integral, is_numeric
+from featurestream.config.fingerprint import changes, fingerprint, fingerprint_of, without_features
+from featurestream.config.fingerprint import definition as value_definition
 from featurestream.config.profile import EnvironmentProfile
-from featurestream.durations import parse_duration_ms
+from featurestream.durations import format_duration, parse_duration_ms
 from featurestream.errors import FeatureStreamError
 
 _AGG_TYPE = {
@@ -23,6 +32,11 @@ _AGG_TYPE = {
     Aggregation.SUM: "Fractional", Aggregation.MEAN: "Fractional", Aggregation.MIN: "Fractional",
     Aggregation.MAX: "Fractional", Aggregation.STDDEV_POP: "Fractional", Aggregation.STDDEV_SAMP: "Fractional",
 }
+
+
+DEFINITION_TAG = "featurestream:definition"
+_DESCRIPTION_MAX = 128
+_FINGERPRINT_IN_TEXT = re.compile(r"\[definition (sha256:[0-9a-f]{16})\]")
 
 
 class IncompatibleChangeError(FeatureStreamError):
@@ -63,6 +77,26 @@ def _ttl(spec: FeatureGroupSpec) -> dict[str, Any] | None:
     return {"Unit": "Seconds", "Value": seconds}
 
 
+def description(spec: FeatureGroupSpec) -> str:
+    """The group's Description (at most 128 characters), ending with its definition's fingerprint."""
+    suffix = f" [definition {fingerprint(spec)}]"
+    text = spec.description or f"featurestream feature group {spec.name}"
+    return text[:_DESCRIPTION_MAX - len(suffix)] + suffix
+
+
+def stored_fingerprint(client: Any, description: dict[str, Any]) -> str | None:
+    """The fingerprint recorded on an existing group: its tag, else its Description; None if neither."""
+    try:
+        tags = client.list_tags(ResourceArn=description["FeatureGroupArn"]).get("Tags", [])
+    except Exception:  # a caller without ListTags permission (or an endpoint without it): the Description
+        tags = []
+    for tag in tags:
+        if tag.get("Key") == DEFINITION_TAG:
+            return str(tag.get("Value"))
+    match = _FINGERPRINT_IN_TEXT.search(str(description.get("Description", "")))
+    return match.group(1) if match else None
+
+
 def create_request(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> dict[str, Any]:
     online: dict[str, Any] = {"EnableOnlineStore": True}
     ttl = _ttl(spec)
@@ -74,7 +108,8 @@ def create_request(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> dict[
         "EventTimeFeatureName": spec.event_time.field,
         "FeatureDefinitions": feature_definitions(spec),
         "OnlineStoreConfig": online,
-        "Description": spec.description or f"featurestream feature group {spec.name}",
+        "Description": description(spec),
+        "Tags": [{"Key": DEFINITION_TAG, "Value": fingerprint(spec)}],
     }
     store = profile.feature_store
     if store.offline_store_s3_uri:
@@ -97,21 +132,82 @@ class Plan:
     additions: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # The definition: its fingerprint now, what the group has recorded, and notes (`~` lines).
+    fingerprint: str = ""
+    recorded: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def records_fingerprint(self) -> bool:
+        return self.recorded != self.fingerprint
 
     def lines(self) -> list[str]:
-        """The plan as a diff, one line per feature: `+` add, `=` keep, `!` refused."""
+        """The plan as a diff, one line per feature: `+` add, `=` keep, `!` refused; `~` definition notes."""
         out = [f"feature group {self.feature_group_name}: {self.action if not self.problems else 'refused'}"]
         out += [f"  + {d['FeatureName']:<32} {d['FeatureType']}" for d in self.additions]
         out += [f"  = {name}" for name in self.unchanged]
+        out += [f"  ~ {note}" for note in self.notes]
         out += [f"  ! {problem}" for problem in self.problems]
         return out
 
 
-def plan(spec: FeatureGroupSpec, existing: dict[str, Any] | None) -> Plan:
+def _added_features(spec: FeatureGroupSpec, added_columns: set[str]) -> list[tuple[str, int]]:
+    """(feature, longest window in ms; 0 = whole history) of the spec's features whose columns are all new."""
+    found = []
+    for feature in spec.features:
+        outputs = feature.output_names()
+        if all(out in added_columns for out, _ in outputs):
+            found.append((feature.name, max(w for _, w in outputs)))
+    return found
+
+
+def definition_notes(spec: FeatureGroupSpec, recorded: str | None, added_columns: set[str],
+                     previous: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(notes, problems) about the definition: unchanged, only features added, or a change that needs
+    a new version. `previous` is the recorded definition when known (a checkpoint's definition file),
+    to name what changed."""
+    current = fingerprint(spec)
+    name = spec.online_store.feature_group_name
+    if recorded is None:
+        return [f"definition {current}: not recorded on the group yet (created before fingerprints); "
+                "apply records it"], []
+    if recorded == current:
+        return [f"definition {current}: unchanged"], []
+    added = _added_features(spec, added_columns)
+    reduced = fingerprint_of(without_features(value_definition(spec, defaults=False), {n for n, _ in added}))
+    if added and reduced == recorded:
+        notes = [f"definition {recorded} -> {current}: only new features, compatible in place"]
+        for feature, longest in added:
+            complete = "at once (no window)" if longest == 0 else \
+                f"{format_duration(longest)} after the first event it sees"
+            notes.append(f"features.{feature}: added: its values start empty and are complete {complete}; "
+                         "`featurestream backfill` gives it history; the stream needs a new checkpoint "
+                         "(the old state holds no input for it)")
+        return notes, []
+    detail = ""
+    if previous is not None:
+        lines = [c.line() for c in changes(previous, value_definition(spec))]
+        detail = " (" + "; ".join(lines) + ")" if lines else ""
+    return [], [f"definition {recorded} -> {current}{detail}: values of existing features would change; "
+                f"needs a new version: a new online_store.feature_group_name (e.g. {_next_version(name)}), "
+                "backfilled, then switched to"]
+
+
+def _next_version(name: str) -> str:
+    match = re.fullmatch(r"(.*-v)(\d+)", name)
+    return f"{match.group(1)}{int(match.group(2)) + 1}" if match else f"{name}-v2"
+
+
+def plan(spec: FeatureGroupSpec, existing: dict[str, Any] | None, recorded: str | None = None,
+         previous: dict[str, Any] | None = None) -> Plan:
+    """`recorded`: the fingerprint on the existing group (`stored_fingerprint`); `previous`: the
+    definition it stands for, when known, to name what changed."""
     name = spec.online_store.feature_group_name
     wanted = feature_definitions(spec)
+    now = fingerprint(spec)
     if existing is None:
-        return Plan(name, "create", additions=wanted)
+        return Plan(name, "create", additions=wanted, fingerprint=now, recorded=None,
+                    notes=[f"definition {now}: recorded on the group"])
     problems: list[str] = []
     if existing.get("RecordIdentifierFeatureName") != spec.entity.key:
         problems.append(f"record identifier is {existing.get('RecordIdentifierFeatureName')!r}, the spec says "
@@ -133,7 +229,10 @@ def plan(spec: FeatureGroupSpec, existing: dict[str, Any] | None) -> Plan:
     wanted_names = {d["FeatureName"] for d in wanted}
     for removed in sorted(set(have) - wanted_names):
         problems.append(f"{removed}: in the feature group but not in the spec: SageMaker cannot remove features")
-    return Plan(name, "update" if additions else "none", additions=additions, problems=problems, unchanged=unchanged)
+    notes, definition_problems = definition_notes(spec, recorded, {d["FeatureName"] for d in additions}, previous)
+    return Plan(name, "update" if additions else "none", additions=additions,
+                problems=problems + definition_problems, unchanged=unchanged, fingerprint=now,
+                recorded=recorded, notes=notes)
 
 
 def describe_or_none(client: Any, name: str) -> dict[str, Any] | None:
@@ -181,6 +280,9 @@ def apply_plan(client: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile,
         )
     if the_plan.action == "update":
         description = _wait(client, name, _updating, "updating", timeout_s)
+    if the_plan.action != "create" and the_plan.records_fingerprint:
+        client.add_tags(ResourceArn=description["FeatureGroupArn"],
+                        Tags=[{"Key": DEFINITION_TAG, "Value": the_plan.fingerprint}])
     return description
 
 
@@ -188,4 +290,5 @@ def ensure_feature_group(client: Any, spec: FeatureGroupSpec, profile: Environme
                          timeout_s: float = 300.0) -> dict[str, Any]:
     """Create the group or add the spec's new features, refusing incompatible changes; idempotent."""
     existing = describe_or_none(client, spec.online_store.feature_group_name)
-    return apply_plan(client, spec, profile, plan(spec, existing), timeout_s)
+    recorded = stored_fingerprint(client, existing) if existing is not None else None
+    return apply_plan(client, spec, profile, plan(spec, existing, recorded), timeout_s)

@@ -49,3 +49,56 @@ def read_text(spark: SparkSession, uri: str) -> str:
         return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
     finally:
         stream.close()
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write a small file whole: a hidden temporary file beside it, then a rename over it."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    fs, path = filesystem(spark, uri)
+    parent = path.getParent()
+    fs.mkdirs(parent)
+    tmp = jvm.org.apache.hadoop.fs.Path(parent, f".{path.getName()}.tmp")
+    stream = fs.create(tmp, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    # Hadoop's rename does not replace an existing target on every file system: remove it first.
+    if fs.exists(path):
+        fs.delete(path, False)
+    if not fs.rename(tmp, path):
+        raise OSError(f"could not rename {tmp} to {uri}")
+
+
+def delete(spark: SparkSession, uri: str, recursive: bool = True) -> bool:
+    fs, path = filesystem(spark, uri)
+    return bool(fs.delete(path, recursive))
+
+
+def rename(spark: SparkSession, source: str, target: str) -> None:
+    """Move a file or folder (on S3A a copy and a delete); the target's parent is created."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    fs, path = filesystem(spark, source)
+    destination = jvm.org.apache.hadoop.fs.Path(target)
+    fs.mkdirs(destination.getParent())
+    if not fs.rename(path, destination):
+        raise OSError(f"could not rename {source} to {target}")
+
+
+def list_files(spark: SparkSession, uri: str) -> list[str]:
+    """Every file under `uri`, recursively, as full paths; [] when it does not exist."""
+    fs, path = filesystem(spark, uri)
+    if not fs.exists(path):
+        return []
+    found = []
+    files = fs.listFiles(path, True)
+    while files.hasNext():
+        found.append(str(files.next().getPath().toString()))
+    return sorted(found)
+
+
+def mkdirs(spark: SparkSession, uri: str) -> None:
+    fs, path = filesystem(spark, uri)
+    fs.mkdirs(path)

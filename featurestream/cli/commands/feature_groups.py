@@ -1,20 +1,31 @@
 """`featurestream feature-groups apply|plan|describe`: provision the SageMaker feature group of a spec.
 
-`plan` prints what `apply` would do (a diff of feature definitions); `apply` prints the same plan,
-then creates the group or adds the new features, and refuses incompatible changes (identifier,
-event time, a feature's type, removed features) with exit code 1 and the reasons. Running
-`apply` again changes nothing. `describe` prints the group as a table.
+`plan` prints what `apply` would do (a diff of feature definitions, and the definition's
+fingerprint against the one recorded on the group); `apply` prints the same plan, then creates the
+group or adds the new features, and refuses incompatible changes (identifier, event time, a
+feature's type, removed features, or a change of the definition of existing values: tile,
+lateness, windows, transforms, dedupe, an aggregation, which need a new version of the group)
+with exit code 1 and the reasons. Running `apply` again changes nothing. `describe` prints the
+group as a table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 from featurestream.config import load_feature_group, load_profile
-from featurestream.connectors.provisioning import IncompatibleChangeError, apply_plan, describe_or_none, plan
+from featurestream.connectors.provisioning import (
+    IncompatibleChangeError,
+    apply_plan,
+    describe_or_none,
+    plan,
+    stored_fingerprint,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +69,22 @@ def describe_lines(description: dict[str, Any]) -> list[str]:
     return header + _table(rows)
 
 
+def _checkpoint_definition(checkpoint_root: str, group: str, recorded: str | None) -> dict[str, Any] | None:
+    """The definition the group's checkpoint recorded (`featurestream.ops.definitions`), when it is a
+    local file and stands for the fingerprint the group has: it lets the plan name what changed."""
+    if recorded is None or "://" in checkpoint_root:
+        return None
+    try:
+        data = json.loads((Path(checkpoint_root) / group / "definition.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("fingerprint") != recorded:
+        return None
+    if not isinstance(data.get("definition"), dict):
+        return None
+    return dict(data["definition"])
+
+
 def run(args: argparse.Namespace) -> int:
     spec = load_feature_group(args.feature_group)
     profile = load_profile(args.env)
@@ -70,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print("\n".join(describe_lines(description)))
         return 0
-    the_plan = plan(spec, describe_or_none(client, name))
+    existing = describe_or_none(client, name)
+    recorded = stored_fingerprint(client, existing) if existing is not None else None
+    the_plan = plan(spec, existing, recorded, _checkpoint_definition(profile.checkpoint_root, spec.name, recorded))
     print("\n".join(the_plan.lines()))
     if args.fg_command == "plan":
         return 1 if the_plan.problems else 0

@@ -231,6 +231,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
                  profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any) -> int:
     from featurestream.io import hadoop_fs
     from featurestream.ops.checkpoints import check_fixed_settings
+    from featurestream.ops.definitions import check_checkpoint_definition
     from featurestream.ops.listener import OpsListener
     from featurestream.ops.recovery import RestartBudget
     from featurestream.ops.shutdown import stop_after_current_batch
@@ -248,6 +249,9 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         run_lineage.start(inputs, outputs)
         check_fixed_settings(spark, [paths.join(profile.checkpoint_root, spec.name) for spec in specs],
                              *_shuffle_partitions(spark, profile, profile_file))
+        # Every group's checkpoint against its definition before any query starts (exit 2 on a change).
+        for spec, file in zip(specs, args.feature_groups, strict=True):
+            check_checkpoint_definition(spark, paths.join(profile.checkpoint_root, spec.name), spec, file)
         while True:
             queries = _start_all(spark, specs, profile, args.available_now, stop, metrics)
             log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],

@@ -17,6 +17,7 @@ from featurestream.dev.feature_store.model import (
     build_feature_group,
     feature_definition,
     group_from_spec,
+    merge_tags,
     parse_feature_definition,
     throughput_update,
 )
@@ -66,6 +67,8 @@ class ControlPlane:
             "DeleteFeatureGroup": self.delete_feature_group,
             "UpdateFeatureGroup": self.update_feature_group,
             "DescribeFeatureMetadata": self.describe_feature_metadata,
+            "AddTags": self.add_tags,
+            "ListTags": self.list_tags,
         }
 
     def dispatch(self, operation: str, body: Body) -> Body | None:
@@ -102,6 +105,18 @@ class ControlPlane:
             "LastModifiedTime": group.spec["LastModifiedTime"],
             "Parameters": [],
         }
+
+    def add_tags(self, body: Body) -> Body:
+        """AddTags on a feature group's ARN (the only resource the emulator has)."""
+        gid, group = self.store.resolve(body.get("ResourceArn"))
+        spec = copy.deepcopy(group.spec)
+        spec["Tags"] = merge_tags(spec.get("Tags", []), body.get("Tags"))
+        self.store.replace_group(gid, group_from_spec(spec))
+        return {"Tags": spec["Tags"]}
+
+    def list_tags(self, body: Body) -> Body:
+        _, group = self.store.resolve(body.get("ResourceArn"))
+        return {"Tags": copy.deepcopy(group.spec.get("Tags", []))}
 
     def delete_feature_group(self, body: Body) -> None:
         name = body.get("FeatureGroupName")

@@ -65,7 +65,8 @@ class FeatureGroup:
         return str(offline["S3StorageConfig"]["ResolvedOutputS3Uri"])
 
     def describe(self) -> dict[str, Any]:
-        return copy.deepcopy(self.spec)
+        # Tags are kept with the group but, as in SageMaker, only ListTags returns them.
+        return {k: copy.deepcopy(v) for k, v in self.spec.items() if k != "Tags"}
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -208,6 +209,8 @@ def build_feature_group(
     if offline_cfg is not None:
         spec["OfflineStoreConfig"] = _offline_config(offline_cfg, name, region, account, creation_epoch)
         spec["OfflineStoreStatus"] = {"Status": "Active"}
+    if "Tags" in request:
+        spec["Tags"] = merge_tags([], request["Tags"])
     for key, limit in (("RoleArn", 2048), ("Description", 128)):
         if key in request:
             if not isinstance(request[key], str) or len(request[key]) > limit:
@@ -225,6 +228,21 @@ def build_feature_group(
         ttl_seconds=ttl,
         spec=spec,
     )
+
+
+def merge_tags(current: list[dict[str, str]], new: Any) -> list[dict[str, str]]:
+    """Tags after AddTags (or CreateFeatureGroup's Tags): a key given again takes its new value."""
+    if not isinstance(new, list) or len(new) > 50:
+        raise InvalidInput("Tags must be a list of at most 50 tags.")
+    merged = {t["Key"]: t["Value"] for t in current}
+    for tag in new:
+        if not isinstance(tag, dict) or not isinstance(tag.get("Key"), str) or not 1 <= len(tag["Key"]) <= 128 \
+                or not isinstance(tag.get("Value", ""), str) or len(tag.get("Value", "")) > 256:
+            raise InvalidInput("Each tag needs a Key (1-128 characters) and a Value (at most 256).")
+        merged[tag["Key"]] = tag.get("Value", "")
+    if len(merged) > 50:
+        raise InvalidInput("A resource may have at most 50 tags.")
+    return [{"Key": k, "Value": v} for k, v in merged.items()]
 
 
 def group_from_spec(spec: dict[str, Any]) -> FeatureGroup:

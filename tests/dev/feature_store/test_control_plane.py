@@ -235,3 +235,13 @@ def test_control_plane_wire_format(emulator: Any) -> None:
             out = json.loads(resp.read())
     assert isinstance(out["CreationTime"], int | float)
     assert re.fullmatch(r"arn:aws:sagemaker:[a-z0-9-]+:\d{12}:feature-group/.+", out["FeatureGroupArn"])
+
+
+def test_tags_are_kept_apart_from_describe(sm: Any) -> None:
+    """Tags at create and from AddTags (a key given again takes its new value); ListTags returns
+    them, DescribeFeatureGroup does not (as in SageMaker)."""
+    name = unique_name("Tags")
+    arn = sm.create_feature_group(**_create_kwargs(name, Tags=[{"Key": "a", "Value": "1"}]))["FeatureGroupArn"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "a", "Value": "2"}, {"Key": "b", "Value": "3"}])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "a", "Value": "2"}, {"Key": "b", "Value": "3"}]
+    assert "Tags" not in sm.describe_feature_group(FeatureGroupName=name)
