@@ -16,6 +16,7 @@ from types import ModuleType
 from featurestream.cli.failures import describe, first_line
 from featurestream.cli.helptext import DocFormatter
 from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.ops.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ DEBUG_HELP = "show the traceback of a failure (default: one line)"
 
 
 def _say(line: str) -> None:
+    # A driver's message may quote a URL with its credentials: masked before anyone sees it.
+    line = redact(line)
     # Jobs log JSON lines: the failure goes there too. Without handlers logging's last resort
     # would print it a second time, so only when someone configured logging.
     if logging.getLogger().handlers:
@@ -44,7 +47,7 @@ def run_entry(body: Callable[[], int | None], what: str = "featurestream", debug
         if debug:
             traceback.print_exc()
         for problem in exc.problems:
-            print(f"featurestream: config error: {problem}", file=sys.stderr)
+            print(redact(f"featurestream: config error: {problem}"), file=sys.stderr)
         return EXIT_CONFIG
     except FeatureStreamError as exc:
         if debug:

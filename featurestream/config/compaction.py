@@ -18,6 +18,7 @@ from featurestream.config.base import Frozen
 
 # The loader's helpers are shared on purpose: one error format for every config file.
 from featurestream.config.loader import read_yaml, to_model
+from featurestream.config.locations import Location
 from featurestream.config.profile import SparkSpec
 from featurestream.durations import parse_duration_ms
 
@@ -52,7 +53,7 @@ class FeatureGroupInput(Frozen):
     name: str
     # The group's offline `.../data` prefix, local or s3://; when absent, DescribeFeatureGroup's
     # ResolvedOutputS3Uri is used.
-    path: str | None = None
+    path: Location | None = None
     record_identifier: str | None = None
     event_time: str | None = None
 
@@ -104,7 +105,7 @@ class LockSpec(Frozen):
 class CompactionConfig(Frozen):
     region: str = "us-east-1"
     # Root of the compacted output: one folder per feature group (local path or s3://).
-    output: str = Field(min_length=1)
+    output: Location = Field(min_length=1)
     # Where an emulator without S3 writes `s3://bucket/key` (its --offline-local-dir): such URIs
     # are read from <offline_local_root>/bucket/key instead.
     offline_local_root: str | None = None

@@ -1,20 +1,37 @@
 """An environment profile (`--env`, see config.profiles for the lookup): where things run, not what they compute.
 
 Secrets never live here: credentials come from the AWS default chain, the environment or secret
-files. Values may reference the environment as `${VAR}` or `${VAR:-default}` (see loader).
+files (`security.kafka_secret_options`). An option whose name looks like a secret, or whose value
+carries one (a JAAS `password="..."`, a URL's `user:password@`; see config.credentials), is
+refused. Every S3 URI is checked (config.locations). Values may reference the environment as
+`${VAR}` or `${VAR:-default}` (see loader).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
+from featurestream.config.credentials import credential_in, refuse_credentials
+from featurestream.config.locations import Location, OfflineStoreUri
 from featurestream.durations import parse_duration_ms
 
 _SECRET_WORDS = ("password", "secret", "token", "access_key", "secret_key")
+# Spark settings whose value is a secret (spark.authenticate.secret, fs.s3a.secret.key, ...).
+_SECRET_SPARK_KEY = re.compile(r"(?i)(password|passwd|secret|token|secret[._]key|access[._]key)$")
+_USE_SECRET_OPTIONS = "give it in security.kafka_secret_options (env or file)"  # noqa: S105 - a hint
+
+
+def _refuse_secret_values(options: dict[str, str], hint: str) -> None:
+    """A value carrying a secret (inside a JAAS string, a URL, a property list) is refused."""
+    for key, value in options.items():
+        found = credential_in(value)
+        if found:
+            raise ValueError(f"{key!r} carries {found} in its value: {hint}")
 
 
 class KafkaSpec(Frozen):
@@ -28,14 +45,16 @@ class KafkaSpec(Frozen):
     def _no_inline_secrets(cls, options: dict[str, str]) -> dict[str, str]:
         for key in options:
             if any(word in key.lower() for word in _SECRET_WORDS) and "jaas" not in key.lower():
-                raise ValueError(f"{key!r} looks like a secret: pass it through the environment, not the file")
+                raise ValueError(f"{key!r} looks like a secret: {_USE_SECRET_OPTIONS}, not the file")
+        # A JAAS config without secrets (MSK IAM, Kerberos with a keytab file) may stay here.
+        _refuse_secret_values(options, _USE_SECRET_OPTIONS)
         return options
 
 
 class FeatureStoreSpec(Frozen):
     region: str = "us-east-1"
-    # Where the offline store lives; None = online only.
-    offline_store_s3_uri: str | None = None
+    # Where the offline store lives (s3://bucket/prefix); None = online only.
+    offline_store_s3_uri: OfflineStoreUri | None = None
     role_arn: str | None = None
     # Writer settings (the sink runs on the executors; see featurestream/connectors/writer/README.md).
     # `featurestream` is our writer; `sagemaker-connector` is AWS's FeatureStoreManager.ingest_data.
@@ -60,11 +79,22 @@ class FeatureStoreSpec(Frozen):
     call_timeout_s: float = Field(default=10.0, gt=0)
     # Records the service rejects for good go here (Parquet, local or s3a://);
     # None = `<dlq_path>/<feature group>/online-store` of the profile.
-    dlq_path: str | None = None
+    dlq_path: Location | None = None
     # More rejects than this in one micro-batch fail it: that is a schema mismatch, not bad rows.
     dlq_max_records_per_batch: int = Field(default=100_000, ge=0)
     # Endpoint override of the featurestore runtime; None = AWS_ENDPOINT_URL_* or AWS's endpoint.
     runtime_endpoint_url: str | None = None
+
+    @field_validator("offline_store_s3_uri", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # `${VAR:-}` expands to "" when the variable is unset: no offline store then.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("runtime_endpoint_url")
+    @classmethod
+    def _no_url_credentials(cls, value: str | None) -> str | None:
+        return value if value is None else refuse_credentials(value)
 
     @model_validator(mode="after")
     def _backoff_order(self) -> FeatureStoreSpec:
@@ -79,6 +109,16 @@ class SparkSpec(Frozen):
     shuffle_partitions: int = Field(default=4, ge=1, le=10_000)
     trigger_interval: str = "5 seconds"
     conf: dict[str, str] = {}
+
+    @field_validator("conf")
+    @classmethod
+    def _no_inline_secrets(cls, conf: dict[str, str]) -> dict[str, str]:
+        hint = "pass it through the environment or spark-submit, not the file"
+        for key in conf:
+            if _SECRET_SPARK_KEY.search(key):
+                raise ValueError(f"{key!r} looks like a secret: {hint}")
+        _refuse_secret_values(conf, hint)
+        return conf
 
 
 def _check_duration(value: str) -> str:
@@ -130,6 +170,8 @@ class LineageSpec(Frozen):
     retries: int = Field(default=3, ge=0, le=10)
     namespace: str = Field(default="featurestream", min_length=1)
 
+    _url = field_validator("url")(lambda v: v if v is None else refuse_credentials(v, "(use api_key_env)"))
+
     @model_validator(mode="after")
     def _http_needs_url(self) -> LineageSpec:
         if self.transport == "http" and not self.url:
@@ -145,7 +187,7 @@ class ShutdownSpec(Frozen):
     timeout: str = "10m"
     # A path (local, s3a://, hdfs://) whose appearance stops the job like SIGTERM: for YARN and
     # other schedulers that cannot signal the driver's Python process.
-    stop_file: str | None = None
+    stop_file: Location | None = None
     poll_interval: str = "5s"
 
     _durations = field_validator("timeout", "poll_interval")(lambda v: _check_duration(v))
@@ -198,8 +240,8 @@ class EnvironmentProfile(Frozen):
     kafka: KafkaSpec
     feature_store: FeatureStoreSpec = FeatureStoreSpec()
     spark: SparkSpec = SparkSpec()
-    checkpoint_root: str = Field(min_length=1)
-    dlq_path: str = Field(min_length=1)
+    checkpoint_root: Location = Field(min_length=1)
+    dlq_path: Location = Field(min_length=1)
     # Factories, not shared instances: defaults that read the environment are read at load time.
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     lineage: LineageSpec = Field(default_factory=LineageSpec)

@@ -5,7 +5,8 @@ table or query over JDBC, or Parquet such as a history export), which compacted 
 join and how (keys, TTL, prefix/rename), the point-in-time rules, and where the result goes.
 
 Secrets never live here: the JDBC password comes from an environment variable or a secret file
-whose *name* the file may give; a key or URL parameter that carries a password is refused.
+whose *name* the file may give; a key, or a URL in any form that carries a password
+(featurestream.config.credentials), is refused. Every S3 URI is checked (featurestream.config.locations).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
+from featurestream.config.credentials import refuse_credentials
+from featurestream.config.locations import Location
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError
 from featurestream.io import paths
@@ -26,7 +29,6 @@ from featurestream.io import paths
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 _COLUMN_NAME = re.compile(r'^[^\x00-\x1f\x7f"`\\]{1,63}\Z')
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PASSWORD_IN_URL = re.compile(r"(?i)(password|passwd|pwd)=")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -83,9 +85,7 @@ class JdbcSpec(Frozen):
     def _url(cls, url: str) -> str:
         if not url.startswith("jdbc:"):
             raise ValueError("must start with jdbc: (e.g. jdbc:postgresql://host:5432/db)")
-        if _PASSWORD_IN_URL.search(url):
-            raise ValueError("carries a password: pass it through the environment or a secret file, not the file")
-        return url
+        return refuse_credentials(url, "(use password_env or password_file)")
 
     @field_validator("password_env")
     @classmethod
@@ -124,7 +124,7 @@ class LabelsSpec(Frozen):
     table: str | None = None
     query: str | None = None
     # Parquet (local or s3a://) instead of JDBC, e.g. the output of --export-history.
-    path: str | None = None
+    path: Location | None = None
     timestamp_column: str
     label_columns: list[str] = []
     # Only these columns (default: all of the table or query).
@@ -172,7 +172,7 @@ class FeatureGroupInput(Frozen):
     write_time, api_invocation_time and is_deleted."""
 
     name: str
-    path: str = Field(min_length=1)
+    path: Location = Field(min_length=1)
     # label column -> feature-group column (the record identifier, or several columns).
     keys: dict[str, str] = Field(min_length=1)
     event_time_column: str = "event_time"
@@ -271,7 +271,7 @@ class SplitSpec(Frozen):
 
 
 class OutputSpec(Frozen):
-    path: str = Field(min_length=1)
+    path: Location = Field(min_length=1)
     format: Literal["parquet", "csv"] = "parquet"
     mode: Literal["overwrite", "error"] = "overwrite"
     split: SplitSpec | None = None
@@ -282,10 +282,10 @@ class OutputSpec(Frozen):
 class ExportHistorySpec(Frozen):
     """`--export-history`: copy the RDS rows changed since the last run to Parquet."""
 
-    path: str = Field(min_length=1)
+    path: Location = Field(min_length=1)
     updated_at_column: str
     # Where the watermark is remembered (default: <path>/_export_state.json).
-    state_path: str | None = None
+    state_path: Location | None = None
     # Leave the newest rows for the next run, so transactions still in flight are not skipped.
     safety_lag: str | None = None
 

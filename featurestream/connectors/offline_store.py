@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from featurestream.io import paths
+from featurestream.io.s3_uri import S3UriError, parse_s3_uri, scheme_of
 
-_S3 = re.compile(r"^s3a?://([^/]+)/?(.*)$")
 _HOUR_DIR = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})$")
 
 
@@ -35,7 +35,9 @@ class StoreUri:
     """A location on S3 (`s3://bucket/key`) or on the local file system (an absolute path).
 
     `s3a://` is accepted as input and normalised to `s3://`; Spark gets `s3a://` back from
-    `spark_path` because Hadoop's S3A connector is what reads it outside EMR.
+    `spark_path` because Hadoop's S3A connector is what reads it outside EMR. An S3 URI must
+    pass featurestream.io.s3_uri (S3's bucket rules, no empty, `.` or `..` key segment), so a
+    location never leads out of its bucket, nor out of the folder that mirrors it.
     """
 
     scheme: str  # "s3" or "file"
@@ -45,11 +47,12 @@ class StoreUri:
     @classmethod
     def parse(cls, text: str | os.PathLike[str]) -> StoreUri:
         raw = os.fspath(text).strip()
-        match = _S3.match(raw)
-        if match:
-            if not match.group(1):
-                raise OfflineStoreError(f"{raw!r}: missing bucket")
-            return cls("s3", match.group(1), match.group(2).strip("/"))
+        if scheme_of(raw) in ("s3", "s3a"):
+            try:
+                location = parse_s3_uri(raw, schemes=("s3", "s3a"))
+            except S3UriError as exc:
+                raise OfflineStoreError(f"not a valid S3 URI: {exc}") from None
+            return cls("s3", location.bucket, location.key)
         if raw.startswith("file:"):
             raw = re.sub(r"^file:(//)?", "", raw)
         if not raw or "://" in raw:

@@ -8,7 +8,9 @@ What this module guarantees:
 - reads are partitioned: the partition column (integer primary key, else the time column) and its
   bounds are discovered with one MIN/MAX/COUNT query when the config does not give them;
 - the password comes from an environment variable or a secret file, is held in `Secret` (whose
-  repr is masked), goes only into the driver's connection properties, and is never logged;
+  repr is masked), goes only into the driver's connection properties, and is never logged; a URL
+  carrying one is refused at load, and every URL or driver message we log or raise goes through
+  `featurestream.config.credentials.redact` all the same;
 - sessions run in UTC, and the jobs' JVMs too (featurestream.spark): a `timestamp without time
   zone` value is read as UTC wall-clock time, the same instant on both sides, as timestamptz is.
 """
@@ -32,6 +34,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from featurestream.config.credentials import redact
 from featurestream.config.training_set import JdbcSpec, PartitioningSpec
 from featurestream.errors import ConfigError, FeatureStreamError
 
@@ -42,7 +45,6 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 # character is literal except the quotes themselves (and backslashes for MySQL), so those and
 # control characters are refused rather than escaped.
 _QUOTABLE = re.compile(r'^[^\x00-\x1f\x7f"`\\]{1,63}\Z')
-_SENSITIVE_PARAM = re.compile(r"(?i)pass|secret|token|key|credential")
 PASSWORD_FILE_ENV = "FEATURESTREAM_JDBC_PASSWORD_FILE"  # noqa: S105 - the name of a variable, not a secret
 USER_ENV = "FEATURESTREAM_JDBC_USER"
 Op = Literal[">=", ">", "<", "<="]
@@ -126,15 +128,6 @@ def dialect_for(url: str) -> Dialect:
         if lowered.startswith(prefix):
             return dialect
     raise ConfigError("<config>", "labels.jdbc.url", "supported databases: postgresql, mysql, mariadb")
-
-
-def redact_url(url: str) -> str:
-    """The URL without the values of sensitive-looking parameters (for logs and the manifest)."""
-    base, _, query = url.partition("?")
-    if not query:
-        return base
-    params = [(k, "***" if _SENSITIVE_PARAM.search(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-    return base + "?" + "&".join(f"{k}={v}" for k, v in params)
 
 
 def resolve_password(spec: JdbcSpec, source: str = "<config>") -> Secret | None:
@@ -247,7 +240,7 @@ class JdbcReader:
             with _py4j_quiet():
                 return self.spark.read.format("jdbc").options(**self._options(), **options).load()
         except Exception as exc:
-            raise JdbcReadError(f"JDBC read from {redact_url(self.spec.url)} failed: {_first_line(exc)}") from None
+            raise JdbcReadError(redact(f"JDBC read from {self.spec.url} failed: {_first_line(exc)}")) from None
 
     def query(self, sql: str) -> list[Row]:
         """Run a small query on the driver side (metadata, bounds)."""
@@ -255,7 +248,7 @@ class JdbcReader:
         try:
             return frame.collect()
         except Exception as exc:
-            raise JdbcReadError(f"JDBC query on {redact_url(self.spec.url)} failed: {_first_line(exc)}") from None
+            raise JdbcReadError(redact(f"JDBC query on {self.spec.url} failed: {_first_line(exc)}")) from None
 
     def integer_primary_key(self, table: str) -> str | None:
         """The table's single-column integer primary key, if it has one."""
@@ -294,7 +287,7 @@ class JdbcReader:
         try:
             row = frame.collect()[0]
         except Exception as exc:
-            raise JdbcReadError(f"JDBC query on {redact_url(self.spec.url)} failed: {_first_line(exc)}") from None
+            raise JdbcReadError(redact(f"JDBC query on {self.spec.url} failed: {_first_line(exc)}")) from None
         lo, hi = row["lo"], row["hi"]
         if is_time and lo is not None:
             lo, hi = EPOCH + timedelta(microseconds=int(lo)), EPOCH + timedelta(microseconds=int(hi))
@@ -311,7 +304,7 @@ class JdbcReader:
         lineage: dict[str, Any] = {
             "kind": "jdbc",
             "database": self.dialect.name,
-            "url": redact_url(self.spec.url),
+            "url": redact(self.spec.url),
             "table": relation.table,
             "query": relation.query,
             "columns": list(relation.columns) if relation.columns else None,
@@ -335,7 +328,7 @@ class JdbcReader:
                 "column": column, "lower_bound": lower, "upper_bound": upper,
                 "num_partitions": int(options.get("numPartitions", "1")), "row_count_at_read": count,
             }
-        log.info("jdbc read %s %s", redact_url(self.spec.url), lineage.get("partitioning"))
+        log.info("jdbc read %s %s", redact(self.spec.url), lineage.get("partitioning"))
         return JdbcRead(self._load(options), lineage)
 
 

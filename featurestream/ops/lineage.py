@@ -179,10 +179,13 @@ class LineageRun:
             "featurestream": _properties_facet(self.properties),
         }
         if error is not None:
+            from featurestream.ops.secrets import redact
+
             trace = None
             if isinstance(error, BaseException):
-                trace = "".join(traceback.format_exception(error))[-8000:]
-            run_facets["errorMessage"] = ErrorMessageRunFacet(message=str(error)[:2000], programmingLanguage="PYTHON",
+                trace = redact("".join(traceback.format_exception(error))[-8000:])
+            run_facets["errorMessage"] = ErrorMessageRunFacet(message=redact(str(error)[:2000]),
+                                                              programmingLanguage="PYTHON",
                                                               stackTrace=trace, producer=PRODUCER)
         job_facets: dict[str, Any] = {"jobType": JobTypeJobFacet(processingType=self.processing, integration="SPARK",
                                                  jobType="JOB", producer=PRODUCER)}
@@ -214,7 +217,11 @@ def _properties_facet(properties: dict[str, Any]) -> Any:
     """Our own run facet: the job's settings that matter to a reader of the lineage graph."""
     from openlineage.client.generated.base import RunFacet
 
-    facet = RunFacet(producer=PRODUCER).with_additional_properties(**properties)
+    from featurestream.ops.secrets import redact
+
+    # Values are the job's settings (files, profile names, options): masked like a log line.
+    cleaned = {key: redact(value) if isinstance(value, str) else value for key, value in properties.items()}
+    facet = RunFacet(producer=PRODUCER).with_additional_properties(**cleaned)
     facet._schemaURL = FACET_SCHEMA
     return facet
 

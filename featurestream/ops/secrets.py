@@ -1,5 +1,6 @@
 """Secrets of a job: read at run time from the environment or a mounted file, never from config,
-and masked in every Python log line once read.
+and masked in every Python log line once read. Credentials written into text by their form (a
+URL's `user:password@`, `password=...`; featurestream.config.credentials) are masked too, read or not.
 
 Kafka authentication goes through the profile: plain options (`security.protocol`,
 `sasl.mechanism`, truststore locations) in `kafka.options`, secret values (`sasl.jaas.config`,
@@ -15,6 +16,7 @@ import re
 import threading
 from pathlib import Path
 
+from featurestream.config import credentials
 from featurestream.config.profile import SecretRef, SecuritySpec
 from featurestream.errors import ConfigError
 from featurestream.logs import filter_every_root_handler
@@ -78,7 +80,8 @@ def kafka_security_options(security: SecuritySpec, plain: dict[str, str], source
 
 
 class SecretRedactor(logging.Filter):
-    """Replaces every registered secret value in a record's message and traceback."""
+    """Replaces every registered secret value, and every credential by its form, in a record's
+    message and traceback."""
 
     def __init__(self) -> None:
         super().__init__("featurestream.ops.secrets")
@@ -88,11 +91,9 @@ class SecretRedactor(logging.Filter):
         for value in self.values:
             if value in text:
                 text = text.replace(value, MASK)
-        return text
+        return credentials.redact(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.values:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string is the caller's problem; let logging report it
@@ -131,5 +132,6 @@ def install_redactor() -> SecretRedactor:
 
 
 def redact(text: str) -> str:
-    """`text` with every registered secret masked (for files we write: manifests, lineage)."""
+    """`text` with every registered secret and every credential by its form masked (for lines we
+    print and files we write: failures, manifests, lineage)."""
     return _redactor.redact(text)

@@ -74,7 +74,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
                                 label_count=labels.rows)
             cut = output.validation_cut(labels.frame, labels.timestamp_column, out_spec)
             features = [c for g in groups for c in g.side.features]
-            written = output.write(spark, joined, labels.timestamp_column, out_spec, cut, features)
+            written = output.write(spark, joined, labels.timestamp_column, out_spec, cut, features, source=source)
         with progress.phase("describing the labels"):
             for part in written.splits:
                 frame = output.read_back(spark, written, part, joined.schema)

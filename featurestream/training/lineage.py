@@ -2,7 +2,7 @@
 groups' Parquet, and the set (or the history export) written. Names follow OpenLineage's naming
 spec: `postgres://host:port` + `database.schema.table`, `mysql://host:port` + `database.table`,
 paths as in `featurestream.ops.lineage.path_dataset`. The URL's parameters (user, options) are left
-out, so no credential can reach an event.
+out and the URL is masked first (featurestream.config.credentials), so no credential can reach an event.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
+from featurestream.config.credentials import redact
 from featurestream.config.training_set import LabelsSpec, TrainingSetSpec
 from featurestream.ops.lineage import DatasetRef, path_dataset
 
@@ -19,7 +20,7 @@ _SCHEMES = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 def labels_dataset(spec: LabelsSpec) -> DatasetRef:
     if spec.path is not None or spec.jdbc is None:
         return path_dataset(str(spec.path))
-    url = urlsplit(spec.jdbc.url.removeprefix("jdbc:"))
+    url = urlsplit(redact(spec.jdbc.url).removeprefix("jdbc:"))
     scheme = _SCHEMES.get(url.scheme, url.scheme)
     host = url.hostname or "localhost"
     namespace = f"{scheme}://{host}:{url.port}" if url.port else f"{scheme}://{host}"

@@ -3,8 +3,9 @@
 It records the inputs (JDBC source, its SQL predicates, partitioning and the time it was read; the
 feature groups with the partitions and files used), the config and its hash, the code version,
 the join options and what the skew remedy did, and per split the row count, the null rate of
-every feature and the label distribution. It never holds a secret: the config has none, and the
-JDBC URL is redacted.
+every feature and the label distribution. It never holds a secret: the config may carry none
+(refused at load), and every string of the recorded config goes through
+`featurestream.config.credentials.redact` all the same.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
+from featurestream.config.credentials import redact
 from featurestream.config.training_set import TrainingSetSpec
 from featurestream.io.jars import project_root
 
@@ -65,7 +67,7 @@ def build_manifest(*, spec: TrainingSetSpec, source: str, started: datetime, fin
         "duration_s": round((finished - started).total_seconds(), 3),
         "config_file": source,
         "config_hash": config_hash(spec),
-        "config": spec.model_dump(mode="json"),
+        "config": _redacted(spec.model_dump(mode="json")),
         "code_version": code_version(),
         "spark": spark_info,
         "inputs": {"labels": labels, "feature_groups": feature_groups},
@@ -73,6 +75,17 @@ def build_manifest(*, spec: TrainingSetSpec, source: str, started: datetime, fin
         "output": output,
         "lineage": lineage,
     }
+
+
+def _redacted(value: Any) -> Any:
+    """Every string of a JSON-like value masked (featurestream.config.credentials.redact)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def to_json(manifest: dict[str, Any]) -> str:

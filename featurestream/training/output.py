@@ -3,6 +3,13 @@
 Layout under `output.path`: `data/` (no split) or `train/` and `validation/`, and `manifest.json`
 beside them. Rows whose timestamp is at or after the cut go to validation; rows without a
 timestamp go to train (they carry no features, and the manifest counts them).
+
+CSV holds what was read, or nothing: Spark's CSV defaults cut timestamps to milliseconds and strip
+a value's leading and trailing spaces (`card-00006 ` would become another key), so the writer
+sets microsecond timestamp formats, keeps white space, and quotes as RFC 4180 does (a quote is
+doubled; a value with a delimiter, quote or line break is quoted; a null is an empty field, an
+empty string `""`). Columns CSV has no text form for (arrays, maps, structs, binary) are refused
+before anything is written.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurestream.config.training_set import OutputSpec
-from featurestream.errors import FeatureStreamError
+from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.io import paths
 from featurestream.training import storage
 from featurestream.training.pit import quoted
@@ -64,6 +71,30 @@ def validation_cut(labels: DataFrame, timestamp_column: str, spec: OutputSpec) -
     return EPOCH + timedelta(microseconds=int(quantile[0])) if quantile else None
 
 
+# Both ways (write and read back): what was read is what is written.
+CSV_OPTIONS = {
+    "header": "true",
+    "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+    "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS",
+    "dateFormat": "yyyy-MM-dd",
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+    "quote": '"',
+    "escape": '"',
+    "multiLine": "true",
+}
+_NOT_IN_CSV = (T.ArrayType, T.MapType, T.StructType, T.BinaryType)
+
+
+def check_csv_columns(schema: T.StructType, source: str) -> None:
+    """ConfigError (`output.format`) naming every column CSV cannot hold as text."""
+    refused = [f"{field.name!r} ({field.dataType.simpleString()})" for field in schema.fields
+               if isinstance(field.dataType, _NOT_IN_CSV)]
+    if refused:
+        raise ConfigError(source, "output.format",
+                          f"csv cannot hold column {', '.join(refused)}: write parquet, or leave the column out")
+
+
 def _writer(frame: DataFrame, spec: OutputSpec) -> DataFrame:
     return frame.coalesce(spec.files) if spec.files else frame
 
@@ -73,7 +104,7 @@ def _save(frame: DataFrame, spec: OutputSpec, path: str, partition_by: str | Non
     if partition_by:
         writer = writer.partitionBy(partition_by)
     if spec.format == "csv":
-        writer.option("header", "true").csv(path)
+        writer.options(**CSV_OPTIONS).csv(path)
     else:
         writer.parquet(path)
 
@@ -90,9 +121,11 @@ def _metrics(split: Column, names: list[str], timestamp_column: str, feature_col
 
 
 def write(spark: SparkSession, joined: DataFrame, timestamp_column: str, spec: OutputSpec, cut: datetime | None,
-          feature_columns: list[str]) -> WrittenSet:
+          feature_columns: list[str], *, source: str = "<config>") -> WrittenSet:
     """One pass over the joined rows: the split is a partition column of a staging write whose
     folders are then moved into place, and the counts are observed during that same write."""
+    if spec.format == "csv":
+        check_csv_columns(joined.schema, source)
     root = paths.join(storage.normalise(spec.path))
     if storage.exists(spark, root):
         if spec.mode == "error":
@@ -131,7 +164,7 @@ def write(spark: SparkSession, joined: DataFrame, timestamp_column: str, spec: O
 
 def read_back(spark: SparkSession, written: WrittenSet, part: SplitOutput, schema: T.StructType) -> DataFrame:
     if written.format == "csv":
-        return spark.read.schema(schema).option("header", "true").csv(part.path)
+        return spark.read.schema(schema).options(**CSV_OPTIONS).csv(part.path)
     return spark.read.parquet(part.path)
 
 

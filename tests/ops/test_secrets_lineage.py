@@ -136,3 +136,22 @@ def test_unreachable_lineage_never_fails_the_job(caplog: pytest.LogCaptureFixtur
     run.start([], [])
     run.fail("query failed")
     assert errors  # counted, logged, not raised
+
+
+def test_a_url_credential_is_masked_in_logs_and_lineage_without_being_registered(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 19, finding 6: a driver's message quoting a URL with its password reaches neither a
+    log line nor an OpenLineage FAIL event."""
+    url = "jdbc:mysql://admin:Hunter2Secret@db/labels"
+    caplog.set_level(logging.INFO)
+    caplog.handler.addFilter(install_redactor())
+    logging.getLogger("tests.ops.secrets").error("read from %s failed", url)
+    assert "Hunter2Secret" not in caplog.text and "jdbc:mysql://admin:***@db/labels" in caplog.text
+
+    spec = LineageSpec(file=str(tmp_path / "ol.jsonl"))
+    with pytest.raises(RuntimeError), ol.job_run(spec, "training_set.t", [], [], properties={"url": url}):
+        raise RuntimeError(f"No suitable driver found for {url}")
+    text = (tmp_path / "ol.jsonl").read_text()
+    assert "Hunter2Secret" not in text
+    assert read_events(tmp_path / "ol.jsonl")[-1]["run"]["facets"]["errorMessage"]["message"] == (
+        "No suitable driver found for jdbc:mysql://admin:***@db/labels")

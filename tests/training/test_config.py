@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from featurestream.config.credentials import redact
 from featurestream.config.training_set import load_training_set
 from featurestream.connectors.rds import (
     MARIADB,
@@ -19,9 +21,9 @@ from featurestream.connectors.rds import (
     InvalidIdentifierError,
     Secret,
     dialect_for,
-    redact_url,
 )
 from featurestream.errors import ConfigError
+from featurestream.training.manifest import build_manifest, to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "conf" / "training_sets" / "card_fraud.yaml"
@@ -127,5 +129,19 @@ def test_secrets_never_show_and_urls_are_redacted() -> None:
     secret = Secret("hunter2")
     assert "hunter2" not in repr(secret) and "hunter2" not in str(secret) and "hunter2" not in f"{secret}"
     assert secret.reveal() == "hunter2"
-    assert redact_url("jdbc:postgresql://h:5432/db?user=app&sslpassword=x&ApiToken=y") == (
+    assert redact("jdbc:postgresql://h:5432/db?user=app&sslpassword=x&ApiToken=y") == (
         "jdbc:postgresql://h:5432/db?user=app&sslpassword=***&ApiToken=***")
+
+
+def test_the_manifest_records_the_config_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19, finding 6: even a URL that reached the spec unvalidated is masked in the manifest."""
+    monkeypatch.delenv("FEATURESTREAM_JDBC_URL", raising=False)
+    spec = load_training_set(EXAMPLE)
+    assert spec.labels.jdbc is not None
+    jdbc = spec.labels.jdbc.model_copy(update={"url": "jdbc:mysql://admin:Hunter2Secret@db/labels"})
+    leaky = spec.model_copy(update={"labels": spec.labels.model_copy(update={"jdbc": jdbc})})
+    now = datetime.now(UTC)
+    manifest = build_manifest(spec=leaky, source="fraud.yaml", started=now, finished=now, spark_info={}, labels={},
+                              feature_groups=[], join={}, output={})
+    assert "Hunter2Secret" not in to_json(manifest)
+    assert manifest["config"]["labels"]["jdbc"]["url"] == "jdbc:mysql://admin:***@db/labels"

@@ -72,9 +72,9 @@ def test_an_unknown_profile_is_exit_2_with_one_line(tmp_path: Path) -> None:
 
 def test_the_aws_profile_loads_with_its_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": "b-1.msk:9094", "FEATURESTREAM_OFFLINE_S3_URI": "s3://o/p",
+    for name, value in {"KAFKA_BOOTSTRAP_SERVERS": "b-1.msk:9094", "FEATURESTREAM_OFFLINE_S3_URI": "s3://ofs/p",
                         "FEATURESTREAM_FEATURE_STORE_ROLE_ARN": "arn:aws:iam::1:role/r",
-                        "FEATURESTREAM_CHECKPOINT_ROOT": "s3a://c/p", "FEATURESTREAM_DLQ_PATH": "s3a://d/p"}.items():
+                        "FEATURESTREAM_CHECKPOINT_ROOT": "s3a://cps/p", "FEATURESTREAM_DLQ_PATH": "s3a://dlq/p"}.items():
         monkeypatch.setenv(name, value)
     profile = load_profile("aws")
     # No master: spark-submit's decides.

@@ -23,6 +23,7 @@ from featurestream.config.compaction import CompactionConfig, load_compaction_co
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.logs import configure_json_logging
+from featurestream.ops.secrets import install_redactor
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def _session(config: CompactionConfig, buckets: list[str]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     configure_json_logging()
+    install_redactor()
     started = time.monotonic()
     # Everything that can be wrong with the configuration is found here, before Spark starts.
     config_file = Path(args.config)

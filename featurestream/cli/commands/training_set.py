@@ -21,6 +21,7 @@ from featurestream.config.training_set import load_training_set
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.logs import configure_json_logging
 from featurestream.ops import lineage as ol
+from featurestream.ops.secrets import install_redactor
 from featurestream.training.lineage import datasets
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_json_logging()
+    install_redactor()
     # Everything the files can get wrong is found here, before Spark starts.
     spec = load_training_set(args.config)
     args.env = profile_name(args.env)

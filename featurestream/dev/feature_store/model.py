@@ -17,6 +17,7 @@ from featurestream.dev.feature_store.types import (
     is_valid_name,
     ttl_seconds,
 )
+from featurestream.io.s3_uri import S3UriError, parse_s3_uri
 
 MAX_FEATURES = 2500
 _S3_URI = re.compile(r"(https|s3)://([^/]+)/?(.*)")
@@ -319,6 +320,12 @@ def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) 
         raise InvalidInput(f"OfflineStoreConfig.S3StorageConfig.S3Uri '{uri}' is not a valid S3 URI.")
     if not uri.startswith("s3://"):
         raise InvalidInput("The emulator supports only s3:// URIs for S3StorageConfig.S3Uri.")
+    try:
+        # S3's bucket rules and a key without empty, `.` or `..` segments: the replicated files
+        # must land in that bucket (or the local folder mirroring it), nowhere else.
+        parse_s3_uri(uri, schemes=("s3",))
+    except S3UriError as exc:
+        raise InvalidInput(f"OfflineStoreConfig.S3StorageConfig.S3Uri '{uri}' is not a valid S3 URI: {exc}.") from None
     table_format = cfg.get("TableFormat", "Glue")
     if not isinstance(table_format, str):
         raise InvalidInput("OfflineStoreConfig.TableFormat must be Glue or Iceberg.")

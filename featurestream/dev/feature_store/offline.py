@@ -31,6 +31,7 @@ from featurestream.dev.feature_store.event_time import MAX_EVENT_TIME, MIN_EVENT
 from featurestream.dev.feature_store.model import FeatureGroup
 from featurestream.dev.feature_store.store import OfflineRow, Store
 from featurestream.dev.feature_store.types import FRACTIONAL, INTEGRAL, parse_scalar
+from featurestream.io.s3_uri import S3UriError, parse_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,28 @@ class OfflineSink(Protocol):
 
 
 class LocalDirSink:
-    """s3://bucket/key -> <root>/bucket/key, for running without any S3 service."""
+    """s3://bucket/key -> <root>/bucket/key, for running without any S3 service.
+
+    Nothing is ever written outside `root`: the URI must pass S3's rules (no `..` bucket, no
+    empty, `.` or `..` key segment), and the resolved target (symlinks followed) must still be
+    under the resolved root.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def path_for(self, uri: str) -> Path:
-        match = _S3_URI.fullmatch(uri)
-        if match is None:
-            raise ValueError(f"not an s3:// URI: {uri}")
-        return self.root / match.group(1) / match.group(2)
+        try:
+            location = parse_s3_uri(uri, schemes=("s3",))
+        except S3UriError as exc:
+            raise ValueError(f"not a valid s3:// URI for the offline store: {exc}") from None
+        if not location.key:
+            raise ValueError(f"not an object key: {uri}")
+        root = self.root.resolve()
+        target = (root / location.bucket / location.key).resolve()
+        if not target.is_relative_to(root):
+            raise ValueError(f"{uri} leads out of the offline folder {root}")
+        return target
 
     def write(self, uri: str, data: bytes) -> None:
         target = self.path_for(uri)

@@ -116,7 +116,10 @@ def test_missing_group_is_resource_not_found(sm: Any) -> None:
         ({"OnlineStoreConfig": None}, "OfflineStoreConfig"),
         ({"OnlineStoreConfig": {"EnableOnlineStore": False}}, "OfflineStoreConfig"),
         ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "not-a-uri"}}}, "S3Uri"),
-        ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://b/p"}, "TableFormat": "Iceberg"}},
+        # Issue 19, finding 3: a bucket outside S3's rules or a key leading elsewhere.
+        ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://../../../x"}}}, "not a valid S3 bucket name"),
+        ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://bucket//abs/path"}}}, "empty segment"),
+        ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://bkt/p"}, "TableFormat": "Iceberg"}},
          "Iceberg"),
         ({"OnlineStoreConfig": {"EnableOnlineStore": True, "TtlDuration": {"Unit": "Days", "Value": 0}}},
          "TtlDuration"),

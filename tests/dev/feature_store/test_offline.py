@@ -236,7 +236,7 @@ def test_an_interrupted_flush_is_replayed_into_the_same_files(tmp_path: Path) ->
         "FeatureGroupName": "replay", "RecordIdentifierFeatureName": "id", "EventTimeFeatureName": "ts",
         "FeatureDefinitions": [{"FeatureName": "id", "FeatureType": "String"},
                                {"FeatureName": "ts", "FeatureType": "String"}],
-        "OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://b/p"}},
+        "OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://bkt/p"}},
     }, "us-east-1", ACCOUNT, time.time())
     store.create_group(group)
     gid, _ = store.resolve("replay")

@@ -4,18 +4,26 @@ initdb and postgres refuse to run as root, so under root both run as the `postgr
 (setuid in the child, as `runuser -u postgres` would). The superuser is reached only through a
 Unix socket in a private folder (peer auth); TCP on 127.0.0.1 requires a SCRAM password. The
 application role `featurestream` gets a password generated once and kept in a 0600 file.
+
+Its folders live in the stack's state dir. When they cannot (the `postgres` account cannot reach
+a state dir under a 0700 home; a socket path longer than Unix allows), they are created with
+mkdtemp in /var/tmp or /tmp, never under a fixed name, and their path is kept in the state dir.
+Every folder is taken over without following a symlink (O_NOFOLLOW, then fchown/fchmod on the open
+descriptor), and one owned by another account is refused: this runs as root, and a shared temp
+dir is anyone's to plant a link in.
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import logging
 import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 from featurestream.dev.stack import process
@@ -38,7 +46,9 @@ ALTER ROLE featurestream WITH LOGIN PASSWORD :'pw';
 SELECT 'CREATE DATABASE featurestream OWNER featurestream'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'featurestream') \\gexec
 """
-FALLBACK_ROOT = Path("/var/tmp")  # noqa: S108 - holds only a 0700 folder owned by postgres
+# Shared temp dirs for the folders that cannot live in the state dir: mkdtemp names only.
+DATA_FALLBACK_ROOT = Path("/var/tmp")  # noqa: S108 - mkdtemp folders only, 0700, owned by postgres
+SOCKET_FALLBACK_ROOT = Path("/tmp")  # noqa: S108 - mkdtemp folders only, 0700, owned by postgres
 
 
 class PostgresService(Service):
@@ -49,6 +59,7 @@ class PostgresService(Service):
         super().__init__(config)
         self._bin: Path | None = None
         self._base_dir: Path | None = None
+        self._socket_dir: Path | None = None
 
     # --- who runs it, and where its files are ---------------------------------------------
     @property
@@ -63,15 +74,14 @@ class PostgresService(Service):
     def _base(self) -> Path:
         """Where data and socket go: the state dir when the server's account can reach it.
 
-        A state dir under a 0700 home is unreachable for `postgres`; then a private folder in
-        /var/tmp, named after the state dir, holds them instead.
+        A state dir under a 0700 home is unreachable for `postgres`; then a private folder made
+        by mkdtemp in /var/tmp holds them instead (its path kept in the state dir).
         """
         if self._base_dir is None:
             if self.os_user is None or _reachable_by(self.os_user, self.dir):
                 self._base_dir = self.dir
             else:
-                digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
-                self._base_dir = FALLBACK_ROOT / f"featurestream-postgres-{digest}"
+                self._base_dir = self._kept_private_dir("data-root", DATA_FALLBACK_ROOT, "featurestream-postgres-")
                 log.info("postgres: %s is not reachable by postgres; data in %s", self.dir, self._base_dir)
         return self._base_dir
 
@@ -84,8 +94,29 @@ class PostgresService(Service):
         sock = self._base() / "run"
         if len(str(sock)) <= MAX_SOCKET_DIR:
             return sock
-        digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
-        return Path("/tmp") / f"featurestream-pg-{digest}"  # noqa: S108 - private 0700 dir
+        if self._socket_dir is None:
+            self._socket_dir = self._kept_private_dir("socket-root", SOCKET_FALLBACK_ROOT, "featurestream-pg-")
+        return self._socket_dir
+
+    def _kept_private_dir(self, name: str, root: Path, prefix: str) -> Path:
+        """A private folder in a shared temp dir: the one recorded in `<state>/<name>` while it
+        exists, else a new one made by mkdtemp (an unpredictable name) and recorded."""
+        record = self.dir / name
+        if record.is_file() and not record.is_symlink():
+            kept = Path(record.read_text(encoding="utf-8").strip())
+            if kept.parent == root and kept.name.startswith(prefix) and os.path.lexists(kept):
+                self._private_dir(kept)  # refuses a symlink or another account's folder
+                return kept
+        self.dir.mkdir(parents=True, exist_ok=True)
+        made = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+        self._private_dir(made)
+        temp = record.with_name(f".{name}.tmp")
+        temp.unlink(missing_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"{made}\n")
+        os.replace(temp, record)
+        return made
 
     @property
     def password_path(self) -> Path:
@@ -118,11 +149,34 @@ class PostgresService(Service):
                 ) from None
 
     def _private_dir(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        if self.os_user is not None:
-            account = pwd.getpwnam(self.os_user)
-            os.chown(path, account.pw_uid, account.pw_gid)
-        path.chmod(0o700)
+        """`path` as a 0700 folder of the server's account, without ever following a symlink.
+
+        The folder is opened with O_NOFOLLOW and changed through that descriptor, so a link
+        planted at `path` (or swapped in after a check) is never chowned or chmodded; a folder
+        that another account owns is refused rather than taken over.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise ServiceStartError(f"postgres: {path} is a symlink or not a folder ({exc.strerror}); "
+                                    "refusing to use it") from None
+        try:
+            found = os.fstat(fd)
+            account = pwd.getpwnam(self.os_user) if self.os_user is not None else None
+            allowed = {os.geteuid()} | ({account.pw_uid} if account is not None else set())
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid not in allowed:
+                raise ServiceStartError(f"postgres: {path} belongs to uid {found.st_uid}, not to this stack; "
+                                        "refusing to use it")
+            if account is not None:
+                os.fchown(fd, account.pw_uid, account.pw_gid)
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
     def _run_as(self, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run(  # type: ignore[call-overload]
@@ -131,13 +185,16 @@ class PostgresService(Service):
         )
 
     def _initdb(self) -> None:
+        if self._base() != self.dir:
+            self._private_dir(self._base())  # checked before anything inside it is read or removed
         if (self.data_dir / "PG_VERSION").is_file():
             return
-        if self.data_dir.exists():
+        if os.path.lexists(self.data_dir):
             # An initdb cut short leaves a half-written folder that initdb refuses to reuse.
+            # rmtree refuses a symlink itself; the check says why.
+            if self.data_dir.is_symlink():
+                raise ServiceStartError(f"postgres: {self.data_dir} is a symlink; refusing to remove it")
             shutil.rmtree(self.data_dir)
-        if self._base() != self.dir:
-            self._private_dir(self._base())
         self._private_dir(self.data_dir)
         done = self._run_as(
             [
@@ -183,7 +240,7 @@ class PostgresService(Service):
         if self.password_path.is_file():
             return self.password_path.read_text().strip()
         value = secrets.token_urlsafe(24)
-        fd = os.open(self.password_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self.password_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(value + "\n")
         return value
@@ -191,7 +248,7 @@ class PostgresService(Service):
     def _write_pgpass(self, password: str) -> None:
         # token_urlsafe never yields ':' or '\\', the two characters .pgpass would need escaped.
         line = f"{LOOPBACK}:{self.port}:{DATABASE}:{ROLE}:{password}\n"
-        fd = os.open(self.pgpass_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(self.pgpass_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(line)
 
