@@ -17,7 +17,16 @@ Per scenario the JSON has `lost` and `wrong` (must be 0) next to the counts in, 
    (DLQ with a reason, late sink, online-store DLQ, dropped as a duplicate, or used as valid);
    the counts reconcile: in = aggregated + duplicates + late + filtered + DLQ;
 5. compaction: the offline-store compaction killed mid-write (Spark's task files on disk), then
-   re-run: output identical to a clean run's and to the DuckDB oracle's.
+   re-run: output identical to a clean run's and to the DuckDB oracle's;
+6. poison: while the job runs, a record with EventTime 9999-12-31 is written through PutRecord for
+   one of its cards (and a 3 KB record identifier is tried): the job goes on, every other card
+   matches the oracle, offline replication is not blocked, the counts reconcile;
+7. retention: Kafka deletes unread records (DeleteRecords, as retention does) between two runs:
+   with `kafka.fail_on_data_loss: true` the job exits 1 with one line, at once; with false it goes
+   on and counts exactly the deleted records (`featurestream_events_lost_total`):
+   in = aggregated + DLQ + late + lost;
+8. big_messages: 10 MB messages (a topic whose max.message.bytes allows them) mixed into a valid
+   stream: each goes to the DLQ with `value too large`, the job goes on.
 
     python bench/reliability.py [--only kill9,faults] [--events 100000] [--keep]
 """
@@ -47,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pyarrow.parquet as pq
 import yaml
 
@@ -60,6 +70,7 @@ from featurestream.connectors.provisioning import ensure_feature_group  # noqa: 
 from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
 from featurestream.dev.generator import (  # noqa: E402
     GeneratorSettings,
+    delete_records_before,
     encode,
     ensure_topic,
     generate_events,
@@ -71,7 +82,7 @@ from tests.compaction.data import local_files  # noqa: E402
 from tests.ops.job import JobProcess, batch_ids, job_env  # noqa: E402
 from tests.ops.online import compare_online  # noqa: E402
 
-SCENARIOS = ("kill9", "restarts", "faults", "malformed", "compaction")
+SCENARIOS = ("kill9", "restarts", "faults", "malformed", "compaction", "poison", "retention", "big_messages")
 REGION = "us-east-1"
 Record = tuple[bytes | None, bytes]
 
@@ -189,7 +200,7 @@ class Setup:
 
 
 def prepare(name: str, base: Path, kafka: Kafka, emu: EmulatorProcess, *, max_offsets: int,
-            partitions: int = 2) -> Setup:
+            partitions: int = 2, topic_configs: dict[str, str] | None = None) -> Setup:
     work = base / name
     work.mkdir(parents=True, exist_ok=True)
     suffix = uuid.uuid4().hex[:6]
@@ -217,7 +228,7 @@ def prepare(name: str, base: Path, kafka: Kafka, emu: EmulatorProcess, *, max_of
     spec = load_feature_group(group_file)
     sagemaker = boto3.client("sagemaker", endpoint_url=emu.url, region_name=REGION)
     ensure_feature_group(sagemaker, spec, load_profile(profile_file))
-    ensure_topic(kafka.bootstrap, spec.source.topic, partitions=partitions)
+    ensure_topic(kafka.bootstrap, spec.source.topic, partitions=partitions, configs=topic_configs)
     return Setup(work, kafka, emu, group_file, profile_file, spec)
 
 
@@ -491,8 +502,8 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     # A clock far ahead would drag the watermark along and make every later event late.
     "far_future": ("dlq", ("future",)),
     "far_past": ("late", ()),
-    # Fields outside the schema are dropped at parsing: a big payload is an ordinary event.
-    "oversize": ("aggregated", ()),
+    # 400 KB in a string field: more than any online record could hold (source.max_string_bytes).
+    "oversize": ("dlq", ("value too large",)),
     # Kept as base64 in the DLQ: the payload's exact bytes come back (checked in `classify`).
     "invalid_utf8": ("dlq", ("invalid UTF-8",)),
     "unknown_fields": ("aggregated", ()),
@@ -684,6 +695,208 @@ def scenario_compaction(base: Path, kafka: Kafka) -> dict[str, Any]:
             and crash_rows == clean_rows == expected and snapshots_equal}
 
 
+# --- 6. a poison record in the online store during a run ---------------------------------------
+
+POISON_TIME = "9999-12-31T23:59:59Z"  # the last EventTime AWS accepts
+
+
+def _engine_in(totals: dict[str, int], dlq: int, lost: int = 0) -> int:
+    """Events accounted for: aggregated + duplicates + late + DLQ + lost (no filtered events: the
+    generator's amounts are all positive)."""
+    return totals["aggregated"] + totals["duplicates"] + totals["late_events"] + dlq + lost
+
+
+def scenario_poison(base: Path, kafka: Kafka) -> dict[str, Any]:
+    gen = settings(entities=100, seed=41, rate=10.0)
+    events = generate_events(4000, gen)
+    records = list(encode(events, gen))
+    half = len(records) // 2
+    poisoned = str(events[0]["card_id"])
+    with running_emulator(base / "poison") as emu:
+        setup = prepare("poison", base, kafka, emu, max_offsets=500, partitions=2)
+        group = setup.spec.online_store.feature_group_name
+        runtime = boto3.client("sagemaker-featurestore-runtime", endpoint_url=emu.url, region_name=REGION)
+        produce_kafka(records[:half], kafka.bootstrap, setup.spec.source.topic)
+        job = setup.job()
+        try:
+            wait_until(lambda: _committed_or_exited(setup.checkpoint, job, half), 900, "poison: the first half")
+            log(f"poison: PutRecord {poisoned} at EventTime {POISON_TIME} while the job runs")
+            runtime.put_record(FeatureGroupName=group, Record=[
+                {"FeatureName": "card_id", "ValueAsString": poisoned},
+                {"FeatureName": "event_time", "ValueAsString": POISON_TIME},
+                {"FeatureName": "txn_count_5m", "ValueAsString": "999999999"},
+                {"FeatureName": "amount_sum_5m", "ValueAsString": "1e300"}])
+            try:  # an identifier over AWS's 2 KB: refused by the API, never stored
+                runtime.put_record(FeatureGroupName=group, Record=[
+                    {"FeatureName": "card_id", "ValueAsString": "c" * 3000},
+                    {"FeatureName": "event_time", "ValueAsString": "2026-01-01T00:00:00Z"},
+                    {"FeatureName": "txn_count_5m", "ValueAsString": "1"}])
+                oversized = "accepted"
+            except botocore.exceptions.ClientError as exc:
+                oversized = f"refused: {exc.response['Error']['Code']}"
+            produce_kafka(records[half:], kafka.bootstrap, setup.spec.source.topic)
+            wait_until(lambda: _committed_or_exited(setup.checkpoint, job, len(records)), 900,
+                       "poison: the second half")
+            job.signal(signal.SIGTERM)
+            rc = job.wait(600)
+        finally:
+            job.stop_if_running()
+        failures = [e for e in job.events() if e.get("event") == "query_failed"]
+        # SageMaker keeps the newest EventTime online: the poisoned card keeps the poison there
+        # (the job's older records go to the offline store only); every other card is the oracle's.
+        others = [e for e in events if e["card_id"] != poisoned]
+        result = online_check(setup, others)
+        held = {f["FeatureName"]: f["ValueAsString"]
+                for f in runtime.get_record(FeatureGroupName=group, RecordIdentifierValueAsString=poisoned)["Record"]}
+        flushed = emu.flush()
+        health = emu.health()
+        totals = setup.engine_totals()
+        dlq = len(parquet_rows(setup.dlq / "events"))
+        store_dlq = len(parquet_rows(setup.dlq / "online-store"))
+    accounted = _engine_in(totals, dlq)
+    return {"in": len(events), "written": result["entities_written"], "dlq": dlq, "late": totals["late_events"],
+            **result, "online_store_dlq": store_dlq, "job_exit_code": rc, "query_failures": len(failures),
+            "poisoned_card_online_event_time": held.get("event_time"), "oversized_identifier_put": oversized,
+            "offline_rows_flushed_after": flushed, "offline_blocked": health.get("offline_blocked"),
+            "reconciled": accounted == len(events), "unaccounted": len(events) - accounted,
+            "ok": rc == 0 and not failures and result["lost"] == 0 and result["wrong"] == 0 and store_dlq == 0
+            and held.get("event_time") == POISON_TIME and oversized.startswith("refused")
+            and not health.get("offline_blocked") and accounted == len(events)}
+
+
+# --- 7. Kafka retention deletes records the job has not read ------------------------------------
+
+def _metric(textfile: Path, name: str, query: str) -> float:
+    wanted = f'{name}{{query="{query}"}} '
+    for line in textfile.read_text().splitlines() if textfile.exists() else []:
+        if line.startswith(wanted):
+            return float(line[len(wanted):])
+    return 0.0
+
+
+def _surviving_ids(bootstrap: str, topic: str) -> set[str]:
+    """The transaction ids still in the topic (read from its earliest offsets)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        return {str(json.loads(message.value)["transaction_id"]) for message in consumer}
+    finally:
+        consumer.close()
+
+
+def scenario_retention(base: Path, kafka: Kafka) -> dict[str, Any]:
+    gen = settings(entities=200, seed=31, rate=10.0)
+    events = generate_events(6000, gen)
+    records = list(encode(events, gen))
+    first = 2000
+    with running_emulator(base / "retention") as emu:
+        setup = prepare("retention", base, kafka, emu, max_offsets=1000, partitions=2)
+        topic = setup.spec.source.topic
+        produce_kafka(records[:first], kafka.bootstrap, topic)
+        first_rc = setup.job("--available-now").wait(3600)
+        read = end_offsets(kafka.bootstrap, topic)
+        produce_kafka(records[first:], kafka.bootstrap, topic)
+        ends = end_offsets(kafka.bootstrap, topic)
+        # As retention would after an outage: the oldest half of what the job has not read is gone.
+        cut = {int(p): read[p] + (ends[p] - read[p]) // 2 for p in ends}
+        delete_records_before(kafka.bootstrap, topic, cut)
+        deleted = sum(cut[int(p)] - read[p] for p in ends)
+        log(f"retention: deleted {deleted} unread records (offsets {read} up to {cut})")
+
+        strict_profile = yaml.safe_load(setup.profile_file.read_text())
+        strict_profile["kafka"]["fail_on_data_loss"] = True
+        strict_profile["checkpoint_root"] = str(setup.work / "checkpoints-strict")
+        strict_profile["metrics"]["textfile"] = str(setup.work / "strict.prom")
+        shutil.copytree(setup.work / "checkpoints", setup.work / "checkpoints-strict")
+        (setup.work / "strict.yaml").write_text(yaml.safe_dump(strict_profile))
+        strict = JobProcess(["--feature-group", str(setup.group_file), "--env", str(setup.work / "strict.yaml"),
+                             "--available-now"], setup.work / "strict-run", env=setup.env()).start()
+        began = time.monotonic()
+        strict_rc = strict.wait(1800)
+        strict_s = time.monotonic() - began
+        lines = [line for line in strict.stderr_path.read_text(errors="replace").splitlines()
+                 if line.startswith("featurestream: ")]
+        strict_line = lines[-1] if lines else ""
+        strict_restarts = sum(1 for e in strict.events() if e.get("event") == "query_failed")
+
+        lenient_rc = setup.job("--available-now").wait(3600)
+        query = f"{setup.spec.name}-features"
+        counted = _metric(setup.work / "metrics.prom", "featurestream_events_lost_total", query)
+        logged = sum(int(e.get("lost", 0)) for e in setup.runs[-1].events()
+                     if e.get("event") == "kafka_records_lost" and e.get("query") == query)
+        kept = _surviving_ids(kafka.bootstrap, topic)
+        read_first = {str(e["transaction_id"]) for e in events[:first]}
+        # The oracle gets what the job could read: the first delivery and what survived.
+        readable = [e for e in events if str(e["transaction_id"]) in kept | read_first]
+        result = online_check(setup, readable)
+        totals = setup.engine_totals()
+        dlq = len(parquet_rows(setup.dlq / "events"))
+    accounted = _engine_in(totals, dlq, int(counted))
+    return {"in": len(events), "written": result["entities_written"], "dlq": dlq, "late": totals["late_events"],
+            **result, "lost": int(counted), "oracle_lost": result["lost"], "deleted": deleted,
+            "lost_logged": logged, "readable_events": len(readable), "first_exit_code": first_rc,
+            "strict": {"exit_code": strict_rc, "error_line": strict_line[:400], "seconds": round(strict_s, 1),
+                       "restarts": strict_restarts},
+            "lenient_exit_code": lenient_rc, "reconciled": accounted == len(events),
+            "unaccounted": len(events) - accounted,
+            "ok": first_rc == 0 and strict_rc == 1 and len(lines) == 1
+            and "kafka.fail_on_data_loss is true" in strict_line
+            and strict_line.startswith("featurestream: stream: ") and strict_restarts == 0 and lenient_rc == 0
+            and counted == deleted == logged and len(readable) == len(events) - deleted
+            and result["lost"] == 0 and result["wrong"] == 0 and accounted == len(events)}
+
+
+# --- 8. 10 MB messages -------------------------------------------------------------------------
+
+BIG_BYTES = 10 * 1024 * 1024
+BIG_COUNT = 5
+
+
+def scenario_big_messages(base: Path, kafka: Kafka) -> dict[str, Any]:
+    from kafka import KafkaProducer
+
+    gen = settings(entities=100, seed=51, rate=10.0)
+    events = generate_events(2000, gen)
+    records = list(encode(events, gen))
+    half = len(records) // 2
+    big = [json.dumps({**events[half + i], "transaction_id": f"big-{i}", "merchant_id": "m" * BIG_BYTES}).encode()
+           for i in range(BIG_COUNT)]
+    # The broker's default message size is 1 MB; a topic may allow more (max.message.bytes).
+    limit = str(BIG_BYTES + 1024 * 1024)
+    with running_emulator(base / "big_messages") as emu:
+        setup = prepare("big_messages", base, kafka, emu, max_offsets=500, partitions=2,
+                        topic_configs={"max.message.bytes": limit})
+        topic = setup.spec.source.topic
+        produce_kafka(records[:half], kafka.bootstrap, topic)
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", max_request_size=int(limit))
+        try:
+            for value in big:
+                producer.send(topic, value=value).get(timeout=60)
+        finally:
+            producer.close()
+        produce_kafka(records[half:], kafka.bootstrap, topic)
+        began = time.monotonic()
+        rc = setup.job("--available-now").wait(3600)
+        seconds = time.monotonic() - began
+        result = online_check(setup, events)
+        dlq = parquet_rows(setup.dlq / "events")
+        totals = setup.engine_totals()
+    reasons = sorted({str(r["reason"]) for r in dlq})
+    big_in_dlq = [r for r in dlq if len(r.get("payload_bytes") or b"") > BIG_BYTES]
+    sent = len(events) + BIG_COUNT
+    accounted = _engine_in(totals, len(dlq))
+    return {"in": sent, "written": result["entities_written"], "dlq": len(dlq), "late": totals["late_events"],
+            **result, "exit_code": rc, "message_bytes": len(big[0]), "dlq_reasons": reasons,
+            "seconds": round(seconds, 1),
+            "reconciled": accounted == sent, "unaccounted": sent - accounted,
+            "ok": rc == 0 and len(big_in_dlq) == BIG_COUNT == len(dlq)
+            and all(r.startswith("value too large: merchant_id") for r in reasons)
+            and sorted(r["payload_bytes"] for r in big_in_dlq) == sorted(big)
+            and result["lost"] == 0 and result["wrong"] == 0 and accounted == sent}
+
+
 # --- main --------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -729,6 +942,12 @@ def main(argv: list[str] | None = None) -> int:
                     pairs += found
                 elif name == "malformed":
                     results[name] = scenario_malformed(base, kafka, [c for c in args.classes.split(",") if c])
+                elif name == "poison":
+                    results[name] = scenario_poison(base, kafka)
+                elif name == "retention":
+                    results[name] = scenario_retention(base, kafka)
+                elif name == "big_messages":
+                    results[name] = scenario_big_messages(base, kafka)
                 else:
                     results[name] = scenario_compaction(base, kafka)
             except Exception as exc:  # one broken scenario must not hide the others' figures

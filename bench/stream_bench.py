@@ -138,7 +138,7 @@ def run_ours(spark: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile, wo
                                              "dlq_path": str(work / f"dlq-{label}")})
     ensure_feature_group(boto3.client("sagemaker"), spec, run_profile)
     check_with_spark(spec, spark)
-    parsed = parse_events(read_kafka(spark, spec.source, run_profile.kafka), spec)
+    parsed = parse_events(read_kafka(spark, spec.source, run_profile.kafka, run_profile.fail_on_data_loss), spec)
     query, metrics = start_features_query(spark, spec, run_profile, parsed, available_now=True)
     query.awaitTermination()
     if query.exception() is not None:

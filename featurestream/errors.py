@@ -53,3 +53,10 @@ class ConfigErrors(ConfigError):
 
 class SinkError(FeatureStreamError):
     """Writing to the online store failed for good; the micro-batch fails so Spark retries it."""
+
+
+class DataLossError(FeatureStreamError):
+    """Kafka records the job had not read are gone and `kafka.fail_on_data_loss` is true (exit 1).
+
+    Not retried: a restart from the checkpoint asks for the same missing offsets.
+    """

@@ -27,6 +27,21 @@ _CAUSE = re.compile(r"^\s*(?:Caused by: )?([\w.$]+(?:Error|Exception)): (.+)$", 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"]+)")
 
 
+# Spark's Kafka source, failOnDataLoss=true: "Cannot fetch offset 100 (GroupId: ..., TopicPartition: t-0)".
+_LOST_AT = re.compile(r"offset (\d+) \(GroupId: [^,]*, TopicPartition: ([^)\s]+)\)")
+
+
+def kafka_data_loss(text: str) -> str | None:
+    """Where a query failed because Kafka records it had not read are gone; None for other errors.
+
+    Spark names the source option in every such message (whatever its wording or error class).
+    """
+    if "failOnDataLoss" not in text:
+        return None
+    at = _LOST_AT.search(text)
+    return f"offset {at.group(1)} of {at.group(2)}" if at else "some offsets"
+
+
 def summarise_error(text: str) -> str:
     """One line: the innermost `SomeError: message`, not the 200-line trace around it."""
     causes = [m for m in _CAUSE.finditer(text) if "py4j" not in m.group(1) and "Proxy" not in m.group(2)]

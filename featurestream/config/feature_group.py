@@ -53,6 +53,13 @@ class DurationMark:
 DURATION = DurationMark()
 Duration = Annotated[str, Field(min_length=2), DURATION]
 
+# SageMaker Feature Store quotas: a record (feature names and values) is at most 350 KB and its
+# record identifier at most 2 KB (counted here in UTF-8 bytes, as the emulator does).
+ONLINE_RECORD_MAX_BYTES = 350 * 1024
+RECORD_IDENTIFIER_MAX_BYTES = 2 * 1024
+# Room kept in a record for each feature that is not a string (its name and a number).
+_FEATURE_OVERHEAD_BYTES = 128
+
 
 def _check_duration(value: str) -> str:
     parse_duration_ms(value)
@@ -157,6 +164,11 @@ class PayloadSpec(Frozen):
     avro_schema_file: str | None = None
     # `confluent`: values start with the 5-byte schema-registry header (magic byte + schema id).
     avro_framing: Literal["plain", "confluent"] = "plain"
+    # String column → the most UTF-8 bytes one value may have; a longer value sends its event to
+    # the DLQ (`value too large`). Columns not listed get a share of the online record's 350 KB
+    # (`FeatureGroupSpec.string_limits`): one oversized value kept by `last` would make every
+    # later record of its entity too big for the online store.
+    max_string_bytes: dict[str, Annotated[int, Field(ge=1, le=ONLINE_RECORD_MAX_BYTES)]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -175,6 +187,13 @@ class PayloadSpec(Frozen):
     @classmethod
     def _types_known(cls, schema: dict[str, str]) -> dict[str, str]:
         return {_check_identifier(column): _check_type(column, t) for column, t in schema.items()}
+
+    @model_validator(mode="after")
+    def _limits_on_string_columns(self) -> PayloadSpec:
+        for column in self.max_string_bytes:
+            if self.schema_.get(column) != "string":
+                raise ValueError(f"max_string_bytes: {column!r} is not a string column of the schema")
+        return self
 
     def ddl(self) -> str:
         """The schema as a Spark DDL string, e.g. `card_id string, amount double`."""
@@ -456,6 +475,10 @@ class FeatureGroupSpec(Frozen):
             raise ValueError(f"entity.key {self.entity.key!r} is not a column of source.schema")
         if self.event_time.field not in schema:
             raise ValueError(f"event_time.field {self.event_time.field!r} is not a column of source.schema")
+        key_limit = self.source.max_string_bytes.get(self.entity.key)
+        if key_limit is not None and key_limit > RECORD_IDENTIFIER_MAX_BYTES:
+            raise ValueError(f"source.max_string_bytes.{self.entity.key}: {key_limit} is more than the "
+                             f"{RECORD_IDENTIFIER_MAX_BYTES} bytes a record identifier may have")
         columns = _columns_after(list(self.transforms), dict(schema.items()), {self.entity.key, self.event_time.field})
         tile = self.windows.tile_ms
         seen: set[str] = set()
@@ -487,6 +510,31 @@ class FeatureGroupSpec(Frozen):
                 raise ValueError(f"{where} is derived: add a cast step so last has a known type")
             if type_name in ("binary", "date"):
                 raise ValueError(f"{where} is {type_name}: last supports strings, numbers, booleans, timestamps")
+
+    def string_limits(self) -> dict[str, int]:
+        """Every string column of the source → the most UTF-8 bytes a value may have.
+
+        `source.max_string_bytes` where given; otherwise a share of the online record: 350 KB,
+        less the record identifier's 2 KB and 128 bytes per other feature, split equally among
+        the string features the record carries (string `last` outputs; one share if none). The
+        entity key is also held to the record identifier's 2 KB.
+        """
+        columns = self.columns_after_transforms()
+        outputs = [(feature, out) for feature in self.features for out, _ in feature.output_names()]
+        strings = sum(1 for feature, _ in outputs
+                      if feature.agg is Aggregation.LAST and columns.get(feature.column or "") == "string")
+        budget = (ONLINE_RECORD_MAX_BYTES - RECORD_IDENTIFIER_MAX_BYTES
+                  - _FEATURE_OVERHEAD_BYTES * (len(outputs) - strings + 1))
+        share = budget // max(1, strings)
+        limits = {}
+        for column, type_name in self.source.schema_.items():
+            if type_name != "string" or column == self.event_time.field:
+                continue  # the event time is parsed into a timestamp
+            limit = self.source.max_string_bytes.get(column, share)
+            if column == self.entity.key:
+                limit = min(limit, RECORD_IDENTIFIER_MAX_BYTES)
+            limits[column] = limit
+        return limits
 
     def columns_after_transforms(self) -> dict[str, str | None]:
         return _columns_after(list(self.transforms), dict(self.source.schema_.items()),

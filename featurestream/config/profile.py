@@ -39,6 +39,11 @@ class KafkaSpec(Frozen):
     # Passed to Spark's Kafka source as `kafka.<key>` (security.protocol, sasl.mechanism, ...).
     options: dict[str, str] = {}
     max_offsets_per_trigger: int | None = Field(default=None, gt=0)
+    # Spark's `failOnDataLoss`: fail the job when records it has not read are gone (retention,
+    # a deleted topic). None = true, except in a `kind: local` profile (topics there are deleted
+    # and re-created). When false, what was skipped is logged and counted
+    # (`featurestream_events_lost_total`).
+    fail_on_data_loss: bool | None = None
 
     @field_validator("options")
     @classmethod
@@ -248,3 +253,10 @@ class EnvironmentProfile(Frozen):
     shutdown: ShutdownSpec = Field(default_factory=ShutdownSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     security: SecuritySpec = Field(default_factory=SecuritySpec)
+
+    @property
+    def fail_on_data_loss(self) -> bool:
+        """`kafka.fail_on_data_loss`, or its default: true outside the local profile."""
+        if self.kafka.fail_on_data_loss is not None:
+            return self.kafka.fail_on_data_loss
+        return self.kind != "local"

@@ -27,7 +27,7 @@ def kinesis_endpoint() -> str | None:
 def read_events(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile) -> DataFrame:
     source = spec.source
     if isinstance(source, KafkaSourceSpec):
-        return read_kafka(spark, source, profile.kafka)
+        return read_kafka(spark, source, profile.kafka, profile.fail_on_data_loss)
     options = KinesisReadOptions(
         stream=source.stream, connector=source.connector, region=profile.feature_store.region,
         endpoint_url=kinesis_endpoint(), starting_position=source.starting_position,

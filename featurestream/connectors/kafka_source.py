@@ -8,13 +8,13 @@ from featurestream.config.feature_group import KafkaSourceSpec
 from featurestream.config.profile import KafkaSpec
 
 
-def kafka_options(source: KafkaSourceSpec, kafka: KafkaSpec) -> dict[str, str]:
+def kafka_options(source: KafkaSourceSpec, kafka: KafkaSpec, fail_on_data_loss: bool) -> dict[str, str]:
+    """Spark's Kafka source options; `fail_on_data_loss` is the profile's resolved setting."""
     options = {
         "kafka.bootstrap.servers": kafka.bootstrap_servers,
         "subscribe": source.topic,
         "startingOffsets": source.starting_offsets,
-        # A topic deleted and re-created in development must not stop the job silently.
-        "failOnDataLoss": "false",
+        "failOnDataLoss": str(fail_on_data_loss).lower(),
     }
     if kafka.max_offsets_per_trigger:
         options["maxOffsetsPerTrigger"] = str(kafka.max_offsets_per_trigger)
@@ -22,5 +22,5 @@ def kafka_options(source: KafkaSourceSpec, kafka: KafkaSpec) -> dict[str, str]:
     return options
 
 
-def read_kafka(spark: SparkSession, source: KafkaSourceSpec, kafka: KafkaSpec) -> DataFrame:
-    return spark.readStream.format("kafka").options(**kafka_options(source, kafka)).load()
+def read_kafka(spark: SparkSession, source: KafkaSourceSpec, kafka: KafkaSpec, fail_on_data_loss: bool) -> DataFrame:
+    return spark.readStream.format("kafka").options(**kafka_options(source, kafka, fail_on_data_loss)).load()

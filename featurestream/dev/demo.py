@@ -4,18 +4,25 @@ Starts the services it needs (and later stops only those), creates the feature g
 about a minute of card payments in real time while the streaming job runs, then reads every card
 back with GetRecord and prints it next to an independent computation. Exit 0 only if all match.
 While it streams, the job's Prometheus metrics are served (`featurestream.ops.attach`); the demo
-prints the URL (`metrics: http://127.0.0.1:PORT/metrics`).
+prints the URL (`metrics: http://127.0.0.1:PORT/metrics`). Before it stops the stack it has the
+emulator write its offline queue, reads the group's offline rows back from the local S3 and
+prints their count (exit 1 if there are none), and exits 1 if the emulator logged an ERROR line
+during the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import logging
 import os
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,16 +64,61 @@ def run(argv: list[str] | None = None) -> int:
     root = project_root()
     os.chdir(root)
     already = {s.name for s in manager.status() if s.healthy}
+    emulator_log = next(s.log_path for s in manager.status(["feature-store"]))
+    log_start = emulator_log.stat().st_size if emulator_log.exists() else 0
     print(f"starting the local stack: {', '.join(services)} ...", flush=True)
     manager.up(services)
     try:
         os.environ.update(manager.env())
-        return _demo(root, args.source, args.seconds)
+        code = _demo(root, args.source, args.seconds)
+        errors = _error_lines(emulator_log, log_start)
+        print(f"emulator log ({emulator_log}): {len(errors)} ERROR lines during the demo", flush=True)
+        for line in errors[:5]:
+            print(f"  {line}")
+        return code or (1 if errors else 0)
     finally:
         started = [name for name in services if name not in already]
         if started:
             print(f"stopping what the demo started: {', '.join(started)}", flush=True)
             manager.down(started)
+
+
+def _error_lines(log_path: Path, start: int) -> list[str]:
+    """The ERROR lines the emulator wrote from byte `start` on (its format: `time LEVEL logger: message`)."""
+    if not log_path.exists():
+        return []
+    with log_path.open("rb") as handle:
+        handle.seek(start if log_path.stat().st_size >= start else 0)
+        text = handle.read().decode("utf-8", "replace")
+    return [line for line in text.splitlines() if " ERROR " in line]
+
+
+def _offline_rows(group: str) -> tuple[int, str]:
+    """(rows, location) of the group's offline store in the local S3, after the emulator's flush.
+
+    The emulator writes its offline queue every few seconds; asking it to flush now makes the
+    count deterministic. The rows are read back from S3 (Parquet), not taken from the emulator.
+    """
+    import pyarrow.parquet as pq
+
+    endpoint = os.environ["AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"].rstrip("/")
+    request = urllib.request.Request(f"{endpoint}/_emulator/flush", method="POST", data=b"")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - the local emulator
+            json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503: a group's offline store is blocked (its reason in the body)
+        print(f"offline flush: {exc.code} {exc.read().decode(errors='replace')[:300]}", flush=True)
+    description = boto3.client("sagemaker").describe_feature_group(FeatureGroupName=group)
+    uri = description["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3")
+    rows = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(".parquet"):
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                rows += pq.read_metadata(io.BytesIO(body)).num_rows
+    return rows, uri
 
 
 def _attach_ops(spark: Any, profile: Any) -> Any:
@@ -148,7 +200,9 @@ def _demo(root: Path, transport: str, seconds: int) -> int:
     print()
     _print_table(rows)
     print(f"\n{matches} of {len(expected)} entities match the independent computation")
-    return 0 if matches == len(expected) and len(expected) >= 20 else 1
+    offline, where = _offline_rows(spec.online_store.feature_group_name)
+    print(f"offline store: {offline} rows read back from {where}", flush=True)
+    return 0 if matches == len(expected) and len(expected) >= 20 and offline > 0 else 1
 
 
 if __name__ == "__main__":

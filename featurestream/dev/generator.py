@@ -91,16 +91,30 @@ def encode(events: Iterable[dict[str, object]], settings: GeneratorSettings,
         yield (None if entity is None else str(entity).encode()), json.dumps(event).encode()
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = 2) -> None:
-    """Create the topic if it is missing (auto-creation would give it the broker's default partitions)."""
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, configs: dict[str, str] | None = None) -> None:
+    """Create the topic if it is missing (auto-creation would give it the broker's default partitions);
+    `configs`: topic settings such as `max.message.bytes`."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="featurestream-generator")
     try:
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
+                                      topic_configs=configs or {})])
     except TopicAlreadyExistsError:
         pass
+    finally:
+        admin.close()
+
+
+def delete_records_before(bootstrap: str, topic: str, offsets: dict[int, int]) -> None:
+    """Delete every record of `topic` below `offsets[partition]`, as retention would (tests, benchmarks)."""
+    from kafka import TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="featurestream-generator")
+    try:
+        admin.delete_records({TopicPartition(topic, partition): offset for partition, offset in offsets.items()})
     finally:
         admin.close()
 

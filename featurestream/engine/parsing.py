@@ -13,6 +13,9 @@ input"):
 - `missing entity key <key>`, `missing or unparsable event time <field>`;
 - `not a finite number: <column> is NaN or Infinity`: JSON has no such numbers, but Jackson
   accepts them (and their quoted spellings); one would poison every sum and mean of its window;
+- `value too large: <column> is over <n> bytes`: a string value longer (in UTF-8 bytes) than its
+  limit (`FeatureGroupSpec.string_limits`): kept by a `last`, it would make every later record of
+  its entity too big for the online store, refused there for good;
 - `event time <field> too far in the future: more than <max_future> after the record's
   timestamp`: the record's own timestamp (Kafka's record time, Kinesis' arrival time; the
   micro-batch's processing time when the source has none) is the reference, so the verdict is the
@@ -118,6 +121,13 @@ def _non_finite(spec: FeatureGroupSpec, frame: DataFrame) -> list[tuple[Column, 
     return checks
 
 
+def _too_large(spec: FeatureGroupSpec) -> list[tuple[Column, str]]:
+    """(check, reason) for every string column of the source schema: its UTF-8 size against its limit."""
+    return [(F.coalesce(F.octet_length(F.col(column)) > F.lit(limit), F.lit(False)),
+             f"value too large: {column} is over {limit} bytes (source.max_string_bytes)")
+            for column, limit in spec.string_limits().items()]
+
+
 def _too_far_ahead(spec: FeatureGroupSpec) -> Column | None:
     bound = spec.event_time.max_future
     if bound is None:
@@ -167,7 +177,7 @@ def parse_events(raw: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
         .when(F.col(key).isNull(), F.lit(f"missing entity key {key}"))
         .when(F.col(event_time).isNull(), F.lit(f"missing or unparsable event time {event_time}"))
     )
-    for check, text in _non_finite(spec, frame):
+    for check, text in [*_non_finite(spec, frame), *_too_large(spec)]:
         reason = reason.when(check, F.lit(text))
     ahead = _too_far_ahead(spec)
     if ahead is not None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.durations import parse_duration_ms
-from featurestream.ops.listener import OpsListener
+from featurestream.ops.listener import OpsListener, drain
 from featurestream.ops.metrics import JobMetrics, job_metrics
 from featurestream.ops.server import MetricsServer, start_metrics_server, write_textfile
 
@@ -44,6 +44,7 @@ class OpsHandle:
             self.metrics.watch_engine(str(queries.features.name), engine)
 
     def close(self) -> None:
+        drain(self.spark)
         self.spark.streams.removeListener(self.listener)
         if self.profile.metrics.textfile:
             write_textfile(self.metrics.registry, self.profile.metrics.textfile)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql.streaming.listener import (
     QueryProgressEvent,
@@ -47,6 +48,12 @@ class OpsListener(StreamingQueryListener):
             progress = BatchProgress.from_json(event.progress.json)
             self._metrics.observe_progress(progress)
             log.info(json.dumps(progress.log_fields()))
+            if progress.lost_records:
+                log.warning(json.dumps({"event": "kafka_records_lost", "query": progress.name,
+                                        "batch_id": progress.batch_id, "lost": progress.lost_records,
+                                        "ranges": progress.lost_ranges,
+                                        "why": "deleted (retention) before the job read them; "
+                                               "kafka.fail_on_data_loss is false"}))
             if self._on_progress is not None:
                 self._on_progress(progress)
         except Exception:
@@ -63,3 +70,15 @@ class OpsListener(StreamingQueryListener):
                                 "error": error}))
         except Exception:
             log.exception("listener: query terminated")
+
+
+def drain(spark: Any, timeout_s: float = 10.0) -> None:
+    """Wait until Spark's listener bus has delivered every event posted so far (best effort).
+
+    Progress events reach the listener asynchronously: the last batches' counts (rows read, lost
+    records) would be missing from the final metrics if the listener were removed at once.
+    """
+    try:
+        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(int(timeout_s * 1000))
+    except Exception as exc:  # a stopped context or a timeout: the metrics may miss the last batch
+        log.warning("listener bus not drained: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

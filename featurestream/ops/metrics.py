@@ -181,6 +181,8 @@ class JobMetrics:
         self.dropped = Counter("featurestream_rows_dropped_by_watermark",
                                "Rows a stateful operator dropped as later than the watermark (after partial "
                                "aggregation: a lower bound of late events)", q, registry=registry)
+        self.lost = Counter("featurestream_events_lost", "Kafka records deleted before the job read them, "
+                            "skipped because kafka.fail_on_data_loss is false", q, registry=registry)
         self.offsets_behind = Gauge("featurestream_source_offsets_behind_latest",
                                     "Largest Kafka partition lag after the batch (offsets)", q, registry=registry)
         self.events = EventsCollector()
@@ -215,6 +217,8 @@ class JobMetrics:
         self.dropped.labels(label).inc(progress.dropped_by_watermark)
         if progress.offsets_behind_latest is not None:
             self.offsets_behind.labels(label).set(progress.offsets_behind_latest)
+        if progress.lost_records:
+            self.lost.labels(label).inc(progress.lost_records)
         for name, values in progress.observed.items():
             outcome = name.removeprefix(OBSERVATION_PREFIX)
             if name.startswith(OBSERVATION_PREFIX) and outcome in OUTCOMES:

@@ -50,6 +50,11 @@ class BatchProgress:
     dropped_by_watermark: int = 0
     offsets_behind_latest: float | None = None
     observed: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Kafka records in the batch's offset ranges that were not read: deleted before the job got to
+    # them (retention) and skipped because failOnDataLoss is false. See `kafka_lost`.
+    lost_records: int = 0
+    # topic → partition → [start, end) of the batch's ranges on the partitions where records were lost.
+    lost_ranges: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     @property
     def finished(self) -> float:
@@ -75,6 +80,7 @@ class BatchProgress:
             if isinstance(metrics := source.get("metrics"), dict) and "maxOffsetsBehindLatest" in metrics
         ]
         watermark = _instant(event_time.get("watermark"))
+        lost, lost_ranges = kafka_lost(data.get("sources") or [])
         observed = {
             name: {key: _number(value) for key, value in (row or {}).items() if _is_number(value)}
             for name, row in (data.get("observedMetrics") or {}).items()
@@ -98,6 +104,8 @@ class BatchProgress:
             dropped_by_watermark=sum(int(_number(op.get("numRowsDroppedByWatermark"))) for op in operators),
             offsets_behind_latest=max(behind) if behind else None,
             observed=observed,
+            lost_records=lost,
+            lost_ranges=lost_ranges,
         )
 
     def log_fields(self) -> dict[str, Any]:
@@ -120,8 +128,65 @@ class BatchProgress:
             out["offsets_behind_latest"] = self.offsets_behind_latest
         if self.observed:
             out["observed"] = self.observed
+        if self.lost_records:
+            out["lost_records"] = self.lost_records
         return out
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _offsets(value: object) -> dict[str, dict[str, int]] | None:
+    """A Kafka source's offsets in the progress (`{"topic": {"0": 42}}`, or that JSON as text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, dict):
+        return None
+    offsets: dict[str, dict[str, int]] = {}
+    for topic, partitions in value.items():
+        if not isinstance(partitions, dict):
+            return None
+        offsets[str(topic)] = {str(p): int(o) for p, o in partitions.items() if isinstance(o, int)}
+    return offsets
+
+
+def kafka_lost(sources: list[dict[str, Any]]) -> tuple[int, dict[str, dict[str, list[int]]]]:
+    """(records lost, the ranges they were in) over the batch's Kafka sources.
+
+    Spark plans a batch as the offset ranges [previous end, new end) per partition. With
+    failOnDataLoss=false, a range whose first records were deleted (retention) is read from the
+    earliest offset still there, silently: the batch then reads fewer records than its ranges
+    hold, and the difference is what was lost. Exact for plain topics; in a transactional topic
+    the commit markers also take offsets and would count here. A batch that starts reading a new
+    partition (no previous end) is left out: its start is not in the progress.
+    """
+    lost = 0
+    ranges: dict[str, dict[str, list[int]]] = {}
+    for source in sources:
+        if not str(source.get("description", "")).startswith("KafkaV2"):
+            continue
+        start, end = _offsets(source.get("startOffset")), _offsets(source.get("endOffset"))
+        if start is None or end is None:
+            continue  # the query's first batch: it starts where the topic starts
+        spans: dict[str, dict[str, list[int]]] = {}
+        known = True
+        for topic, partitions in end.items():
+            for partition, until in partitions.items():
+                begin = start.get(topic, {}).get(partition)
+                if begin is None or begin < 0:
+                    known = False
+                elif until > begin:
+                    spans.setdefault(topic, {})[partition] = [begin, until]
+        if not known:
+            continue
+        offered = sum(b - a for span in spans.values() for a, b in span.values())
+        missing = offered - int(_number(source.get("numInputRows")))
+        if missing > 0:
+            lost += missing
+            for topic, span in spans.items():
+                ranges.setdefault(topic, {}).update(span)
+    return lost, ranges

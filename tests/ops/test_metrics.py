@@ -184,3 +184,18 @@ def test_engine_totals_read_at_scrape_time() -> None:
     assert values[("featurestream_records_emitted_total", q)] == 20
     engine.late_events = 6
     assert scrape(registry)[("featurestream_events_total", (("outcome", "late"), ("query", "fg-features")))] == 7
+
+
+def test_kafka_records_skipped_by_a_batch_are_counted_as_lost() -> None:
+    """Offsets [10, 510) planned, 350 read: 150 were deleted before the job got to them."""
+    registry = CollectorRegistry()
+    metrics = JobMetrics(registry)
+    short = BatchProgress.from_dict(progress(rows=350))
+    assert (short.lost_records, short.lost_ranges) == (150, {"payments": {"0": [10, 510]}})
+    assert short.log_fields()["lost_records"] == 150
+    metrics.observe_progress(short)
+    metrics.observe_progress(BatchProgress.from_dict(progress(batch_id=4)))  # all 500 read
+    first = progress(batch_id=0, rows=20)
+    first["sources"][0]["startOffset"] = None  # a query's first batch starts where the topic starts
+    assert BatchProgress.from_dict(first).lost_records == 0
+    assert scrape(registry)[("featurestream_events_lost_total", (("query", "card_activity-features"),))] == 150

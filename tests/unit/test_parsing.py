@@ -136,3 +136,50 @@ def test_future_bound_is_configurable_and_falls_back_to_processing_time(spark: A
 def test_a_bad_future_bound_is_a_config_error(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ConfigError, match=r"event_time\.max_future"):
         _spec(tmp_path, max_future=bad)
+
+
+def test_a_string_over_its_limit_goes_to_the_dlq_naming_the_field(spark: Any, tmp_path: Path) -> None:
+    """A value the online record could never hold is refused before it reaches the engine's state."""
+    spec = _spec(tmp_path)
+    # card_activity: no string feature, so every string input may take the record's 350 KB less
+    # the identifier's 2 KB and 128 bytes for each of its 2 features and the event time.
+    share = 350 * 1024 - 2 * 1024 - 3 * 128
+    assert spec.string_limits() == {"transaction_id": share, "card_id": 2048, "merchant_id": share,
+                                    "currency": share}
+    body = lambda event: json.dumps(event, ensure_ascii=False).encode()  # noqa: E731
+    cases = [
+        (body(_event("fits", merchant_id="m" * share)), None),
+        (body(_event("big", merchant_id="m" * (share + 1))), f"value too large: merchant_id is over {share} bytes "
+                                                            "(source.max_string_bytes)"),
+        # Bytes, not characters: 2-byte characters reach the limit at half the length.
+        (body(_event("wide", merchant_id="é" * (share // 2 + 1))), f"value too large: merchant_id is over {share} "
+                                                                   "bytes (source.max_string_bytes)"),
+        (body({**_event("key"), "card_id": "c" * 2049}), "value too large: card_id is over 2048 bytes "
+                                                         "(source.max_string_bytes)"),
+    ]
+    parsed, _ = _parse(spark, spec, [(value, RECORD_TIME) for value, _ in cases])
+    assert _reasons(parsed) == {offset: reason for offset, (_, reason) in enumerate(cases)}
+
+    data = yaml.safe_load((ROOT / "conf/feature_groups/card_activity.yaml").read_text())
+    data["source"]["max_string_bytes"] = {"currency": 3}
+    path = tmp_path / "tight.yaml"
+    path.write_text(yaml.safe_dump(data))
+    tight = load_feature_group(path)
+    parsed, _ = _parse(spark, tight, [(body(_event("eur")), RECORD_TIME), (body(_event("x", currency="EURO")),
+                                                                           RECORD_TIME)])
+    assert _reasons(parsed) == {0: None, 1: "value too large: currency is over 3 bytes (source.max_string_bytes)"}
+
+
+@pytest.mark.parametrize(("limits", "field"), [
+    ({"amount": 10}, "not a string column"),
+    ({"merchant_id": 0}, "greater than or equal to 1"),
+    ({"merchant_id": 350 * 1024 + 1}, "less than or equal to 358400"),
+    ({"card_id": 4096}, "more than the 2048 bytes a record identifier may have"),
+])
+def test_a_bad_string_limit_is_a_config_error(tmp_path: Path, limits: dict[str, int], field: str) -> None:
+    data = yaml.safe_load((ROOT / "conf/feature_groups/card_activity.yaml").read_text())
+    data["source"]["max_string_bytes"] = limits
+    path = tmp_path / "limits.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=field):
+        load_feature_group(path)

@@ -107,3 +107,21 @@ def test_the_wheel_carries_the_profiles(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         for shipped in SHIPPED.glob("*.yaml"):
             assert archive.read(f"featurestream/config/profiles/{shipped.name}") == shipped.read_bytes()
+
+
+def test_fail_on_data_loss_is_true_outside_the_local_profile(tmp_path: Path) -> None:
+    """Spark's failOnDataLoss: only the local profile (topics re-created at will) skips lost records."""
+    from featurestream.config.feature_group import KafkaSourceSpec
+    from featurestream.connectors.kafka_source import kafka_options
+
+    source = KafkaSourceSpec.model_validate({"type": "kafka", "topic": "t", "schema": {"k": "string"}})
+    seen = {}
+    for kind, setting in (("local", None), ("aws", None), ("aws", False), ("local", True)):
+        kafka: dict[str, object] = {"bootstrap_servers": "b:9092"}
+        if setting is not None:
+            kafka["fail_on_data_loss"] = setting
+        path = tmp_path / f"{kind}-{setting}.yaml"
+        path.write_text(yaml.safe_dump({"kind": kind, "kafka": kafka, "checkpoint_root": "cp", "dlq_path": "dlq"}))
+        profile = load_profile(path)
+        seen[(kind, setting)] = kafka_options(source, profile.kafka, profile.fail_on_data_loss)["failOnDataLoss"]
+    assert seen == {("local", None): "false", ("aws", None): "true", ("aws", False): "false", ("local", True): "true"}

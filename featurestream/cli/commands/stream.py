@@ -16,14 +16,14 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from featurestream.cli.failures import summarise_error
+from featurestream.cli.failures import kafka_data_loss, summarise_error
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
 from featurestream.config.loader import resolve_profile_path
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.durations import parse_duration_ms
-from featurestream.errors import ConfigError
+from featurestream.errors import ConfigError, DataLossError
 from featurestream.io import paths
 from featurestream.logs import configure_json_logging
 from featurestream.ops import lineage as ol
@@ -221,6 +221,18 @@ def _first_error(queries: list[Any]) -> tuple[str, str] | None:
     return None
 
 
+def _check_data_loss(queries: list[Any]) -> None:
+    """A query that failed because Kafka deleted unread records ends the job: no restart helps."""
+    for query in queries:
+        error = query.exception()
+        where = kafka_data_loss(str(error)) if error is not None else None
+        if where is not None:
+            raise DataLossError(
+                f"stream: query {query.name}: Kafka records were deleted before the job read them ({where}; "
+                "retention or a deleted topic) and kafka.fail_on_data_loss is true; set it to false in the "
+                "profile to skip them (they are logged and counted in featurestream_events_lost_total)")
+
+
 def _shuffle_partitions(spark: SparkSession, profile: EnvironmentProfile, profile_file: str) -> tuple[int, str]:
     """The session's shuffle partitions and who set them: the profile, or spark-submit's --conf (which wins)."""
     value = int(spark.conf.get("spark.sql.shuffle.partitions") or profile.spark.shuffle_partitions)
@@ -232,7 +244,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
     from featurestream.io import hadoop_fs
     from featurestream.ops.checkpoints import check_fixed_settings
     from featurestream.ops.definitions import check_checkpoint_definition
-    from featurestream.ops.listener import OpsListener
+    from featurestream.ops.listener import OpsListener, drain
     from featurestream.ops.recovery import RestartBudget
     from featurestream.ops.shutdown import stop_after_current_batch
 
@@ -263,6 +275,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
             failure = _first_error(queries)
             if failure is None or stop.requested:
                 break
+            _check_data_loss(queries)
             wait = budget.next_wait(time.monotonic())
             log.error(json.dumps({"event": "query_failed", "query": failure[0], "error": failure[1],
                                   "restart_in_s": wait, "restarts_used": budget.used}))
@@ -283,6 +296,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         return 0
     finally:
         try:
+            drain(spark)
             spark.streams.removeListener(listener)
         finally:
             if owned:
