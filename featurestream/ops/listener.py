@@ -72,7 +72,7 @@ class OpsListener(StreamingQueryListener):
             log.exception("listener: query terminated")
 
 
-def drain(spark: Any, timeout_s: float = 10.0) -> None:
+def drain(spark: Any, timeout_s: float = 30.0) -> None:
     """Wait until Spark's listener bus has delivered every event posted so far (best effort).
 
     Progress events reach the listener asynchronously: the last batches' counts (rows read, lost

@@ -134,7 +134,7 @@ def _parse(spark: Any, spec: FeatureGroupSpec, values: list[bytes | None]) -> tu
         parsed.unpersist()
 
 
-@settings(max_examples=20, deadline=None, derandomize=True, database=None,
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(values=st.lists(records(BASE_MS), min_size=1, max_size=30))

@@ -1,7 +1,8 @@
 """`make demo`'s code path serves the job's metrics while it runs: the demo (a subprocess, as
 `make demo` runs it) prints the endpoint's URL, and scraping it mid-run shows the metrics of
 docs/operations.md with values from this run: input rows, batch durations, DLQ rows, records
-written online, write latency, freshness, the engine's aggregated events."""
+written online, write latency, freshness, the engine's aggregated events. At the end it reads the
+group's offline rows back from S3 (> 0) and finds no ERROR line in the emulator's log."""
 
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ def test_demo_prints_its_metrics_url_and_serves_metrics_while_streaming(stack_en
     assert rc == 0, output[-3000:]
     assert url is not None and url.startswith("http://127.0.0.1:") and url.endswith("/metrics"), output[-3000:]
     assert scrapes >= 3, output[-3000:]
+    # Issue 19's acceptance: the offline store filled (read back from S3), no ERROR in the emulator's log.
+    offline = re.search(r"^offline store: (\d+) rows read back from s3://featurestream-offline/", output, re.M)
+    assert offline is not None and int(offline.group(1)) > 0, output[-3000:]
+    assert re.search(r"^emulator log \(.*\): 0 ERROR lines during the demo$", output, re.M), output[-3000:]
     assert _value(best, "featurestream_input_rows_total") > 0
     assert _value(best, "featurestream_batch_duration_seconds_count") > 0
     assert _value(best, "featurestream_write_records_total", outcome="written") > 0

@@ -102,7 +102,7 @@ def test_deleted_records_fail_the_job_or_are_counted(spark: Any, stack_env: dict
     spark.streams.addListener(listener)
     try:
         queries = _run_in_process(spark, spec, load_profile(lenient))
-        drain(spark)  # the listener bus is asynchronous: every progress event delivered
+        drain(spark, 120.0)  # the listener bus is asynchronous: every progress event delivered
     finally:
         spark.streams.removeListener(listener)
     values = scrape(metrics.registry)
