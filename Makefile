@@ -86,7 +86,7 @@ test-jvm: modules
 	mvn -q -B -Dstyle.color=never -f connectors/kinesis-source/pom.xml test
 
 lint: venv
-	$(BIN)/ruff check featurestream jobs tests bench
+	$(BIN)/ruff check featurestream jobs tests bench dags
 	$(BIN)/mypy featurestream jobs
 	$(BIN)/lint-imports --config .importlinter
 	$(BIN)/shellcheck scripts/with-spark-scratch scripts/with-moved-clock docker/entrypoint.sh .ci/run
@@ -160,3 +160,28 @@ test-cluster: setup
 # Kill -9, broker and emulator restarts, faults, malformed input, compaction crash → bench/results/reliability.json
 reliability: setup
 	$(SCRATCH) $(BIN)/python bench/reliability.py
+
+# Scheduling (issue 22): the DAGs in dags/ run for real by Apache Airflow 3 (with the Amazon, Spark
+# and OpenLineage providers) from its own virtualenv, build/airflow-venv: Airflow's dependencies are
+# not the library's, and the DAGs start featurestream from .venv as a subprocess. The venv holds
+# exactly requirements/airflow.lock and is rebuilt only when the lock changes (~/.cache/pip caches).
+AIRFLOW_VENV := build/airflow-venv
+AIRFLOW_LOCK := pip compile requirements/airflow.in --universal --python-version 3.11 -o requirements/airflow.lock
+.PHONY: airflow-venv airflow-lock test-airflow
+airflow-venv: $(AIRFLOW_VENV)/.stamp
+$(AIRFLOW_VENV)/.stamp: requirements/airflow.lock
+	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
+	rm -rf $(AIRFLOW_VENV)
+	$(PY) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install -q --upgrade 'pip>=24'
+	$(AIRFLOW_VENV)/bin/pip install -q -r requirements/airflow.lock
+	touch $@
+airflow-lock: $(UV)
+	$(UV) $(AIRFLOW_LOCK) -q $(if $(UPGRADE),--upgrade) --custom-compile-command "make airflow-lock  # uv $(UV_VERSION): uv $(AIRFLOW_LOCK)"
+
+# `airflow dags test` of the local DAGs against real services (PostgreSQL and Debian's Pushgateway
+# from the stack, an emulator-written offline store), outputs checked; the AWS DAGs parsed and
+# rendered; the batch alert rules through `promtool check rules` and `promtool test rules`
+# (promtool unpacked from Debian's `prometheus` package into build/tools when absent).
+test-airflow: setup airflow-venv
+	FEATURESTREAM_TEST_AIRFLOW=1 $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests/scheduling

@@ -19,7 +19,7 @@ from featurestream.config.base import Frozen
 # The loader's helpers are shared on purpose: one error format for every config file.
 from featurestream.config.loader import read_yaml, to_model
 from featurestream.config.locations import Location
-from featurestream.config.profile import SparkSpec
+from featurestream.config.profile import BatchMetricsSpec, LineageSpec, SparkSpec
 from featurestream.durations import parse_duration_ms
 
 # SageMaker feature group names: 1-64 alphanumerics, `-` and `_` only between them.
@@ -124,6 +124,9 @@ class CompactionConfig(Frozen):
     # URI scheme Spark reads S3 with: s3a (Hadoop S3A, anywhere) or s3 (EMRFS on EMR).
     s3_scheme: Literal["s3a", "s3"] = "s3a"
     spark: SparkSpec = SparkSpec()
+    # Run metrics for Prometheus (Pushgateway or textfile) and OpenLineage run events, as in a profile.
+    metrics: BatchMetricsSpec = Field(default_factory=BatchMetricsSpec)
+    lineage: LineageSpec = Field(default_factory=LineageSpec)
 
     @field_validator("target_file_size")
     @classmethod

@@ -159,6 +159,38 @@ class MetricsSpec(Frozen):
     _window = field_validator("freshness_window")(lambda v: _check_duration(v))
 
 
+def _env_text(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+class BatchMetricsSpec(Frozen):
+    """Run metrics of a batch job (compact, training-set, ...), published once when it ends.
+
+    A batch run is gone before anything scrapes it: its metrics go to a Prometheus Pushgateway
+    (`pushgateway`, e.g. http://pushgateway:9091) and/or, as node_exporter's textfile collector
+    reads them, to `<textfile_dir>/featurestream_<job>_<target>.prom`. Neither set: nothing is
+    published. Both default to FEATURESTREAM_PUSHGATEWAY_URL and FEATURESTREAM_METRICS_TEXTFILE_DIR.
+    """
+
+    pushgateway: str | None = Field(default_factory=lambda: _env_text("FEATURESTREAM_PUSHGATEWAY_URL"))
+    textfile_dir: str | None = Field(default_factory=lambda: _env_text("FEATURESTREAM_METRICS_TEXTFILE_DIR"))
+    # A gateway that does not answer delays the end of the job by this much, never fails it.
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("pushgateway", "textfile_dir")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        # `${VAR:-}` expands to "" when the variable is unset: not configured then.
+        return value or None
+
+    @field_validator("pushgateway")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. http://pushgateway:9091)")
+        return value
+
+
 class LineageSpec(Frozen):
     """OpenLineage run events: a JSON-lines file by default, an HTTP endpoint on request."""
 
@@ -250,6 +282,8 @@ class EnvironmentProfile(Frozen):
     # Factories, not shared instances: defaults that read the environment are read at load time.
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     lineage: LineageSpec = Field(default_factory=LineageSpec)
+    # Run metrics of the batch jobs (training-set, ...); the streaming job has `metrics`.
+    batch_metrics: BatchMetricsSpec = Field(default_factory=BatchMetricsSpec)
     shutdown: ShutdownSpec = Field(default_factory=ShutdownSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     security: SecuritySpec = Field(default_factory=SecuritySpec)

@@ -7,7 +7,8 @@ Kafka `kafka://host:port` + topic, S3 `s3://bucket` + key, local files `file` + 
 SageMaker feature group is `arn:aws:sagemaker:<region>:<account>` + `feature-group/<name>`.
 
 `LineageRun.reference()` is what other artefacts (a training-set manifest) store to point at the
-run that produced them.
+run that produced them. A run started by a scheduler carries OpenLineage's `parent` run facet
+(the task's run, and the root: the DAG run), read by `featurestream.ops.parent_run`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from featurestream.config.profile import LineageSpec
+from featurestream.ops.parent_run import ParentRun
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,8 @@ class LineageRun:
     """One run of one job; emits its events through the profile's transport."""
 
     def __init__(self, spec: LineageSpec, job: str, processing: Processing, *,
-                 properties: dict[str, Any] | None = None, on_error: Callable[[], None] | None = None) -> None:
+                 properties: dict[str, Any] | None = None, on_error: Callable[[], None] | None = None,
+                 parent: ParentRun | None = None) -> None:
         from openlineage.client.uuid import generate_new_uuid
 
         self.spec = spec
@@ -112,6 +115,7 @@ class LineageRun:
         self.processing = processing
         self.run_id = str(generate_new_uuid())
         self.properties = dict(properties or {})
+        self.parent = parent
         self._on_error = on_error
         self._client: Any = None
         self._inputs: list[DatasetRef] = []
@@ -132,7 +136,8 @@ class LineageRun:
             parts = urlsplit(self.spec.url)
             where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
         return {"namespace": self.spec.namespace, "job": self.job, "run_id": self.run_id,
-                "transport": self.spec.transport, "location": where}
+                "transport": self.spec.transport, "location": where,
+                "parent": self.parent.describe() if self.parent is not None else None}
 
     def start(self, inputs: Sequence[DatasetRef], outputs: Sequence[DatasetRef]) -> None:
         self._inputs, self._outputs = list(inputs), list(outputs)
@@ -178,6 +183,8 @@ class LineageRun:
                                                           producer=PRODUCER),
             "featurestream": _properties_facet(self.properties),
         }
+        if self.parent is not None:
+            run_facets["parent"] = _parent_facet(self.parent)
         if error is not None:
             from featurestream.ops.secrets import redact
 
@@ -202,6 +209,17 @@ class LineageRun:
                         run=Run(runId=self.run_id, facets=run_facets),
                         job=Job(namespace=self.spec.namespace, name=self.job, facets=job_facets),
                         inputs=inputs, outputs=outputs)
+
+
+def _parent_facet(parent: ParentRun) -> Any:
+    from openlineage.client.generated.parent_run import Job, ParentRunFacet, Root, RootJob, RootRun
+    from openlineage.client.generated.parent_run import Run as ParentRunRef
+
+    parent_job = Job(namespace=parent.parent.namespace, name=parent.parent.name)
+    root = Root(run=RootRun(runId=parent.root.run_id),
+                job=RootJob(namespace=parent.root.namespace, name=parent.root.name))
+    return ParentRunFacet(run=ParentRunRef(runId=parent.parent.run_id), job=parent_job, root=root,
+                          producer=PRODUCER)
 
 
 def _schema_facets(dataset: DatasetRef) -> dict[str, Any]:
@@ -246,9 +264,10 @@ def _own_version() -> str:
 
 @contextmanager
 def job_run(spec: LineageSpec, job: str, inputs: Sequence[DatasetRef], outputs: Sequence[DatasetRef], *,
-            processing: Processing = "BATCH", properties: dict[str, Any] | None = None) -> Iterator[LineageRun]:
+            processing: Processing = "BATCH", properties: dict[str, Any] | None = None,
+            parent: ParentRun | None = None) -> Iterator[LineageRun]:
     """START now; COMPLETE when the block ends, FAIL with the error when it raises (for batch jobs)."""
-    run = LineageRun(spec, job, processing, properties=properties)
+    run = LineageRun(spec, job, processing, properties=properties, parent=parent)
     run.start(inputs, outputs)
     try:
         yield run

@@ -47,8 +47,10 @@ def _check_output_names(source: str, label_columns: list[str], groups: list[Load
 
 
 def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: str,
-                       progress: Progress | None = None, lineage: dict[str, Any] | None = None) -> BuildResult:
-    """`lineage`: the OpenLineage run this build belongs to (`LineageRun.reference()`), for the manifest."""
+                       progress: Progress | None = None, lineage: dict[str, Any] | None = None,
+                       scheduler: dict[str, str] | None = None) -> BuildResult:
+    """`lineage`: the OpenLineage run this build belongs to (`LineageRun.reference()`), for the manifest;
+    `scheduler`: the scheduler's run that started it (`featurestream.ops.parent_run.scheduler_run`)."""
     out_spec = spec.require_output(source)
     progress = progress or Progress(spark, interactive=False)
     started = datetime.now(UTC)
@@ -97,6 +99,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
                 "splits": {p.name: p.describe() for p in written.splits},
                 "phase_seconds": dict(progress.timings)},
         lineage=lineage,
+        scheduler=scheduler,
     )
     manifest_path = paths.join(written.path, MANIFEST_FILE)
     storage.write_text(spark, manifest_path, to_json(manifest))

@@ -56,8 +56,10 @@ def code_version() -> dict[str, Any]:
 def build_manifest(*, spec: TrainingSetSpec, source: str, started: datetime, finished: datetime,
                    spark_info: dict[str, Any], labels: dict[str, Any], feature_groups: list[dict[str, Any]],
                    join: dict[str, Any], output: dict[str, Any],
-                   lineage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`lineage`: where the run's OpenLineage events are (namespace, job, run id, transport, location)."""
+                   lineage: dict[str, Any] | None = None, scheduler: dict[str, str] | None = None) -> dict[str, Any]:
+    """`lineage`: where the run's OpenLineage events are (namespace, job, run id, transport, location, and
+    the parent run a scheduler gave); `scheduler`: the scheduler's run that started the build (Airflow:
+    dag_id, task_id, run_id, try_number, logical_date), None when it was started by hand."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "training_set": spec.name,
@@ -74,6 +76,7 @@ def build_manifest(*, spec: TrainingSetSpec, source: str, started: datetime, fin
         "join": join,
         "output": output,
         "lineage": lineage,
+        "scheduler": scheduler,
     }
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from featurestream.cli import main
 from featurestream.compaction.lock import LockInfo
@@ -57,20 +59,29 @@ def test_bad_configuration_exits_2_with_one_line(tmp_path: Path, capsys: pytest.
 
 
 def test_cli_dry_run_then_run_then_noop_then_locked(
-    spark: Any, emulator: EmulatorProcess, offline_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    spark: Any, emulator: EmulatorProcess, offline_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     group = Group.create(emulator, "s3://offline-bucket/cli")
     group.put(batch(range(40), hours=20, seed=9))
     group.flush()
     source = source_of(group, offline_root)
     output = tmp_path / "compacted"
-    config = write_config(tmp_path / "compaction.yaml", output, str(source), group.name)
+    collector, events_file = tmp_path / "collector", tmp_path / "lineage.jsonl"
+    config = write_config(tmp_path / "compaction.yaml", output, str(source), group.name,
+                          f"metrics: {{textfile_dir: '{collector}'}}\n"
+                          f"lineage: {{transport: file, file: '{events_file}'}}\n")
+    # As Airflow's OpenLineage provider hands them to a task's process.
+    parent, root = str(uuid.uuid4()), str(uuid.uuid4())
+    monkeypatch.setenv("OPENLINEAGE_PARENT_ID", f"airflow/featurestream_compact_hourly.compact/{parent}")
+    monkeypatch.setenv("OPENLINEAGE_ROOT_PARENT_ID", f"airflow/featurestream_compact_hourly/{root}")
 
     code, report, _ = run_cli(capsys, "--config", str(config), "--dry-run")
     assert code == 0 and report is not None
     [dry] = report["feature_groups"]
     assert dry["status"] == "dry-run" and dry["files_in"] == len(local_files(source.path))
     assert not output.exists()
+    assert not collector.exists() and not events_file.exists()  # a dry run publishes nothing
 
     code, report, _ = run_cli(capsys, "--config", str(config), "--feature-group-name", group.name, "--no-progress")
     assert code == 0 and report is not None and report["status"] == "ok"
@@ -79,6 +90,24 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     assert done["status"] == "compacted" and done["rows_out"] == len(expected)
     assert report["totals"]["files_out"] == done["files_out"] > 0
     assert oracle.compacted(output / group.name, columns) == expected
+
+    # The run's metrics, as node_exporter's textfile collector reads them, against the oracle.
+    prom = collector / f"featurestream_compact_compaction_{group.name}.prom"
+    found = {(s.name, s.labels.get("outcome")): s.value
+             for family in text_string_to_metric_families(prom.read_text()) for s in family.samples}
+    assert found[("featurestream_batch_output_rows", None)] == len(expected)
+    assert found[("featurestream_batch_input_files", None)] == len(local_files(source.path))
+    assert found[("featurestream_batch_output_files", None)] == done["files_out"]
+    assert (found[("featurestream_batch_groups", "done")], found[("featurestream_batch_groups", "failed")]) == (1, 0)
+    assert found[("featurestream_batch_last_run_success", None)] == 1
+    assert abs(found[("featurestream_batch_last_success_timestamp_seconds", None)] - time.time()) < 300
+    # Its OpenLineage run is the child of the scheduler's task run (and of the DAG run at the root).
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    facet = events[0]["run"]["facets"]["parent"]
+    assert facet["run"]["runId"] == parent and facet["job"]["name"] == "featurestream_compact_hourly.compact"
+    assert facet["root"]["run"]["runId"] == root
+    assert events[1]["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == len(expected)
 
     code, report, _ = run_cli(capsys, "--config", str(config))
     assert code == 0 and report is not None and report["feature_groups"][0]["status"] == "noop"
@@ -92,3 +121,9 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     assert code == 1 and report is not None and report["status"] == "failed"
     assert "held by run other-run" in report["feature_groups"][0]["error"]
     assert oracle.compacted(output / group.name, columns) == expected
+    # The failed run (all groups: target `compaction`) keeps the noop run's success time.
+    failed = {s.name: s.value for family in text_string_to_metric_families(
+        (collector / "featurestream_compact_compaction.prom").read_text()) for s in family.samples}
+    assert failed["featurestream_batch_last_run_success"] == 0
+    assert failed["featurestream_batch_last_success_timestamp_seconds"] < failed[
+        "featurestream_batch_last_run_timestamp_seconds"]

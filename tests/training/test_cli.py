@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,19 @@ def test_spark_submit_builds_with_progress_lineage_and_keeps_the_secret(loaded: 
     # As on a cluster, the JVM connectors are given to spark-submit: the JVM starts before the job
     # runs, so spark.jars set from inside it reach the executors but not the driver, which opens
     # the JDBC connection (without them: ClassNotFoundException: org.postgresql.Driver, exit 1).
+    # Started as a scheduler starts it: the OpenLineage parent as Spark properties (what Airflow's
+    # provider injects into spark-submit), the scheduler's run in AIRFLOW_CTX_* variables.
+    parent, root = str(uuid.uuid4()), str(uuid.uuid4())
+    lineage_conf = {"parentJobNamespace": "airflow", "parentJobName": "featurestream_training_set.build",
+                    "parentRunId": parent, "rootParentJobNamespace": "airflow",
+                    "rootParentJobName": "featurestream_training_set", "rootParentRunId": root}
+    scheduler = {"AIRFLOW_CTX_DAG_ID": "featurestream_training_set", "AIRFLOW_CTX_TASK_ID": "build",
+                 "AIRFLOW_CTX_DAG_RUN_ID": "scheduled__2026-12-06T04:00:00+00:00", "AIRFLOW_CTX_TRY_NUMBER": "1"}
     done = subprocess.run(
         [str(VENV_BIN / "spark-submit"), "--master", "local[2]", "--jars", ",".join(spark_jars()),
+         *[arg for key, value in lineage_conf.items() for arg in ("--conf", f"spark.openlineage.{key}={value}")],
          "jobs/build_training_set.py", "--config", str(config), "--env", str(profile), "--progress"],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+        cwd=ROOT, env={**_env(), **scheduler}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["rows"]["train"] + result["rows"]["validation"] == len(loaded.scenario.labels)
@@ -85,6 +95,14 @@ def test_spark_submit_builds_with_progress_lineage_and_keeps_the_secret(loaded: 
     events = [json.loads(line) for line in events_text.splitlines() if line.strip()]
     assert [e["eventType"] for e in events if e["run"]["runId"] == link["run_id"]] == ["START", "COMPLETE"]
     start = events[0]
+    # The run is the child of the scheduler's task run; the manifest names both.
+    facet = start["run"]["facets"]["parent"]
+    assert facet["run"]["runId"] == parent and facet["job"]["name"] == "featurestream_training_set.build"
+    assert facet["root"]["run"]["runId"] == root
+    assert link["parent"]["run_id"] == parent and link["parent"]["root"]["run_id"] == root
+    assert manifest["scheduler"] == {"scheduler": "airflow", "dag_id": "featurestream_training_set",
+                                     "task_id": "build", "run_id": "scheduled__2026-12-06T04:00:00+00:00",
+                                     "try_number": "1"}
     assert start["job"] == {"namespace": link["namespace"], "name": link["job"], "facets": start["job"]["facets"]}
     port = os.environ["FEATURESTREAM_JDBC_URL"].split("//", 1)[1].split("/", 1)[0]
     inputs = {(d["namespace"], d["name"]) for d in start["inputs"]}

@@ -3,6 +3,9 @@
 Exit codes: 0 every group compacted or had nothing new, 1 a run failed (or the group is locked
 by a live run), 2 bad configuration or arguments. Prints one JSON summary to stdout; logs are
 JSON lines on stderr; `--progress` adds a live display on stderr (default: when it is a terminal).
+A run (not a dry run) publishes its metrics (the config's `metrics`: Pushgateway and/or textfile)
+and OpenLineage START/COMPLETE events (`lineage`), the child of a scheduler's run when one is given
+(spark.openlineage.parent* or OPENLINEAGE_PARENT_ID).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import re
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from featurestream.config.compaction import CompactionConfig, load_compaction_co
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.logs import configure_json_logging
+from featurestream.ops.batch_metrics import published_run
 from featurestream.ops.secrets import install_redactor
 
 log = logging.getLogger(__name__)
@@ -127,32 +132,49 @@ def run(args: argparse.Namespace) -> int:
     spark = _session(config, buckets) if not args.dry_run else None
     summaries: list[dict[str, Any]] = []
     exit_code = EXIT_OK
-    for target in targets:
-        try:
-            summary = compact_feature_group(spark, target, settings, progress)  # type: ignore[arg-type]
-            summaries.append(summary.to_dict())
-        except FeatureStreamError as exc:
-            log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
-                      target.name, json.dumps(str(exc)))
-            failed = RunSummary(target.name, str(target.source), str(target.output), run_id="", error=str(exc))
-            summaries.append(failed.to_dict())
-            exit_code = max(exit_code, EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE)
-        except Exception as exc:
-            # Spark/py4j errors: the committed output is unchanged; report and go on with the next group.
-            # One line unless --debug (a traceback in the JSON log is still a traceback).
-            cause = describe(exc)
-            log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
-                      target.name, json.dumps(cause), exc_info=bool(getattr(args, "debug", False)))
-            failed = RunSummary(target.name, str(target.source), str(target.output), run_id="", error=cause)
-            summaries.append(failed.to_dict())
-            exit_code = max(exit_code, EXIT_FAILURE)
+    with ExitStack() as published:
+        # A dry run writes nothing: no metrics, no lineage.
+        metrics = None if args.dry_run else published.enter_context(
+            published_run(config.metrics, "compact", _target_name(config_file, args)))
+        lineage = None if args.dry_run else published.enter_context(_lineage_run(config, config_file, targets, spark))
+        for target in targets:
+            try:
+                summary = compact_feature_group(spark, target, settings, progress)  # type: ignore[arg-type]
+                summaries.append(summary.to_dict())
+            except FeatureStreamError as exc:
+                log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
+                          target.name, json.dumps(str(exc)))
+                failed = RunSummary(target.name, str(target.source), str(target.output), run_id="", error=str(exc))
+                summaries.append(failed.to_dict())
+                exit_code = max(exit_code, EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE)
+            except Exception as exc:
+                # Spark/py4j errors: the committed output is unchanged; report and go on with the next group.
+                # One line unless --debug (a traceback in the JSON log is still a traceback).
+                cause = describe(exc)
+                log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
+                          target.name, json.dumps(cause), exc_info=bool(getattr(args, "debug", False)))
+                failed = RunSummary(target.name, str(target.source), str(target.output), run_id="", error=cause)
+                summaries.append(failed.to_dict())
+                exit_code = max(exit_code, EXIT_FAILURE)
+        totals = {key: sum(s[key] for s in summaries) for key in (
+            "files_in", "bytes_in", "rows_in", "files_out", "bytes_out", "rows_out", "duplicates_removed",
+            "superseded_removed", "deleted_rows_removed", "partitions_rewritten")}
+        if metrics is not None:
+            metrics.input_rows, metrics.output_rows = totals["rows_in"], totals["rows_out"]
+            metrics.input_files, metrics.output_files = totals["files_in"], totals["files_out"]
+            metrics.groups_failed = sum(1 for s in summaries if s["error"])
+            metrics.groups_done = len(summaries) - metrics.groups_failed
+            metrics.succeeded = exit_code == EXIT_OK
+        if lineage is not None:
+            if exit_code == EXIT_OK:
+                lineage.complete({ref.name: s["rows_out"] for ref, s in zip(_outputs(targets), summaries, strict=True)})
+            else:
+                lineage.fail(next(s["error"] for s in summaries if s["error"]))
     report = {
         "status": "ok" if exit_code == EXIT_OK else "failed",
         "seconds": round(time.monotonic() - started, 3),
         "feature_groups": summaries,
-        "totals": {key: sum(s[key] for s in summaries) for key in (
-            "files_in", "bytes_in", "rows_in", "files_out", "bytes_out", "rows_out", "duplicates_removed",
-            "superseded_removed", "deleted_rows_removed", "partitions_rewritten")},
+        "totals": totals,
     }
     print(json.dumps(report, indent=2))
     if exit_code == EXIT_CONFIG:
@@ -160,3 +182,26 @@ def run(args: argparse.Namespace) -> int:
         first = next(s["error"] for s in summaries if s["error"])
         print(f"featurestream: config error: {first}", file=sys.stderr)
     return exit_code
+
+
+def _target_name(config_file: Path, args: argparse.Namespace) -> str:
+    """The metrics' `target`: the config's name, and the selected groups when not all of them."""
+    selected = _selected_groups(args)
+    return config_file.stem + (":" + ",".join(sorted(selected)) if selected else "")
+
+
+def _outputs(targets: list[Any]) -> list[Any]:
+    from featurestream.ops.lineage import path_dataset
+
+    return [path_dataset(str(t.output)) for t in targets]
+
+
+def _lineage_run(config: CompactionConfig, config_file: Path, targets: list[Any], spark: Any) -> Any:
+    """START now, as the child of a scheduler's run when one is given; FAIL if the block raises."""
+    from featurestream.ops.lineage import job_run, path_dataset
+    from featurestream.ops.parent_run import openlineage_conf, parent_run
+
+    parent = parent_run(spark_conf=openlineage_conf(spark) if spark is not None else None)
+    return job_run(config.lineage, f"compaction.{config_file.stem}", [path_dataset(str(t.source)) for t in targets],
+                   _outputs(targets), parent=parent,
+                   properties={"config_file": str(config_file), "feature_groups": [t.name for t in targets]})

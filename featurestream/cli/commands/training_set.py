@@ -4,7 +4,9 @@
     featurestream training-set --config conf/training_sets/card_fraud.yaml --export-history
 
 Exit codes: 0 done, 2 bad config or arguments (one line naming file and field, before Spark
-starts where possible), 1 any other failure.
+starts where possible), 1 any other failure. Run metrics go to the profile's `batch_metrics`
+(Pushgateway and/or textfile); a scheduler's OpenLineage parent run (spark.openlineage.parent* or
+OPENLINEAGE_PARENT_ID) becomes the parent of this run, and the manifest records the scheduler's run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+from typing import Any
 
 from featurestream.cli.failures import describe
 from featurestream.cli.profile_option import add_env_argument, profile_name
@@ -21,6 +24,8 @@ from featurestream.config.training_set import load_training_set
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.logs import configure_json_logging
 from featurestream.ops import lineage as ol
+from featurestream.ops.batch_metrics import published_run
+from featurestream.ops.parent_run import openlineage_conf, parent_run, scheduler_run
 from featurestream.ops.secrets import install_redactor
 from featurestream.training.lineage import datasets
 
@@ -67,10 +72,14 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(spark, interactive=interactive)
     inputs, outputs = datasets(spec, export=args.export_history)
     job = f"training_set.{spec.name}" + (".export_history" if args.export_history else "")
+    parent = parent_run(spark_conf=openlineage_conf(spark))
+    scheduler = scheduler_run()
+    batch_job = "training_set_export" if args.export_history else "training_set"
     try:
         # START now, COMPLETE or FAIL at the end; the manifest points at this run.
-        with ol.job_run(profile.lineage, job, inputs, outputs,
-                        properties={"config_file": args.config, "profile": args.env}) as lineage_run:
+        with published_run(profile.batch_metrics, batch_job, spec.name) as metrics, \
+                ol.job_run(profile.lineage, job, inputs, outputs, parent=parent,
+                           properties={"config_file": args.config, "profile": args.env}) as lineage_run:
             if args.export_history:
                 from featurestream.training import storage
                 from featurestream.training.history import export_history
@@ -78,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 storage.prepare(spark, export.path, export.state_path)
                 with progress.phase("exporting history"):
                     result = export_history(spark, spec.labels, export, source=args.config)
+                metrics.output_rows, metrics.groups_done = result.rows, 1
                 print(json.dumps({"export": result.path, "run_id": result.run_id, "rows": result.rows,
                                   "watermark": result.upper.isoformat() if result.upper else None,
                                   "lineage_run_id": lineage_run.run_id}))
@@ -85,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             from featurestream.training.build import build_training_set
 
             built = build_training_set(spark, spec, source=args.config, progress=progress,
-                                       lineage=lineage_run.reference())
+                                       lineage=lineage_run.reference(), scheduler=scheduler)
+            metrics.input_rows = _labels_read(built.manifest)
+            metrics.output_rows = sum(built.rows.values())
+            metrics.groups_done = 1
             print(json.dumps({"path": built.path, "manifest": built.manifest_path, "rows": built.rows,
                               "seconds": round(built.seconds, 1), "lineage_run_id": lineage_run.run_id}))
             return 0
@@ -97,3 +110,9 @@ def run(args: argparse.Namespace) -> int:
         text = str(java.toString()) if java is not None else describe(exc)
         first = ([line for line in text.strip().splitlines() if line.strip()] or [type(exc).__name__])[0][:500]
         raise TrainingSetError(f"training set {spec.name} failed: {first}") from exc
+
+
+def _labels_read(manifest: dict[str, Any]) -> int | None:
+    """Label rows read, as the manifest counts them."""
+    rows = manifest.get("inputs", {}).get("labels", {}).get("rows")
+    return rows if isinstance(rows, int) else None

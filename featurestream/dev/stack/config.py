@@ -26,6 +26,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "s3": 15000,
     "postgres": 15432,
     "feature-store": 18080,
+    "pushgateway": 19091,
 }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from featurestream.dev.stack import process
 from featurestream.dev.stack.config import StackConfig
 from featurestream.dev.stack.errors import PortInUseError, ServiceStartError, StackConfigError, StackError
-from featurestream.dev.stack.services import SERVICE_NAMES, Service, ServiceStatus, build
+from featurestream.dev.stack.services import ALL_SERVICE_NAMES, SERVICE_NAMES, Service, ServiceStatus, build
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,20 @@ class StartReport:
     seconds: float
 
 
-def _select(services: Sequence[str] | None) -> list[str]:
-    """The requested names in start order; all services when none are named."""
+def _select(services: Sequence[str] | None, config: StackConfig | None = None) -> list[str]:
+    """The requested names in start order; when none are named, the default services and the
+    optional ones that run (so `down` stops them and `status` shows them)."""
     if not services:
-        return list(SERVICE_NAMES)
-    unknown = [s for s in services if s not in SERVICE_NAMES]
+        if config is None:
+            return list(SERVICE_NAMES)
+        every = build(config)
+        return [n for n in ALL_SERVICE_NAMES if n in SERVICE_NAMES or _running(every[n]) is not None]
+    unknown = [s for s in services if s not in ALL_SERVICE_NAMES]
     if unknown:
         raise StackConfigError(
-            f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICE_NAMES)}"
+            f"unknown service {', '.join(unknown)}; choose from {', '.join(ALL_SERVICE_NAMES)}"
         )
-    return [name for name in SERVICE_NAMES if name in services]
+    return [name for name in ALL_SERVICE_NAMES if name in services]
 
 
 def _running(service: Service) -> process.PidRecord | None:
@@ -180,7 +184,7 @@ def down(services: Sequence[str] | None = None, config: StackConfig | None = Non
     if not cfg.state_dir.is_dir():
         return status(services, cfg)  # nothing was ever started from here
     with _locked(cfg):
-        for name in reversed(_select(services)):
+        for name in reversed(_select(services, cfg)):
             service = every[name]
             record = _running(service)
             if record is None:
@@ -197,7 +201,7 @@ def status(services: Sequence[str] | None = None, config: StackConfig | None = N
     """Port, pid and a live health check of each named service (all by default)."""
     cfg = config or StackConfig.from_env()
     every = build(cfg)
-    return [_status_of(every[name]) for name in _select(services)]
+    return [_status_of(every[name]) for name in _select(services, cfg)]
 
 
 def env(config: StackConfig | None = None) -> dict[str, str]:
@@ -205,7 +209,9 @@ def env(config: StackConfig | None = None) -> dict[str, str]:
     cfg = config or StackConfig.from_env()
     exports: dict[str, str] = {}
     for service in build(cfg).values():
-        exports.update(service.env())
+        # An optional service's endpoint only while it runs: a batch job would push to a dead gateway.
+        if not service.optional or _running(service) is not None:
+            exports.update(service.env())
     exports.update(cfg.aws_env())
     exports["FEATURESTREAM_STATE_DIR"] = str(cfg.state_dir)
     return exports

@@ -31,6 +31,8 @@ class Service(ABC):
     stop_timeout: float = 15.0
     # Other services this one uses when they run too (started first, never forced up).
     uses: tuple[str, ...] = ()
+    # Optional services start only when named (`stack up pushgateway`); `stack down` stops them too.
+    optional: bool = False
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config

@@ -1,0 +1,44 @@
+"""featurestream's scheduled batch jobs as EMR Serverless job runs (Amazon provider), from a release
+of `make dist` on S3 (see featurestream_batch/aws.py for the variables that say where).
+
+    featurestream_aws_compact_hourly   :15 every hour: the closed hours of the last two days
+    featurestream_aws_compact_daily    02:45 every day: everything before the day (late files too)
+    featurestream_aws_training_set     04:00 every day: a training set into <output_root>/ds=<date>
+
+Exit codes as in the local DAGs, as far as EMR Serverless reports them (featurestream_batch/aws.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import Param
+from featurestream_batch.aws import FeaturestreamEmrServerlessOperator
+from featurestream_batch.jobs import COMPACT, TRAINING_SET
+from featurestream_batch.schedules import DAILY_WINDOW, HOURLY_WINDOW, batch_dag
+
+# File names: shipped with --files from FEATURESTREAM_CONF_S3_URI/<path>, read by their base name.
+COMPACTION_CONFIG = "compaction/aws.yaml"
+TRAINING_SET_CONFIG = "training_sets/card_fraud.yaml"
+TRAINING_SET_ROOT = os.environ.get("FEATURESTREAM_TRAINING_ROOT", "s3://example-featurestream/training_sets/card_fraud")
+
+
+def _compact(window: tuple[str, ...]) -> None:
+    FeaturestreamEmrServerlessOperator(
+        task_id="compact", job=COMPACT, files=[COMPACTION_CONFIG], name="featurestream-compact-{{ ts_nodash }}",
+        arguments=["--config", os.path.basename(COMPACTION_CONFIG), *window, "--no-progress"])
+
+
+def _training_set() -> None:
+    FeaturestreamEmrServerlessOperator(
+        task_id="build", job=TRAINING_SET, files=[TRAINING_SET_CONFIG], name="featurestream-training-set-{{ ds }}",
+        arguments=["--config", os.path.basename(TRAINING_SET_CONFIG), "--env", "aws", "--no-progress"],
+        env={"FEATURESTREAM_TRAINING_URI": "{{ params.output_root }}/ds={{ ds }}"})
+
+
+compact_hourly = batch_dag("featurestream_aws_compact_hourly", schedule="15 * * * *", doc=__doc__, params={},
+                           tasks=lambda: _compact(HOURLY_WINDOW))
+compact_daily = batch_dag("featurestream_aws_compact_daily", schedule="45 2 * * *", doc=__doc__, params={},
+                          tasks=lambda: _compact(DAILY_WINDOW))
+training_set = batch_dag("featurestream_aws_training_set", schedule="0 4 * * *", doc=__doc__,
+                         params={"output_root": Param(TRAINING_SET_ROOT, type="string")}, tasks=_training_set)

@@ -1,0 +1,26 @@
+"""The batch jobs the DAGs can schedule: one entry per job, the same names as the CLI and jobs/.
+
+A new job (backfill, consistency) is one more entry here and one more DAG built from it: see how
+`featurestream_local.py` and `featurestream_aws.py` build theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    # The `featurestream` subcommand (`featurestream compact ...`).
+    command: str
+    # Its spark-submit entry point under jobs/ (`make dist` ships them in build/dist/jobs/).
+    script: str
+    # Maven coordinates it needs on a cluster beyond the cluster's Spark (--packages).
+    packages: tuple[str, ...] = ()
+    # Our own jars it needs (--jars; from `make dist`'s jars/).
+    jars: tuple[str, ...] = ()
+
+
+COMPACT = BatchJob("compact", "compact_offline.py")
+TRAINING_SET = BatchJob("training-set", "build_training_set.py",
+                        packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))

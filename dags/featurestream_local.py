@@ -1,0 +1,52 @@
+"""featurestream's scheduled batch jobs run by this Airflow's workers through the `featurestream` CLI
+(local Spark, or a standalone cluster named by the configs' `spark.master`).
+
+    featurestream_compact_hourly   :15 every hour: the closed hours of the last two days
+    featurestream_compact_daily    02:45 every day: everything before the day (late files too)
+    featurestream_training_set     04:00 every day: a training set into <output_root>/ds=<date>
+
+Exit codes: 2 (configuration) and 3 (a check's threshold) fail the task without retries; 1 is
+retried. Configs are paths relative to FEATURESTREAM_HOME (see featurestream_batch/local.py); each
+DAG's params can be changed per run (`airflow dags trigger -c '{"config": ...}'`).
+A new job (backfill, consistency) is a BatchJob in featurestream_batch/jobs.py and a DAG here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import Param
+from featurestream_batch.jobs import COMPACT, TRAINING_SET
+from featurestream_batch.local import FeaturestreamOperator
+from featurestream_batch.schedules import DAILY_WINDOW, HOURLY_WINDOW, batch_dag
+
+COMPACTION_CONFIG = os.environ.get("FEATURESTREAM_COMPACTION_CONFIG", "conf/compaction/local.yaml")
+TRAINING_SET_CONFIG = os.environ.get("FEATURESTREAM_TRAINING_SET_CONFIG", "conf/training_sets/card_fraud.yaml")
+TRAINING_SET_ROOT = os.environ.get("FEATURESTREAM_TRAINING_ROOT", ".state/training_sets/card_fraud")
+PROFILE = os.environ.get("FEATURESTREAM_PROFILE", "local")
+
+
+def _compact(window: tuple[str, ...]) -> None:
+    FeaturestreamOperator(task_id="compact", job=COMPACT,
+                          arguments=["--config", "{{ params.config }}", *window, "--no-progress"])
+
+
+def _training_set() -> None:
+    # The shipped config writes to ${FEATURESTREAM_TRAINING_URI}: one folder per logical date.
+    FeaturestreamOperator(task_id="build", job=TRAINING_SET,
+                          arguments=["--config", "{{ params.config }}", "--env", "{{ params.profile }}",
+                                     "--no-progress"],
+                          env={"FEATURESTREAM_TRAINING_URI": "{{ params.output_root }}/ds={{ ds }}"})
+
+
+compact_hourly = batch_dag("featurestream_compact_hourly", schedule="15 * * * *", doc=__doc__,
+                           params={"config": Param(COMPACTION_CONFIG, type="string")},
+                           tasks=lambda: _compact(HOURLY_WINDOW))
+compact_daily = batch_dag("featurestream_compact_daily", schedule="45 2 * * *", doc=__doc__,
+                          params={"config": Param(COMPACTION_CONFIG, type="string")},
+                          tasks=lambda: _compact(DAILY_WINDOW))
+training_set = batch_dag("featurestream_training_set", schedule="0 4 * * *", doc=__doc__,
+                         params={"config": Param(TRAINING_SET_CONFIG, type="string"),
+                                 "profile": Param(PROFILE, type="string"),
+                                 "output_root": Param(TRAINING_SET_ROOT, type="string")},
+                         tasks=_training_set)
