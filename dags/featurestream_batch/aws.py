@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.exceptions import AirflowFailException
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from featurestream_batch.exit_codes import raise_for_exit
 from featurestream_batch.jobs import BatchJob
@@ -108,6 +108,8 @@ class FeaturestreamEmrServerlessOperator(EmrServerlessStartJobOperator):
         except AirflowFailException:
             raise
         except Exception as exc:
+            # Deferred: this instance was rebuilt from the trigger's event, the run id is in it.
+            self.job_id = self.job_id or ((event or {}).get("job_details") or {}).get("job_id")
             self._raise_by_exit_code(exc)
             raise
 

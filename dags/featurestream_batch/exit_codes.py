@@ -12,7 +12,7 @@ the task has retries left.
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_THRESHOLD = 0, 1, 2, 3
 

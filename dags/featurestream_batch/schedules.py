@@ -16,7 +16,8 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-START_DATE = datetime(2026, 12, 1)
+# In the past (catchup is off): a logical date before a task's start date would create no task at all.
+START_DATE = datetime(2026, 1, 1)
 # The hour / day the run's logical date falls in, as the jobs' ISO-8601 UTC flags take them.
 HOUR_START = "{{ logical_date.strftime('%Y-%m-%dT%H:00Z') }}"
 DAY_START = "{{ logical_date.strftime('%Y-%m-%dT00:00Z') }}"

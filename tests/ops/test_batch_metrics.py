@@ -135,7 +135,8 @@ def test_lineage_events_of_a_child_run_carry_the_parent_facet(tmp_path: Path) ->
     assert [e["eventType"] for e in lines] == ["START", "COMPLETE"]
     for event in lines:
         facet = event["run"]["facets"]["parent"]
-        assert facet["run"] == {"runId": PARENT}
-        assert facet["job"] == {"namespace": "airflow", "name": "dag.task"}
-        assert facet["root"] == {"run": {"runId": ROOT_RUN}, "job": {"namespace": "airflow", "name": "dag"}}
+        assert facet["run"]["runId"] == PARENT
+        assert (facet["job"]["namespace"], facet["job"]["name"]) == ("airflow", "dag.task")
+        assert facet["root"]["run"]["runId"] == ROOT_RUN
+        assert (facet["root"]["job"]["namespace"], facet["root"]["job"]["name"]) == ("airflow", "dag")
         assert facet["_schemaURL"].endswith("ParentRunFacet.json#/$defs/ParentRunFacet")

@@ -98,3 +98,10 @@ class Airflow:
         """Every log file of the task, concatenated (Airflow 3 writes one per try)."""
         files = sorted((self.home / "logs").glob(f"dag_id={dag_id}/**/task_id={task_id}/**/*.log"))
         return "\n".join(f.read_text(errors="replace") for f in files)
+
+    def openlineage_events(self) -> list[dict[str, Any]]:
+        """What Airflow's OpenLineage provider emitted (the file transport the session configured)."""
+        path = self.home / "openlineage.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -69,10 +69,9 @@ def scheduling_stack() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def airflow(scheduling_stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
+def airflow(scheduling_stack: dict[str, str]) -> Iterator[Airflow]:
     home = ROOT / "build" / "airflow-home" / f"run-{os.getpid()}"
     shutil.rmtree(home, ignore_errors=True)
-    work = tmp_path_factory.mktemp("airflow")
     extra = {
         **scheduling_stack,
         "FEATURESTREAM_HOME": str(ROOT),
@@ -81,7 +80,7 @@ def airflow(scheduling_stack: dict[str, str], tmp_path_factory: pytest.TempPathF
         "FEATURESTREAM_DAG_RETRIES": "2",
         "FEATURESTREAM_DAG_RETRY_DELAY_S": "1",
         # Airflow's OpenLineage provider on, writing the tasks' events to a file.
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(work / "airflow-ol.jsonl"),
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(home / "openlineage.jsonl"),
                                                        "append": True}),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "airflow-test",
     }
@@ -147,8 +146,11 @@ def test_local_compaction_dag_runs_reruns_and_pushes_its_metrics(airflow: Airflo
     # The job's OpenLineage run is the child of the Airflow task's run.
     events = [json.loads(line) for line in (tmp_path / "lineage.jsonl").read_text().splitlines()]
     parent = events[0]["run"]["facets"]["parent"]
-    assert parent["job"] == {"namespace": "airflow-test", "name": f"{dag}.compact"}
-    assert parent["root"]["job"] == {"namespace": "airflow-test", "name": dag}
+    assert (parent["job"]["namespace"], parent["job"]["name"]) == ("airflow-test", f"{dag}.compact")
+    assert (parent["root"]["job"]["namespace"], parent["root"]["job"]["name"]) == ("airflow-test", dag)
+    # ... and that run is the one Airflow's OpenLineage provider reported for the task.
+    task_runs = {e["run"]["runId"] for e in airflow.openlineage_events() if e["job"]["name"] == f"{dag}.compact"}
+    assert parent["run"]["runId"] in task_runs, task_runs
 
     # A rerun of the same logical date: nothing new, the same rows.
     again = airflow.dags_test(dag, LOGICAL, {"config": str(config)})
@@ -168,8 +170,11 @@ def test_broken_config_fails_once_without_retries(airflow: Airflow, tmp_path: Pa
     tries = airflow.task_instances(dag)
     assert [(t["task_id"], t["state"], t["try_number"]) for t in tries] == [("compact", "failed", 1)], tries
     assert tries[0]["max_tries"] == 2  # it had retries left, and did not use them
+    # `dags test` runs the task in its own process and prints the task log there.
+    log = result.stdout + result.stderr + airflow.task_log(dag, "compact")
     line = f"featurestream: config error: {bad}: snapshots: unknown key (did you mean 'snapshot'?)"
-    assert line in airflow.task_log(dag, "compact"), airflow.task_log(dag, "compact")[-3000:]
+    assert line in log, log[-3000:]
+    assert "AirflowFailException: featurestream compact exited 2 (configuration error, not retried)" in log
 
 
 def test_local_training_set_dag_writes_the_set_and_its_manifest(airflow: Airflow, tmp_path: Path) -> None:
@@ -212,8 +217,10 @@ def test_local_training_set_dag_writes_the_set_and_its_manifest(airflow: Airflow
 
 RENDER = """
 import json, sys
-from airflow.models.dagbag import DagBag
-bag = DagBag(sys.argv[1], include_examples=False)
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+# As the DAG processor parses the dags-folder bundle: its folder on sys.path (featurestream_batch).
+bag = BundleDagBag(sys.argv[1], bundle_path=Path(sys.argv[1]), bundle_name="dags-folder")
 dags = {d: {t.task_id: {"type": type(t).__name__, "job_driver": getattr(t, "job_driver", None),
                         "application_id": getattr(t, "application_id", None),
                         "retries": t.retries, "inject": getattr(t, "openlineage_inject_parent_job_info", None)}

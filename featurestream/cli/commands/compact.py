@@ -112,7 +112,7 @@ def _session(config: CompactionConfig, buckets: list[str]) -> Any:
 def run(args: argparse.Namespace) -> int:
     configure_json_logging()
     install_redactor()
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     # Everything that can be wrong with the configuration is found here, before Spark starts.
     config_file = Path(args.config)
     config = load_compaction_config(config_file)
@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     from featurestream.compaction.summary import RunSummary
     from featurestream.compaction.targets import resolve_targets, settings_from_config
 
-    targets = resolve_targets(config, config_file, _selected_groups(args))
+    selected = _selected_groups(args)
+    targets = resolve_targets(config, config_file, selected)
     settings = settings_from_config(config, since=since, until=until, dry_run=args.dry_run)
     interactive = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     progress = ConsoleProgress() if interactive else Progress()
@@ -135,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as published:
         # A dry run writes nothing: no metrics, no lineage.
         metrics = None if args.dry_run else published.enter_context(
-            published_run(config.metrics, "compact", _target_name(config_file, args)))
+            published_run(config.metrics, "compact", _target_name(config_file, selected)))
+        if metrics is not None:
+            metrics.started = started_at  # the run's duration includes Spark's start
         lineage = None if args.dry_run else published.enter_context(_lineage_run(config, config_file, targets, spark))
         for target in targets:
             try:
@@ -184,9 +187,8 @@ def run(args: argparse.Namespace) -> int:
     return exit_code
 
 
-def _target_name(config_file: Path, args: argparse.Namespace) -> str:
+def _target_name(config_file: Path, selected: list[str] | None) -> str:
     """The metrics' `target`: the config's name, and the selected groups when not all of them."""
-    selected = _selected_groups(args)
     return config_file.stem + (":" + ",".join(sorted(selected)) if selected else "")
 
 

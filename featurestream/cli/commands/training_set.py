@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 from featurestream.cli.failures import describe
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     configure_json_logging()
     install_redactor()
+    started_at = time.time()
     # Everything the files can get wrong is found here, before Spark starts.
     spec = load_training_set(args.config)
     args.env = profile_name(args.env)
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         with published_run(profile.batch_metrics, batch_job, spec.name) as metrics, \
                 ol.job_run(profile.lineage, job, inputs, outputs, parent=parent,
                            properties={"config_file": args.config, "profile": args.env}) as lineage_run:
+            metrics.started = started_at  # the run's duration includes Spark's start
             if args.export_history:
                 from featurestream.training import storage
                 from featurestream.training.history import export_history

@@ -81,3 +81,12 @@ def test_env_lines_are_shell_exports(tmp_path: Path) -> None:
     text = manager.format_env(manager.env(config))
     assert all(line.startswith("export ") for line in text.splitlines())
     assert f"export FEATURESTREAM_STATE_DIR='{tmp_path / 'odd dir'}'" in text.splitlines()
+
+
+def test_the_pushgateway_is_optional(tmp_path: Path) -> None:
+    """Started only when named; its endpoint is exported only while it runs."""
+    config = StackConfig(state_dir=tmp_path, root=Path.cwd())
+    assert "pushgateway" not in [s.name for s in manager.status(config=config)]
+    assert "FEATURESTREAM_PUSHGATEWAY_URL" not in manager.env(config)
+    [row] = manager.status(["pushgateway"], config)
+    assert (row.name, row.port, row.healthy) == ("pushgateway", 19091, False)
