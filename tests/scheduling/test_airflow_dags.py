@@ -225,7 +225,22 @@ dags = {d: {t.task_id: {"type": type(t).__name__, "job_driver": getattr(t, "job_
                         "application_id": getattr(t, "application_id", None),
                         "retries": t.retries, "inject": getattr(t, "openlineage_inject_parent_job_info", None)}
             for t in dag.tasks} for d, dag in bag.dags.items()}
-print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags}))
+# The contract as exception types: AirflowFailException is Airflow's "no retry".
+from airflow.sdk.exceptions import AirflowFailException
+from featurestream_batch.aws import _EXIT_CODE
+from featurestream_batch.exit_codes import raise_for_exit
+outcomes = {}
+for code in (0, 1, 2, 3, 137):
+    try:
+        raise_for_exit(code, "featurestream compact", "featurestream: x")
+        outcomes[code] = "ok"
+    except AirflowFailException:
+        outcomes[code] = "fail, no retry"
+    except Exception:
+        outcomes[code] = "fail, retried"
+found = _EXIT_CODE.search("Job failed, please check complete logs in configured logging destination. ExitCode: 2.")
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags, "outcomes": outcomes,
+                  "emr_exit_code": found.group(1) if found else None}))
 """
 
 
@@ -241,6 +256,9 @@ def test_aws_dags_parse_and_carry_the_emr_serverless_arguments(airflow: Airflow)
     assert done.returncode == 0, summary_of(done)
     bag = json.loads(done.stdout.strip().splitlines()[-1])
     assert bag["errors"] == {}
+    assert bag["outcomes"] == {"0": "ok", "1": "fail, retried", "2": "fail, no retry", "3": "fail, no retry",
+                               "137": "fail, retried"}
+    assert bag["emr_exit_code"] == "2"
     assert set(bag["dags"]) == {"featurestream_compact_hourly", "featurestream_compact_daily",
                                 "featurestream_training_set", "featurestream_aws_compact_hourly",
                                 "featurestream_aws_compact_daily", "featurestream_aws_training_set"}
