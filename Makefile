@@ -125,6 +125,11 @@ bench-compaction: venv
 bench-stream: setup
 	$(SCRATCH) $(BIN)/python bench/stream_bench.py
 
+# ~10M events: the machine alone for several minutes. A small trial: BENCH_ARGS="--events 200000
+# --entities 2000 --days 3 --results-dir /tmp/bench-backfill".
+bench-backfill: setup
+	$(SCRATCH) $(BIN)/python bench/backfill_bench.py $(BENCH_ARGS)
+
 bench-training-set: setup
 	$(SCRATCH) $(BIN)/python bench/training_set_bench.py
 

@@ -79,7 +79,8 @@ def feature_columns(spec: FeatureGroupSpec) -> list[str]:
     return [name for feature in spec.features for name, _ in feature.output_names()]
 
 
-def plan(spec: FeatureGroupSpec) -> EnginePlan:
+def plan(spec: FeatureGroupSpec, *, history: bool = False) -> EnginePlan:
+    """The engine's slots and config; `history`: a record at every event and decay boundary (backfill)."""
     numeric: list[str] = []
     hashed: list[str] = []
     last: list[str] = []
@@ -103,6 +104,7 @@ def plan(spec: FeatureGroupSpec) -> EnginePlan:
         "dedupe_within_ms": dedupe.within_ms if dedupe else -1,
         "numeric_slots": len(numeric), "hash_slots": len(hashed), "last_slots": len(last),
         "features": features,
+        "history": history,
     })
     return EnginePlan(tuple(numeric), tuple(hashed), tuple(last), tuple(features), config)
 
@@ -182,13 +184,17 @@ def ensure_engine(spark: SparkSession) -> None:
     spark.sql(f"ADD JAR '{jar}'")
 
 
-def run_engine(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
-    """Streaming events → the engine's output: records, late events and counters (see KIND)."""
+def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False) -> DataFrame:
+    """Streaming events → the engine's output: records, late events and counters (see KIND).
+
+    `history` (the backfill): a record at every accepted event time and every decay boundary, each
+    with the values as of its time, instead of one record per entity and micro-batch.
+    """
     from pyspark.sql import DataFrame as SparkDataFrame
 
     spark = events.sparkSession
     ensure_engine(spark)
-    engine = plan(spec)
+    engine = plan(spec, history=history)
     jvm: Any = spark.sparkContext._jvm
     jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config)
     return SparkDataFrame(jdf, spark)

@@ -62,6 +62,23 @@ def _event_time(spec: FeatureGroupSpec, column: Column) -> Column:
     return column.cast("timestamp")
 
 
+def event_time_column(spec: FeatureGroupSpec, column: Column) -> Column:
+    """The event time as a timestamp, by the group's `event_time.format` (the backfill reads files with it)."""
+    return _event_time(spec, column)
+
+
+def usable(spec: FeatureGroupSpec, frame: DataFrame) -> Column:
+    """True for a typed event the engine may take: entity key and event time present, numbers finite.
+
+    The checks of `parse_events` that apply to an event without a source record (no payload, no
+    record timestamp for `max_future`): the backfill holds its sources to them.
+    """
+    ok = F.col(f"`{spec.entity.key}`").isNotNull() & F.col(f"`{spec.event_time.field}`").isNotNull()
+    for check, _ in _non_finite(spec, frame):
+        ok = ok & ~check
+    return ok
+
+
 def _invalid_utf8(spark: SparkSession) -> tuple[Callable[[Column], Column], bool]:
     """(`value -> true when the bytes are not UTF-8` (false for null), whether it is a barrier).
 

@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -25,7 +25,7 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.connectors.event_source import read_events
-from featurestream.connectors.online_store import BatchSink, OnlineStoreTarget, build_sink
+from featurestream.connectors.online_store import OnlineStoreTarget, build_sink
 from featurestream.engine import aggregation
 from featurestream.engine.parsing import invalid_events, parse_events, valid_events
 from featurestream.engine.transforms import apply_stream_transforms, check_with_spark
@@ -94,12 +94,18 @@ def batch_counters(output: DataFrame) -> dict[str, int]:
     return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
 
 
+class RecordSink(Protocol):
+    """Where a micro-batch's records go: the online store (the stream), the offline store (a backfill)."""
+
+    def write_batch(self, records: DataFrame, batch_id: int) -> object: ...
+
+
 @dataclass
 class FeatureBatchWriter:
-    """The foreachBatch body: records to the online store, late events to their sink, counters."""
+    """The foreachBatch body: records to their sink, late events to theirs, counters."""
 
     spec: FeatureGroupSpec
-    sink: BatchSink
+    sink: RecordSink
     late_root: str
     metrics: EngineMetrics = field(default_factory=EngineMetrics)
     # The features query's checkpoint: its offset log gives the batch's watermark to the engine's
@@ -143,9 +149,10 @@ def _trigger(writer: DataStreamWriter, available_now: bool, interval: str) -> Da
     return writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=interval)
 
 
-def feature_stream(events: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
-    """Valid events → the engine's output (records, late events, counters)."""
-    return aggregation.run_engine(apply_stream_transforms(events, spec), spec)
+def feature_stream(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False) -> DataFrame:
+    """Valid events → the engine's output (records, late events, counters); `history`: the backfill's
+    record at every event and decay boundary."""
+    return aggregation.run_engine(apply_stream_transforms(events, spec), spec, history=history)
 
 
 def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,

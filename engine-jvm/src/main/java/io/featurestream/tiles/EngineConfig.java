@@ -34,6 +34,11 @@ final class EngineConfig implements Serializable {
   final int maxWindowTiles;
   final boolean hasWholeHistory;
   final boolean java8Time;
+  /**
+   * History mode (backfill): a record at every accepted event time and at every decay boundary,
+   * events taken in event-time order within a micro-batch, nothing folded on the map side.
+   */
+  final boolean history;
 
   final int numericSlots;
   final int hashSlots;
@@ -58,6 +63,7 @@ final class EngineConfig implements Serializable {
     this.latenessMs = json.path("lateness_ms").asLong();
     this.ttlMs = json.path("ttl_ms").asLong(0);
     this.dedupeWithinMs = json.path("dedupe_within_ms").asLong(-1);
+    this.history = json.path("history").asBoolean(false);
     this.numericSlots = json.path("numeric_slots").asInt();
     this.hashSlots = json.path("hash_slots").asInt();
     this.lastSlots = json.path("last_slots").asInt();

@@ -170,7 +170,8 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
       long t = row.getLong(cfg.tsIdx);
       if (t < watermark) {
         ready.add(widen(row, true, boxedWatermark));
-      } else if (cfg.dedupeWithinMs >= 0) {
+      } else if (cfg.dedupeWithinMs >= 0 || cfg.history) {
+        // Dedupe needs the state, history mode every event: both travel alone, without the struct.
         ready.add(widen(row, false, boxedWatermark));
       } else {
         String key = row.getString(cfg.keyIdx);

@@ -1,6 +1,7 @@
 package io.featurestream.tiles;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.api.java.function.FlatMapGroupsWithStateFunction;
@@ -40,6 +41,9 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
 
   @Override
   public Iterator<Row> call(String key, Iterator<Row> rows, GroupState<byte[]> state) {
+    if (cfg.history) {
+      return history(key, rows, state);
+    }
     long watermark = state.getCurrentWatermarkMs();
     EntityState s = state.exists() ? EntityState.decode(state.get(), cfg) : new EntityState(cfg);
     List<Row> out = new ArrayList<>(1);
@@ -93,6 +97,81 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
     s.expire(watermark, cfg);
     schedule(s, state, watermark, streamTime);
     return out.iterator();
+  }
+
+  /**
+   * History mode (backfill): the same rules, but a record at every distinct accepted event time
+   * (with every event at or before it) and at every decay boundary, instead of one per call. The
+   * entity's rows of the micro-batch are taken in event-time order (the state function gets them in
+   * any order), so a backfill over events in event-time order gives, at every time the stream could
+   * have written a record, the record the stream writes there. Boundaries up to the next event are
+   * emitted before it; after the last one, those up to the stream time S (the rest follow in later
+   * calls, when S passes them).
+   */
+  private Iterator<Row> history(String key, Iterator<Row> rows, GroupState<byte[]> state) {
+    long watermark = state.getCurrentWatermarkMs();
+    long streamTime = watermark + cfg.latenessMs;
+    EntityState s = state.exists() ? EntityState.decode(state.get(), cfg) : new EntityState(cfg);
+    List<Row> events = new ArrayList<>();
+    while (rows.hasNext()) {
+      Row row = rows.next();
+      if (cfg.partialIdx >= 0 && !row.isNullAt(cfg.partialIdx)) {
+        throw new IllegalStateException("history mode takes events one by one, not map-side partials");
+      }
+      events.add(row);
+    }
+    events.sort(Comparator.comparingLong(r -> r.getLong(cfg.tsIdx)));  // stable: ties keep their order
+    List<Row> out = new ArrayList<>();
+    long pendingDuplicates = 0;
+    int i = 0;
+    while (i < events.size()) {
+      long t = events.get(i).getLong(cfg.tsIdx);
+      if (t < watermark) {
+        out.add(Output.late(cfg, key, events.get(i).getStruct(cfg.eventIdx), t, watermark));
+        i++;
+        continue;
+      }
+      emitBoundaries(key, s, t - 1, out);
+      long added = 0;
+      for (; i < events.size() && events.get(i).getLong(cfg.tsIdx) == t; i++) {
+        Row row = events.get(i);
+        if (isDuplicate(s, row, t)) {
+          pendingDuplicates++;
+        } else {
+          add(cfg, s, row, t);
+          added++;
+        }
+      }
+      if (added > 0) {
+        // An event before a record already written (out of order, within lateness): a correction.
+        long asOf = s.asOf == EntityState.NONE || t > s.asOf ? t : s.asOf + 1;
+        out.add(Output.record(cfg, key, asOf, Windows.valuesAsOf(s, asOf, cfg), added, pendingDuplicates, 0));
+        s.asOf = asOf;
+        pendingDuplicates = 0;
+      }
+    }
+    if (pendingDuplicates > 0) {
+      out.add(Output.counters(cfg, key, pendingDuplicates));
+    }
+    if (s.maxEvent != EntityState.NONE) {
+      emitBoundaries(key, s, streamTime, out);
+    }
+    s.expire(watermark, cfg);
+    schedule(s, state, watermark, streamTime);
+    return out.iterator();
+  }
+
+  /** Decay records at every boundary after the entity's last record and at or before {@code limit}. */
+  private void emitBoundaries(String key, EntityState s, long limit, List<Row> out) {
+    if (s.asOf == EntityState.NONE) {
+      return;  // no event yet: no tile, no boundary
+    }
+    long b = s.nextBoundaryAfter(s.asOf, cfg);
+    while (b != EntityState.NONE && b <= limit) {
+      out.add(Output.record(cfg, key, b, Windows.valuesAsOf(s, b, cfg), 0, 0, 0));
+      s.asOf = b;
+      b = s.nextBoundaryAfter(b, cfg);
+    }
   }
 
   private boolean isDuplicate(EntityState s, Row row, long t) {

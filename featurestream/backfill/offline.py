@@ -1,0 +1,134 @@
+"""Engine records → the group's offline store, in SageMaker's Glue layout and schema.
+
+    <data root>/year=YYYY/month=MM/day=DD/hour=HH/<hour>_fsbf-<range id>-b<batch>-<n>.parquet
+
+Partitioned by the record's EventTime (UTC), with the group's feature columns in the types the
+Feature Store gives them (Integral → bigint, Fractional → double, String; EventTime as the ISO-8601
+text the online writer sends) and `write_time`, `api_invocation_time` (both the time the backfill
+wrote the batch: the history was not available before) and `is_deleted` (false). `compact` and
+`training-set` read these files like the ones AWS writes.
+
+A micro-batch is written by Spark to a staging folder, then each file is moved to a name made of
+the backfill's range id, the batch id and the file's index: a replayed batch (after a kill -9)
+writes the same names again, replacing its own files, and `files_of_range` finds every file of a
+range to replace a whole re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.connectors.provisioning import feature_definitions
+from featurestream.io import hadoop_fs, paths
+
+log = logging.getLogger(__name__)
+
+ISO_MILLIS = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+_PARTITIONS = (("year", "yyyy"), ("month", "MM"), ("day", "dd"), ("hour", "HH"))
+_HOUR_DIR = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})$")
+
+
+def file_tag(range_id: str) -> str:
+    """The part of a file name that says which backfill range wrote it."""
+    return f"_fsbf-{range_id}-"
+
+
+def _finite(column: Column) -> Column:
+    # The online writer leaves NaN and ±inf out of a record; so does the offline store.
+    return F.when(~F.isnan(column) & (F.abs(column) != F.lit(float("inf"))), column)
+
+
+def offline_rows(records: DataFrame, spec: FeatureGroupSpec, written_at: datetime) -> DataFrame:
+    """The engine's records (key, EventTime as a timestamp, features) as offline-store rows."""
+    types = dict(records.dtypes)
+    as_of = F.col(f"`{spec.event_time.field}`")
+    columns: list[Column] = []
+    for definition in feature_definitions(spec):
+        name, kind = definition["FeatureName"], definition["FeatureType"]
+        value = F.col(f"`{name}`")
+        if name == spec.event_time.field:
+            value = F.date_format(value, ISO_MILLIS)
+        elif kind == "Integral":
+            value = value.cast("bigint")
+        elif kind == "Fractional":
+            value = _finite(value.cast("double"))
+        elif types.get(name) == "timestamp":
+            value = F.date_format(value, ISO_MILLIS)
+        else:
+            value = value.cast("string")
+        columns.append(value.alias(name))
+    stamp = F.lit(written_at).cast("timestamp")
+    columns += [stamp.alias("write_time"), stamp.alias("api_invocation_time"), F.lit(False).alias("is_deleted")]
+    columns += [F.date_format(as_of, pattern).alias(part) for part, pattern in _PARTITIONS]
+    return records.select(*columns)
+
+
+@dataclass
+class OfflineStoreSink:
+    """`write_batch(records, batch_id)` for the engine's foreachBatch body: the Glue layout, replay-safe."""
+
+    spec: FeatureGroupSpec
+    data_root: str  # Spark path of `.../data` (ResolvedOutputS3Uri, s3a:// or local)
+    staging_root: str
+    range_id: str
+    files_written: int = 0
+    seconds: float = 0.0
+
+    def write_batch(self, records: DataFrame, batch_id: int) -> int:
+        started = time.monotonic()
+        spark = records.sparkSession
+        written_at = datetime.now(UTC)
+        staging = paths.join(self.staging_root, f"batch={batch_id}")
+        previous = spark.conf.get("spark.sql.parquet.outputTimestampType", None)
+        # AWS writes millisecond timestamps; Spark's default INT96 is a legacy type other readers reject.
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MILLIS")
+        try:
+            (offline_rows(records, self.spec, written_at)
+             .write.mode("overwrite").partitionBy(*[p for p, _ in _PARTITIONS]).parquet(staging))
+        finally:
+            if previous is None:
+                spark.conf.unset("spark.sql.parquet.outputTimestampType")
+            else:
+                spark.conf.set("spark.sql.parquet.outputTimestampType", previous)
+        moved = self._publish(spark, staging, batch_id)
+        hadoop_fs.delete(spark, staging)
+        self.files_written += moved
+        self.seconds += time.monotonic() - started
+        log.info(json.dumps({"event": "offline_store_batch", "feature_group": self.spec.name, "batch_id": batch_id,
+                             "files": moved, "root": self.data_root}))
+        return moved
+
+    def _publish(self, spark: SparkSession, staging: str, batch_id: int) -> int:
+        """Move the staged files to their final names; a name already there (a replay) is replaced."""
+        per_hour: dict[str, int] = {}
+        moved = 0
+        for source in hadoop_fs.list_files(spark, staging):
+            folder, _, name = source.rpartition("/")
+            match = _HOUR_DIR.search(folder)
+            if match is None or not name.endswith(".parquet") or name.startswith(("_", ".")):
+                continue
+            year, month, day, hour = match.groups()
+            hour_dir = match.group(0)
+            index = per_hour.get(hour_dir, 0)
+            per_hour[hour_dir] = index + 1
+            name = f"{year}{month}{day}T{hour}0000Z{file_tag(self.range_id)}b{batch_id:06d}-{index:04d}.parquet"
+            target = paths.join(self.data_root, hour_dir, name)
+            if hadoop_fs.exists(spark, target):
+                hadoop_fs.delete(spark, target, recursive=False)
+            hadoop_fs.rename(spark, source, target)
+            moved += 1
+        return moved
+
+
+def files_of_range(spark: SparkSession, data_root: str, range_id: str) -> list[str]:
+    """Every offline-store file a backfill range wrote (to replace them on a re-run)."""
+    return hadoop_fs.glob(spark, paths.join(data_root, "year=*/month=*/day=*/hour=*", f"*{file_tag(range_id)}*"))

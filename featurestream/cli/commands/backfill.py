@@ -1,0 +1,189 @@
+"""`featurestream backfill` and `spark-submit jobs/backfill_features.py`: a feature group's history,
+computed by the stream's own engine and definition, into the group's offline store.
+
+    featurestream backfill --feature-group conf/feature_groups/card_risk.yaml --env local \\
+        --from-files events.jsonl --format json --start 2026-11-01 --end 2026-12-01 [--chunk 1d] [--online]
+
+Sources: `--from-files PATH` (Parquet, or JSON lines with `--format json`) or an RDS table
+(`--from-jdbc-url URL --from-jdbc-table TABLE`; the password from FEATURESTREAM_JDBC_PASSWORD or
+FEATURESTREAM_JDBC_PASSWORD_FILE, never a flag). Output: the group's offline store
+(DescribeFeatureGroup's ResolvedOutputS3Uri), or `--output URI` (a `.../data` folder).
+`--online` also writes each entity's latest record of the range to the online store. A run that
+is stopped (even with kill -9) resumes where it stopped when started again with the same
+arguments; `--restart` recomputes the range, replacing its own output. A progress line per chunk
+on a terminal, JSON log lines otherwise; a JSON summary on stdout at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from featurestream.cli.profile_option import add_env_argument, profile_name
+from featurestream.config import load_feature_group, load_profile
+from featurestream.config.feature_group import FeatureGroupSpec
+from featurestream.config.loader import resolve_profile_path
+from featurestream.config.profile import EnvironmentProfile
+from featurestream.durations import parse_duration_ms
+from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.logs import configure_json_logging
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from featurestream.backfill.job import ChunkReport
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--feature-group", required=True, metavar="FILE", help="conf/feature_groups/<name>.yaml")
+    add_env_argument(parser)
+    parser.add_argument("--start", required=True, metavar="TIME",
+                        help="first event time of the range, ISO-8601 UTC (2026-11-01 or 2026-11-01T13:00Z)")
+    parser.add_argument("--end", required=True, metavar="TIME", help="end of the range (excluded), same forms")
+    parser.add_argument("--chunk", default="1d", metavar="DURATION",
+                        help="event time per chunk (default 1d): what is in memory at once; keep it to resume")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-files", metavar="PATH", help="Parquet or JSON-lines files (a file or a folder)")
+    source.add_argument("--from-jdbc-url", metavar="URL", help="an RDS database (jdbc:postgresql://host:5432/db)")
+    parser.add_argument("--format", choices=("parquet", "json"), default="parquet", help="of --from-files")
+    parser.add_argument("--from-jdbc-table", metavar="TABLE", help="the table of --from-jdbc-url")
+    parser.add_argument("--jdbc-user", metavar="USER", help="default: FEATURESTREAM_JDBC_USER")
+    parser.add_argument("--output", metavar="URI",
+                        help="write the offline rows here (a `.../data` folder) instead of the group's offline store")
+    parser.add_argument("--online", action="store_true",
+                        help="also write each entity's latest record of the range to the online store")
+    parser.add_argument("--restart", action="store_true",
+                        help="recompute the range from scratch, replacing its earlier output")
+
+
+def parse_time(text: str, flag: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError("command line", flag, f"{text!r} is not an ISO-8601 time (2026-11-01, "
+                                                "2026-11-01T13:00Z)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _source(args: argparse.Namespace) -> Any:
+    from featurestream.backfill.sources import FileSource, JdbcSource
+    from featurestream.config.training_set import JdbcSpec
+
+    if args.from_files:
+        return FileSource(args.from_files, args.format)
+    if not args.from_jdbc_table:
+        raise ConfigError("command line", "--from-jdbc-table", "required with --from-jdbc-url")
+    try:
+        jdbc = JdbcSpec(url=args.from_jdbc_url, user=args.jdbc_user)
+    except ValueError as exc:
+        reason = str(exc).splitlines()[-1].strip() if str(exc).strip() else "invalid"
+        raise ConfigError("command line", "--from-jdbc-url", reason) from None
+    return JdbcSource(jdbc, args.from_jdbc_table)
+
+
+def _data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
+    """The offline store's `.../data` as a Spark path: --output, or the group's ResolvedOutputS3Uri."""
+    from featurestream.io import s3a
+
+    if args.output:
+        return s3a.to_s3a(args.output)
+    import boto3
+
+    from featurestream.connectors.provisioning import describe_or_none
+
+    name = spec.online_store.feature_group_name
+    description = describe_or_none(boto3.client("sagemaker", region_name=profile.feature_store.region), name)
+    if description is None:
+        raise FeatureStreamError(f"backfill: feature group {name} does not exist "
+                                 f"(run: featurestream feature-groups apply {args.feature_group})")
+    uri = ((description.get("OfflineStoreConfig") or {}).get("S3StorageConfig") or {}).get("ResolvedOutputS3Uri")
+    if not uri:
+        raise FeatureStreamError(f"backfill: feature group {name} has no offline store")
+    return s3a.to_s3a(str(uri))
+
+
+def _session(profile: EnvironmentProfile, spec: FeatureGroupSpec, data_root: str) -> tuple[SparkSession, bool]:
+    from pyspark.sql import SparkSession
+
+    from featurestream.io import s3a
+    from featurestream.spark import configure_builder, start_session
+
+    existed = SparkSession.getActiveSession() is not None
+    buckets = sorted({u.split("://", 1)[1].split("/", 1)[0] for u in (profile.checkpoint_root, data_root)
+                      if u.startswith("s3a://")})
+    builder = configure_builder(SparkSession.builder.appName(f"featurestream-backfill-{spec.name}"), profile.spark)
+    builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    spark = start_session(builder)
+    if not existed:
+        spark.sparkContext.setLogLevel("WARN")
+    s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    return spark, not existed
+
+
+def progress_line(report: ChunkReport) -> str:
+    chunk = report.chunk
+    span = f"{chunk.start:%Y-%m-%d %H:%M} → {chunk.end:%Y-%m-%d %H:%M}"
+    head = f"chunk {chunk.index + 1}/{report.total} {span}"
+    if report.skipped:
+        return f"{head}: done earlier ({report.records:,} records)"
+    return (f"{head}: {report.events:,} events ({report.invalid:,} invalid), {report.records:,} records "
+            f"({report.decay_records:,} decay), {report.files} files, {report.seconds:.1f} s")
+
+
+def _reporter(terminal: bool) -> Any:
+    def report(chunk_report: ChunkReport) -> None:
+        if terminal:
+            print(progress_line(chunk_report), file=sys.stderr, flush=True)
+            return
+        chunk = chunk_report.chunk
+        log.info(json.dumps({"event": "backfill_chunk", "chunk": chunk.index, "chunks": chunk_report.total,
+                             "start": chunk.start.isoformat(), "end": chunk.end.isoformat(),
+                             "skipped": chunk_report.skipped, "events": chunk_report.events,
+                             "invalid": chunk_report.invalid, "records": chunk_report.records,
+                             "decay_records": chunk_report.decay_records, "files": chunk_report.files,
+                             "seconds": round(chunk_report.seconds, 3)}))
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    terminal = sys.stderr.isatty()
+    if not terminal:
+        configure_json_logging()
+    # Everything that can be wrong with the arguments and files is found before Spark starts.
+    spec = load_feature_group(args.feature_group)
+    args.env = profile_name(args.env)
+    profile = load_profile(args.env)
+    resolve_profile_path(args.env)
+    start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    if end <= start:
+        raise ConfigError("command line", "--end", "must be later than --start")
+    try:
+        chunk_ms = parse_duration_ms(args.chunk)
+    except ValueError as exc:
+        raise ConfigError("command line", "--chunk", str(exc)) from None
+    source = _source(args)
+    data_root = _data_root(args, spec, profile)
+
+    from featurestream.backfill.job import BackfillRequest, run_backfill
+
+    request = BackfillRequest(spec, args.feature_group, profile, source, start, end, chunk_ms, data_root,
+                              online=args.online, restart=args.restart)
+    spark, owned = _session(profile, spec, data_root)
+    try:
+        result = run_backfill(spark, request, _reporter(terminal))
+    finally:
+        if owned:
+            spark.stop()
+    print(json.dumps({"feature_group": spec.name, "range_id": result.range_id, "source": source.describe(),
+                      "start": start.isoformat(), "end": end.isoformat(), "chunks": len(result.chunks),
+                      "chunks_done_earlier": sum(c.skipped for c in result.chunks),
+                      "events": sum(c.events for c in result.chunks), "records": result.records,
+                      "online_records": result.online_records, "output": data_root, "work": result.work}))
+    return 0
