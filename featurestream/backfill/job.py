@@ -114,6 +114,7 @@ def _stage(spark: SparkSession, request: BackfillRequest, chunk: Chunk, work: st
     frame.where(ok).select(*[F.col(f"`{c}`") for c in spec.source.schema_]).write.mode("overwrite").parquet(staging)
     counts = seen.get
     inputs = paths.join(work, "input")
+    hadoop_fs.mkdirs(spark, inputs)  # the query's source folder exists even when a chunk has no event
     prefix = f"chunk-{chunk.index:05d}-"
     for old in hadoop_fs.glob(spark, paths.join(inputs, f"{prefix}*")):
         hadoop_fs.delete(spark, old, recursive=False)  # a staging cut short by a kill
