@@ -5,8 +5,9 @@
 
 Input: `--events` events of `--entities` cards spread uniformly over `--days` days (ending at
 today's midnight UTC), 1% with a non-positive amount (the group's filter drops them), written as
-Parquet by pyarrow. The group is the stream benchmark's (`bench/stream_bench.py`: tile 1m,
-windows 5m, 1h, 24h x count, sum, mean, max, stddev_pop). One local[2] session:
+Parquet by pyarrow, one file per day in time order. The group is the stream benchmark's
+(`bench/stream_bench.py`: tile 1m, windows 5m, 1h, 24h x count, sum, mean, max, stddev_pop). One
+local[2] session:
 
 * ours: `run_backfill` (the CLI's body) from the Parquet files, in daily chunks, into an offline
   store folder in SageMaker's Glue layout: a record at every event and every decay boundary;
@@ -79,26 +80,28 @@ TILE_MS = 60_000
 
 
 def generate(folder: Path, events: int, entities: int, start: datetime, days: int, seed: int = 7) -> None:
-    """The events as Parquet, a few files, written by pyarrow (not by either side)."""
+    """The events as Parquet, one file per day in time order (as an archive by event date holds
+    them, so a chunk's read skips the other days' row groups), written by pyarrow."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     start_ms = int(start.timestamp() * 1000)
-    span = days * 86_400_000
-    per_file = 1_000_000
-    for number, lo in enumerate(range(0, events, per_file)):
-        n = min(per_file, events - lo)
-        ids = np.arange(lo, lo + n)
+    per_day = [events // days + (1 if d < events % days else 0) for d in range(days)]
+    first = 0
+    for day, n in enumerate(per_day):
+        ids = np.arange(first, first + n)
+        first += n
         amounts = np.round(rng.lognormal(3.5, 1.0, n), 2)
         amounts[rng.random(n) < 0.01] *= -1
+        times = np.sort(start_ms + day * 86_400_000 + rng.integers(0, 86_400_000, n))
         table = pa.table({
             "transaction_id": pa.array([f"t{i}" for i in ids]),
             "card_id": pa.array([f"card-{c:06d}" for c in rng.integers(0, entities, n)]),
             "merchant_id": pa.array([f"m-{m}" for m in rng.integers(0, 500, n)]),
             "amount": pa.array(amounts),
             "currency": pa.array(["EUR"] * n),
-            "event_time": pa.array(start_ms + rng.integers(0, span, n), type=pa.timestamp("ms", tz="UTC")),
+            "event_time": pa.array(times, type=pa.timestamp("ms", tz="UTC")),
         })
-        pq.write_table(table, folder / f"events-{number:03d}.parquet")
+        pq.write_table(table, folder / f"events-{day:03d}.parquet", row_group_size=100_000)
 
 
 def heap_peak_reset(spark: Any) -> None:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec
-from featurestream.config.loader import resolve_profile_path
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError, FeatureStreamError
@@ -160,7 +159,6 @@ def run(args: argparse.Namespace) -> int:
     spec = load_feature_group(args.feature_group)
     args.env = profile_name(args.env)
     profile = load_profile(args.env)
-    resolve_profile_path(args.env)
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     if end <= start:
         raise ConfigError("command line", "--end", "must be later than --start")
