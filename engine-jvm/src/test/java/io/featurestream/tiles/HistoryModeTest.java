@@ -6,7 +6,7 @@ import java.sql.Timestamp;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.Optional;
+import org.apache.spark.api.java.Optional;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.streaming.GroupStateTimeout;
@@ -46,7 +46,7 @@ class HistoryModeTest {
     TileFunction function = new TileFunction(cfg);
     // Out of order in the batch; the stream time (watermark 0 + 120s lateness) is 120s.
     TestGroupState<byte[]> state = TestGroupState.create(Optional.empty(), GroupStateTimeout.EventTimeTimeout(),
-        0L, Optional.of(0L), false);
+        0L, Optional.<Object>of(0L), false);
     List<long[]> got = records(function.call("k", List.of(event(130_000, 4), event(10_000, 2),
         event(130_000, 1)).iterator(), state));
     // (time, count over 2 tiles, sum over 5 tiles): the event at 10s, its 2-tile window ending at
@@ -58,7 +58,7 @@ class HistoryModeTest {
 
     // A timer call once the stream time is 400s: the boundaries 240s (2m window) and 300s (5m of tile 0).
     TestGroupState<byte[]> later = TestGroupState.create(Optional.of(state.get()),
-        GroupStateTimeout.EventTimeTimeout(), 0L, Optional.of(280_000L), true);
+        GroupStateTimeout.EventTimeTimeout(), 0L, Optional.<Object>of(280_000L), true);
     List<long[]> decay = records(function.call("k", List.<Row>of().iterator(), later));
     assertEquals(2, decay.size());
     assertEquals(List.of(240_000L, 0L, 7L), List.of(decay.get(0)[0], decay.get(0)[1], decay.get(0)[2]));
