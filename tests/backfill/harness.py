@@ -58,6 +58,7 @@ def new_setup(tmp_path: Path, bootstrap: str, *, dedupe: bool = True) -> Setup:
     text = GROUP_YAML.replace("TOPIC", f"backfill-{suffix}").replace("FGNAME", f"backfill-{suffix}")
     if not dedupe:
         text = text.replace(DEDUPE_LINE, "")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "backfill_cards.yaml"
     path.write_text(text)
     profile = load_profile("local")
