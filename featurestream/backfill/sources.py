@@ -77,9 +77,9 @@ class JdbcSource:
     table: str
 
     def describe(self) -> str:
-        from featurestream.connectors.rds import redact_url
+        from featurestream.config.credentials import redact
 
-        return f"jdbc {redact_url(self.jdbc.url)} table {self.table}"
+        return f"jdbc {redact(self.jdbc.url)} table {self.table}"
 
     def read(self, spark: SparkSession, spec: FeatureGroupSpec, start: datetime, end: datetime) -> DataFrame:
         if spec.event_time.format != "timestamp":
