@@ -167,20 +167,24 @@ reliability: setup
 	$(SCRATCH) $(BIN)/python bench/reliability.py
 
 # Scheduling (issue 22): the DAGs in dags/ run for real by Apache Airflow 3 (with the Amazon, Spark
-# and OpenLineage providers) from its own virtualenv, build/airflow-venv: Airflow's dependencies are
-# not the library's, and the DAGs start featurestream from .venv as a subprocess. The venv holds
-# exactly requirements/airflow.lock and is rebuilt only when the lock changes (~/.cache/pip caches).
-AIRFLOW_VENV := build/airflow-venv
+# and OpenLineage providers) from its own virtualenv: Airflow's dependencies are not the library's,
+# and the DAGs start featurestream from .venv as a subprocess. The venv holds exactly
+# requirements/airflow.lock and lives in the user's cache, keyed by the lock's digest, like pip's and
+# Maven's caches: a fresh clone reuses it instead of spending ~3 minutes installing 600 packages, and
+# a changed lock gets a new one (the others are removed). flock keeps two builds from racing.
+AIRFLOW_DIGEST := $(shell sha256sum requirements/airflow.lock 2>/dev/null | cut -c1-12)
+AIRFLOW_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/featurestream/airflow-$(AIRFLOW_DIGEST)
+AIRFLOW_VENV := $(AIRFLOW_CACHE)/venv
 AIRFLOW_LOCK := pip compile requirements/airflow.in --universal --python-version 3.11 -o requirements/airflow.lock
 .PHONY: airflow-venv airflow-lock test-airflow
-airflow-venv: $(AIRFLOW_VENV)/.stamp
-$(AIRFLOW_VENV)/.stamp: requirements/airflow.lock
+airflow-venv:
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
-	rm -rf $(AIRFLOW_VENV)
-	$(PY) -m venv $(AIRFLOW_VENV)
-	$(AIRFLOW_VENV)/bin/pip install -q --upgrade 'pip>=24'
-	$(AIRFLOW_VENV)/bin/pip install -q -r requirements/airflow.lock
-	touch $@
+	mkdir -p $(dir $(AIRFLOW_CACHE))
+	flock $(dir $(AIRFLOW_CACHE)).airflow.lock bash -c 'set -e; test -f $(AIRFLOW_VENV)/.stamp && exit 0; \
+	  find $(dir $(AIRFLOW_CACHE)) -maxdepth 1 -name "airflow-*" ! -path "$(AIRFLOW_CACHE)" -exec rm -rf {} +; \
+	  rm -rf $(AIRFLOW_VENV); $(PY) -m venv $(AIRFLOW_VENV); \
+	  $(AIRFLOW_VENV)/bin/pip install -q --upgrade "pip>=24"; \
+	  $(AIRFLOW_VENV)/bin/pip install -q -r requirements/airflow.lock; touch $(AIRFLOW_VENV)/.stamp'
 airflow-lock: $(UV)
 	$(UV) $(AIRFLOW_LOCK) -q $(if $(UPGRADE),--upgrade) --custom-compile-command "make airflow-lock  # uv $(UV_VERSION): uv $(AIRFLOW_LOCK)"
 
@@ -189,4 +193,4 @@ airflow-lock: $(UV)
 # rendered; the batch alert rules through `promtool check rules` and `promtool test rules`
 # (promtool unpacked from Debian's `prometheus` package into build/tools when absent).
 test-airflow: setup airflow-venv
-	FEATURESTREAM_TEST_AIRFLOW=1 $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests/scheduling
+	FEATURESTREAM_TEST_AIRFLOW=1 FEATURESTREAM_AIRFLOW_VENV=$(AIRFLOW_VENV) $(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider tests/scheduling

@@ -1,8 +1,9 @@
-"""Apache Airflow from build/airflow-venv, driven through its CLI as an operator would, with a private
-AIRFLOW_HOME under build/ and a SQLite metadata database.
+"""Apache Airflow from the venv `make airflow-venv` builds, driven through its CLI as an operator
+would, with a private AIRFLOW_HOME under build/ and a SQLite metadata database.
 
-`airflow db migrate` runs once per lock file: the migrated database is kept in
-build/airflow-home/template-<lock hash>/ and copied for each session, so a warm run skips it.
+`airflow db migrate` runs once per lock file: the migrated database is kept beside the venv
+(~/.cache/featurestream/airflow-<lock digest>/template-<lock hash>/) and copied for each session, so
+a warm run, even from a fresh clone, skips it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / "build" / "airflow-venv"
-HOMES = ROOT / "build" / "airflow-home"
-DAGS = ROOT / "dags"
 LOCK = ROOT / "requirements" / "airflow.lock"
+# `make airflow-venv` builds it in the user's cache, keyed by the lock's digest, and passes its path.
+VENV = Path(os.environ.get("FEATURESTREAM_AIRFLOW_VENV", ROOT / "build" / "airflow-venv"))
+# The migrated metadata database is cached beside it (same key): `airflow db migrate` runs once.
+HOMES = VENV.parent if "FEATURESTREAM_AIRFLOW_VENV" in os.environ else ROOT / "build" / "airflow-home"
+DAGS = ROOT / "dags"
 
 
 def installed() -> bool:

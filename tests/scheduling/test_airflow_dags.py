@@ -31,7 +31,7 @@ from featurestream.dev.stack import debian_tools, manager
 from tests.compaction import oracle
 from tests.compaction.data import Group, batch, local_files
 from tests.emulators import running_emulator
-from tests.scheduling.airflow import ROOT, Airflow, installed
+from tests.scheduling.airflow import ROOT, VENV, Airflow, installed
 from tests.training import data, pg
 
 pytestmark = [
@@ -51,7 +51,7 @@ SERVICES = ["postgres", "pushgateway"]
 def scheduling_stack() -> Iterator[dict[str, str]]:
     """PostgreSQL and the Pushgateway of the local stack (started if not running, stopped if we did)."""
     if not installed():
-        pytest.fail("featurestream: build/airflow-venv is missing (`make airflow-venv` builds it)", pytrace=False)
+        pytest.fail(f"featurestream: no Airflow venv at {VENV} (`make airflow-venv` builds it)", pytrace=False)
     before = {s.name for s in manager.status(SERVICES) if s.healthy}
     manager.up(SERVICES)
     env = manager.env()  # the JDBC URL and password file, FEATURESTREAM_PUSHGATEWAY_URL

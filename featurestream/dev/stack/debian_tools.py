@@ -61,6 +61,7 @@ def unpack(package: str, log_path: Path, root: Path | None = None) -> Path:
             raise PrerequisiteMissingError(f"{package}: `apt-get download {package}` failed; see {log_path}")
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)  # dpkg-deb makes the last folder only
         if not _run(["dpkg-deb", "-x", str(debs[-1]), str(staging)], log_path):
             raise PrerequisiteMissingError(f"{package}: unpacking {debs[-1].name} failed; see {log_path}")
         shutil.rmtree(target, ignore_errors=True)
