@@ -77,13 +77,21 @@ def delete(spark: SparkSession, uri: str, recursive: bool = True) -> bool:
 
 
 def rename(spark: SparkSession, source: str, target: str) -> None:
-    """Move a file or folder (on S3A a copy and a delete); the target's parent is created."""
+    """Move a file or folder (on S3A a copy and a delete); the target's parent is created.
+
+    Across file systems (a local staging folder, an s3a:// target) it is a copy, then a delete.
+    """
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     fs, path = filesystem(spark, source)
-    destination = jvm.org.apache.hadoop.fs.Path(target)
-    fs.mkdirs(destination.getParent())
-    if not fs.rename(path, destination):
+    target_fs, destination = filesystem(spark, target)
+    target_fs.mkdirs(destination.getParent())
+    if fs.getUri().equals(target_fs.getUri()):
+        moved = fs.rename(path, destination)
+    else:
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        moved = jvm.org.apache.hadoop.fs.FileUtil.copy(fs, path, target_fs, destination, True, conf)
+    if not moved:
         raise OSError(f"could not rename {source} to {target}")
 
 
