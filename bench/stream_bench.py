@@ -11,6 +11,11 @@ private Feature Store emulator:
 - ours: the features query of `featurestream.engine.pipeline` (parse, transforms, the tile engine with
   3 windows x 5 aggregations, records written to the emulator's online store, late sink),
   availableNow with the same trigger size; a fresh checkpoint and feature group per run;
+- sketch group (pair "sketch group vs ..."): the same job with a group of sketch features over the
+  same 3 windows: two approx_percentile features (p50/p95/p99 of two columns), one
+  approx_count_distinct and one top_k (k=3) of the merchant, default sketch sizes; a card's
+  merchant changes with each of its events (200 in turn): the distinct counts stay in their exact
+  range (<= 256), the 1h and 24h top-k merges hold more values than the sketch's 48 and purge;
 - first both sides run once on a separate warm-up topic (`--warmup-events`, one micro-batch, not
   measured): JIT compilation, Python worker start-up (the online-store writer) and connections are
   one-off costs of a long-running job, and would otherwise land on whichever side runs first;
@@ -19,7 +24,8 @@ private Feature Store emulator:
 checks.writes_per_event = records the engine handed the online store ÷ input events.
 
     .venv/bin/python bench/stream_bench.py [--entities 10000] [--events-per-entity 100] [--batches 3]
-        [--results-dir /tmp/somewhere]
+        [--pairs features,sketch] [--results-dir /tmp/somewhere]
+    .venv/bin/python bench/stream_bench.py --small --results-dir /tmp/x   # a quick check that it runs
 """
 
 from __future__ import annotations
@@ -74,7 +80,30 @@ features:
   - {name: amount_stddev, agg: stddev_pop, column: amount, windows: [5m, 1h, 24h]}
 online_store: {feature_group_name: FGNAME, ttl: 7d}
 """
+# Two percentile features, one distinct count and one top-k, each over the same 3 windows.
+SKETCH_GROUP = """
+entity: {key: card_id, type: string}
+event_time: {field: event_time}
+source:
+  type: kafka
+  topic: TOPIC
+  format: json
+  schema: {transaction_id: string, card_id: string, merchant_id: string, amount: double, currency: string,
+           event_time: timestamp}
+transforms:
+  - filter: "amount > 0"
+  - derive: {amount_cents: "cast(round(amount * 100) as bigint)"}
+windows: {tile: 1m, allowed_lateness: 5m}
+features:
+  - {name: amount, agg: approx_percentile, column: amount, percentiles: [0.5, 0.95, 0.99], windows: [5m, 1h, 24h]}
+  - {name: cents, agg: approx_percentile, column: amount_cents, percentiles: [0.5, 0.95, 0.99],
+     windows: [5m, 1h, 24h]}
+  - {name: merchants, agg: approx_count_distinct, column: merchant_id, windows: [5m, 1h, 24h]}
+  - {name: merchant, agg: top_k, column: merchant_id, k: 3, windows: [5m, 1h, 24h]}
+online_store: {feature_group_name: FGNAME, ttl: 7d}
+"""
 BATCH_SPAN_MS = 10 * 60_000
+PAIRS = ("features", "sketch")
 
 
 def produce(spark: Any, bootstrap: str, topic: str, entities: int, per_batch: int, batches: int) -> int:
@@ -93,7 +122,9 @@ def produce(spark: Any, bootstrap: str, topic: str, entities: int, per_batch: in
     events = spark.range(total, numPartitions=1).select(
         F.concat(F.lit("card-"), (F.col("id") % entities).cast("string")).alias("card_id"),
         F.concat(F.lit("t"), F.col("id").cast("string")).alias("transaction_id"),
-        F.concat(F.lit("m-"), (F.col("id") % 200).cast("string")).alias("merchant_id"),
+        # A card's merchants change from one of its events to the next (200 in turn).
+        F.concat(F.lit("m-"), ((F.floor(F.col("id") / entities) * 31 + F.col("id")) % 200).cast("string"))
+        .alias("merchant_id"),
         ((F.col("id") * 7919 % 100_000) / 100.0 + 0.5).alias("amount"),
         F.lit("EUR").alias("currency"),
         F.date_format(F.timestamp_millis(ts_ms), "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").alias("event_time"),
@@ -164,7 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-events", type=int, default=200_000, help="0: no warm-up run")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where stream.json goes (default bench/results; exploration runs use a scratch folder)")
+    parser.add_argument("--pairs", default=",".join(PAIRS),
+                        help=f"which pairs to measure, comma-separated from {', '.join(PAIRS)}")
+    parser.add_argument("--small", action="store_true",
+                        help="a quick check that the bench runs: 200 entities x 20 events x 2 batches, 1 repeat, "
+                             "no warm-up (its figures mean nothing)")
     args = parser.parse_args(argv)
+    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    if not pairs or set(pairs) - set(PAIRS):
+        parser.error(f"--pairs takes {', '.join(PAIRS)}")
+    if args.small:
+        args.entities, args.events_per_entity, args.batches, args.repeats, args.warmup_events = 200, 20, 2, 1, 0
     from featurestream.dev.stack import manager
 
     machine_line = machine()
@@ -182,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         group_file = work / "bench_cards.yaml"
         group_file.write_text(GROUP.replace("TOPIC", topic).replace("FGNAME", "bench-stream"))
         spec = load_feature_group(group_file)
+        sketch_file = work / "bench_sketch_cards.yaml"
+        sketch_file.write_text(SKETCH_GROUP.replace("TOPIC", topic).replace("FGNAME", "bench-stream-sketch"))
+        sketch_spec = load_feature_group(sketch_file)
         per_batch = args.entities * args.events_per_entity
         profile = load_profile("local")
         profile = profile.model_copy(update={
@@ -191,19 +235,28 @@ def main(argv: list[str] | None = None) -> int:
         })
         total = produce(spark, bootstrap, topic, args.entities, per_batch, args.batches)
         print(f"produced {total:,} events to {topic}", flush=True)
+        groups = {"features": spec, "sketch": sketch_spec}
         if args.warmup_events:
             warm_topic = f"{topic}-warmup"
             produce(spark, bootstrap, warm_topic, args.entities, args.warmup_events, 1)
-            warm = spec.model_copy(update={"source": spec.source.model_copy(update={"topic": warm_topic})})
             warm_profile = profile.model_copy(update={"kafka": profile.kafka.model_copy(
                 update={"max_offsets_per_trigger": args.warmup_events})})
             print(f"warm-up on {args.warmup_events:,} events (not measured):", flush=True)
-            run_baseline(spark, warm, bootstrap, args.warmup_events, work)
-            run_ours(spark, warm, warm_profile, work, [], [])
-        base, ours, records, inputs, folded, loads = [], [], [], [], [], []
+            warm = {name: group.model_copy(update={"source": group.source.model_copy(update={"topic": warm_topic})})
+                    for name, group in groups.items()}
+            run_baseline(spark, warm["features"], bootstrap, args.warmup_events, work)
+            for name in pairs:
+                run_ours(spark, warm[name], warm_profile, work, [], [])
+        base: list[float] = []
+        runs: dict[str, dict[str, list[Any]]] = {
+            name: {"ours": [], "records": [], "inputs": [], "folded": []} for name in pairs}
+        loads = []
         for _ in range(args.repeats):
             base.append(run_baseline(spark, spec, bootstrap, per_batch, work))
-            ours.append(run_ours(spark, spec, profile, work, records, inputs, folded))
+            for name in pairs:
+                r = runs[name]
+                print(f"  [{name}]", flush=True)
+                r["ours"].append(run_ours(spark, groups[name], profile, work, r["records"], r["inputs"], r["folded"]))
             loads.append(round(os.getloadavg()[0], 1))
     finally:
         spark.stop()
@@ -211,25 +264,32 @@ def main(argv: list[str] | None = None) -> int:
         started = [s.name for s in manager.status() if s.name not in before and s.healthy]
         if started:
             manager.down(started)
-    pairs = [Pair("events/s: feature job (3 windows x 5 aggregations) vs plain Kafka→from_json→noop",
-                  statistics.median(ours), statistics.median(base), "events/s")]
-    checks = {
-        "writes_per_event": round(sum(records) / max(1, sum(inputs)), 5),
-        "records_written_per_run": records,
-        "input_events_per_run": inputs,
-        # Events that reached the state folded into map-side partials (the rest travelled alone).
-        "events_folded_before_shuffle_per_run": folded,
-        "ours_events_per_s_runs": [round(x) for x in ours],
-        "baseline_events_per_s_runs": [round(x) for x in base],
-        "load_avg_1m_after_each_pair": loads,
-    }
+    labels = {"features": "events/s: feature job (3 windows x 5 aggregations) vs plain Kafka→from_json→noop",
+              "sketch": "events/s: sketch group (2 percentile features, 1 distinct count, 1 top-k, 3 windows) "
+                        "vs plain Kafka→from_json→noop"}
+    result_pairs = [Pair(labels[name], statistics.median(runs[name]["ours"]), statistics.median(base), "events/s")
+                    for name in pairs]
+    checks: dict[str, Any] = {"baseline_events_per_s_runs": [round(x) for x in base],
+                              "load_avg_1m_after_each_pair": loads}
+    for name in pairs:
+        r = runs[name]
+        prefix = "" if name == "features" else "sketch_"
+        checks.update({
+            f"{prefix}writes_per_event": round(sum(r["records"]) / max(1, sum(r["inputs"])), 5),
+            f"{prefix}records_written_per_run": r["records"],
+            f"{prefix}input_events_per_run": r["inputs"],
+            # Events that reached the state folded into map-side partials (the rest travelled alone).
+            f"{prefix}events_folded_before_shuffle_per_run": r["folded"],
+            f"{prefix}ours_events_per_s_runs": [round(x) for x in r["ours"]],
+        })
     params = {"entities": args.entities, "events_per_entity_per_batch": args.events_per_entity,
               "batches": args.batches, "repeats": args.repeats, "warmup_events": args.warmup_events,
-              "master": "local[2]", "shuffle_partitions": 2,
+              "master": "local[2]", "shuffle_partitions": 2, "pairs": pairs,
               "windows": ["5m", "1h", "24h"], "aggregations": ["count", "sum", "mean", "max", "stddev_pop"],
+              "sketch_aggregations": ["approx_percentile x2 (p50, p95, p99)", "approx_count_distinct", "top_k (k=3)"],
               "tile": "1m", "kafka_partitions": 2, "sink": "featurestream writer → private emulator"}
     extra = {"results_dir": args.results_dir} if args.results_dir else {}
-    write_results("stream", params, pairs, checks, machine_description=machine_line, **extra)
+    write_results("stream", params, result_pairs, checks, machine_description=machine_line, **extra)
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -337,6 +338,8 @@ class Aggregation(StrEnum):
     STDDEV_SAMP = "stddev_samp"
     APPROX_COUNT_DISTINCT = "approx_count_distinct"
     LAST = "last"
+    APPROX_PERCENTILE = "approx_percentile"
+    TOP_K = "top_k"
 
     @property
     def needs_column(self) -> bool:
@@ -348,6 +351,30 @@ class Aggregation(StrEnum):
         return self in (Aggregation.SUM, Aggregation.MEAN, Aggregation.MIN, Aggregation.MAX,
                         Aggregation.STDDEV_POP, Aggregation.STDDEV_SAMP)
 
+    @property
+    def needs_number(self) -> bool:
+        """Its column must be numeric."""
+        return self.numeric or self is Aggregation.APPROX_PERCENTILE
+
+
+# Sketch parameters (README "Feature semantics" gives their error bounds and state sizes), and which
+# aggregation each belongs to.
+DEFAULT_EXACT_UP_TO = 256      # approx_count_distinct: exact hashes per tile (8 bytes each) before the HLL
+DEFAULT_LG_K = 12              # approx_count_distinct: HLL lg K (2^12 registers, ~2 KB as HLL_4)
+DEFAULT_SKETCH_K = 200         # approx_percentile: KLL k
+DEFAULT_TOP_K_SKETCH_SIZE = 64  # top_k: frequent-items map size (a power of 2)
+_PARAMETERS = {
+    "percentiles": Aggregation.APPROX_PERCENTILE, "sketch_k": Aggregation.APPROX_PERCENTILE,
+    "exact_up_to": Aggregation.APPROX_COUNT_DISTINCT, "lg_k": Aggregation.APPROX_COUNT_DISTINCT,
+    "k": Aggregation.TOP_K, "sketch_size": Aggregation.TOP_K,
+}
+
+
+def percentile_label(q: float) -> str:
+    """0.5 → `p50`, 0.95 → `p95`, 0.999 → `p99_9`, 1.0 → `p100`: the percent, `.` spelt `_`."""
+    percent = format((Decimal(str(q)) * 100).normalize(), "f")
+    return "p" + percent.replace(".", "_")
+
 
 class FeatureSpec(Frozen):
     name: str
@@ -355,8 +382,38 @@ class FeatureSpec(Frozen):
     column: str | None = None
     # Empty only for `last`: the latest value over the entity's whole retained history.
     windows: list[Duration] = []
+    # approx_percentile: the ranks to report, each in [0, 1] (one feature each), and the KLL k.
+    percentiles: list[float] | None = None
+    sketch_k: int | None = Field(default=None, ge=8, le=65_535)
+    # approx_count_distinct: distinct values counted exactly per tile before the HLL sketch, its lg K.
+    exact_up_to: int | None = Field(default=None, ge=0, le=1_000_000)
+    lg_k: int | None = Field(default=None, ge=4, le=21)
+    # top_k: how many of the most frequent values to report, and the frequent-items sketch's size.
+    k: int | None = Field(default=None, ge=1, le=100)
+    sketch_size: int | None = Field(default=None, ge=8, le=1 << 20)
 
     _name = field_validator("name")(_check_identifier)
+
+    @field_validator("percentiles")
+    @classmethod
+    def _percentiles(cls, values: list[float] | None) -> list[float] | None:
+        if values is None:
+            return None
+        if not values:
+            raise ValueError("list at least one percentile")
+        for q in values:
+            if not 0.0 <= q <= 1.0:
+                raise ValueError(f"{q} is not in [0, 1] (0.95 is the 95th percentile)")
+        if len({percentile_label(q) for q in values}) != len(values):
+            raise ValueError("the same percentile is listed twice")
+        return values
+
+    @field_validator("sketch_size")
+    @classmethod
+    def _power_of_two(cls, value: int | None) -> int | None:
+        if value is not None and value & (value - 1):
+            raise ValueError(f"{value} is not a power of 2")
+        return value
 
     @field_validator("windows")
     @classmethod
@@ -375,16 +432,54 @@ class FeatureSpec(Frozen):
             raise ValueError(f"agg {self.agg.value!r} takes no column")
         if not self.windows and self.agg is not Aggregation.LAST:
             raise ValueError(f"agg {self.agg.value!r} needs windows (only last may go without)")
+        for parameter, agg in _PARAMETERS.items():
+            if getattr(self, parameter) is not None and self.agg is not agg:
+                raise ValueError(f"{parameter} belongs to {agg.value}, not to {self.agg.value}")
+        if self.agg is Aggregation.APPROX_PERCENTILE and self.percentiles is None:
+            raise ValueError("approx_percentile needs percentiles, e.g. [0.5, 0.95, 0.99]")
+        if self.agg is Aggregation.TOP_K and self.k is None:
+            raise ValueError("top_k needs k, how many of the most frequent values to report")
         return self
 
-    def output_names(self) -> list[tuple[str, int]]:
-        """(feature name in the store, window in ms; 0 = whole history) for every window."""
+    @property
+    def sketch_parameters(self) -> dict[str, int]:
+        """The sketch settings in force (defaults filled in); empty for exact aggregations."""
+        if self.agg is Aggregation.APPROX_PERCENTILE:
+            return {"k": self.sketch_k or DEFAULT_SKETCH_K}
+        if self.agg is Aggregation.APPROX_COUNT_DISTINCT:
+            return {"exact_up_to": DEFAULT_EXACT_UP_TO if self.exact_up_to is None else self.exact_up_to,
+                    "lg_k": self.lg_k or DEFAULT_LG_K}
+        if self.agg is Aggregation.TOP_K:
+            return {"sketch_size": self.sketch_size or DEFAULT_TOP_K_SKETCH_SIZE}
+        return {}
+
+    def outputs(self) -> list[tuple[str, int, dict[str, Any]]]:
+        """(feature name in the store, window in ms, what the column holds) for every output column.
+
+        One per window, named `<name>_<window>`, except: approx_percentile gives one per percentile,
+        `<name>_p95_<window>`; top_k gives, per rank r in 1..k, the value `<name>_top<r>_<window>`
+        and its share of the window's values `<name>_top<r>_share_<window>`.
+        """
         if not self.windows:
-            return [(self.name, 0)]
-        return [
-            (f"{self.name}_{format_duration(parse_duration_ms(w))}", parse_duration_ms(w))
-            for w in self.windows
-        ]
+            return [(self.name, 0, {})]
+        result: list[tuple[str, int, dict[str, Any]]] = []
+        for window in self.windows:
+            window_ms = parse_duration_ms(window)
+            suffix = format_duration(window_ms)
+            if self.agg is Aggregation.APPROX_PERCENTILE:
+                result += [(f"{self.name}_{percentile_label(q)}_{suffix}", window_ms, {"percentile": q})
+                           for q in self.percentiles or ()]
+            elif self.agg is Aggregation.TOP_K:
+                for rank in range(1, (self.k or 0) + 1):
+                    result.append((f"{self.name}_top{rank}_{suffix}", window_ms, {"rank": rank}))
+                    result.append((f"{self.name}_top{rank}_share_{suffix}", window_ms, {"rank": rank, "share": True}))
+            else:
+                result.append((f"{self.name}_{suffix}", window_ms, {}))
+        return result
+
+    def output_names(self) -> list[tuple[str, int]]:
+        """(feature name in the store, window in ms; 0 = whole history) for every output column."""
+        return [(name, window_ms) for name, window_ms, _ in self.outputs()]
 
 
 class OnlineStoreSpec(Frozen):
@@ -502,7 +597,7 @@ class FeatureGroupSpec(Frozen):
     @staticmethod
     def _check_column_type(index: int, feature: FeatureSpec, type_name: str | None) -> None:
         where = f"features[{index}].column {feature.column!r}"
-        if feature.agg.numeric and type_name is not None and not is_numeric(type_name):
+        if feature.agg.needs_number and type_name is not None and not is_numeric(type_name):
             raise ValueError(f"{where} is {type_name}, not a number: {feature.agg.value} needs a numeric "
                              "column (add a cast step)")
         if feature.agg is Aggregation.LAST:
@@ -510,6 +605,8 @@ class FeatureGroupSpec(Frozen):
                 raise ValueError(f"{where} is derived: add a cast step so last has a known type")
             if type_name in ("binary", "date"):
                 raise ValueError(f"{where} is {type_name}: last supports strings, numbers, booleans, timestamps")
+        if feature.agg is Aggregation.TOP_K and type_name == "binary":
+            raise ValueError(f"{where} is binary: top_k reports values as strings")
 
     def string_limits(self) -> dict[str, int]:
         """Every string column of the source → the most UTF-8 bytes a value may have.

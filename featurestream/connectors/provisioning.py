@@ -31,6 +31,7 @@ _AGG_TYPE = {
     Aggregation.COUNT: "Integral", Aggregation.APPROX_COUNT_DISTINCT: "Integral",
     Aggregation.SUM: "Fractional", Aggregation.MEAN: "Fractional", Aggregation.MIN: "Fractional",
     Aggregation.MAX: "Fractional", Aggregation.STDDEV_POP: "Fractional", Aggregation.STDDEV_SAMP: "Fractional",
+    Aggregation.APPROX_PERCENTILE: "Fractional",
 }
 
 
@@ -53,6 +54,16 @@ def _last_type(spec: FeatureGroupSpec, column: str) -> str:
     return "String"
 
 
+def _output_type(spec: FeatureGroupSpec, agg: Aggregation, column: str | None, part: dict[str, Any]) -> str:
+    """A top_k value is a String and its share Fractional: scalar types, served by every online store
+    tier (SageMaker's List collection type is for InMemory stores only)."""
+    if agg is Aggregation.LAST:
+        return _last_type(spec, column or "")
+    if agg is Aggregation.TOP_K:
+        return "Fractional" if part.get("share") else "String"
+    return _AGG_TYPE[agg]
+
+
 def feature_definitions(spec: FeatureGroupSpec) -> list[dict[str, str]]:
     key_type = "String" if spec.entity.type == "string" else "Integral"
     definitions = [
@@ -61,8 +72,8 @@ def feature_definitions(spec: FeatureGroupSpec) -> list[dict[str, str]]:
         {"FeatureName": spec.event_time.field, "FeatureType": "String"},
     ]
     for feature in spec.features:
-        kind = _last_type(spec, feature.column or "") if feature.agg is Aggregation.LAST else _AGG_TYPE[feature.agg]
-        for name, _ in feature.output_names():
+        for name, _, part in feature.outputs():
+            kind = _output_type(spec, feature.agg, feature.column, part)
             definitions.append({"FeatureName": name, "FeatureType": kind})
     return definitions
 

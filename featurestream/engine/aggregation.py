@@ -17,10 +17,14 @@ independently):
   even with no new events). A correction (late-but-accepted events that move neither) gets
   T = previous T + 1 ms, so EventTime strictly increases per entity and SageMaker's newest-wins
   rule takes it.
-- Empty windows: count, sum and approx_count_distinct are 0; mean, min, max, stddev and last are
-  null (left out of the record). stddev_samp needs two values. `last` is the latest non-null value
-  by event time, ties going to the greater value. approx_count_distinct counts distinct 64-bit
-  hashes (xxhash64) of the values, exact unless two values collide.
+- Empty windows: count, sum and approx_count_distinct are 0; mean, min, max, stddev, last,
+  approx_percentile and top_k are null (left out of the record). stddev_samp needs two values.
+  `last` is the latest non-null value by event time, ties going to the greater value.
+- Sketches: each tile keeps a mergeable sketch per input and a record merges its window's tiles.
+  approx_count_distinct counts distinct 64-bit hashes (xxhash64) of the values, exactly while the
+  window holds at most `exact_up_to` of them, else by an HLL union; approx_percentile is a KLL
+  sketch (exact up to `sketch_k` values); top_k a frequent-items sketch, ranked by count, ties to
+  the smaller value. Error bounds: the README's "Sketch features".
 - State: tiles leave state once W ≥ (k + longest window)·τ; an entity leaves state once no tile is
   in any window and W passed its last T (and its dedupe keys' bounds; with a window-less `last`,
   its last event + online-store TTL, or never without a TTL).
@@ -73,40 +77,67 @@ class EnginePlan:
     last: tuple[str, ...]
     features: tuple[dict[str, Any], ...]
     config: str
+    quantile: tuple[str, ...] = ()
+    top_k: tuple[str, ...] = ()
 
 
 def feature_columns(spec: FeatureGroupSpec) -> list[str]:
     return [name for feature in spec.features for name, _ in feature.output_names()]
 
 
+class _Slots:
+    """Input slots of one kind: one per (column, sketch parameters), in order of first use."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, tuple[tuple[str, int], ...]]] = []
+
+    def index(self, column: str, parameters: dict[str, int]) -> int:
+        key = (column, tuple(sorted(parameters.items())))
+        if key not in self.keys:
+            self.keys.append(key)
+        return self.keys.index(key)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(column for column, _ in self.keys)
+
+    @property
+    def parameters(self) -> list[dict[str, int]]:
+        return [dict(parameters) for _, parameters in self.keys]
+
+
 def plan(spec: FeatureGroupSpec, *, history: bool = False) -> EnginePlan:
     """The engine's slots and config; `history`: a record at every event and decay boundary (backfill)."""
-    numeric: list[str] = []
-    hashed: list[str] = []
-    last: list[str] = []
+    kinds = {kind: _Slots() for kind in ("numeric", "hashed", "last", "quantile", "top_k")}
+    slot_kind = {Aggregation.APPROX_COUNT_DISTINCT: "hashed", Aggregation.LAST: "last",
+                 Aggregation.APPROX_PERCENTILE: "quantile", Aggregation.TOP_K: "top_k"}
     features: list[dict[str, Any]] = []
     tile = spec.windows.tile_ms
     for feature in spec.features:
-        slots = numeric if feature.agg.numeric else hashed if feature.agg is Aggregation.APPROX_COUNT_DISTINCT \
-            else last if feature.agg is Aggregation.LAST else None
+        kind = "numeric" if feature.agg.numeric else slot_kind.get(feature.agg)
         slot = -1
-        if slots is not None and feature.column is not None:
-            if feature.column not in slots:
-                slots.append(feature.column)
-            slot = slots.index(feature.column)
-        for name, window_ms in feature.output_names():
-            features.append({"name": name, "agg": feature.agg.value, "tiles": window_ms // tile, "slot": slot})
+        if kind is not None and feature.column is not None:
+            slot = kinds[kind].index(feature.column, feature.sketch_parameters)
+        for name, window_ms, part in feature.outputs():
+            agg = "top_k_share" if part.get("share") else feature.agg.value
+            features.append({"name": name, "agg": agg, "tiles": window_ms // tile, "slot": slot,
+                             **{k: v for k, v in part.items() if k != "share"}})
     dedupe = spec.dedupe
     config = json.dumps({
         "tile_ms": tile,
         "lateness_ms": spec.windows.allowed_lateness_ms,
         "ttl_ms": spec.online_store.ttl_ms,
         "dedupe_within_ms": dedupe.within_ms if dedupe else -1,
-        "numeric_slots": len(numeric), "hash_slots": len(hashed), "last_slots": len(last),
+        "numeric_slots": len(kinds["numeric"].keys), "hash_slots": len(kinds["hashed"].keys),
+        "last_slots": len(kinds["last"].keys), "quantile_slots": len(kinds["quantile"].keys),
+        "top_k_slots": len(kinds["top_k"].keys),
+        "distinct": kinds["hashed"].parameters, "quantile": kinds["quantile"].parameters,
+        "top_k": kinds["top_k"].parameters,
         "features": features,
         "history": history,
     })
-    return EnginePlan(tuple(numeric), tuple(hashed), tuple(last), tuple(features), config)
+    return EnginePlan(kinds["numeric"].columns, kinds["hashed"].columns, kinds["last"].columns, tuple(features),
+                      config, kinds["quantile"].columns, kinds["top_k"].columns)
 
 
 def _watermark_guard(lateness_ms: int) -> Column:
@@ -156,6 +187,8 @@ def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) 
         *[F.when(F.col(f"`{c}`").isNotNull(), F.xxhash64(F.col(f"`{c}`"))).alias(f"_h{i}")
           for i, c in enumerate(engine.hashed)],
         *[_last_value(c, types[c]).alias(f"_l{i}") for i, c in enumerate(engine.last)],
+        *[F.col(f"`{c}`").cast("double").alias(f"_q{i}") for i, c in enumerate(engine.quantile)],
+        *[F.col(f"`{c}`").cast("string").alias(f"_t{i}") for i, c in enumerate(engine.top_k)],
         F.struct(*[F.col(f"`{c}`") for c in events.columns]).alias(EVENT),
     ]
     return watermarked.select(*columns)

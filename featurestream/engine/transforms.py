@@ -170,7 +170,7 @@ def check_with_spark(spec: FeatureGroupSpec, spark: SparkSession, source: str | 
             raise ConfigError(file, f"transforms[{index}]", f"Spark rejects this step: {reason}") from None
     types = {field.name: field.dataType.simpleString() for field in df.schema.fields}
     for index, feature in enumerate(spec.features):
-        if feature.column is None or not feature.agg.numeric:
+        if feature.column is None or not feature.agg.needs_number:
             continue
         spark_type = types.get(feature.column, "")
         if not is_numeric(spark_type):

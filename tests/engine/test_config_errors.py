@@ -80,18 +80,27 @@ CASES = [
      "entity key or event time and cannot change"),
     # types that do not fit the aggregation, steps in the wrong place
     (lambda d: d["features"].append({"name": "s", "agg": "sum", "column": "currency", "windows": ["5m"]}),
-     "features[7].column", "is string, not a number"),
+     "features[9].column", "is string, not a number"),
     (lambda d: d["features"].append({"name": "l", "agg": "last", "column": "amount_cents"}),
-     "features[7].column", "derived: add a cast step"),
-    (lambda d: d["features"].append({"name": "m", "agg": "mean", "column": "amount"}), "features[7]",
+     "features[9].column", "derived: add a cast step"),
+    (lambda d: d["features"].append({"name": "m", "agg": "mean", "column": "amount"}), "features[9]",
      "needs windows"),
     (lambda d: d["features"].append({"name": "c", "agg": "count", "column": "amount", "windows": ["5m"]}),
-     "features[7]", "takes no column"),
+     "features[9]", "takes no column"),
     (lambda d: d["transforms"].insert(0, {"dedupe": {"key": "transaction_id", "within": "1m"}}), "transforms[0]",
      "dedupe must be the last step"),
     (lambda d: d["transforms"].insert(0, {"cast": {"amount": "money"}}), "transforms[0]", "unknown type 'money'"),
-    (lambda d: d["features"].append({"name": "txn_count", "agg": "count", "windows": ["1h"]}), "features[7]",
+    (lambda d: d["features"].append({"name": "txn_count", "agg": "count", "windows": ["1h"]}), "features[9]",
      "'txn_count_1h' is defined twice"),
+    # sketch parameters
+    (lambda d: d["features"][7].pop("percentiles"), "features[7]", "approx_percentile needs percentiles"),
+    (lambda d: d["features"][7].update(percentiles=[0.5, 1.5]), "features[7].percentiles", "1.5 is not in [0, 1]"),
+    (lambda d: d["features"][7].update(percentiles=[0.5, 0.50]), "features[7].percentiles", "listed twice"),
+    (lambda d: d["features"][7].update(column="currency"), "features[7].column", "is string, not a number"),
+    (lambda d: d["features"][8].update(sketch_size=100), "features[8].sketch_size", "100 is not a power of 2"),
+    (lambda d: d["features"][8].pop("k"), "features[8]", "top_k needs k"),
+    (lambda d: d["features"][0].update(k=3), "features[0]", "k belongs to top_k, not to count"),
+    (lambda d: d["features"][5].update(lg_k=30), "features[5].lg_k", "less than or equal to 21"),
     # Avro sources
     (lambda d: _avro(d), "source", "exactly one of avro_schema or avro_schema_file"),
     (lambda d: _avro(d, avro_schema="{not json"), "source", "not valid JSON"),
@@ -147,7 +156,7 @@ def test_a_derived_column_of_the_wrong_type_is_found_by_spark(spark, tmp_path: P
     path = _write(tmp_path, lambda d: (d["transforms"].insert(0, {"derive": {"label": "concat(currency, '!')"}}),
                                        d["features"].append({"name": "x", "agg": "max", "column": "label",
                                                              "windows": ["5m"]})))
-    with pytest.raises(ConfigError, match=r"features\[7\]\.column: 'label' is string, not a number"):
+    with pytest.raises(ConfigError, match=r"features\[9\]\.column: 'label' is string, not a number"):
         check_with_spark(load_feature_group(path), spark, str(path))
 
 

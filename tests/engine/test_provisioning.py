@@ -38,6 +38,10 @@ def test_types_come_from_the_aggregations() -> None:
     assert types["txn_count_5m"] == "Integral" and types["merchant_distinct_1d"] == "Integral"
     assert types["amount_sum_1h"] == "Fractional" and types["amount_stddev_1d"] == "Fractional"
     assert types["last_merchant"] == "String"
+    # Sketches: percentiles and top-k shares are numbers, top-k values strings (scalar types: every
+    # online store tier serves them).
+    assert types["amount_p95_1h"] == "Fractional" and types["amount_p99_1d"] == "Fractional"
+    assert types["merchant_top1_1d"] == "String" and types["merchant_top3_share_1d"] == "Fractional"
 
 
 def test_apply_is_idempotent_adds_features_and_refuses_incompatible_changes(stack_env, tmp_path, capsys) -> None:

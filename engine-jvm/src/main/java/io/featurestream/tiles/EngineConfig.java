@@ -15,7 +15,8 @@ import org.apache.spark.sql.types.StructType;
  *
  * <p>Input columns, by name: {@code _key} (string), {@code _ts} (event time, epoch ms), {@code _wm}
  * (the watermark guard), {@code _dk} (dedupe key hash or null), {@code _n<i>} numeric slots
- * (double), {@code _h<i>} hash slots (long), {@code _l<i>} last-value slots (any simple type), and
+ * (double), {@code _h<i>} hash slots (long), {@code _l<i>} last-value slots (any simple type),
+ * {@code _q<i>} quantile slots (double), {@code _t<i>} top-k slots (string), and
  * {@code _event} (the event itself, for the late sink); after the map side (PreAggregate) also
  * {@code _partial} (an encoded partial state) and {@code _pwm} (the watermark it was split with).
  */
@@ -43,12 +44,25 @@ final class EngineConfig implements Serializable {
   final int numericSlots;
   final int hashSlots;
   final int lastSlots;
+  final int quantileSlots;
+  final int topKSlots;
+  /** Per hash slot: distinct values kept exactly per tile before the HLL sketch takes over, and its lg K. */
+  final int[] distinctExactUpTo;
+  final int[] distinctLgK;
+  /** Per quantile slot: the KLL sketch's k. */
+  final int[] quantileK;
+  /** Per top-k slot: the frequent-items sketch's maximum map size (a power of 2). */
+  final int[] topKMapSize;
+  /** The sketch features, one pass per slot over its longest window (see Windows). */
+  final SketchPass[] sketchPasses;
   final int keyIdx;
   final int tsIdx;
   final int dedupeIdx;
   final int numericIdx;
   final int hashIdx;
   final int lastIdx;
+  final int quantileIdx;
+  final int topKIdx;
   final int eventIdx;
   /** Map-side partial ({@code _partial}, binary) and the watermark it was split with ({@code _pwm}); -1 if absent. */
   final int partialIdx;
@@ -67,6 +81,33 @@ final class EngineConfig implements Serializable {
     this.numericSlots = json.path("numeric_slots").asInt();
     this.hashSlots = json.path("hash_slots").asInt();
     this.lastSlots = json.path("last_slots").asInt();
+    this.quantileSlots = json.path("quantile_slots").asInt(0);
+    this.topKSlots = json.path("top_k_slots").asInt(0);
+    this.distinctExactUpTo = new int[hashSlots];
+    this.distinctLgK = new int[hashSlots];
+    for (int i = 0; i < hashSlots; i++) {
+      JsonNode p = json.path("distinct").path(i);
+      // Without parameters (configs written before sketches): exact, as approx_count_distinct was.
+      distinctExactUpTo[i] = p.path("exact_up_to").asInt(Integer.MAX_VALUE);
+      distinctLgK[i] = p.path("lg_k").asInt(DistinctSlot.DEFAULT_LG_K);
+      if (distinctExactUpTo[i] < 0 || distinctLgK[i] < 4 || distinctLgK[i] > 21) {
+        throw new InvalidEngineConfigException("distinct slot " + i + ": exact_up_to must be >= 0, lg_k 4..21");
+      }
+    }
+    this.quantileK = new int[quantileSlots];
+    for (int i = 0; i < quantileSlots; i++) {
+      quantileK[i] = json.path("quantile").path(i).path("k").asInt(QuantileSlot.DEFAULT_K);
+      if (quantileK[i] < 8 || quantileK[i] > 65_535) {
+        throw new InvalidEngineConfigException("quantile slot " + i + ": k must be 8..65535");
+      }
+    }
+    this.topKMapSize = new int[topKSlots];
+    for (int i = 0; i < topKSlots; i++) {
+      topKMapSize[i] = json.path("top_k").path(i).path("sketch_size").asInt(TopKSlot.DEFAULT_SIZE);
+      if (topKMapSize[i] < 8 || Integer.bitCount(topKMapSize[i]) != 1) {
+        throw new InvalidEngineConfigException("top-k slot " + i + ": sketch_size must be a power of 2, >= 8");
+      }
+    }
     this.java8Time = java8Time;
     if (tileMs <= 0 || latenessMs < 0) {
       throw new InvalidEngineConfigException("tile_ms must be > 0 and lateness_ms >= 0");
@@ -76,7 +117,9 @@ final class EngineConfig implements Serializable {
     boolean whole = false;
     for (JsonNode f : json.path("features")) {
       Feature feature = new Feature(f.path("name").asText(), Agg.parse(f.path("agg").asText()),
-          f.path("tiles").asInt(), f.path("slot").asInt(-1));
+          f.path("tiles").asInt(), f.path("slot").asInt(-1), f.path("percentile").asDouble(Double.NaN),
+          f.path("rank").asInt(0));
+      checkSketchFeature(feature);
       parsed.add(feature);
       if (feature.tiles > 0) {
         windows.add(feature.tiles);
@@ -93,6 +136,7 @@ final class EngineConfig implements Serializable {
     this.windowTiles = windows.stream().mapToInt(Integer::intValue).toArray();
     this.maxWindowTiles = windows.isEmpty() ? 0 : windows.last();
     this.hasWholeHistory = whole;
+    this.sketchPasses = SketchPass.plan(features);
 
     this.keyIdx = input.fieldIndex("_key");
     this.tsIdx = input.fieldIndex("_ts");
@@ -105,11 +149,40 @@ final class EngineConfig implements Serializable {
     this.numericIdx = numericSlots > 0 ? input.fieldIndex("_n0") : -1;
     this.hashIdx = hashSlots > 0 ? input.fieldIndex("_h0") : -1;
     this.lastIdx = lastSlots > 0 ? input.fieldIndex("_l0") : -1;
+    this.quantileIdx = quantileSlots > 0 ? input.fieldIndex("_q0") : -1;
+    this.topKIdx = topKSlots > 0 ? input.fieldIndex("_t0") : -1;
     this.lastTypes = new DataType[lastSlots];
     for (int i = 0; i < lastSlots; i++) {
       lastTypes[i] = input.fields()[input.fieldIndex("_l" + i)].dataType();
     }
     this.eventType = input.fields()[eventIdx].dataType();
+  }
+
+  private void checkSketchFeature(Feature f) {
+    int slots;
+    switch (f.agg) {
+      case APPROX_COUNT_DISTINCT:
+        slots = hashSlots;
+        break;
+      case APPROX_PERCENTILE:
+        slots = quantileSlots;
+        if (!(f.percentile >= 0 && f.percentile <= 1)) {
+          throw new InvalidEngineConfigException(f.name + ": percentile must be in [0, 1]");
+        }
+        break;
+      case TOP_K:
+      case TOP_K_SHARE:
+        slots = topKSlots;
+        if (f.rank < 1) {
+          throw new InvalidEngineConfigException(f.name + ": rank must be >= 1");
+        }
+        break;
+      default:
+        return;
+    }
+    if (f.slot < 0 || f.slot >= slots) {
+      throw new InvalidEngineConfigException(f.name + ": slot " + f.slot + " does not exist");
+    }
   }
 
   static EngineConfig parse(String json, StructType input, boolean java8Time) {

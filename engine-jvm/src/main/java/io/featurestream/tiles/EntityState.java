@@ -11,10 +11,19 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
 
-/** One entity's state: its tiles, whole-history last values, dedupe keys and what was emitted. */
+/**
+ * One entity's state: its tiles, whole-history last values, dedupe keys and what was emitted.
+ *
+ * <p>State format 2 (the one written) adds the percentile and top-k slot counts to the header and,
+ * per tile, a mode byte before each distinct-count slot (exact set or HLL sketch), then the
+ * percentile slots (raw values or KLL) and top-k slots (frequent items). Format 1 (before
+ * sketches) is still read: its distinct-count slots are exact sets, and a group with percentile or
+ * top-k features cannot continue from it.
+ */
 final class EntityState {
   static final long NONE = Long.MIN_VALUE;
-  private static final byte VERSION = 1;
+  static final byte VERSION = 2;
+  private static final byte VERSION_BEFORE_SKETCHES = 1;
 
   /** EventTime of the last record emitted; records only move forward. */
   long asOf = NONE;
@@ -87,6 +96,8 @@ final class EntityState {
       out.writeInt(cfg.numericSlots);
       out.writeInt(cfg.hashSlots);
       out.writeInt(cfg.lastSlots);
+      out.writeInt(cfg.quantileSlots);
+      out.writeInt(cfg.topKSlots);
       out.writeLong(asOf);
       out.writeLong(maxEvent);
       for (int i = 0; i < cfg.lastSlots; i++) {
@@ -121,6 +132,12 @@ final class EntityState {
       for (int s = 0; s < cfg.hashSlots; s++) {
         t.hashes[s].writeTo(out);
       }
+      for (int s = 0; s < cfg.quantileSlots; s++) {
+        t.quantiles[s].writeTo(out);
+      }
+      for (int s = 0; s < cfg.topKSlots; s++) {
+        t.topK[s].writeTo(out);
+      }
       for (int s = 0; s < cfg.lastSlots; s++) {
         out.writeLong(t.lastTs[s]);
         Values.write(out, t.lastValue[s]);
@@ -128,7 +145,8 @@ final class EntityState {
     }
   }
 
-  void readTiles(DataInputStream in, EngineConfig cfg) throws IOException {
+  /** Tiles as {@link #writeTiles} writes them in state format {@code version}. */
+  void readTiles(DataInputStream in, EngineConfig cfg, byte version) throws IOException {
     int count = in.readInt();
     for (int i = 0; i < count; i++) {
       Tile t = new Tile(in.readLong(), cfg);
@@ -138,7 +156,17 @@ final class EntityState {
             in.readDouble());
       }
       for (int slot = 0; slot < cfg.hashSlots; slot++) {
-        t.hashes[slot].readFrom(in);
+        if (version == VERSION_BEFORE_SKETCHES) {
+          t.hashes[slot].readFormat1(in);
+        } else {
+          t.hashes[slot].readFrom(in);
+        }
+      }
+      for (int slot = 0; slot < cfg.quantileSlots; slot++) {
+        t.quantiles[slot].readFrom(in);
+      }
+      for (int slot = 0; slot < cfg.topKSlots; slot++) {
+        t.topK[slot].readFrom(in);
       }
       for (int slot = 0; slot < cfg.lastSlots; slot++) {
         t.lastTs[slot] = in.readLong();
@@ -173,12 +201,16 @@ final class EntityState {
       int numeric = in.readInt();
       int hash = in.readInt();
       int last = in.readInt();
-      if (version != VERSION || numeric != cfg.numericSlots || hash != cfg.hashSlots
-          || last != cfg.lastSlots) {
+      boolean known = version == VERSION || version == VERSION_BEFORE_SKETCHES;
+      int quantile = version == VERSION ? in.readInt() : 0;
+      int topK = version == VERSION ? in.readInt() : 0;
+      if (!known || numeric != cfg.numericSlots || hash != cfg.hashSlots || last != cfg.lastSlots
+          || quantile != cfg.quantileSlots || topK != cfg.topKSlots) {
         throw new IncompatibleStateException(String.format(
-            "state written for %d numeric/%d distinct/%d last inputs (format %d), the feature group "
-                + "now has %d/%d/%d: start from a new checkpoint",
-            numeric, hash, last, version, cfg.numericSlots, cfg.hashSlots, cfg.lastSlots));
+            "state written for %d numeric/%d distinct/%d last/%d percentile/%d top-k inputs (format %d), the "
+                + "feature group now has %d/%d/%d/%d/%d: start from a new checkpoint",
+            numeric, hash, last, quantile, topK, version, cfg.numericSlots, cfg.hashSlots, cfg.lastSlots,
+            cfg.quantileSlots, cfg.topKSlots));
       }
       EntityState s = new EntityState(cfg);
       s.asOf = in.readLong();
@@ -191,7 +223,7 @@ final class EntityState {
       for (int i = 0; i < keys; i++) {
         s.dedupe.put(in.readLong(), in.readLong());
       }
-      s.readTiles(in, cfg);
+      s.readTiles(in, cfg, version);
       return s;
     } catch (IOException e) {
       throw new UncheckedIOException(e);

@@ -4,18 +4,28 @@ import java.io.Serializable;
 
 /** One output column: an aggregation over a window of {@code tiles} tiles (0 = whole retained history). */
 final class Feature implements Serializable {
-  private static final long serialVersionUID = 1L;
+  private static final long serialVersionUID = 2L;
 
   final String name;
   final Agg agg;
   final int tiles;
-  /** Index of the input slot the aggregation reads (numeric, hash or last slot); -1 for count. */
+  /** Index of the input slot the aggregation reads (numeric, hash, last, quantile or top-k slot); -1 for count. */
   final int slot;
+  /** approx_percentile: the rank in [0, 1] this column reports. */
+  final double percentile;
+  /** top_k and its share: which of the most frequent values (1 = the most frequent). */
+  final int rank;
 
-  Feature(String name, Agg agg, int tiles, int slot) {
+  Feature(String name, Agg agg, int tiles, int slot, double percentile, int rank) {
     this.name = name;
     this.agg = agg;
     this.tiles = tiles;
     this.slot = slot;
+    this.percentile = percentile;
+    this.rank = rank;
+  }
+
+  Feature(String name, Agg agg, int tiles, int slot) {
+    this(name, agg, tiles, slot, Double.NaN, 0);
   }
 }

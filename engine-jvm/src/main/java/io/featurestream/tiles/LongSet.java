@@ -86,6 +86,17 @@ final class LongSet {
     }
   }
 
+  void forEach(java.util.function.LongConsumer action) {
+    if (hasZero) {
+      action.accept(0L);
+    }
+    for (long key : table) {
+      if (key != 0) {
+        action.accept(key);
+      }
+    }
+  }
+
   /** The state format: the count, then each key (any order). */
   void writeTo(DataOutputStream out) throws IOException {
     out.writeInt(size());

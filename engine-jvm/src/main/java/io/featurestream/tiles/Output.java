@@ -45,6 +45,8 @@ final class Output {
         return DataTypes.LongType;
       case LAST:
         return cfg.lastTypes[f.slot];
+      case TOP_K:
+        return DataTypes.StringType;
       default:
         return DataTypes.DoubleType;
     }

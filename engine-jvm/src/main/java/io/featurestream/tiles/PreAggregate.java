@@ -47,7 +47,8 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
   static final String SPARK_BATCH_ID_PROPERTY = "streaming.sql.batchId";
   /** Partials held per task before they are flushed (bounds the map side's memory). */
   static final int MAX_ENTITIES = 50_000;
-  private static final byte PARTIAL_VERSION = 1;
+  /** Partials live only between a task and the state function of the same job: never stored. */
+  private static final byte PARTIAL_VERSION = 2;
 
   private final EngineConfig cfg;
   private final int width;
@@ -248,7 +249,7 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
   }
 
   /**
-   * The same partial as {@link Fold} for groups whose inputs are all numeric (no distinct or
+   * The same partial as {@link Fold} for groups whose inputs are all numeric (no distinct, percentile, top-k or
    * {@code last} inputs) and that have windows, in a handful of primitive arrays per entity
    * instead of a tree of tiles (about 5 objects per entity instead of ~10 per tile): the map side
    * holds every entity of its partition until the end of the task, and young collections copy
@@ -272,7 +273,8 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     private int recent = -1;
 
     static boolean applies(EngineConfig cfg) {
-      return cfg.maxWindowTiles > 0 && cfg.hashSlots == 0 && cfg.lastSlots == 0;
+      return cfg.maxWindowTiles > 0 && cfg.hashSlots == 0 && cfg.lastSlots == 0 && cfg.quantileSlots == 0
+          && cfg.topKSlots == 0;
     }
 
     CompactFold(EngineConfig cfg) {
@@ -406,7 +408,7 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
         p.lastTs[i] = in.readLong();
         p.lastValue[i] = Values.read(in);
       }
-      p.readTiles(in, cfg);
+      p.readTiles(in, cfg, EntityState.VERSION);
       s.merge(p, cfg);
       return events;
     } catch (IOException e) {

@@ -9,7 +9,9 @@ final class Tile {
   private static final int M2 = 2;
   private static final int MIN = 3;
   private static final int MAX = 4;
-  private static final LongSet[] NO_HASHES = new LongSet[0];
+  private static final DistinctSlot[] NO_HASHES = new DistinctSlot[0];
+  private static final QuantileSlot[] NO_QUANTILES = new QuantileSlot[0];
+  private static final TopKSlot[] NO_TOP_K = new TopKSlot[0];
   private static final long[] NO_TS = new long[0];
   private static final Object[] NO_VALUES = new Object[0];
 
@@ -17,7 +19,9 @@ final class Tile {
   long count;
   final long[] n;
   private final double[] stats;
-  final LongSet[] hashes;
+  final DistinctSlot[] hashes;
+  final QuantileSlot[] quantiles;
+  final TopKSlot[] topK;
   final long[] lastTs;
   final Object[] lastValue;
 
@@ -26,9 +30,17 @@ final class Tile {
     int ns = cfg.numericSlots;
     this.n = new long[ns];
     this.stats = new double[ns * STRIDE];
-    this.hashes = cfg.hashSlots == 0 ? NO_HASHES : new LongSet[cfg.hashSlots];
+    this.hashes = cfg.hashSlots == 0 ? NO_HASHES : new DistinctSlot[cfg.hashSlots];
     for (int i = 0; i < hashes.length; i++) {
-      hashes[i] = new LongSet();
+      hashes[i] = new DistinctSlot(cfg.distinctExactUpTo[i], cfg.distinctLgK[i]);
+    }
+    this.quantiles = cfg.quantileSlots == 0 ? NO_QUANTILES : new QuantileSlot[cfg.quantileSlots];
+    for (int i = 0; i < quantiles.length; i++) {
+      quantiles[i] = new QuantileSlot(cfg.quantileK[i]);
+    }
+    this.topK = cfg.topKSlots == 0 ? NO_TOP_K : new TopKSlot[cfg.topKSlots];
+    for (int i = 0; i < topK.length; i++) {
+      topK[i] = new TopKSlot(cfg.topKMapSize[i]);
     }
     this.lastTs = cfg.lastSlots == 0 ? NO_TS : new long[cfg.lastSlots];
     this.lastValue = cfg.lastSlots == 0 ? NO_VALUES : new Object[cfg.lastSlots];
@@ -118,7 +130,13 @@ final class Tile {
       st[o + MAX] = Math.max(st[o + MAX], ot[o + MAX]);
     }
     for (int s = 0; s < cfg.hashSlots; s++) {
-      hashes[s].addAll(other.hashes[s]);
+      hashes[s].merge(other.hashes[s]);
+    }
+    for (int s = 0; s < cfg.quantileSlots; s++) {
+      quantiles[s].merge(other.quantiles[s]);
+    }
+    for (int s = 0; s < cfg.topKSlots; s++) {
+      topK[s].merge(other.topK[s]);
     }
     for (int s = 0; s < cfg.lastSlots; s++) {
       addLast(s, other.lastTs[s], other.lastValue[s]);

@@ -211,6 +211,18 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
           tile.hashes[i].add(row.getLong(idx));
         }
       }
+      for (int i = 0; i < cfg.quantileSlots; i++) {
+        int idx = cfg.quantileIdx + i;
+        if (!row.isNullAt(idx)) {
+          tile.quantiles[i].add(row.getDouble(idx));
+        }
+      }
+      for (int i = 0; i < cfg.topKSlots; i++) {
+        int idx = cfg.topKIdx + i;
+        if (!row.isNullAt(idx)) {
+          tile.topK[i].add(row.getString(idx));
+        }
+      }
     }
     for (int i = 0; i < cfg.lastSlots; i++) {
       int idx = cfg.lastIdx + i;

@@ -1,5 +1,6 @@
 package io.featurestream.tiles;
 
+import java.util.Iterator;
 import java.util.NavigableMap;
 
 /**
@@ -16,11 +17,65 @@ final class Windows {
       Feature f = cfg.features[i];
       if (f.tiles == 0) {
         values[i] = s.lastValue[f.slot];
-      } else {
+      } else if (!SketchPass.isSketch(f.agg)) {
         values[i] = windowValue(f, s.tiles.subMap(current - f.tiles + 1, true, current, true));
       }
     }
+    for (SketchPass pass : cfg.sketchPasses) {
+      sketchValues(pass, s, current, cfg, values);
+    }
     return values;
+  }
+
+  /** One slot's sketch features: its tiles merged newest first, each window read when complete. */
+  private static void sketchValues(SketchPass pass, EntityState s, long current, EngineConfig cfg,
+                                   Object[] values) {
+    int longest = pass.windows[pass.windows.length - 1];
+    NavigableMap<Long, Tile> tiles = s.tiles.subMap(current - longest + 1, true, current, true);
+    Iterator<Tile> newestFirst = tiles.descendingMap().values().iterator();
+    Tile next = newestFirst.hasNext() ? newestFirst.next() : null;
+    int slot = pass.slot;
+    DistinctSlot.Window distinct = null;
+    if (pass.kind == Agg.APPROX_COUNT_DISTINCT) {
+      // The exact union sized for the largest tile (the union is at least that); tiles of one
+      // entity often repeat the same values, so their summed sizes would over-allocate.
+      int largest = 0;
+      for (Tile t : tiles.values()) {
+        largest = Math.max(largest, t.hashes[slot].exactSize());
+      }
+      distinct = new DistinctSlot.Window(cfg.distinctExactUpTo[slot], cfg.distinctLgK[slot], largest);
+    }
+    QuantileSlot.Window quantile = pass.kind == Agg.APPROX_PERCENTILE
+        ? new QuantileSlot.Window(cfg.quantileK[slot]) : null;
+    TopKSlot.Window topK = pass.kind == Agg.TOP_K ? new TopKSlot.Window(cfg.topKMapSize[slot]) : null;
+    for (int w = 0; w < pass.windows.length; w++) {
+      long first = current - pass.windows[w] + 1;
+      for (; next != null && next.index >= first; next = newestFirst.hasNext() ? newestFirst.next() : null) {
+        if (distinct != null) {
+          distinct.add(next.hashes[slot]);
+        } else if (quantile != null) {
+          quantile.add(next.quantiles[slot]);
+        } else {
+          topK.add(next.topK[slot]);
+        }
+      }
+      for (int i : pass.features[w]) {
+        Feature f = cfg.features[i];
+        switch (f.agg) {
+          case APPROX_COUNT_DISTINCT:
+            values[i] = distinct.value();
+            break;
+          case APPROX_PERCENTILE:
+            values[i] = quantile.quantile(f.percentile);
+            break;
+          case TOP_K:
+            values[i] = topK.value(f.rank);
+            break;
+          default:
+            values[i] = topK.share(f.rank);
+        }
+      }
+    }
   }
 
   private static Object windowValue(Feature f, NavigableMap<Long, Tile> window) {
@@ -55,19 +110,6 @@ final class Windows {
           }
         }
         return best;
-      }
-      case APPROX_COUNT_DISTINCT: {
-        // Sized for the largest tile (the union is at least that); tiles of one entity often
-        // repeat the same values, so their summed sizes would over-allocate.
-        int largest = 0;
-        for (Tile t : window.values()) {
-          largest = Math.max(largest, t.hashes[f.slot].size());
-        }
-        LongSet union = new LongSet(largest);
-        for (Tile t : window.values()) {
-          union.addAll(t.hashes[f.slot]);
-        }
-        return (long) union.size();
       }
       case LAST: {
         long ts = Long.MIN_VALUE;

@@ -1,0 +1,141 @@
+package io.featurestream.tiles;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.util.Arrays;
+import org.apache.datasketches.kll.KllDoublesSketch;
+import org.apache.datasketches.memory.Memory;
+
+/**
+ * approx_percentile in one tile: the values themselves while there are at most k of them (what a
+ * KLL sketch's first level would hold anyway, without its k-slot array), then a KLL sketch of k.
+ * NaN is ignored, as the sketch does.
+ *
+ * <p>A sketch read from the state stays serialised until the tile gets another value: a window
+ * reads it through a read-only wrap.
+ */
+final class QuantileSlot {
+  static final int DEFAULT_K = 200;
+  private static final byte RAW = 0;
+  private static final byte SKETCH = 1;
+  private static final double[] NONE = new double[0];
+
+  private final int k;
+  private double[] raw = NONE;
+  private int size;
+  private KllDoublesSketch sketch;
+  private byte[] packed;
+
+  QuantileSlot(int k) {
+    this.k = k;
+  }
+
+  private boolean isRaw() {
+    return sketch == null && packed == null;
+  }
+
+  void add(double v) {
+    if (Double.isNaN(v)) {
+      return;
+    }
+    if (!isRaw()) {
+      live().update(v);
+    } else if (size < k) {
+      if (size == raw.length) {
+        raw = Arrays.copyOf(raw, Math.min(k, Math.max(4, size * 2)));
+      }
+      raw[size++] = v;
+    } else {
+      live().update(v);
+    }
+  }
+
+  /** The sketch to update: built from the raw values, or heapified from the state. */
+  private KllDoublesSketch live() {
+    if (sketch == null) {
+      if (packed != null) {
+        sketch = KllDoublesSketch.heapify(Memory.wrap(packed));
+        packed = null;
+      } else {
+        sketch = KllDoublesSketch.newHeapInstance(k);
+        for (int i = 0; i < size; i++) {
+          sketch.update(raw[i]);
+        }
+        raw = NONE;
+        size = 0;
+      }
+    }
+    return sketch;
+  }
+
+  /** Adds another partial of the same tile. */
+  void merge(QuantileSlot other) {
+    if (other.isRaw()) {
+      for (int i = 0; i < other.size; i++) {
+        add(other.raw[i]);
+      }
+    } else {
+      live().merge(other.view());
+    }
+  }
+
+  private KllDoublesSketch view() {
+    return sketch != null ? sketch : KllDoublesSketch.wrap(Memory.wrap(packed));
+  }
+
+  void writeTo(DataOutputStream out) throws IOException {
+    if (isRaw()) {
+      out.writeByte(RAW);
+      out.writeInt(size);
+      for (int i = 0; i < size; i++) {
+        out.writeDouble(raw[i]);
+      }
+      return;
+    }
+    byte[] bytes = sketch != null ? sketch.toByteArray() : packed;
+    out.writeByte(SKETCH);
+    out.writeInt(bytes.length);
+    out.write(bytes);
+  }
+
+  void readFrom(DataInputStream in) throws IOException {
+    byte mode = in.readByte();
+    if (mode == RAW) {
+      size = in.readInt();
+      raw = size == 0 ? NONE : new double[size];
+      for (int i = 0; i < size; i++) {
+        raw[i] = in.readDouble();
+      }
+    } else if (mode == SKETCH) {
+      packed = new byte[in.readInt()];
+      in.readFully(packed);
+    } else {
+      throw new IOException("unknown percentile mode " + mode);
+    }
+  }
+
+  /** A window's tiles merged into one KLL sketch of k (exact while it holds at most k values). */
+  static final class Window {
+    private final KllDoublesSketch merged;
+
+    Window(int k) {
+      merged = KllDoublesSketch.newHeapInstance(k);
+    }
+
+    void add(QuantileSlot tile) {
+      if (tile.isRaw()) {
+        for (int i = 0; i < tile.size; i++) {
+          merged.update(tile.raw[i]);
+        }
+      } else {
+        merged.merge(tile.view());
+      }
+    }
+
+    /** The value at normalised rank q (0 = min, 1 = max); null for an empty window. */
+    Double quantile(double q) {
+      return merged.isEmpty() ? null : merged.getQuantile(q);
+    }
+  }
+}
