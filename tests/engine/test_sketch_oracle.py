@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from featurestream.config import load_feature_group, load_profile
@@ -136,8 +136,11 @@ def _window_problems(db: duckdb.DuckDBPyConnection, entity: str, got: dict[str, 
     exact = dict(counts)
     for rank in (1, 2):
         name, share_name = f"merchant_top{rank}_{suffix}", f"merchant_top{rank}_share_{suffix}"
-        if len(counts) < rank:
-            if name in got or share_name in got:
+        if len(counts) < rank or (name not in got and share_name not in got
+                                  and counts[rank - 1][1] <= TOP_K_ERROR * n):
+            # Fewer values; or, past its exact range, a sketch that knows fewer than `rank` values:
+            # the true r-th is then at most ε·n frequent.
+            if len(counts) < rank and (name in got or share_name in got):
                 problems.append((entity, name, got.get(name), "fewer values"))
             continue
         value, share = got.get(name), float(got.get(share_name, "nan"))
@@ -174,7 +177,8 @@ def check_sketches(run: Run, batches: list[list[dict[str, Any]]]) -> tuple[int, 
     return checked, problems
 
 
-@settings(max_examples=3, deadline=None, derandomize=True,
+# No shrinking: each example is a few stream runs; a failure is reported as drawn.
+@settings(max_examples=2, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.reuse, Phase.generate),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batches=streams())
 def test_sketch_features_stay_within_their_bounds(spark, stack_env, tmp_path_factory, batches) -> None:

@@ -104,7 +104,10 @@ final class TopKSlot {
       return rank <= ranked.length ? ranked[rank - 1] : null;
     }
 
-    /** The rank-th most frequent value (1 = the most frequent); null when fewer values. */
+    /**
+     * The rank-th most frequent value (1 = the most frequent); null when the sketch knows fewer
+     * values (past its exact range: the true rank-th is then at most epsilon * n frequent).
+     */
     String value(int rank) {
       ItemsSketch.Row<String> r = row(rank);
       return r == null ? null : r.getItem();

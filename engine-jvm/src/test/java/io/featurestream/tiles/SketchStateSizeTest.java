@@ -64,7 +64,7 @@ class SketchStateSizeTest {
     String[][] cases = {
         {"approx_count_distinct", DISTINCT}, {"approx_percentile", PERCENTILE}, {"top_k", TOP_K}};
     // Documented bounds (README, "State per entity"), in KB, for 24 and 1,440 tiles.
-    int[][] boundsKb = {{60, 3_400}, {150, 5_800}, {60, 2_900}};
+    int[][] boundsKb = {{55, 3_000}, {110, 4_400}, {15, 600}};
     for (int c = 0; c < cases.length; c++) {
       int hourly = stateBytes(3_600_000L, cases[c][0], cases[c][1]);
       int minutely = stateBytes(60_000L, cases[c][0], cases[c][1]);
