@@ -613,13 +613,16 @@ class FeatureGroupSpec(Frozen):
 
         `source.max_string_bytes` where given; otherwise a share of the online record: 350 KB,
         less the record identifier's 2 KB and 128 bytes per other feature, split equally among
-        the string features the record carries (string `last` outputs; one share if none). The
-        entity key is also held to the record identifier's 2 KB.
+        the string features the record carries (string `last` and `top_k` value outputs; one share
+        if none). The entity key is also held to the record identifier's 2 KB.
         """
         columns = self.columns_after_transforms()
-        outputs = [(feature, out) for feature in self.features for out, _ in feature.output_names()]
-        strings = sum(1 for feature, _ in outputs
-                      if feature.agg is Aggregation.LAST and columns.get(feature.column or "") == "string")
+        outputs = [(feature, part) for feature in self.features for _, _, part in feature.outputs()]
+        # String features: `last` of a string column, and each top_k value (not its share) of one.
+        strings = sum(1 for feature, part in outputs
+                      if columns.get(feature.column or "") == "string"
+                      and (feature.agg is Aggregation.LAST
+                           or (feature.agg is Aggregation.TOP_K and not part.get("share"))))
         budget = (ONLINE_RECORD_MAX_BYTES - RECORD_IDENTIFIER_MAX_BYTES
                   - _FEATURE_OVERHEAD_BYTES * (len(outputs) - strings + 1))
         share = budget // max(1, strings)
