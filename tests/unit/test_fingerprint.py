@@ -54,7 +54,8 @@ def test_every_value_changing_field_changes_it_and_is_named(tmp_path: Path) -> N
         (lambda d: d["online_store"].update(ttl="1d"), "online_store.ttl: 7d -> 1d"),
         (lambda d: d["features"].append({"name": "lo", "agg": "min", "column": "amount", "windows": ["1h"]}),
          "features.lo: added"),
-        (lambda d: d["features"].pop(), "features.last_merchant: removed"),
+        (lambda d: d["features"].pop(6), "features.last_merchant: removed"),
+        (lambda d: d["features"][7].update(sketch_k=400), "features.amount.sketch_k: 200 -> 400"),
     ]
     for index, (mutate, line) in enumerate(cases):
         changed = _spec(tmp_path, mutate, f"changed{index}")
