@@ -866,7 +866,8 @@ def scenario_big_messages(base: Path, kafka: Kafka) -> dict[str, Any]:
     # The broker's default message size is 1 MB; a topic may allow more (max.message.bytes).
     limit = str(BIG_BYTES + 1024 * 1024)
     with running_emulator(base / "big_messages") as emu:
-        setup = prepare("big_messages", base, kafka, emu, max_offsets=500, partitions=2,
+        # Feature group names take no underscore.
+        setup = prepare("big-messages", base, kafka, emu, max_offsets=500, partitions=2,
                         topic_configs={"max.message.bytes": limit})
         topic = setup.spec.source.topic
         produce_kafka(records[:half], kafka.bootstrap, topic)

@@ -31,11 +31,21 @@ _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"]+)")
 _LOST_AT = re.compile(r"offset (\d+) \(GroupId: [^,]*, TopicPartition: ([^)\s]+)\)")
 
 
+# The Kafka client itself, when Spark lets its exception through: "Fetch position FetchPosition{offset=1054,
+# ...} is out of range for partition t-1".
+_OUT_OF_RANGE = re.compile(r"OffsetOutOfRangeException: Fetch position FetchPosition\{offset=(\d+).*? is out of "
+                           r"range for partition (\S+)")
+
+
 def kafka_data_loss(text: str) -> str | None:
     """Where a query failed because Kafka records it had not read are gone; None for other errors.
 
-    Spark names the source option in every such message (whatever its wording or error class).
+    Spark names the source option in its own message (whatever its wording or error class); some
+    paths let the Kafka client's OffsetOutOfRangeException through instead.
     """
+    out = _OUT_OF_RANGE.search(text)
+    if out:
+        return f"offset {out.group(1)} of {out.group(2)}"
     if "failOnDataLoss" not in text:
         return None
     at = _LOST_AT.search(text)

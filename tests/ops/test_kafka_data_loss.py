@@ -92,7 +92,7 @@ def test_deleted_records_fail_the_job_or_are_counted(spark: Any, stack_env: dict
     assert job.proc is not None
     assert job.proc.wait(timeout=600) == 1
     (last,) = [line for line in job.stderr_path.read_text().splitlines() if line.startswith("featurestream: ")]
-    assert re.fullmatch(rf"featurestream: stream: query card_activity-(features|dlq): Kafka records were deleted "
+    assert re.fullmatch(rf"featurestream: stream: (query card_activity-(features|dlq): )?Kafka records were deleted "
                         rf"before the job read them \(offset {READ_FIRST} of {topic}-0; retention or a deleted "
                         r"topic\) and kafka.fail_on_data_loss is true; .*featurestream_events_lost_total\)", last), last
     assert not [e for e in job.events() if e.get("event") == "query_failed"], "a data-loss failure is not retried"

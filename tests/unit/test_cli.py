@@ -184,3 +184,18 @@ def test_three_mistakes_are_three_lines_and_one_exit_2(tmp_path: Path) -> None:
     assert set(by_field) == {"entty", "windows.tile", "features[0].agg"}
     # The misspelt required key is one mistake: a suggestion, not also "entity: Field required".
     assert by_field["entty"].endswith("unknown key (did you mean 'entity'?)")
+
+
+def test_kafka_data_loss_is_recognised_in_both_of_sparks_shapes() -> None:
+    """Spark's own message (failOnDataLoss named) and the Kafka client's exception let through."""
+    from featurestream.cli.failures import kafka_data_loss
+
+    spark = ("java.lang.IllegalStateException: Cannot fetch offset 100 (GroupId: spark-kafka-source-1-executor, "
+             "TopicPartition: payments-0). Some data may have been lost ... set the source option "
+             '"failOnDataLoss" to "false".')
+    client = ("org.apache.kafka.clients.consumer.OffsetOutOfRangeException: Fetch position FetchPosition{offset=1054,"
+              " offsetEpoch=Optional.empty, currentLeader=LeaderAndEpoch{leader=Optional[127.0.0.1:9092 (id: 1 rack: "
+              "null)], epoch=0}} is out of range for partition payments-1")
+    assert kafka_data_loss(spark) == "offset 100 of payments-0"
+    assert kafka_data_loss(client) == "offset 1054 of payments-1"
+    assert kafka_data_loss("java.lang.RuntimeException: something else") is None

@@ -187,8 +187,11 @@ def run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             run_lineage.abort("interrupted")
-        else:
-            run_lineage.fail(exc)
+            raise
+        loss = _as_data_loss(exc)
+        run_lineage.fail(loss or exc)
+        if loss is not None and loss is not exc:
+            raise loss from exc
         raise
     finally:
         stop.restore()
@@ -221,16 +224,33 @@ def _first_error(queries: list[Any]) -> tuple[str, str] | None:
     return None
 
 
+def _data_loss(where: str, query: str | None = None) -> DataLossError:
+    return DataLossError(
+        f"stream: {f'query {query}: ' if query else ''}Kafka records were deleted before the job read them "
+        f"({where}; retention or a deleted topic) and kafka.fail_on_data_loss is true; set it to false in the "
+        "profile to skip them (they are logged and counted in featurestream_events_lost_total)")
+
+
 def _check_data_loss(queries: list[Any]) -> None:
     """A query that failed because Kafka deleted unread records ends the job: no restart helps."""
     for query in queries:
         error = query.exception()
         where = kafka_data_loss(str(error)) if error is not None else None
         if where is not None:
-            raise DataLossError(
-                f"stream: query {query.name}: Kafka records were deleted before the job read them ({where}; "
-                "retention or a deleted topic) and kafka.fail_on_data_loss is true; set it to false in the "
-                "profile to skip them (they are logged and counted in featurestream_events_lost_total)")
+            raise _data_loss(where, str(query.name))
+
+
+def _as_data_loss(exc: BaseException) -> DataLossError | None:
+    """The same failure when it surfaces as an exception of a Spark call (stopping a query, say)."""
+    if isinstance(exc, DataLossError):
+        return exc
+    java = getattr(exc, "java_exception", None)
+    try:
+        text = f"{exc}\n{java.toString() if java is not None else ''}"
+    except Exception:  # the JVM may be gone
+        text = str(exc)
+    where = kafka_data_loss(text)
+    return _data_loss(where) if where is not None else None
 
 
 def _shuffle_partitions(spark: SparkSession, profile: EnvironmentProfile, profile_file: str) -> tuple[int, str]:
