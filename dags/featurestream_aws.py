@@ -4,6 +4,7 @@ of `make dist` on S3 (see featurestream_batch/aws.py for the variables that say 
     featurestream_aws_compact_hourly   :15 every hour: the closed hours of the last two days
     featurestream_aws_compact_daily    02:45 every day: everything before the day (late files too)
     featurestream_aws_training_set     04:00 every day: a training set into <output_root>/ds=<date>
+    featurestream_aws_backfill         by hand: a feature group's history over [start, end) from S3 files
 
 Exit codes as in the local DAGs, as far as EMR Serverless reports them (featurestream_batch/aws.py).
 """
@@ -14,12 +15,13 @@ import os
 
 from airflow.sdk import Param
 from featurestream_batch.aws import FeaturestreamEmrServerlessOperator
-from featurestream_batch.jobs import COMPACT, TRAINING_SET
+from featurestream_batch.jobs import BACKFILL, COMPACT, TRAINING_SET
 from featurestream_batch.schedules import DAILY_WINDOW, HOURLY_WINDOW, batch_dag
 
 # File names: shipped with --files from FEATURESTREAM_CONF_S3_URI/<path>, read by their base name.
 COMPACTION_CONFIG = "compaction/aws.yaml"
 TRAINING_SET_CONFIG = "training_sets/card_fraud.yaml"
+BACKFILL_GROUP = "feature_groups/card_activity.yaml"
 TRAINING_SET_ROOT = os.environ.get("FEATURESTREAM_TRAINING_ROOT", "s3://example-featurestream/training_sets/card_fraud")
 
 
@@ -36,9 +38,23 @@ def _training_set() -> None:
         env={"FEATURESTREAM_TRAINING_URI": "{{ params.output_root }}/ds={{ ds }}"})
 
 
+def _backfill() -> None:
+    FeaturestreamEmrServerlessOperator(
+        task_id="backfill", job=BACKFILL, files=[BACKFILL_GROUP], name="featurestream-backfill-{{ ts_nodash }}",
+        arguments=["--feature-group", os.path.basename(BACKFILL_GROUP), "--env", "aws",
+                   "--from-files", "{{ params.from_files }}", "--format", "{{ params.format }}",
+                   "--start", "{{ params.start }}", "--end", "{{ params.end }}", "--chunk", "{{ params.chunk }}"])
+
+
 compact_hourly = batch_dag("featurestream_aws_compact_hourly", schedule="15 * * * *", doc=__doc__, params={},
                            tasks=lambda: _compact(HOURLY_WINDOW))
 compact_daily = batch_dag("featurestream_aws_compact_daily", schedule="45 2 * * *", doc=__doc__, params={},
                           tasks=lambda: _compact(DAILY_WINDOW))
 training_set = batch_dag("featurestream_aws_training_set", schedule="0 4 * * *", doc=__doc__,
                          params={"output_root": Param(TRAINING_SET_ROOT, type="string")}, tasks=_training_set)
+backfill = batch_dag("featurestream_aws_backfill", schedule=None, doc=__doc__,
+                     params={"from_files": Param("s3://example-featurestream/events/", type="string"),
+                             "format": Param("parquet", enum=["json", "parquet"]),
+                             "start": Param("2026-11-01", type="string"), "end": Param("2026-12-01", type="string"),
+                             "chunk": Param("1d", type="string")},
+                     tasks=_backfill)

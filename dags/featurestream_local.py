@@ -4,11 +4,12 @@
     featurestream_compact_hourly   :15 every hour: the closed hours of the last two days
     featurestream_compact_daily    02:45 every day: everything before the day (late files too)
     featurestream_training_set     04:00 every day: a training set into <output_root>/ds=<date>
+    featurestream_backfill         by hand: a feature group's history over [start, end) from files
 
 Exit codes: 2 (configuration) and 3 (a check's threshold) fail the task without retries; 1 is
 retried. Configs are paths relative to FEATURESTREAM_HOME (see featurestream_batch/local.py); each
 DAG's params can be changed per run (`airflow dags trigger -c '{"config": ...}'`).
-A new job (backfill, consistency) is a BatchJob in featurestream_batch/jobs.py and a DAG here.
+A new job (consistency, when it lands) is a BatchJob in featurestream_batch/jobs.py and a DAG here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import Param
-from featurestream_batch.jobs import COMPACT, TRAINING_SET
+from featurestream_batch.jobs import BACKFILL, COMPACT, TRAINING_SET
 from featurestream_batch.local import FeaturestreamOperator
 from featurestream_batch.schedules import DAILY_WINDOW, HOURLY_WINDOW, batch_dag
 
@@ -24,6 +25,7 @@ COMPACTION_CONFIG = os.environ.get("FEATURESTREAM_COMPACTION_CONFIG", "conf/comp
 TRAINING_SET_CONFIG = os.environ.get("FEATURESTREAM_TRAINING_SET_CONFIG", "conf/training_sets/card_fraud.yaml")
 TRAINING_SET_ROOT = os.environ.get("FEATURESTREAM_TRAINING_ROOT", ".state/training_sets/card_fraud")
 PROFILE = os.environ.get("FEATURESTREAM_PROFILE", "local")
+BACKFILL_GROUP = os.environ.get("FEATURESTREAM_BACKFILL_FEATURE_GROUP", "conf/feature_groups/card_activity.yaml")
 
 
 def _compact(window: tuple[str, ...]) -> None:
@@ -39,6 +41,15 @@ def _training_set() -> None:
                           env={"FEATURESTREAM_TRAINING_URI": "{{ params.output_root }}/ds={{ ds }}"})
 
 
+def _backfill() -> None:
+    # A rerun with the same params resumes (finished chunks are kept) and replaces its own output.
+    FeaturestreamOperator(task_id="backfill", job=BACKFILL,
+                          arguments=["--feature-group", "{{ params.feature_group }}", "--env", "{{ params.profile }}",
+                                     "--from-files", "{{ params.from_files }}", "--format", "{{ params.format }}",
+                                     "--start", "{{ params.start }}", "--end", "{{ params.end }}",
+                                     "--chunk", "{{ params.chunk }}"])
+
+
 compact_hourly = batch_dag("featurestream_compact_hourly", schedule="15 * * * *", doc=__doc__,
                            params={"config": Param(COMPACTION_CONFIG, type="string")},
                            tasks=lambda: _compact(HOURLY_WINDOW))
@@ -50,3 +61,11 @@ training_set = batch_dag("featurestream_training_set", schedule="0 4 * * *", doc
                                  "profile": Param(PROFILE, type="string"),
                                  "output_root": Param(TRAINING_SET_ROOT, type="string")},
                          tasks=_training_set)
+backfill = batch_dag("featurestream_backfill", schedule=None, doc=__doc__,
+                     params={"feature_group": Param(BACKFILL_GROUP, type="string"),
+                             "profile": Param(PROFILE, type="string"),
+                             "from_files": Param("events/", type="string"),
+                             "format": Param("json", enum=["json", "parquet"]),
+                             "start": Param("2026-11-01", type="string"), "end": Param("2026-12-01", type="string"),
+                             "chunk": Param("1d", type="string")},
+                     tasks=_backfill)

@@ -1,6 +1,6 @@
 """The batch jobs the DAGs can schedule: one entry per job, the same names as the CLI and jobs/.
 
-A new job (backfill, consistency) is one more entry here and one more DAG built from it: see how
+A new job (consistency, when it lands) is one more entry here and one more DAG built from it: see how
 `featurestream_local.py` and `featurestream_aws.py` build theirs.
 """
 
@@ -24,3 +24,6 @@ class BatchJob:
 COMPACT = BatchJob("compact", "compact_offline.py")
 TRAINING_SET = BatchJob("training-set", "build_training_set.py",
                         packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))
+# The JDBC driver for `--from-jdbc-url`; the tile engine computes the features.
+BACKFILL = BatchJob("backfill", "backfill_features.py",
+                    packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))

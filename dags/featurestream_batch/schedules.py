@@ -33,8 +33,10 @@ def default_args() -> dict[str, Any]:
             "retry_delay": timedelta(seconds=float(os.environ.get("FEATURESTREAM_DAG_RETRY_DELAY_S", "600")))}
 
 
-def batch_dag(dag_id: str, *, schedule: str, doc: str, params: dict[str, Any], tasks: Callable[[], object]) -> DAG:
-    """One DAG of featurestream batch work: `tasks()` creates its tasks inside it."""
+def batch_dag(dag_id: str, *, schedule: str | None, doc: str, params: dict[str, Any],
+              tasks: Callable[[], object]) -> DAG:
+    """One DAG of featurestream batch work: `tasks()` creates its tasks inside it (schedule None:
+    triggered by hand, as a backfill is)."""
     with DAG(dag_id=dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
              default_args=default_args(), params=params, doc_md=doc, tags=["featurestream"]) as dag:
         tasks()

@@ -261,7 +261,8 @@ def test_aws_dags_parse_and_carry_the_emr_serverless_arguments(airflow: Airflow)
     assert bag["emr_exit_code"] == "2"
     assert set(bag["dags"]) == {"featurestream_compact_hourly", "featurestream_compact_daily",
                                 "featurestream_training_set", "featurestream_aws_compact_hourly",
-                                "featurestream_aws_compact_daily", "featurestream_aws_training_set"}
+                                "featurestream_aws_compact_daily", "featurestream_aws_training_set",
+                                "featurestream_backfill", "featurestream_aws_backfill"}
     task = bag["dags"]["featurestream_aws_compact_hourly"]["compact"]
     assert task["type"] == "FeaturestreamEmrServerlessOperator" and task["application_id"] == "00fsapp"
     assert task["inject"] is True and task["retries"] == 2
@@ -276,6 +277,11 @@ def test_aws_dags_parse_and_carry_the_emr_serverless_arguments(airflow: Airflow)
     training = bag["dags"]["featurestream_aws_training_set"]["build"]["job_driver"]["sparkSubmit"]
     assert "--jars s3://rel/0.1.0/jars/featurestream-tiles.jar" in training["sparkSubmitParameters"]
     assert "--packages org.postgresql:postgresql:" in training["sparkSubmitParameters"]
+    backfill = bag["dags"]["featurestream_aws_backfill"]["backfill"]["job_driver"]["sparkSubmit"]
+    assert backfill["entryPoint"] == "s3://rel/0.1.0/jobs/backfill_features.py"
+    assert backfill["entryPointArguments"][:4] == ["--feature-group", "card_activity.yaml", "--env", "aws"]
+    assert "--files s3://rel/conf/feature_groups/card_activity.yaml" in backfill["sparkSubmitParameters"]
+    assert bag["dags"]["featurestream_backfill"]["backfill"]["type"] == "FeaturestreamOperator"
 
 
 def test_batch_alert_rules_pass_promtool(tmp_path: Path) -> None:
