@@ -89,7 +89,8 @@ def test_file_transport_events(tmp_path: Path) -> None:
     assert first["run"]["facets"]["featurestream"]["profile"] == "local"
     assert events[3]["run"]["facets"]["errorMessage"]["message"] == "boom"
     assert run.reference() == {"namespace": "featurestream", "job": "compact.card_activity", "run_id": run_id,
-                               "transport": "file", "location": str((tmp_path / "ol.jsonl").resolve())}
+                               "transport": "file", "location": str((tmp_path / "ol.jsonl").resolve()),
+                               "parent": None}
 
 
 class Collector(BaseHTTPRequestHandler):

@@ -142,3 +142,30 @@ def test_a_jaas_config_without_secrets_stays_allowed(tmp_path: Path) -> None:
     profile = load_profile(_profile(tmp_path, kafka={"bootstrap_servers": "b:9098", "options": {
         "security.protocol": "SASL_SSL", "sasl.mechanism": "AWS_MSK_IAM", "sasl.jaas.config": iam}}))
     assert profile.kafka.options["sasl.jaas.config"] == iam
+
+
+def test_logging_follows_a_replaced_stderr_and_never_prints_the_handled_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Logging set up while sys.stderr was another (since closed) stream, as an in-process CLI call
+    under a test runner leaves it: the failure line still reaches today's stderr. Before, logging
+    printed "--- Logging error ---" with the traceback of the exception being handled, whose text
+    (a JDBC URL with its password) had never been redacted."""
+    import io
+    import logging
+    import sys
+
+    from featurestream.logs import configure_json_logging
+
+    before, replaced = sys.stderr, io.StringIO()
+    sys.stderr = replaced
+    try:
+        configure_json_logging()
+    finally:
+        sys.stderr = before
+        replaced.close()
+    try:
+        raise FeatureStreamError(f"jdbc:mysql://admin:{SECRET}@db/labels")
+    except FeatureStreamError:
+        logging.getLogger("featurestream.test").error("featurestream: the read failed")
+    err = capsys.readouterr().err
+    assert "the read failed" in err and "Logging error" not in err and SECRET not in err
