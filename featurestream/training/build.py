@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from featurestream.config.training_set import TrainingSetSpec
 from featurestream.errors import ConfigError
-from featurestream.io import paths
+from featurestream.io import hadoop_fs, paths
 from featurestream.training import output, storage
 from featurestream.training.features import LoadedGroup, load_group
 from featurestream.training.labels import read_labels
@@ -102,7 +102,7 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
         scheduler=scheduler,
     )
     manifest_path = paths.join(written.path, MANIFEST_FILE)
-    storage.write_text(spark, manifest_path, to_json(manifest))
+    hadoop_fs.write_text(spark, manifest_path, to_json(manifest))
     rows = {p.name: p.rows for p in written.splits}
     log.info(json.dumps({"event": "training_set_written", "path": written.path, "rows": rows}))
     return BuildResult(written.path, manifest_path, rows, (finished - started).total_seconds(), manifest)

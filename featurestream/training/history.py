@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 from featurestream.config.training_set import ExportHistorySpec, LabelsSpec
 from featurestream.connectors.rds import JdbcReader, JdbcRelation, TimePredicate
 from featurestream.errors import FeatureStreamError
-from featurestream.io import paths
+from featurestream.io import hadoop_fs, paths
 from featurestream.training import storage
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def export_history(spark: SparkSession, labels: LabelsSpec, spec: ExportHistoryS
             return ExportResult(None, lower, lower, 0, None)
         run_id = upper.strftime("%Y%m%dT%H%M%S%fZ")
         state["pending"] = {"run_id": run_id, "lower": state["watermark"], "upper": upper.isoformat()}
-        storage.write_text(spark, state_path, json.dumps(state, indent=2))
+        hadoop_fs.write_text(spark, state_path, json.dumps(state, indent=2))
     assert upper is not None
     relation = base.with_predicates(*after, TimePredicate(column, "<=", upper))
     read = reader.read(relation, labels.partitioning, time_column=column)
@@ -100,5 +100,5 @@ def export_history(spark: SparkSession, labels: LabelsSpec, spec: ExportHistoryS
         "table": labels.table, "partitioning": read.lineage.get("partitioning"),
     })
     state.update(watermark=upper.isoformat(), pending=None, updated_at_column=column)
-    storage.write_text(spark, state_path, json.dumps(state, indent=2))
+    hadoop_fs.write_text(spark, state_path, json.dumps(state, indent=2))
     return ExportResult(run_id, lower, upper, rows, target)

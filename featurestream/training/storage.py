@@ -39,23 +39,6 @@ def read_text(spark: SparkSession, path: str) -> str | None:
     return hadoop_fs.read_text(spark, path) if exists(spark, path) else None
 
 
-def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write (overwrite) a small UTF-8 file; local files go through a rename so readers never see half."""
-    fs, hadoop_path = hadoop_fs.filesystem(spark, path)
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    temp = jvm.org.apache.hadoop.fs.Path(path + ".tmp")
-    stream = fs.create(temp, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-    if fs.exists(hadoop_path):
-        fs.delete(hadoop_path, False)
-    if not fs.rename(temp, hadoop_path):
-        raise OSError(f"could not move {path}.tmp into place")
-
-
 def rename(spark: SparkSession, source: str, target: str) -> None:
     """Move a folder (a rename on HDFS and local disks; copy + delete on S3)."""
     fs, source_path = hadoop_fs.filesystem(spark, source)
