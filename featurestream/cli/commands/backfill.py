@@ -23,6 +23,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from featurestream.cli.job_session import job_session
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec
@@ -108,22 +109,7 @@ def _data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile: Enviro
 
 
 def _session(profile: EnvironmentProfile, spec: FeatureGroupSpec, data_root: str) -> tuple[SparkSession, bool]:
-    from pyspark.sql import SparkSession
-
-    from featurestream.io import s3a
-    from featurestream.spark import configure_builder, start_session
-
-    existed = SparkSession.getActiveSession() is not None
-    buckets = sorted({u.split("://", 1)[1].split("/", 1)[0] for u in (profile.checkpoint_root, data_root)
-                      if u.startswith("s3a://")})
-    builder = configure_builder(SparkSession.builder.appName(f"featurestream-backfill-{spec.name}"), profile.spark)
-    builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    spark = start_session(builder)
-    if not existed:
-        spark.sparkContext.setLogLevel("WARN")
-    s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
-    return spark, not existed
+    return job_session(f"featurestream-backfill-{spec.name}", profile, (profile.checkpoint_root, data_root))
 
 
 def progress_line(report: ChunkReport) -> str:

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from featurestream.cli.failures import kafka_data_loss, summarise_error
+from featurestream.cli.job_session import job_session
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
@@ -89,30 +90,11 @@ def _seconds(duration: str) -> float:
     return parse_duration_ms(duration) / 1000.0
 
 
-def _s3a_buckets(*uris: str) -> list[str]:
-    return sorted({u.split("://", 1)[1].split("/", 1)[0] for u in uris if u.startswith("s3a://")})
-
-
 def _session(profile: EnvironmentProfile, specs: list[FeatureGroupSpec]) -> tuple[SparkSession, bool]:
     """The job's session and whether we created it (then we also stop it)."""
-    from pyspark.sql import SparkSession
-
-    from featurestream.io import s3a
-    from featurestream.spark import configure_builder, start_session
-
-    existed = SparkSession.getActiveSession() is not None
-    name = "featurestream-stream-" + "+".join(spec.name for spec in specs)
-    builder = configure_builder(SparkSession.builder.appName(name), profile.spark,
-                                with_aws_connector=profile.feature_store.sink == "sagemaker-connector")
-    buckets = _s3a_buckets(profile.checkpoint_root, profile.dlq_path)
-    builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
-    # Spark's console bar would interleave with the JSON log lines on stderr.
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
-    spark = start_session(builder)
-    if not existed:
-        spark.sparkContext.setLogLevel("WARN")
-    s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
-    return spark, not existed
+    return job_session("featurestream-stream-" + "+".join(spec.name for spec in specs), profile,
+                       (profile.checkpoint_root, profile.dlq_path),
+                       with_aws_connector=profile.feature_store.sink == "sagemaker-connector")
 
 
 def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tuple[list[ol.DatasetRef],

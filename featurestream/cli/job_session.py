@@ -1,0 +1,39 @@
+"""The Spark session a CLI command runs its job in (`stream`, `backfill`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from featurestream.config.profile import EnvironmentProfile
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def s3a_buckets(uris: Iterable[str]) -> list[str]:
+    """The buckets of the `s3a://` URIs among `uris`, sorted, each once."""
+    return sorted({u.split("://", 1)[1].split("/", 1)[0] for u in uris if u.startswith("s3a://")})
+
+
+def job_session(app_name: str, profile: EnvironmentProfile, uris: Iterable[str], *,
+                with_aws_connector: bool = False) -> tuple[SparkSession, bool]:
+    """The job's session and whether we created it (then we also stop it): the profile's Spark
+    settings and S3A for the buckets of `uris`."""
+    from pyspark.sql import SparkSession
+
+    from featurestream.io import s3a
+    from featurestream.spark import configure_builder, start_session
+
+    existed = SparkSession.getActiveSession() is not None
+    buckets = s3a_buckets(uris)
+    builder = configure_builder(SparkSession.builder.appName(app_name), profile.spark,
+                                with_aws_connector=with_aws_connector)
+    builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    # Spark's console bar would interleave with the JSON log lines on stderr.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    spark = start_session(builder)
+    if not existed:
+        spark.sparkContext.setLogLevel("WARN")
+    s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    return spark, not existed
