@@ -41,8 +41,8 @@ test test-moved-clock bench-writer: export FEATURESTREAM_AWS_CONNECTOR := requir
 # the ranges allow; `make lock UPGRADE=1` moves everything to the newest the ranges allow.
 UV_VERSION := 0.13.8
 UV := build/tools/uv/bin/uv
-DEV_LOCK := pip compile pyproject.toml requirements/dev.in --extra spark --extra dev --universal --python-version 3.11 -o requirements/dev.lock
-CONNECTOR_LOCK := pip compile pyproject.toml requirements/dev.in --extra spark --extra dev --extra aws-connector -c requirements/dev.lock --universal --python-version 3.11 -o requirements/aws-connector.lock
+DEV_LOCK := pip compile pyproject.toml requirements/dev.in --extra spark --extra iceberg --extra dev --universal --python-version 3.11 -o requirements/dev.lock
+CONNECTOR_LOCK := pip compile pyproject.toml requirements/dev.in --extra spark --extra iceberg --extra dev --extra aws-connector -c requirements/dev.lock --universal --python-version 3.11 -o requirements/aws-connector.lock
 .PHONY: lock
 lock: $(UV)
 	$(UV) $(DEV_LOCK) -q $(if $(UPGRADE),--upgrade) --custom-compile-command "make lock  # uv $(UV_VERSION): uv $(DEV_LOCK)"

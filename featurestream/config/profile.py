@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
+from featurestream.config.catalog import CatalogSpec
 from featurestream.config.credentials import credential_in, refuse_credentials
 from featurestream.config.locations import Location, OfflineStoreUri
 from featurestream.durations import parse_duration_ms
@@ -287,6 +288,8 @@ class EnvironmentProfile(Frozen):
     shutdown: ShutdownSpec = Field(default_factory=ShutdownSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     security: SecuritySpec = Field(default_factory=SecuritySpec)
+    # The project's Apache Iceberg catalog (config.catalog); None = no Iceberg table is used.
+    catalog: CatalogSpec | None = None
 
     @property
     def fail_on_data_loss(self) -> bool:

@@ -67,6 +67,8 @@ def test_versions_follow_the_project() -> None:
     spark = pin("pyspark")
     assert arg("SPARK_VERSION") == spark == pom_property(ROOT / "conf/jars/pom.xml", "spark.version")
     assert f"org.apache.spark:spark-sql-kafka-0-10_2.12:{spark}" in CLUSTER_PACKAGES
+    iceberg = pom_property(ROOT / "conf/jars/pom.xml", "iceberg.version")
+    assert f"org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:{iceberg}" in CLUSTER_PACKAGES
     for module in ("engine-jvm", "connectors/kinesis-source"):
         assert arg("JAVA_VERSION") == pom_property(ROOT / module / "pom.xml", "maven.compiler.release")
     assert image_tag("kafka") == pom_property(ROOT / "conf/jars/kafka/pom.xml", "kafka.version")
