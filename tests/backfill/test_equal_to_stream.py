@@ -14,9 +14,7 @@ in event-time order. A few examples each: every one runs Kafka, several micro-ba
 
 from __future__ import annotations
 
-import math
 import time
-from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
@@ -25,8 +23,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.backfill.harness import backfill, by_entity, new_setup, offline_records, stream_records
+from tests.backfill.oracle_check import check_oracle, differing
 from tests.engine.harness import ORACLE_GROUP, ORACLE_GROUP_NO_DEDUPE, event
-from tests.engine.oracle import Group, feature_value, replay
 
 pytestmark = pytest.mark.integration
 
@@ -82,35 +80,6 @@ def _two_chunks(events: list[dict[str, Any]]) -> timedelta:
     """A chunk size that cuts the events' range in two: state crosses a chunk boundary."""
     times = [e["ts_ms"] for e in events]
     return timedelta(milliseconds=max(1, (max(times) - min(times)) // 2 + 1))
-
-
-def same(got: Any, want: Any) -> bool:
-    if want is None or got is None:
-        return got is None and want is None
-    if isinstance(want, float) or isinstance(got, float):
-        return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9)
-    return bool(got == want)
-
-
-def differing(got: dict[str, Any], want: dict[str, Any], names: list[str]) -> list[tuple[str, Any, Any]]:
-    return [(n, got.get(n), want.get(n)) for n in names if not same(got.get(n), want.get(n))]
-
-
-def check_oracle(offline: dict[tuple[str, int], dict[str, Any]], events: list[dict[str, Any]], group: Group) -> None:
-    """Every backfill record against the oracle as of its time; a record at every accepted event time."""
-    accepted = replay([sorted(events, key=lambda e: e["ts_ms"])], group).accepted
-    per_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for e in accepted:
-        per_entity[e["card_id"]].append(e)
-    names = [f.name for f in group.features]
-    problems = []
-    for (entity, t), row in offline.items():
-        seen = [e for e in per_entity[entity] if e["ts_ms"] <= t]
-        want = {f.name: feature_value(f, seen, t, group.tile_s) for f in group.features}
-        problems += [(entity, t, *d) for d in differing(row, want, names)]
-    assert not problems, problems[:5]
-    missing = {(e["card_id"], e["ts_ms"]) for e in accepted} - set(offline)
-    assert not missing, sorted(missing)[:5]
 
 
 @SETTINGS
