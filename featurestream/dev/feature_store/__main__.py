@@ -7,6 +7,7 @@ import sys
 
 from featurestream.dev.feature_store.app import run
 from featurestream.dev.feature_store.config import ConfigError, parse_args
+from featurestream.errors import ConfigError as ProfileError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         run(config)
+    except ProfileError as exc:  # --catalog-profile: the profile or its catalog section is wrong
+        print(f"feature store emulator: config error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         logging.getLogger("featurestream.dev.feature_store").error("cannot start: %s", exc)
         return 1

@@ -7,15 +7,22 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from featurestream.dev.feature_store.config import EmulatorConfig
 from featurestream.dev.feature_store.faults import Faults
+from featurestream.dev.feature_store.glue_table import GlueTables
+from featurestream.dev.feature_store.iceberg_offline import IcebergTables
 from featurestream.dev.feature_store.offline import LocalDirSink, OfflineReplicator, OfflineSink, S3Sink
 from featurestream.dev.feature_store.server import Emulator
 from featurestream.dev.feature_store.store import Store
 from featurestream.dev.feature_store.transport import EmulatorServer, HttpLimits
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 log = logging.getLogger("featurestream.dev.feature_store")
 
@@ -38,7 +45,11 @@ def run(config: EmulatorConfig) -> None:
     else:
         sink = S3Sink()
         log.info("offline store: S3 at %s", os.environ.get("AWS_ENDPOINT_URL_S3", "<default AWS endpoint>"))
-    replicator = OfflineReplicator(store, sink, config.flush_interval_s)
+    glue = GlueTables()
+    if glue.enabled:
+        log.info("offline store: Glue tables of Glue-format groups registered at %s", glue.endpoint)
+    replicator = OfflineReplicator(store, sink, config.flush_interval_s,
+                                   IcebergTables(_catalog_factory(config.catalog_profile), config.crash_point), glue)
     emulator = Emulator(store, Faults(config.faults), replicator, config.region, config.account_id)
     limits = HttpLimits(
         request_timeout_s=config.request_timeout_s, idle_timeout_s=config.idle_timeout_s, workers=config.workers
@@ -78,6 +89,19 @@ def run(config: EmulatorConfig) -> None:
         store.close()
         endpoint_file.unlink(missing_ok=True)
         log.info("feature store emulator stopped")
+
+
+def _catalog_factory(profile: str | None) -> Callable[[], Catalog] | None:
+    """The profile's Iceberg catalog, loaded when a group first needs it; checked now."""
+    if profile is None:
+        return None
+    from featurestream import iceberg
+    from featurestream.config import load_profile
+
+    catalog = iceberg.from_profile(load_profile(profile), profile)
+    log.info("offline store: Iceberg groups in the %s catalog %r of profile %s",
+             catalog.spec.type, catalog.name, profile)
+    return lambda: iceberg.load_catalog(catalog)
 
 
 def _write_endpoint(path: Path, url: str, host: str, port: int) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from featurestream.dev.feature_store.faults import FaultSettings
+from featurestream.dev.feature_store.iceberg_offline import CRASH_POINTS
 
 DEFAULT_PORT = 18080
 ACCOUNT_ID = "123456789012"
@@ -31,6 +32,10 @@ class EmulatorConfig:
     request_timeout_s: float = 30.0
     idle_timeout_s: float = 120.0
     workers: int = 32
+    # The profile (name or file) whose `catalog:` holds Iceberg offline stores; None = no Iceberg.
+    catalog_profile: str | None = None
+    # Test-only: SIGKILL the process at this point of an Iceberg flush (iceberg_offline.CRASH_POINTS).
+    crash_point: str | None = None
 
 
 def _env(env: Mapping[str, str], flag: str) -> str | None:
@@ -65,6 +70,8 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     flag("request-timeout-s", 30.0, "seconds a request may take to arrive before it is answered 408", float)
     flag("idle-timeout-s", 120.0, "seconds an idle keep-alive connection is kept open", float)
     flag("workers", 32, "threads that handle requests (idle or slow connections take none)", int)
+    flag("catalog-profile", None, "environment profile (name or file) whose Iceberg catalog holds TableFormat "
+         "Iceberg offline stores")
     args = parser.parse_args(argv)
 
     for rate in ("throttle_rate", "error_rate", "unprocessed_rate"):
@@ -81,6 +88,9 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             raise ConfigError(f"--{timeout.replace('_', '-')} must be positive")
     if not 1 <= int(args.workers) <= 1024:
         raise ConfigError("--workers must be between 1 and 1024")
+    crash_point = env.get("FEATURESTREAM_FS_CRASH_POINT") or None
+    if crash_point is not None and crash_point not in CRASH_POINTS:
+        raise ConfigError(f"FEATURESTREAM_FS_CRASH_POINT must be one of {', '.join(CRASH_POINTS)}")
     return EmulatorConfig(
         host=str(args.host),
         port=int(args.port),
@@ -100,4 +110,6 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
         request_timeout_s=float(args.request_timeout_s),
         idle_timeout_s=float(args.idle_timeout_s),
         workers=int(args.workers),
+        catalog_profile=str(args.catalog_profile) if args.catalog_profile else None,
+        crash_point=crash_point,
     )

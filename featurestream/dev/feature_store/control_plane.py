@@ -14,6 +14,7 @@ from typing import Any
 from featurestream.dev.feature_store.errors import InvalidInput, UnknownOperation
 from featurestream.dev.feature_store.model import (
     MAX_FEATURES,
+    FeatureGroup,
     build_feature_group,
     feature_definition,
     group_from_spec,
@@ -42,6 +43,10 @@ def _always_active(gid: int) -> dict[str, str]:
     return {"Status": "Active"}
 
 
+def _no_table(group: FeatureGroup) -> None:
+    """Without a catalog, no table is registered for a new group."""
+
+
 class ControlPlane:
     def __init__(
         self,
@@ -50,6 +55,7 @@ class ControlPlane:
         account: str,
         check_location: Callable[[str], None] = _always_writable,
         offline_status: Callable[[int], dict[str, str]] = _always_active,
+        create_offline_table: Callable[[FeatureGroup], None] = _no_table,
     ) -> None:
         self.store = store
         self.region = region
@@ -60,6 +66,9 @@ class ControlPlane:
         # names SageMaker resources (the model lists it for none of CreateFeatureGroup's errors).
         self.check_location = check_location
         self.offline_status = offline_status
+        # The table SageMaker creates with the group (an Iceberg table in the catalog); its failure
+        # fails CreateFeatureGroup.
+        self.create_offline_table = create_offline_table
         self._ops: dict[str, Callable[[Body], Body | None]] = {
             "CreateFeatureGroup": self.create_feature_group,
             "DescribeFeatureGroup": self.describe_feature_group,
@@ -82,6 +91,7 @@ class ControlPlane:
         offline = group.spec.get("OfflineStoreConfig")
         if offline is not None and not self.store.name_taken(group.name):  # ResourceInUse comes first
             self.check_location(offline["S3StorageConfig"]["S3Uri"])
+            self.create_offline_table(group)
         self.store.create_group(group)
         return {"FeatureGroupArn": group.arn}
 

@@ -331,8 +331,8 @@ def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) 
         raise InvalidInput("OfflineStoreConfig.TableFormat must be Glue or Iceberg.")
     if table_format == "Default":
         table_format = "Glue"
-    if table_format != "Glue":
-        raise InvalidInput(f"TableFormat '{table_format}' is not supported by the emulator (Glue only).")
+    if table_format not in ("Glue", "Iceberg"):
+        raise InvalidInput(f"OfflineStoreConfig.TableFormat '{table_format}' must be Glue or Iceberg.")
     resolved = (
         f"{uri.rstrip('/')}/{account}/sagemaker/{region}/offline-store/{name}-{epoch}/data"
     )
@@ -344,7 +344,8 @@ def _offline_config(cfg: Any, name: str, region: str, account: str, epoch: int) 
         raise InvalidInput("OfflineStoreConfig.DisableGlueTableCreation must be a boolean.")
     out: dict[str, Any] = {"S3StorageConfig": s3_out, "DisableGlueTableCreation": disable_glue}
     catalog = cfg.get("DataCatalogConfig")
-    if catalog is None and not disable_glue:
+    # An Iceberg table always has a catalog entry: its metadata pointer lives there.
+    if catalog is None and (not disable_glue or table_format == "Iceberg"):
         catalog = {
             "TableName": f"{name.lower().replace('-', '_')}_{epoch}",
             "Catalog": "AwsDataCatalog",

@@ -19,15 +19,18 @@ import string
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestream.dev.feature_store.errors import InvalidInput
 from featurestream.dev.feature_store.event_time import MAX_EVENT_TIME, MIN_EVENT_TIME, compact_utc, partition_path
+from featurestream.dev.feature_store.glue_table import GlueTables
+from featurestream.dev.feature_store.iceberg_offline import IcebergTables, arrow_rows, is_iceberg
 from featurestream.dev.feature_store.model import FeatureGroup
 from featurestream.dev.feature_store.store import OfflineRow, Store
 from featurestream.dev.feature_store.types import FRACTIONAL, INTEGRAL, parse_scalar
@@ -39,6 +42,8 @@ _S3_URI = re.compile(r"s3://([^/]+)/(.*)")
 _ALPHABET = string.ascii_letters + string.digits
 _ARROW_TYPES = {INTEGRAL: pa.int64(), FRACTIONAL: pa.float64()}
 MAX_ROWS_PER_FLUSH = 100_000
+T = TypeVar("T")
+Item = tuple[OfflineRow, dict[str, Any]]
 
 
 class OfflineSink(Protocol):
@@ -134,9 +139,13 @@ class OfflineReplicator:
     type or partitioned) is quarantined with its reason instead of failing its whole batch.
     """
 
-    def __init__(self, store: Store, sink: OfflineSink, interval_s: float) -> None:
+    def __init__(self, store: Store, sink: OfflineSink, interval_s: float,
+                 iceberg: IcebergTables | None = None, glue: GlueTables | None = None) -> None:
         self.store = store
         self.sink = sink
+        # Groups with TableFormat Iceberg go to their table in the catalog instead of the sink.
+        self.iceberg = iceberg or IcebergTables(None)
+        self.glue = glue or GlueTables("")  # none: tables of Glue-format groups are not registered
         self.interval_s = interval_s
         self.files_written = 0
         self.rows_written = 0
@@ -145,6 +154,21 @@ class OfflineReplicator:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def create_table(self, group: FeatureGroup) -> None:
+        """The table CreateFeatureGroup registers: an Iceberg group's table in the catalog, a Glue
+        group's in the Glue catalog (when a local Glue endpoint is configured)."""
+        kind = "Iceberg" if is_iceberg(group) else "Glue"
+        try:
+            if kind == "Iceberg":
+                self.iceberg.create(group)
+            else:
+                self.glue.register(group)
+        except InvalidInput:
+            raise
+        except Exception as exc:
+            raise InvalidInput(f"The {kind} table of the offline store cannot be created: "
+                               f"{type(exc).__name__}: {exc}") from exc
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="offline-flush", daemon=True)
@@ -222,7 +246,9 @@ class OfflineReplicator:
             return 0, len(bad) + len(rows)
         base = group.resolved_output_uri()
         written = 0
-        if base is not None:
+        if base is not None and is_iceberg(group):
+            written = self._flush_iceberg(gid, group, seq_hi, rows, bad)
+        elif base is not None:
             write_time = time.time()
             parts: dict[str, list[tuple[OfflineRow, dict[str, Any]]]] = defaultdict(list)
             for row in rows:
@@ -234,7 +260,7 @@ class OfflineReplicator:
                 parts[partition].append((row, typed))
             files: list[tuple[str, bytes]] = []
             for partition, part_rows in parts.items():
-                data, unwritable = _parquet_isolating(group, part_rows, write_time)
+                data, unwritable = _isolating(lambda items: _parquet(group, items, write_time), part_rows)
                 bad.extend(unwritable)
                 if data is not None:
                     kept = [r for r, _ in part_rows if r.seq not in {s for s, _ in unwritable}]
@@ -252,6 +278,45 @@ class OfflineReplicator:
         return written, len(bad)
 
 
+    def _flush_iceberg(self, gid: int, group: FeatureGroup, seq_hi: int, rows: list[OfflineRow],
+                       bad: list[tuple[int, str]]) -> int:
+        """One Iceberg commit for the plan (exactly once: see iceberg_offline); rows written."""
+        write_time = time.time()
+        typed_rows: list[tuple[OfflineRow, dict[str, Any]]] = []
+        for row in rows:
+            try:
+                typed_rows.append((row, _prepare(group, row)[1]))
+            except Exception as exc:
+                bad.append((row.seq, f"{type(exc).__name__}: {exc}"))
+        data, unwritable = _isolating(lambda items: arrow_rows(group, items, write_time), typed_rows)
+        bad.extend(unwritable)
+        if bad:
+            # Quarantined before the commit, so a replay appends the same rows.
+            self.store.quarantine(gid, bad)
+            log.warning("offline: quarantined %d rows of %s: %s", len(bad), group.name, bad[-1][1])
+        if data is None:
+            data = arrow_rows(group, [], write_time)
+        return self.iceberg.append(group, seq_hi, data)
+
+
+def _isolating(build: Callable[[list[Item]], T], rows: list[Item]) -> tuple[T | None, list[tuple[int, str]]]:
+    """`build(rows)` (a Parquet file, an Arrow table); a row Arrow refuses is found alone and left
+    out (None when none is left)."""
+    errors = (pa.ArrowException, ValueError, TypeError, OverflowError)
+    try:
+        return (build(rows) if rows else None), []
+    except errors:
+        pass
+    good, bad = [], []
+    for item in rows:
+        try:
+            build([item])
+            good.append(item)
+        except errors as exc:
+            bad.append((item[0].seq, f"{type(exc).__name__}: {exc}"))
+    return (build(good) if good else None), bad
+
+
 def _prepare(group: FeatureGroup, row: OfflineRow) -> tuple[str, dict[str, Any]]:
     """(partition, typed values) of one row; raises when the row can never be written."""
     if not MIN_EVENT_TIME <= row.event_time < MAX_EVENT_TIME:
@@ -266,24 +331,6 @@ def _prepare(group: FeatureGroup, row: OfflineRow) -> tuple[str, dict[str, Any]]
         else:
             typed[feature.name] = parse_scalar(feature.type, raw)
     return partition_path(row.event_time), typed
-
-
-def _parquet_isolating(
-    group: FeatureGroup, rows: list[tuple[OfflineRow, dict[str, Any]]], write_time: float
-) -> tuple[bytes | None, list[tuple[int, str]]]:
-    """The Parquet file of a partition; a row Arrow refuses is found alone and left out."""
-    try:
-        return _parquet(group, rows, write_time), []
-    except (pa.ArrowException, ValueError, TypeError, OverflowError):
-        pass
-    good, bad = [], []
-    for item in rows:
-        try:
-            _parquet(group, [item], write_time)
-            good.append(item)
-        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
-            bad.append((item[0].seq, f"{type(exc).__name__}: {exc}"))
-    return (_parquet(group, good, write_time) if good else None), bad
 
 
 def _file_name(gid: int, partition: str, rows: list[OfflineRow]) -> str:

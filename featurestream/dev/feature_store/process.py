@@ -27,6 +27,7 @@ _OPTION_FLAGS = {
     "request_timeout_s": "--request-timeout-s",
     "idle_timeout_s": "--idle-timeout-s",
     "workers": "--workers",
+    "catalog_profile": "--catalog-profile",
 }
 
 

@@ -68,7 +68,7 @@ class Emulator:
         self.runtime = Runtime(store, faults)
         self.transport_stats: Callable[[], dict[str, int]] | None = None
         self.control = ControlPlane(
-            store, region, account, replicator.sink.check_location, replicator.status
+            store, region, account, replicator.sink.check_location, replicator.status, replicator.create_table
         )
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:

@@ -119,8 +119,11 @@ def test_missing_group_is_resource_not_found(sm: Any) -> None:
         # Issue 19, finding 3: a bucket outside S3's rules or a key leading elsewhere.
         ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://../../../x"}}}, "not a valid S3 bucket name"),
         ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://bucket//abs/path"}}}, "empty segment"),
+        # This emulator has no catalog (--catalog-profile): test_iceberg_offline has one.
         ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://bkt/p"}, "TableFormat": "Iceberg"}},
-         "Iceberg"),
+         "needs an Iceberg catalog"),
+        ({"OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://bkt/p"}, "TableFormat": "Delta"}},
+         "must be Glue or Iceberg"),
         ({"OnlineStoreConfig": {"EnableOnlineStore": True, "TtlDuration": {"Unit": "Days", "Value": 0}}},
          "TtlDuration"),
     ],

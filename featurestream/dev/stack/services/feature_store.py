@@ -2,7 +2,9 @@
 
 One server answers both the SageMaker control plane and the featurestore runtime. When S3 is
 part of the stack, the emulator replicates the offline store to it (AWS_ENDPOINT_URL_S3 is passed
-through); otherwise it writes the offline store under its own state folder.
+through); otherwise it writes the offline store under its own state folder. When PostgreSQL is up
+too, Iceberg-format groups go to the `local` profile's Iceberg catalog (the stack's PostgreSQL,
+files on its S3).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from featurestream.dev.stack.services.base import Service
 
 class FeatureStoreService(Service):
     name = "feature-store"
-    uses = ("s3",)
+    uses = ("s3", "postgres")
 
     def launch(self) -> process.PidRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -30,10 +32,16 @@ class FeatureStoreService(Service):
         env = {**os.environ, **self.config.aws_env()}
         s3_port = self.config.port("s3")
         if process.port_open(s3_port):
-            env["AWS_ENDPOINT_URL_S3"] = self.config.url("s3")
+            env["AWS_ENDPOINT_URL_S3"] = env["AWS_ENDPOINT_URL_GLUE"] = self.config.url("s3")
         else:
             env.pop("AWS_ENDPOINT_URL_S3", None)
+            env.pop("AWS_ENDPOINT_URL_GLUE", None)
             cmd += ["--offline-local-dir", str(self.dir / "offline-store")]
+        if process.port_open(s3_port) and process.port_open(self.config.port("postgres")):
+            # The local profile's catalog resolves its port and password file from these.
+            env["FEATURESTREAM_STATE_DIR"] = str(self.config.state_dir)
+            env["FEATURESTREAM_POSTGRES_PORT"] = str(self.config.port("postgres"))
+            cmd += ["--catalog-profile", "local"]
         return process.spawn(
             cmd, log_path=self.log_path, pid_path=self.pid_path, cwd=self.config.root, env=env
         )

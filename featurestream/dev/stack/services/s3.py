@@ -43,7 +43,8 @@ class S3Service(Service):
                     raise
 
     def env(self) -> dict[str, str]:
-        return {"AWS_ENDPOINT_URL_S3": self.endpoint()}
+        # moto's server answers every AWS service on this port; Glue holds the offline stores' tables.
+        return {"AWS_ENDPOINT_URL_S3": self.endpoint(), "AWS_ENDPOINT_URL_GLUE": self.endpoint()}
 
 
 def local_profile_buckets() -> list[str]:
