@@ -36,6 +36,15 @@ $(VENV)/.aws-connector-stamp: requirements/aws-connector.lock $(VENV)/.stamp
 	touch $@
 test test-moved-clock bench-writer: export FEATURESTREAM_AWS_CONNECTOR := required
 
+# Debian's Chromium, for the headless-browser test of the consistency report (tests/consistency):
+# installed with apt-get (its ~100 library dependencies rule out unpacking one .deb) only when absent.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+test: export FEATURESTREAM_CHROMIUM := required
+
 # requirements/*.lock: every package (transitive) at one version, resolved from pyproject.toml's
 # ranges and requirements/dev.in by uv (pinned, in its own venv). Versions already locked stay where
 # the ranges allow; `make lock UPGRADE=1` moves everything to the newest the ranges allow.
@@ -92,7 +101,7 @@ lint: venv
 	$(BIN)/shellcheck scripts/with-spark-scratch scripts/with-moved-clock docker/entrypoint.sh .ci/run
 
 # The suite starts the real services itself (session fixtures) and stops what it started.
-test: setup lint test-jvm aws-connector
+test: setup lint test-jvm aws-connector chromium
 	$(SCRATCH) $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 tests
 
 # The unit tier: every test that needs no service (tests/conftest.py marks the others `integration`

@@ -5,6 +5,7 @@ of `make dist` on S3 (see featurestream_batch/aws.py for the variables that say 
     featurestream_aws_compact_daily    02:45 every day: everything before the day (late files too)
     featurestream_aws_training_set     04:00 every day: a training set into <output_root>/ds=<date>
     featurestream_aws_backfill         by hand: a feature group's history over [start, end) from S3 files
+    featurestream_aws_consistency      :30 every hour: online vs definition vs offline, report to S3
 
 Exit codes as in the local DAGs, as far as EMR Serverless reports them (featurestream_batch/aws.py).
 """
@@ -15,7 +16,7 @@ import os
 
 from airflow.sdk import Param
 from featurestream_batch.aws import FeaturestreamEmrServerlessOperator
-from featurestream_batch.jobs import BACKFILL, COMPACT, TRAINING_SET
+from featurestream_batch.jobs import BACKFILL, COMPACT, CONSISTENCY, TRAINING_SET
 from featurestream_batch.schedules import DAILY_WINDOW, HOURLY_WINDOW, batch_dag
 
 # File names: shipped with --files from FEATURESTREAM_CONF_S3_URI/<path>, read by their base name.
@@ -46,6 +47,15 @@ def _backfill() -> None:
                    "--start", "{{ params.start }}", "--end", "{{ params.end }}", "--chunk", "{{ params.chunk }}"])
 
 
+def _consistency() -> None:
+    FeaturestreamEmrServerlessOperator(
+        task_id="check", job=CONSISTENCY, files=[BACKFILL_GROUP], name="featurestream-consistency-{{ ts_nodash }}",
+        arguments=["--feature-group", os.path.basename(BACKFILL_GROUP), "--env", "aws",
+                   "--from-files", "{{ params.from_files }}", "--format", "{{ params.format }}",
+                   "--sample", "{{ params.sample }}",
+                   "--report", "{{ params.report_root }}/consistency-{{ ts_nodash }}.html"])
+
+
 compact_hourly = batch_dag("featurestream_aws_compact_hourly", schedule="15 * * * *", doc=__doc__, params={},
                            tasks=lambda: _compact(HOURLY_WINDOW))
 compact_daily = batch_dag("featurestream_aws_compact_daily", schedule="45 2 * * *", doc=__doc__, params={},
@@ -58,3 +68,9 @@ backfill = batch_dag("featurestream_aws_backfill", schedule=None, doc=__doc__,
                              "start": Param("2026-11-01", type="string"), "end": Param("2026-12-01", type="string"),
                              "chunk": Param("1d", type="string")},
                      tasks=_backfill)
+consistency = batch_dag("featurestream_aws_consistency", schedule="30 * * * *", doc=__doc__,
+                        params={"from_files": Param("s3://example-featurestream/events/", type="string"),
+                                "format": Param("parquet", enum=["json", "parquet"]),
+                                "sample": Param(1000, type="integer"),
+                                "report_root": Param("s3://example-featurestream/consistency", type="string")},
+                        tasks=_consistency)

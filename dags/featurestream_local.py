@@ -5,11 +5,12 @@
     featurestream_compact_daily    02:45 every day: everything before the day (late files too)
     featurestream_training_set     04:00 every day: a training set into <output_root>/ds=<date>
     featurestream_backfill         by hand: a feature group's history over [start, end) from files
+    featurestream_consistency      :30 every hour: online vs definition vs offline for a sample (exit 3: drift)
 
 Exit codes: 2 (configuration) and 3 (a check's threshold) fail the task without retries; 1 is
 retried. Configs are paths relative to FEATURESTREAM_HOME (see featurestream_batch/local.py); each
 DAG's params can be changed per run (`airflow dags trigger -c '{"config": ...}'`).
-A new job (consistency, when it lands) is a BatchJob in featurestream_batch/jobs.py and a DAG here.
+A new job is a BatchJob in featurestream_batch/jobs.py and a DAG here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import Param
-from featurestream_batch.jobs import BACKFILL, COMPACT, TRAINING_SET
+from featurestream_batch.jobs import BACKFILL, COMPACT, CONSISTENCY, TRAINING_SET
 from featurestream_batch.local import FeaturestreamOperator
 from featurestream_batch.schedules import DAILY_WINDOW, HOURLY_WINDOW, batch_dag
 
@@ -26,6 +27,9 @@ TRAINING_SET_CONFIG = os.environ.get("FEATURESTREAM_TRAINING_SET_CONFIG", "conf/
 TRAINING_SET_ROOT = os.environ.get("FEATURESTREAM_TRAINING_ROOT", ".state/training_sets/card_fraud")
 PROFILE = os.environ.get("FEATURESTREAM_PROFILE", "local")
 BACKFILL_GROUP = os.environ.get("FEATURESTREAM_BACKFILL_FEATURE_GROUP", "conf/feature_groups/card_activity.yaml")
+CONSISTENCY_GROUP = os.environ.get("FEATURESTREAM_CONSISTENCY_FEATURE_GROUP", BACKFILL_GROUP)
+CONSISTENCY_EVENTS = os.environ.get("FEATURESTREAM_CONSISTENCY_EVENTS", "events/")
+CONSISTENCY_REPORTS = os.environ.get("FEATURESTREAM_CONSISTENCY_REPORTS", ".state/consistency")
 
 
 def _compact(window: tuple[str, ...]) -> None:
@@ -50,6 +54,15 @@ def _backfill() -> None:
                                      "--chunk", "{{ params.chunk }}"])
 
 
+def _consistency() -> None:
+    # Exit 3 (a threshold exceeded) fails the task at once, without retries: a finding, not a crash.
+    FeaturestreamOperator(task_id="check", job=CONSISTENCY,
+                          arguments=["--feature-group", "{{ params.feature_group }}", "--env", "{{ params.profile }}",
+                                     "--from-files", "{{ params.from_files }}", "--format", "{{ params.format }}",
+                                     "--sample", "{{ params.sample }}",
+                                     "--report", "{{ params.report_dir }}/consistency-{{ ts_nodash }}.html"])
+
+
 compact_hourly = batch_dag("featurestream_compact_hourly", schedule="15 * * * *", doc=__doc__,
                            params={"config": Param(COMPACTION_CONFIG, type="string")},
                            tasks=lambda: _compact(HOURLY_WINDOW))
@@ -69,3 +82,11 @@ backfill = batch_dag("featurestream_backfill", schedule=None, doc=__doc__,
                              "start": Param("2026-11-01", type="string"), "end": Param("2026-12-01", type="string"),
                              "chunk": Param("1d", type="string")},
                      tasks=_backfill)
+consistency = batch_dag("featurestream_consistency", schedule="30 * * * *", doc=__doc__,
+                        params={"feature_group": Param(CONSISTENCY_GROUP, type="string"),
+                                "profile": Param(PROFILE, type="string"),
+                                "from_files": Param(CONSISTENCY_EVENTS, type="string"),
+                                "format": Param("json", enum=["json", "parquet"]),
+                                "sample": Param(1000, type="integer"),
+                                "report_dir": Param(CONSISTENCY_REPORTS, type="string")},
+                        tasks=_consistency)

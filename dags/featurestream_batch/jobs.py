@@ -1,7 +1,7 @@
 """The batch jobs the DAGs can schedule: one entry per job, the same names as the CLI and jobs/.
 
-A new job (consistency, when it lands) is one more entry here and one more DAG built from it: see how
-`featurestream_local.py` and `featurestream_aws.py` build theirs.
+A new job is one more entry here and one more DAG built from it: see how `featurestream_local.py`
+and `featurestream_aws.py` build theirs.
 """
 
 from __future__ import annotations
@@ -27,3 +27,6 @@ TRAINING_SET = BatchJob("training-set", "build_training_set.py",
 # The JDBC driver for `--from-jdbc-url`; the tile engine computes the features.
 BACKFILL = BatchJob("backfill", "backfill_features.py",
                     packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))
+# Recomputes with the backfill's engine (the tile engine); JDBC for `--from-jdbc-url`.
+CONSISTENCY = BatchJob("consistency", "consistency.py",
+                       packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
-from featurestream.cli.commands import backfill, compact, feature_groups, stream, training_set
+from featurestream.cli.commands import backfill, compact, consistency, feature_groups, stream, training_set
 from featurestream.cli.entrypoint import add_debug_flag, run_entry
 from featurestream.cli.helptext import DocFormatter
 
@@ -67,6 +67,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         ("backfill", backfill, "compute a feature group's history over a time range into its offline store"),
         ("compact", compact, "compact the SageMaker offline store (dedup, sorted, right-sized Parquet)"),
         ("training-set", training_set, "build a point-in-time training set from RDS labels (or --export-history)"),
+        ("consistency", consistency, "check online records against the definition and the offline store"),
     ):
         module.add_arguments(sub.add_parser(name, help=help_text, description=module.__doc__))
         handlers[name] = module.run

@@ -16,6 +16,9 @@ it was pushed or collected from a file:
     featurestream_batch_last_run_success            1 when the last run succeeded, else 0
     featurestream_batch_last_success_timestamp_seconds  when a run last succeeded
 
+A job may add gauges of its own (`BatchRun.gauges`, e.g. `featurestream_consistency_*`); they are
+published with the run's, under the same grouping key.
+
 Publishing never fails a job: an unreachable gateway or an unwritable folder is one warning line.
 """
 
@@ -44,6 +47,16 @@ GATEWAY_JOB = "featurestream"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+@dataclass(frozen=True)
+class JobGauge:
+    """One sample of a job's own gauge: full metric name, help, its labels beside batch_job/target."""
+
+    name: str
+    doc: str
+    labels: dict[str, str]
+    value: float
+
+
 @dataclass
 class BatchRun:
     """What one run did; the command fills it in, `published_run` publishes it when the run ends."""
@@ -60,6 +73,7 @@ class BatchRun:
     # None until the command says; a run that raises is a failure, one that ends quietly a success.
     succeeded: bool | None = None
     ended: float | None = None
+    gauges: list[JobGauge] = field(default_factory=list)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -95,7 +109,19 @@ def registry_of(run: BatchRun, last_success: float | None) -> CollectorRegistry:
     gauge("last_run_timestamp_seconds", "When the last run ended (Unix time), whatever its outcome", ended)
     gauge("last_run_success", "1 if the last run succeeded, else 0", 1.0 if run.succeeded else 0.0)
     gauge("last_success_timestamp_seconds", "When a run last succeeded (Unix time)", last_success)
+    _add_job_gauges(registry, run)
     return registry
+
+
+def _add_job_gauges(registry: CollectorRegistry, run: BatchRun) -> None:
+    """The job's own gauges, one metric per name (its samples' label names must agree)."""
+    metrics: dict[str, Gauge] = {}
+    for sample in run.gauges:
+        metric = metrics.get(sample.name)
+        if metric is None:
+            metric = Gauge(sample.name, sample.doc, ["batch_job", "target", *sample.labels], registry=registry)
+            metrics[sample.name] = metric
+        metric.labels(**run.labels, **sample.labels).set(sample.value)
 
 
 def _or(value: int | None, fallback: int | None) -> int | None:

@@ -262,7 +262,8 @@ def test_aws_dags_parse_and_carry_the_emr_serverless_arguments(airflow: Airflow)
     assert set(bag["dags"]) == {"featurestream_compact_hourly", "featurestream_compact_daily",
                                 "featurestream_training_set", "featurestream_aws_compact_hourly",
                                 "featurestream_aws_compact_daily", "featurestream_aws_training_set",
-                                "featurestream_backfill", "featurestream_aws_backfill"}
+                                "featurestream_backfill", "featurestream_aws_backfill",
+                                "featurestream_consistency", "featurestream_aws_consistency"}
     task = bag["dags"]["featurestream_aws_compact_hourly"]["compact"]
     assert task["type"] == "FeaturestreamEmrServerlessOperator" and task["application_id"] == "00fsapp"
     assert task["inject"] is True and task["retries"] == 2
@@ -282,6 +283,11 @@ def test_aws_dags_parse_and_carry_the_emr_serverless_arguments(airflow: Airflow)
     assert backfill["entryPointArguments"][:4] == ["--feature-group", "card_activity.yaml", "--env", "aws"]
     assert "--files s3://rel/conf/feature_groups/card_activity.yaml" in backfill["sparkSubmitParameters"]
     assert bag["dags"]["featurestream_backfill"]["backfill"]["type"] == "FeaturestreamOperator"
+    check = bag["dags"]["featurestream_aws_consistency"]["check"]["job_driver"]["sparkSubmit"]
+    assert check["entryPoint"] == "s3://rel/0.1.0/jobs/consistency.py"
+    assert check["entryPointArguments"][:4] == ["--feature-group", "card_activity.yaml", "--env", "aws"]
+    assert "--jars s3://rel/0.1.0/jars/featurestream-tiles.jar" in check["sparkSubmitParameters"]
+    assert bag["dags"]["featurestream_consistency"]["check"]["type"] == "FeaturestreamOperator"
 
 
 def test_batch_alert_rules_pass_promtool(tmp_path: Path) -> None:

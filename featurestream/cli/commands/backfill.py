@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestream.cli.job_session import job_session
 from featurestream.cli.profile_option import add_env_argument, profile_name
+from featurestream.cli.source_options import add_source_arguments, event_source
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
@@ -48,12 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", required=True, metavar="TIME", help="end of the range (excluded), same forms")
     parser.add_argument("--chunk", default="1d", metavar="DURATION",
                         help="event time per chunk (default 1d): what is in memory at once; keep it to resume")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-files", metavar="PATH", help="Parquet or JSON-lines files (a file or a folder)")
-    source.add_argument("--from-jdbc-url", metavar="URL", help="an RDS database (jdbc:postgresql://host:5432/db)")
-    parser.add_argument("--format", choices=("parquet", "json"), default="parquet", help="of --from-files")
-    parser.add_argument("--from-jdbc-table", metavar="TABLE", help="the table of --from-jdbc-url")
-    parser.add_argument("--jdbc-user", metavar="USER", help="default: FEATURESTREAM_JDBC_USER")
+    add_source_arguments(parser)
     parser.add_argument("--output", metavar="URI",
                         help="write the offline rows here (a `.../data` folder) instead of the group's offline store")
     parser.add_argument("--online", action="store_true",
@@ -71,27 +67,12 @@ def parse_time(text: str, flag: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _source(args: argparse.Namespace) -> Any:
-    from featurestream.backfill.sources import FileSource, JdbcSource
-    from featurestream.config.training_set import JdbcSpec
-
-    if args.from_files:
-        return FileSource(args.from_files, args.format)
-    if not args.from_jdbc_table:
-        raise ConfigError("command line", "--from-jdbc-table", "required with --from-jdbc-url")
-    try:
-        jdbc = JdbcSpec(url=args.from_jdbc_url, user=args.jdbc_user)
-    except ValueError as exc:
-        reason = str(exc).splitlines()[-1].strip() if str(exc).strip() else "invalid"
-        raise ConfigError("command line", "--from-jdbc-url", reason) from None
-    return JdbcSource(jdbc, args.from_jdbc_table)
-
-
-def _data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
+def offline_data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile: EnvironmentProfile,
+                      command: str = "backfill") -> str:
     """The offline store's `.../data` as a Spark path: --output, or the group's ResolvedOutputS3Uri."""
     from featurestream.io import s3a
 
-    if args.output:
+    if getattr(args, "output", None):
         return s3a.to_s3a(args.output)
     import boto3
 
@@ -100,11 +81,11 @@ def _data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile: Enviro
     name = spec.online_store.feature_group_name
     description = describe_or_none(boto3.client("sagemaker", region_name=profile.feature_store.region), name)
     if description is None:
-        raise FeatureStreamError(f"backfill: feature group {name} does not exist "
+        raise FeatureStreamError(f"{command}: feature group {name} does not exist "
                                  f"(run: featurestream feature-groups apply {args.feature_group})")
     uri = ((description.get("OfflineStoreConfig") or {}).get("S3StorageConfig") or {}).get("ResolvedOutputS3Uri")
     if not uri:
-        raise FeatureStreamError(f"backfill: feature group {name} has no offline store")
+        raise FeatureStreamError(f"{command}: feature group {name} has no offline store")
     return s3a.to_s3a(str(uri))
 
 
@@ -152,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         chunk_ms = parse_duration_ms(args.chunk)
     except ValueError as exc:
         raise ConfigError("command line", "--chunk", str(exc)) from None
-    source = _source(args)
-    data_root = _data_root(args, spec, profile)
+    source = event_source(args)
+    data_root = offline_data_root(args, spec, profile)
 
     from featurestream.backfill.job import BackfillRequest, run_backfill
 
