@@ -160,8 +160,11 @@ def run_consistency(spark: SparkSession, request: ConsistencyRequest) -> Consist
     finally:
         events.unpersist()
     late = _late_before(spark, spec, request.profile, entities)
-    recomputed = values_as_of(spark, Recompute(spec, request.spec_file, request.profile, request.source, start,
-                                               end, request.chunk_ms, request.work), as_of)
+    try:
+        recomputed = values_as_of(spark, Recompute(spec, request.spec_file, request.profile, request.source, start,
+                                                   end, request.chunk_ms, request.work), as_of)
+    finally:
+        hadoop_fs.delete(spark, request.work)  # the scratch history: never reused
     kinds = _kinds(spec)
     tallies = {name: FeatureTally(name, kind) for name, kind in kinds.items()}
     for entity, t in sorted(as_of.items()):
@@ -178,7 +181,6 @@ def run_consistency(spark: SparkSession, request: ConsistencyRequest) -> Consist
                                     request.profile.feature_store.region, sorted(as_of))
         offline = [_offline_outcome(e, t, online[e], rows.get(e), kinds, request.tolerance)
                    for e, t in sorted(as_of.items())]
-    hadoop_fs.delete(spark, request.work)
     result = ConsistencyResult(request, start, end, sample, sorted(set(entities) - set(as_of)), tallies, offline,
                                figures, time.monotonic() - started)
     result.exceeded = exceeded(result)

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import random
+import shutil
 import time
 import urllib.request
 import uuid
@@ -127,7 +128,7 @@ def test_consistency_is_100_percent_after_an_adversarial_stream_and_names_exactl
     assert not list((tmp_path / "dlq").rglob("late/*/*.parquet"))  # the stream found no late event
     report = tmp_path / "clean.html"
     base = ["consistency", "--feature-group", str(group), "--env", str(profile), "--from-files", str(events_file),
-            "--format", "json", "--sample", "6", "--chunk", "1h", "--max-offline-lag", "1ms"]
+            "--format", "json", "--sample", "6", "--max-offline-lag", "1ms"]
 
     code, clean = _consistency([*base, "--report", str(report)], capsys)
     assert code == 0, clean["exceeded"]
@@ -168,8 +169,13 @@ def test_consistency_is_100_percent_after_an_adversarial_stream_and_names_exactl
             expected["ahead"].append(card)
     assert expected["behind"] or expected["missing"]
 
-    code, broken = _consistency(base, capsys)
+    broken_report = tmp_path / "broken.html"
+    code, broken = _consistency([*base, "--report", str(broken_report)], capsys)
     assert code == 3, broken
+    assert all(card in broken_report.read_text() for card in CORRUPTED)
+    if os.environ.get("FEATURESTREAM_KEEP_REPORTS"):  # docs/consistency-report.png is taken from these
+        for page in (report, broken_report):
+            shutil.copy(page, Path(os.environ["FEATURESTREAM_KEEP_REPORTS"]) / page.name)
     definition = broken["definition"]
     assert definition["different_entities"] == sorted(CORRUPTED), definition
     assert {n for n, f in definition["features"].items() if f["different"]} == {"total_5m"}
