@@ -73,8 +73,8 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
     if spec.event_time_column not in columns:
         reason = f"{spec.event_time_column!r} is not a column of {spec.path}"
         raise ConfigError(source, f"{where}.event_time_column", reason)
-    if availability and "write_time" not in columns:
-        raise ConfigError(source, "join.availability", f"{spec.path} has no write_time column")
+    if availability and "api_invocation_time" not in columns:
+        raise ConfigError(source, "join.availability", f"{spec.path} has no api_invocation_time column")
 
     excluded = {*spec.keys.values(), spec.event_time_column, *METADATA_COLUMNS}
     if spec.date_partition_column == DEFAULT_DATE_PARTITION and DEFAULT_DATE_PARTITION not in columns:
@@ -105,7 +105,7 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
 
     def normalised(frame: DataFrame) -> DataFrame:
         """Pruned, then label-side key names, the metadata columns, features by output name."""
-        pruned = _prune(frame, spec, time_range)[0] if time_range is not None else frame
+        pruned = _prune(frame, spec, time_range, availability)[0] if time_range is not None else frame
         return pruned.select(
             *[F.col(feature_key).alias(label_key) for label_key, feature_key in spec.keys.items()],
             _as_timestamp(frame, spec.event_time_column).alias(EVENT_TIME),
@@ -118,7 +118,7 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
             *[F.col(f).alias(o) for f, o in zip(features, outputs, strict=True)],
         )
 
-    dates = _prune(raw, spec, time_range)[1] if time_range is not None else None
+    dates = _prune(raw, spec, time_range, availability)[1] if time_range is not None else None
     lineage = _lineage(raw, spec, features, outputs, dates)
     sample, rate = None, 1.0
     files = lineage["files"]
@@ -136,10 +136,16 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
     return LoadedGroup(side, lineage)
 
 
-def _prune(raw: DataFrame, spec: FeatureGroupInput,
-           time_range: tuple[datetime, datetime]) -> tuple[DataFrame, tuple[str | None, str] | None]:
-    """The pruned frame, and the (first, last) date partitions kept when the layout has them."""
+def _prune(raw: DataFrame, spec: FeatureGroupInput, time_range: tuple[datetime, datetime],
+           availability: bool = False) -> tuple[DataFrame, tuple[str | None, str] | None]:
+    """The pruned frame, and the (first, last) date partitions kept when the layout has them.
+
+    Availability mode keeps EventTimes after the newest label: a record written before a label's
+    time with a later EventTime (a producer clock ahead) is what GetRecord served then.
+    """
     oldest, newest = time_range
+    if availability:
+        newest = datetime.max.replace(tzinfo=newest.tzinfo)
     lower = oldest - timedelta(milliseconds=spec.ttl_ms) if spec.ttl_ms is not None else None
     pruned = raw
     data_type = raw.schema[spec.event_time_column].dataType

@@ -1,18 +1,23 @@
 """Point-in-time ("as of") join of label rows with compacted feature groups, sort-based.
 
 Definition (the docs and the tests use exactly this):
-- A feature row is *eligible* for a label row with timestamp t when its keys equal the row's keys
-  and its EventTime <= t (< t with `strictly_before`). In availability mode it must also have been
-  written by then: write_time <= t (< t) -- what the online store could have served at t.
-- Among eligible rows the winner is the one with the greatest (EventTime, is_deleted, write_time,
-  api_invocation_time): the newest EventTime; at the same EventTime a delete marker masks a put
-  (as in the online store, and as compaction keeps versions), then the later write wins.
+- Event-time mode: a feature row is *eligible* for a label row with timestamp t when its keys
+  equal the row's keys and its EventTime <= t (< t with `strictly_before`). The winner is the one
+  with the greatest (EventTime, is_deleted, write_time, api_invocation_time): the newest
+  EventTime; at the same EventTime a delete marker masks a put, then the later write wins (the
+  order in which compaction keeps versions).
+- Availability mode is what GetRecord returned at t, write by write: eligible are the rows whose
+  write reached the online store by then, api_invocation_time <= t (< t), whatever their
+  EventTime. The online store replaces a record only with a strictly newer EventTime (PutRecord
+  and SoftDelete alike; an older or equal write goes to the offline store only), so the record it
+  holds is the *first written* row of the greatest EventTime: the winner is the greatest
+  (EventTime, -api_invocation_time); a delete marker wins only a tie within one millisecond.
 - If the winner is a delete (is_deleted), or is older than the TTL (t - EventTime > ttl), the
   row gets nulls for that group. Labels without a timestamp or key get nulls.
 
 How: for each set of groups sharing the same keys, label rows and feature rows are unioned and
-sorted once per key by (sort time, side): sort time is EventTime, or greatest(EventTime,
-write_time) in availability mode (the moment a row became eligible); side puts features before
+sorted once per key by (sort time, side): sort time is EventTime, or api_invocation_time in
+availability mode (the moment a row became eligible); side puts features before
 labels of the same time (after them with `strictly_before`). Every label row's winner is then the
 running max of the struct (EventTime, is_deleted, write_time, api_invocation_time, features...)
 over the rows before it: struct ordering is field by field, so that max is the winner above. In
@@ -99,11 +104,17 @@ def _record_column(index: int) -> str:
     return f"_fs_r{index}"
 
 
-def _record_struct(side: FeatureSide) -> Column:
-    """The struct whose ordering is the winner rule: EventTime, is_deleted, write_time, api time first."""
+def _record_struct(side: FeatureSide, availability: bool = False) -> Column:
+    """The struct whose ordering is the winner rule: EventTime first, then the tie-break fields.
+
+    Event-time mode: (is_deleted, write_time, api time). Availability mode: the earliest API call
+    first (`first` = -api time in µs), as the online store keeps the first write of an EventTime.
+    """
+    order = [F.col(DELETED).alias("del"), F.col(WRITE_TIME).alias("wt"), F.col(API_TIME).alias("api")]
+    if availability:
+        order.insert(0, (-F.unix_micros(F.col(API_TIME))).alias("first"))
     return F.struct(
-        F.col(EVENT_TIME).alias("et"), F.col(DELETED).alias("del"), F.col(WRITE_TIME).alias("wt"),
-        F.col(API_TIME).alias("api"),
+        F.col(EVENT_TIME).alias("et"), *order,
         *[F.col(name).alias(f"f{i}") for i, name in enumerate(side.features)],
     )
 
@@ -141,7 +152,7 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     label_type = labels.select(label_struct.alias(LABEL)).schema[LABEL].dataType
     key_types = [labels.schema[k].dataType for k in keys]
 
-    records = [side.frame.select(_record_struct(side).alias("r")) for side in sides]
+    records = [side.frame.select(_record_struct(side, options.availability).alias("r")) for side in sides]
     record_types = [r.schema["r"].dataType for r in records]
     record_names = [_record_column(i) for i in range(len(sides))]
 
@@ -157,13 +168,17 @@ def _one_pass(labels: DataFrame, timestamp_column: str, sides: list[FeatureSide]
     label_times = source.select(*[source[quoted(k)].alias(c) for k, c in zip(keys, key_cols, strict=True)],
                                 source[quoted(timestamp_column)].cast(T.TimestampType()).alias(TS))
     sources = [skew.SampleSource(label_times)]
-    sort_time = F.greatest(EVENT_TIME, WRITE_TIME) if options.availability else F.col(EVENT_TIME)
+    # The moment a row became eligible: its EventTime, or in availability mode its API call.
+    sort_time = F.col(API_TIME) if options.availability else F.col(EVENT_TIME)
     key_and_time = [*[F.col(k).cast(t).alias(c) for k, t, c in zip(keys, key_types, key_cols, strict=True)],
                     sort_time.alias(TS)]
     reduce_with = _interval_reducer(labels.sparkSession, label_times, key_cols, options, label_count)
     for index, side in enumerate(sides):
         usable = F.col(EVENT_TIME).isNotNull() & _keys_not_null(side.keys)
-        candidates = side.frame.where(usable).select(*key_and_time, _record_struct(side).alias("r"))
+        if options.availability:
+            usable = usable & F.col(API_TIME).isNotNull()
+        candidates = side.frame.where(usable).select(*key_and_time,
+                                                     _record_struct(side, options.availability).alias("r"))
         if reduce_with is not None:
             candidates = reduce_with(candidates)
         feature_rows = candidates.select(

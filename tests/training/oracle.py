@@ -4,8 +4,9 @@
   write_time, then the latest api_invocation_time (DuckDB's ASOF picks one row per match, so it
   needs a unique row per EventTime);
 - `strictly_before` is `>` in the ASOF condition instead of `>=`;
-- availability mode cannot be one ASOF inequality (two conditions), so it is written as an
-  inequality join ordered per label, which is fine at test sizes;
+- availability mode (the first write of the newest EventTime among API calls up to the label's
+  time) is not an ASOF on EventTime, so it is written as an inequality join ordered per label,
+  which is fine at test sizes;
 - TTL and deletes are applied afterwards: a delete or an expired value gives nulls, and so does
   a label row without a timestamp.
 """
@@ -73,12 +74,13 @@ class Oracle:
         return self.con.execute(sql).df()
 
     def _available(self, group: GroupQuery, alias: str, strictly_before: bool) -> str:
-        """Per label: among rows with EventTime and write_time both <= (<) its time, the newest."""
+        """Per label, what the online store held: among rows whose API call was <= (<) its time,
+        the newest EventTime, and of those the first written (a later equal EventTime is refused)."""
         op = "<" if strictly_before else "<="
         on = " AND ".join(f"l2.{lk} = f.{gk}" for lk, gk in group.keys.items())
         return (
             f"SELECT l2.label_id, f.* FROM labels l2 JOIN ({self._features(group)}) f ON {on} "
-            f"AND f.event_time {op} l2.label_time AND f.write_time {op} l2.label_time "
+            f"AND f.api_invocation_time {op} l2.label_time "
             f"QUALIFY row_number() OVER (PARTITION BY l2.label_id ORDER BY f.event_time DESC, "
-            f"f.is_deleted DESC, f.write_time DESC, f.api_invocation_time DESC) = 1"
+            f"f.api_invocation_time ASC, f.is_deleted DESC, f.write_time DESC) = 1"
         )

@@ -3,8 +3,9 @@
 The feature values *are* their own times (et_s = EventTime, wt_s = write_time, in epoch seconds),
 so the check needs nothing from the engine: a value after the row's timestamp is a leak, a value
 older than the TTL is stale, and in availability mode a value written after the row's time could
-not have been served. A brute-force pandas search over all candidate rows then checks that the
-chosen value is the newest eligible one. Composite keys (card, device), labels from Parquet.
+not have been served (here every write follows its EventTime, so none is later either). A
+brute-force pandas search over all candidate rows then checks that the chosen value is the one
+the rule picks. Composite keys (card, device), labels from Parquet.
 """
 
 from __future__ import annotations
@@ -80,9 +81,13 @@ def _newest(features: pd.DataFrame, row: pd.Series, *, strict: bool, availabilit
     """Brute force: the winning candidate row for one label row (None if there is none)."""
     t = row["t_s"]
     same = features[(features["card_id"] == row["card"]) & (features["device_type"] == row["device"])]
-    eligible = same[(same["et_s"] < t) if strict else (same["et_s"] <= t)]
     if availability:
-        eligible = eligible[(eligible["wt_s"] < t) if strict else (eligible["wt_s"] <= t)]
+        # What the online store held: the first write (write_time = API time here) of the newest EventTime.
+        eligible = same[(same["wt_s"] < t) if strict else (same["wt_s"] <= t)]
+        if eligible.empty:
+            return None
+        return eligible.sort_values(["et_s", "wt_s"], ascending=[False, True]).iloc[0]
+    eligible = same[(same["et_s"] < t) if strict else (same["et_s"] <= t)]
     if eligible.empty:
         return None
     return eligible.sort_values(["et_s", "is_deleted", "wt_s"]).iloc[-1]
