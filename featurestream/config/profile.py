@@ -192,8 +192,18 @@ class BatchMetricsSpec(Frozen):
         return value
 
 
+class SageMakerLineageSpec(Frozen):
+    """SageMaker ML Lineage Tracking (artifacts, actions, associations; docs/operations.md#lineage)."""
+
+    enabled: bool = False
+    # False: a failing lineage API is a warning (logged, counted, in the manifest) and the job
+    # finishes; true: it fails the job (exit 1, one line), for setups where the audit trail is a must.
+    required: bool = False
+
+
 class LineageSpec(Frozen):
-    """OpenLineage run events: a JSON-lines file by default, an HTTP endpoint on request."""
+    """OpenLineage run events: a JSON-lines file by default, an HTTP endpoint on request; and
+    SageMaker ML Lineage Tracking (`sagemaker`), on in the aws and local profiles."""
 
     transport: Literal["file", "http", "none"] = "file"
     # File transport; default <FEATURESTREAM_STATE_DIR or .state>/lineage/openlineage.jsonl.
@@ -207,6 +217,7 @@ class LineageSpec(Frozen):
     # HTTP retries per event (back-off 0.3 s, doubling): a down backend delays a job, never fails it.
     retries: int = Field(default=3, ge=0, le=10)
     namespace: str = Field(default="featurestream", min_length=1)
+    sagemaker: SageMakerLineageSpec = Field(default_factory=SageMakerLineageSpec)
 
     _url = field_validator("url")(lambda v: v if v is None else refuse_credentials(v, "(use api_key_env)"))
 

@@ -173,6 +173,9 @@ class FeatureGroupInput(Frozen):
 
     name: str
     path: Location = Field(min_length=1)
+    # The SageMaker feature group (name or ARN) these rows come from: SageMaker lineage then links
+    # the training set to the group's artifact (ARN and definition fingerprint), not only to `path`.
+    feature_group: str | None = Field(default=None, min_length=1, max_length=256)
     # label column -> feature-group column (the record identifier, or several columns).
     keys: dict[str, str] = Field(min_length=1)
     event_time_column: str = "event_time"

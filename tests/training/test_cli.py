@@ -1,6 +1,7 @@
 """The entry points end to end, in their own processes: `spark-submit jobs/build_training_set.py`
-(exit 0, progress display, manifest, the password nowhere in output) and `featurestream
-training-set` failing with exit 1 on a missing feature path."""
+(exit 0, progress display, manifest, the password nowhere in output), `featurestream
+training-set` failing with exit 1 on a missing feature path, and its SageMaker lineage in the
+stack's emulator (recorded twice: no duplicates)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,20 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
+from featurestream.config.training_set import load_training_set
+from featurestream.connectors.provisioning import DEFINITION_TAG
 from featurestream.io.jars import spark_jars
+from featurestream.ops.sagemaker_lineage import SageMakerLineage, client_for
+from featurestream.training.sagemaker_lineage import record
 from tests.training import pg
 from tests.training.conftest import Loaded
 
@@ -41,7 +48,7 @@ def _config(loaded: Loaded, tmp_path: Path, **overrides: Any) -> Path:
     return path
 
 
-def _profile(tmp_path: Path) -> tuple[Path, Path]:
+def _profile(tmp_path: Path, *, sagemaker: bool = False) -> tuple[Path, Path]:
     """A local profile whose OpenLineage events go to a file of this test."""
     events = tmp_path / "lineage" / "events.jsonl"
     profile = tmp_path / "env.yaml"
@@ -49,7 +56,7 @@ def _profile(tmp_path: Path) -> tuple[Path, Path]:
         "kind": "local", "kafka": {"bootstrap_servers": "127.0.0.1:1"},
         "checkpoint_root": str(tmp_path / "ck"), "dlq_path": str(tmp_path / "dlq"),
         "spark": {"master": "local[2]", "shuffle_partitions": 2},
-        "lineage": {"transport": "file", "file": str(events)},
+        "lineage": {"transport": "file", "file": str(events), "sagemaker": {"enabled": sagemaker}},
     }))
     return profile, events
 
@@ -124,15 +131,82 @@ def test_missing_feature_path_exits_1(loaded: Loaded, tmp_path: Path) -> None:
     assert f"featurestream: cannot read feature Parquet at {tmp_path / 'no-such-group'}" in done.stderr
 
 
-def test_no_progress_keeps_spark_console_bars_off_stderr(loaded: Loaded, tmp_path: Path) -> None:
-    """With --no-progress stderr holds JSON log lines only: no `[Stage N:>   (0 + 2) / 4]` bars."""
-    config = _config(loaded, tmp_path, output={"path": str(tmp_path / "set")})
-    profile, _ = _profile(tmp_path)
+def _feature_groups_in_emulator(loaded: Loaded) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Two of the three inputs name a SageMaker group (created in the stack's emulator, with a
+    definition fingerprint tag); the third is known by its path only."""
+    client = boto3.client("sagemaker", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    groups, fingerprints = loaded.spec()["feature_groups"], {}
+    for group in groups[:2]:
+        name = f"{group['name'].replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        fingerprints[name] = f"sha256:{uuid.uuid4().hex[:16]}"
+        client.create_feature_group(
+            FeatureGroupName=name, RecordIdentifierFeatureName="card_id", EventTimeFeatureName="event_time",
+            FeatureDefinitions=[{"FeatureName": "card_id", "FeatureType": "String"},
+                                {"FeatureName": "event_time", "FeatureType": "String"}],
+            OnlineStoreConfig={"EnableOnlineStore": True},
+            Tags=[{"Key": DEFINITION_TAG, "Value": fingerprints[name]}])
+        group["feature_group"] = name
+    return groups, fingerprints
+
+
+def test_sagemaker_lineage_links_the_set_to_its_sources_once_and_no_progress_bars(
+        spark: Any, loaded: Loaded, tmp_path: Path) -> None:
+    """A build leaves in the emulator a training-set artifact reachable through associations from
+    the feature groups' artifacts (ARN, fingerprint) and the RDS source's (URL without user or
+    password); recording the same build again (what a re-run does after its build) reuses every
+    entity. With --no-progress stderr holds JSON log lines only: no `[Stage N:>   (0 + 2) / 4]` bars."""
+    started = time.time()
+    groups, fingerprints = _feature_groups_in_emulator(loaded)
+    config = _config(loaded, tmp_path, feature_groups=groups, output={"path": str(tmp_path / "set")})
+    profile, _ = _profile(tmp_path, sagemaker=True)
     done = subprocess.run([str(VENV_BIN / "featurestream"), "training-set", "--config", str(config),
                            "--env", str(profile), "--no-progress"],
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    run = json.loads(done.stdout.strip().splitlines()[-1])
     assert "[Stage" not in done.stderr
     # Spark's own warnings go to stderr as log4j lines; every line we write there is a JSON object.
     ours = [line for line in done.stderr.splitlines() if line.startswith("{")]
     assert ours and all(isinstance(json.loads(line), dict) for line in ours)
+
+    first = run["sagemaker_lineage"]
+    assert first["error"] is None and first["associations"] == 5  # 4 inputs -> action -> training set
+    manifest = json.loads(Path(run["manifest"]).read_text())
+    training_set = manifest["sagemaker_lineage"]["training_set_artifact_arn"]
+    assert training_set == first["artifacts"]["training_set"]
+    assert manifest["lineage"]["run_id"] == run["lineage_run_id"]  # and the OpenLineage run
+    # The re-run's lineage step, in process: the same config and output, found, not created again.
+    spec = load_training_set(str(config))
+    again = record(spark, SageMakerLineage(client_for(os.environ.get("AWS_REGION", "us-east-1"))), spec,
+                   run["path"], run["manifest"], manifest).describe()
+    assert again["associations"] == 0 and again["artifacts"] == first["artifacts"]
+    assert again["action_arn"] == first["action_arn"] and again["error"] is None
+
+    # Walk the graph backwards from the training set, as Studio does.
+    sm = boto3.client("sagemaker", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    produced_by = sm.list_associations(DestinationArn=training_set)["AssociationSummaries"]
+    assert [(e["SourceArn"], e["AssociationType"]) for e in produced_by] == [(first["action_arn"], "Produced")]
+    into = sm.list_associations(DestinationArn=first["action_arn"], MaxResults=100)["AssociationSummaries"]
+    assert {e["AssociationType"] for e in into} == {"ContributedTo"} and len(into) == 4
+    sources = {e["SourceArn"]: sm.describe_artifact(ArtifactArn=e["SourceArn"]) for e in into}
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for artifact in sources.values():
+        by_type.setdefault(artifact["ArtifactType"], []).append(artifact)
+    groups_found = {a["Source"]["SourceUri"].rsplit("/", 1)[1]: a["Source"]["SourceTypes"][0]["Value"]
+                    for a in by_type["FeatureGroup"]}
+    assert groups_found == fingerprints
+    (rds,) = by_type["DataSource"]
+    port = os.environ["FEATURESTREAM_JDBC_URL"].split("//", 1)[1].split("/", 1)[0]
+    assert rds["Source"]["SourceUri"] == f"postgres://{port}/featurestream.public.{loaded.table}"
+    (path_only,) = by_type["DataSet"]
+    assert path_only["Source"]["SourceUri"] == "file://" + str(Path(loaded.paths["merchant_risk"]).resolve())
+    # No duplicates: one artifact per source URI, one action for the set.
+    for arn in [*sources, training_set]:
+        uri = sm.describe_artifact(ArtifactArn=arn)["Source"]["SourceUri"]
+        assert len(sm.list_artifacts(SourceUri=uri)["ArtifactSummaries"]) == 1, uri
+    action_uri = sm.describe_action(ActionName=first["action_arn"])["Source"]["SourceUri"]
+    # (the stack's emulator keeps earlier sessions' actions for this set name: count this test's)
+    assert len(sm.list_actions(SourceUri=action_uri, CreatedAfter=started)["ActionSummaries"]) == 1
+    secret = pg.password()
+    listed = json.dumps(sm.list_artifacts(MaxResults=100), default=str)
+    assert secret not in listed and "user=" not in listed

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from featurestream.cli.failures import describe
+from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_profile
 from featurestream.config.training_set import load_training_set
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="live progress on stderr (default: when stderr is a terminal)")
     shown.add_argument("--no-progress", dest="progress", action="store_false",
                        help="no live progress: each phase is a JSON log line with its duration")
+    add_sagemaker_lineage_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,8 +104,15 @@ def run(args: argparse.Namespace) -> int:
             metrics.input_rows = _labels_read(built.manifest)
             metrics.output_rows = sum(built.rows.values())
             metrics.groups_done = 1
+            recorder = sagemaker_lineage(args, profile.lineage, profile.feature_store.region)
+            recorded = None
+            if recorder is not None:
+                from featurestream.training.sagemaker_lineage import record
+
+                recorded = record(spark, recorder, spec, built.path, built.manifest_path, built.manifest)
             print(json.dumps({"path": built.path, "manifest": built.manifest_path, "rows": built.rows,
-                              "seconds": round(built.seconds, 1), "lineage_run_id": lineage_run.run_id}))
+                              "seconds": round(built.seconds, 1), "lineage_run_id": lineage_run.run_id,
+                              "sagemaker_lineage": recorded.describe() if recorded is not None else None}))
             return 0
     except (ConfigError, FeatureStreamError):
         raise

@@ -16,6 +16,7 @@ from featurestream.dev.feature_store.config import EmulatorConfig
 from featurestream.dev.feature_store.faults import Faults
 from featurestream.dev.feature_store.glue_table import GlueTables
 from featurestream.dev.feature_store.iceberg_offline import IcebergTables
+from featurestream.dev.feature_store.lineage import LineageStore
 from featurestream.dev.feature_store.offline import LocalDirSink, OfflineReplicator, OfflineSink, S3Sink
 from featurestream.dev.feature_store.server import Emulator
 from featurestream.dev.feature_store.store import Store
@@ -28,6 +29,7 @@ log = logging.getLogger("featurestream.dev.feature_store")
 
 ENDPOINT_FILE = "endpoint.json"
 DB_FILE = "online-store.sqlite3"
+LINEAGE_DB_FILE = "lineage.sqlite3"
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -50,7 +52,8 @@ def run(config: EmulatorConfig) -> None:
         log.info("offline store: Glue tables of Glue-format groups registered at %s", glue.endpoint)
     replicator = OfflineReplicator(store, sink, config.flush_interval_s,
                                    IcebergTables(_catalog_factory(config.catalog_profile), config.crash_point), glue)
-    emulator = Emulator(store, Faults(config.faults), replicator, config.region, config.account_id)
+    lineage = LineageStore(config.state_dir / LINEAGE_DB_FILE)
+    emulator = Emulator(store, Faults(config.faults), replicator, config.region, config.account_id, lineage)
     limits = HttpLimits(
         request_timeout_s=config.request_timeout_s, idle_timeout_s=config.idle_timeout_s, workers=config.workers
     )
@@ -87,6 +90,7 @@ def run(config: EmulatorConfig) -> None:
             log.exception("final offline flush failed; the rows stay queued for the next start")
         server.server_close()
         store.close()
+        lineage.close()
         endpoint_file.unlink(missing_ok=True)
         log.info("feature store emulator stopped")
 

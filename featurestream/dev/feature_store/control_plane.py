@@ -1,4 +1,5 @@
-"""The SageMaker control-plane operations for feature groups (JSON 1.1, X-Amz-Target)."""
+"""The SageMaker control-plane operations for feature groups (JSON 1.1, X-Amz-Target), and the
+lineage operations of `lineage.py` through the same dispatch."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from featurestream.dev.feature_store.errors import InvalidInput, UnknownOperation
+from featurestream.dev.feature_store.lineage import LineageApi
 from featurestream.dev.feature_store.model import (
     MAX_FEATURES,
     FeatureGroup,
@@ -56,6 +58,7 @@ class ControlPlane:
         check_location: Callable[[str], None] = _always_writable,
         offline_status: Callable[[int], dict[str, str]] = _always_active,
         create_offline_table: Callable[[FeatureGroup], None] = _no_table,
+        lineage: LineageApi | None = None,
     ) -> None:
         self.store = store
         self.region = region
@@ -79,6 +82,8 @@ class ControlPlane:
             "AddTags": self.add_tags,
             "ListTags": self.list_tags,
         }
+        if lineage is not None:
+            self._ops.update(lineage.operations)
 
     def dispatch(self, operation: str, body: Body) -> Body | None:
         handler = self._ops.get(operation)

@@ -29,6 +29,7 @@ from featurestream.dev.feature_store.errors import (
     error_code,
 )
 from featurestream.dev.feature_store.faults import Faults
+from featurestream.dev.feature_store.lineage import LineageApi, LineageStore
 from featurestream.dev.feature_store.offline import OfflineReplicator
 from featurestream.dev.feature_store.runtime import Runtime
 from featurestream.dev.feature_store.store import Store
@@ -60,6 +61,7 @@ class Emulator:
         replicator: OfflineReplicator,
         region: str,
         account: str,
+        lineage: LineageStore | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
@@ -68,7 +70,8 @@ class Emulator:
         self.runtime = Runtime(store, faults)
         self.transport_stats: Callable[[], dict[str, int]] | None = None
         self.control = ControlPlane(
-            store, region, account, replicator.sink.check_location, replicator.status, replicator.create_table
+            store, region, account, replicator.sink.check_location, replicator.status, replicator.create_table,
+            LineageApi(lineage, region, account) if lineage is not None else None,
         )
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:

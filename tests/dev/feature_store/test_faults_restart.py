@@ -152,6 +152,8 @@ def test_sigterm_restart_keeps_records_and_flushes_offline(emulator_factory: Any
     for i in range(50):
         rt.put_record(FeatureGroupName="faults", Record=record(id=f"k{i}", ts=T0, n=i))
     assert emu.health()["offline_queued_rows"] == 50
+    artifact = sagemaker_client(emu.url).create_artifact(
+        ArtifactType="DataSet", Source={"SourceUri": "s3://b/restart"})["ArtifactArn"]
     port = emu.port
     emu.stop()
     # Graceful stop flushed the offline queue (the interval is an hour).
@@ -160,6 +162,8 @@ def test_sigterm_restart_keeps_records_and_flushes_offline(emulator_factory: Any
     emu.start()
     assert emu.port == port
     assert sagemaker_client(emu.url).describe_feature_group(FeatureGroupName="faults")["FeatureGroupArn"]
+    # Lineage entities live in the state directory too.
+    assert sagemaker_client(emu.url).describe_artifact(ArtifactArn=artifact)["Source"]["SourceUri"] == "s3://b/restart"
     for i in range(50):
         got = rt.get_record(FeatureGroupName="faults", RecordIdentifierValueAsString=f"k{i}")
         assert as_dict(got["Record"])["n"] == str(i)
