@@ -90,3 +90,9 @@ class CatalogSpec(Frozen):
         if self.type == "glue" and self.jdbc is not None:
             raise ValueError("catalog.jdbc is only for type jdbc")
         return self
+
+
+class ArchiveSpec(Frozen):
+    """Where the raw event archive goes (a group opts in with `archive: true`): a namespace of the catalog."""
+
+    namespace: str = Field(default="raw_events", pattern=r"^[a-z_][a-z0-9_]{0,63}$")

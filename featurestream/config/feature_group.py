@@ -562,6 +562,9 @@ class FeatureGroupSpec(Frozen):
     windows: WindowsSpec = WindowsSpec()
     features: list[FeatureSpec] = Field(min_length=1)
     online_store: OnlineStoreSpec
+    # Keep every valid event of the source, before transforms, in the raw event archive (an Iceberg
+    # table per source, shared by the groups reading it; the profile's catalog and `archive:`).
+    archive: bool = False
 
     @model_validator(mode="after")
     def _cross_checks(self) -> FeatureGroupSpec:

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
-from featurestream.config.catalog import CatalogSpec
+from featurestream.config.catalog import ArchiveSpec, CatalogSpec
 from featurestream.config.credentials import credential_in, refuse_credentials
 from featurestream.config.locations import Location, OfflineStoreUri
 from featurestream.durations import parse_duration_ms
@@ -301,6 +301,8 @@ class EnvironmentProfile(Frozen):
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     # The project's Apache Iceberg catalog (config.catalog); None = no Iceberg table is used.
     catalog: CatalogSpec | None = None
+    # The raw event archive of the groups with `archive: true` (engine.archive), in `catalog`.
+    archive: ArchiveSpec = Field(default_factory=ArchiveSpec)
 
     @property
     def fail_on_data_loss(self) -> bool:

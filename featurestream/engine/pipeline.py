@@ -6,6 +6,8 @@ Two queries share the source:
   late sink (`<dlq_path>/<group>/late/batch_id=N/`, Parquet, rewritten whole if a batch is replayed),
   counters to the log and to `EngineMetrics`.
 - `dlq`: records that could not be parsed, appended to Parquet (`<dlq_path>/<group>/events`).
+- `archive-<table>` (a group with `archive: true`): valid events, before transforms, to the raw
+  event archive (engine.archive; checkpoint `<checkpoint_root>/_archive/<table>`).
 Each has its own checkpoint under `<checkpoint_root>/<feature group>/`, so both restart exactly
 where they stopped.
 """
@@ -26,7 +28,7 @@ from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.connectors.event_source import read_events
 from featurestream.connectors.online_store import OnlineStoreTarget, build_sink
-from featurestream.engine import aggregation
+from featurestream.engine import aggregation, archive
 from featurestream.engine.parsing import invalid_events, parse_events, valid_events
 from featurestream.engine.transforms import apply_stream_transforms, check_with_spark
 from featurestream.io import paths
@@ -140,9 +142,10 @@ class StreamQueries:
     features: StreamingQuery
     dlq: StreamingQuery
     metrics: EngineMetrics
+    archive: StreamingQuery | None = None
 
     def all(self) -> list[StreamingQuery]:
-        return [self.features, self.dlq]
+        return [self.features, self.dlq, *([self.archive] if self.archive is not None else [])]
 
 
 def _trigger(writer: DataStreamWriter, available_now: bool, interval: str) -> DataStreamWriter:
@@ -174,10 +177,11 @@ def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: E
 
 
 def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
-                 *, available_now: bool = False, sink: Any = None) -> StreamQueries:
+                 *, available_now: bool = False, sink: Any = None, archive_table: str | None = None) -> StreamQueries:
     """Check the group against Spark, start both queries; the caller waits or stops them.
 
-    `sink` replaces the online-store sink (anything with `write_batch(records, batch_id)`).
+    `sink` replaces the online-store sink (anything with `write_batch(records, batch_id)`);
+    `archive_table`: also archive the source's valid events there (engine.archive).
     """
     check_with_spark(spec, spark)
     parsed = parse_events(read_events(spark, spec, profile), spec)
@@ -190,8 +194,13 @@ def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: Environme
         .option("path", paths.join(profile.dlq_path, spec.name, "events"))
         .option("checkpointLocation", paths.join(profile.checkpoint_root, spec.name, "dlq"))
     )
+    archived = None
+    if archive_table is not None:
+        archived = archive.start_archive_query(valid_events(parsed, spec), spec, profile, archive_table,
+                                               available_now=available_now)
     return StreamQueries(
         features=features,
         dlq=_trigger(dlq, available_now, profile.spark.trigger_interval).start(),
         metrics=metrics,
+        archive=archived,
     )

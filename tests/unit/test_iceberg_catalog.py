@@ -87,3 +87,18 @@ def test_an_unreadable_password_file_is_a_config_error_before_spark(tmp_path: Pa
     path.write_text(no_catalog)
     with pytest.raises(ConfigError, match=rf"^{path}: catalog: this needs an Iceberg catalog"):
         iceberg.from_profile(load_profile(path), str(path))
+
+
+def test_an_archived_group_without_a_catalog_stops_the_stream_before_spark(tmp_path: Path) -> None:
+    from featurestream.cli.commands.stream import archive_catalog
+    from featurestream.config import load_feature_group
+
+    group = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/feature_groups/card_activity.yaml").read_text())
+    group_file = tmp_path / "archived.yaml"
+    group_file.write_text(yaml.safe_dump({**group, "archive": True}))
+    spec = load_feature_group(group_file)
+    path = _profile(tmp_path, {"type": "glue"})
+    path.write_text(path.read_text().replace("catalog:\n  type: glue\n", "archive:\n  namespace: raw\n"))
+    with pytest.raises(ConfigError, match=rf"^{path}: catalog: this needs an Iceberg catalog"):
+        archive_catalog([spec], load_profile(path), str(path))
+    assert archive_catalog([spec.model_copy(update={"archive": False})], load_profile(path), str(path)) is None

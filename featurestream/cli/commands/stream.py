@@ -16,6 +16,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from featurestream import iceberg
 from featurestream.cli.failures import kafka_data_loss, summarise_error
 from featurestream.cli.job_session import job_session
 from featurestream.cli.profile_option import add_env_argument, profile_name
@@ -32,6 +33,8 @@ from featurestream.ops.secrets import install_redactor, kafka_security_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from featurestream.iceberg import IcebergCatalog
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +93,22 @@ def _seconds(duration: str) -> float:
     return parse_duration_ms(duration) / 1000.0
 
 
-def _session(profile: EnvironmentProfile, specs: list[FeatureGroupSpec]) -> tuple[SparkSession, bool]:
+def _session(profile: EnvironmentProfile, specs: list[FeatureGroupSpec],
+             catalog: IcebergCatalog | None = None) -> tuple[SparkSession, bool]:
     """The job's session and whether we created it (then we also stop it)."""
     return job_session("featurestream-stream-" + "+".join(spec.name for spec in specs), profile,
                        (profile.checkpoint_root, profile.dlq_path),
-                       with_aws_connector=profile.feature_store.sink == "sagemaker-connector")
+                       with_aws_connector=profile.feature_store.sink == "sagemaker-connector", catalog=catalog)
+
+
+def archive_catalog(specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
+                    profile_file: str) -> IcebergCatalog | None:
+    """The catalog of the raw event archive when a group asks for one; checked now (exit 2), before Spark."""
+    if not any(spec.archive for spec in specs):
+        return None
+    catalog = iceberg.from_profile(profile, profile_file)
+    iceberg.spark_settings(catalog)  # reads the catalog password: a missing secret is a config error
+    return catalog
 
 
 def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tuple[list[ol.DatasetRef],
@@ -147,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     args.env = profile_name(args.env)
     profile_file = str(resolve_profile_path(args.env))
     profile = prepare_profile(load_profile(args.env), profile_file)
+    catalog = archive_catalog(specs, profile, profile_file)
 
     from featurestream.ops.metrics import job_metrics
     from featurestream.ops.server import start_metrics_server, write_textfile
@@ -165,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
                     "shuffle_partitions": profile.spark.shuffle_partitions},
     )
     try:
-        return _run_queries(args, specs, profile, profile_file, stop, run_lineage, metrics)
+        return _run_queries(args, specs, profile, profile_file, stop, run_lineage, metrics, catalog)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             run_lineage.abort("interrupted")
@@ -184,14 +199,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
-               available_now: bool, stop: Any, metrics: Any) -> list[Any]:
+               available_now: bool, stop: Any, metrics: Any, catalog: IcebergCatalog | None = None) -> list[Any]:
+    from featurestream.engine.archive import source_table
     from featurestream.engine.pipeline import start_stream
 
     queries: list[Any] = []
+    archived: set[str] = set()  # one archive query per source, whatever the number of its groups
     for spec in specs:
         if stop.requested:
             break
-        started = start_stream(spark, spec, profile, available_now=available_now)
+        table = source_table(spec, profile, catalog) if spec.archive and catalog is not None else None
+        if table in archived:
+            table = None
+        elif table is not None:
+            archived.add(table)
+        started = start_stream(spark, spec, profile, available_now=available_now, archive_table=table)
         queries += started.all()
         # The engine's running totals (late, duplicates, ...).
         metrics.watch_engine(str(started.features.name), started.metrics)
@@ -242,7 +264,8 @@ def _shuffle_partitions(spark: SparkSession, profile: EnvironmentProfile, profil
 
 
 def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
-                 profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any) -> int:
+                 profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any,
+                 catalog: IcebergCatalog | None = None) -> int:
     from featurestream.io import hadoop_fs
     from featurestream.ops.checkpoints import check_fixed_settings
     from featurestream.ops.definitions import check_checkpoint_definition
@@ -250,7 +273,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
     from featurestream.ops.recovery import RestartBudget
     from featurestream.ops.shutdown import stop_after_current_batch
 
-    spark, owned = _session(profile, specs)
+    spark, owned = _session(profile, specs, catalog)
     stop.check_file_with(lambda uri: hadoop_fs.exists(spark, uri))
     listener = OpsListener(metrics)
     spark.streams.addListener(listener)
@@ -267,7 +290,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         for spec, file in zip(specs, args.feature_groups, strict=True):
             check_checkpoint_definition(spark, paths.join(profile.checkpoint_root, spec.name), spec, file)
         while True:
-            queries = _start_all(spark, specs, profile, args.available_now, stop, metrics)
+            queries = _start_all(spark, specs, profile, args.available_now, stop, metrics, catalog)
             log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],
                                  "queries": [{"name": q.name, "id": str(q.id)} for q in queries],
                                  "lineage_run_id": run_lineage.run_id, "restarts": budget.used}))
