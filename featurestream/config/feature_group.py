@@ -363,6 +363,11 @@ DEFAULT_EXACT_UP_TO = 256      # approx_count_distinct: exact hashes per tile (8
 DEFAULT_LG_K = 12              # approx_count_distinct: HLL lg K (2^12 registers, ~2 KB as HLL_4)
 DEFAULT_SKETCH_K = 200         # approx_percentile: KLL k
 DEFAULT_TOP_K_SKETCH_SIZE = 64  # top_k: frequent-items map size (a power of 2)
+# Every sketch: at most this many sketches per window. A window of n tiles keeps its sketches in
+# buckets of ceil(n / buckets) tiles (the tiles themselves when n <= buckets), so its state does
+# not grow with the number of tiles; the window's oldest edge moves by whole buckets.
+DEFAULT_SKETCH_BUCKETS = 24
+SKETCHES = frozenset({"approx_count_distinct", "approx_percentile", "top_k"})
 _PARAMETERS = {
     "percentiles": Aggregation.APPROX_PERCENTILE, "sketch_k": Aggregation.APPROX_PERCENTILE,
     "exact_up_to": Aggregation.APPROX_COUNT_DISTINCT, "lg_k": Aggregation.APPROX_COUNT_DISTINCT,
@@ -391,6 +396,8 @@ class FeatureSpec(Frozen):
     # top_k: how many of the most frequent values to report, and the frequent-items sketch's size.
     k: int | None = Field(default=None, ge=1, le=100)
     sketch_size: int | None = Field(default=None, ge=8, le=1 << 20)
+    # Every sketch: at most this many sketches (buckets) per window (README "State per entity").
+    buckets: int | None = Field(default=None, ge=1, le=100_000)
 
     _name = field_validator("name")(_check_identifier)
 
@@ -435,6 +442,9 @@ class FeatureSpec(Frozen):
         for parameter, agg in _PARAMETERS.items():
             if getattr(self, parameter) is not None and self.agg is not agg:
                 raise ValueError(f"{parameter} belongs to {agg.value}, not to {self.agg.value}")
+        if self.buckets is not None and self.agg.value not in SKETCHES:
+            raise ValueError(f"buckets belongs to the sketches ({', '.join(sorted(SKETCHES))}), "
+                             f"not to {self.agg.value}")
         if self.agg is Aggregation.APPROX_PERCENTILE and self.percentiles is None:
             raise ValueError("approx_percentile needs percentiles, e.g. [0.5, 0.95, 0.99]")
         if self.agg is Aggregation.TOP_K and self.k is None:
@@ -452,6 +462,12 @@ class FeatureSpec(Frozen):
         if self.agg is Aggregation.TOP_K:
             return {"sketch_size": self.sketch_size or DEFAULT_TOP_K_SKETCH_SIZE}
         return {}
+
+    def grain(self, window_tiles: int) -> int:
+        """Tiles per sketch bucket for a window of `window_tiles` tiles (1 for exact aggregations)."""
+        if self.agg.value not in SKETCHES:
+            return 1
+        return -(-window_tiles // (self.buckets or DEFAULT_SKETCH_BUCKETS))
 
     def outputs(self) -> list[tuple[str, int, dict[str, Any]]]:
         """(feature name in the store, window in ms, what the column holds) for every output column.

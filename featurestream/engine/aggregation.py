@@ -20,7 +20,10 @@ independently):
 - Empty windows: count, sum and approx_count_distinct are 0; mean, min, max, stddev, last,
   approx_percentile and top_k are null (left out of the record). stddev_samp needs two values.
   `last` is the latest non-null value by event time, ties going to the greater value.
-- Sketches: each tile keeps a mergeable sketch per input and a record merges its window's tiles.
+- Sketches: each tile, or for a window longer than `buckets` (24) tiles each bucket of
+  c = ceil(n / buckets) epoch-aligned tiles, keeps a mergeable sketch per input; a record merges
+  its window's tiles, or the bucket holding T and the floor(n / c) - 1 before it (a bucket leaving
+  the window is a decay boundary). So a window keeps at most `buckets` sketches.
   approx_count_distinct counts distinct 64-bit hashes (xxhash64) of the values, exactly while the
   window holds at most `exact_up_to` of them, else by an HLL union; approx_percentile is a KLL
   sketch (exact up to `sketch_k` values); top_k a frequent-items sketch, ranked by count, ties to
@@ -121,6 +124,7 @@ def plan(spec: FeatureGroupSpec, *, history: bool = False) -> EnginePlan:
         for name, window_ms, part in feature.outputs():
             agg = "top_k_share" if part.get("share") else feature.agg.value
             features.append({"name": name, "agg": agg, "tiles": window_ms // tile, "slot": slot,
+                             "grain": feature.grain(window_ms // tile),
                              **{k: v for k, v in part.items() if k != "share"}})
     dedupe = spec.dedupe
     config = json.dumps({

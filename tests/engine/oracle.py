@@ -34,6 +34,8 @@ class Group:
     dedupe_within_s: int
     features: tuple[Feature, ...]
     keep: Any  # event -> bool, the group's filter step
+    # Sketch windows kept in buckets: (bucket length in seconds, window length in buckets).
+    bucketed: tuple[tuple[int, int], ...] = ()
 
     @property
     def windows_s(self) -> list[int]:
@@ -91,6 +93,8 @@ def record_time(events: list[dict[str, Any]], group: Group, stream_time_ms: int)
     """(T, next boundary after T): T = max(newest event, latest decay boundary <= stream time)."""
     tile = group.tile_s * 1000
     bounds = {(ms(e) // tile + w // group.tile_s) * tile for e in events for w in group.windows_s}
+    # A sketch bucket leaving its window is a decay boundary too.
+    bounds |= {(ms(e) // (grain * 1000) + n) * grain * 1000 for e in events for grain, n in group.bucketed}
     passed = [b for b in bounds if b <= stream_time_ms]
     t = max([max(ms(e) for e in events), *passed])
     later = [b for b in bounds if b > t]

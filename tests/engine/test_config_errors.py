@@ -101,6 +101,8 @@ CASES = [
     (lambda d: d["features"][8].pop("k"), "features[8]", "top_k needs k"),
     (lambda d: d["features"][0].update(k=3), "features[0]", "k belongs to top_k, not to count"),
     (lambda d: d["features"][5].update(lg_k=30), "features[5].lg_k", "less than or equal to 21"),
+    (lambda d: d["features"][0].update(buckets=4), "features[0]", "buckets belongs to the sketches"),
+    (lambda d: d["features"][8].update(buckets=0), "features[8].buckets", "greater than or equal to 1"),
     # Avro sources
     (lambda d: _avro(d), "source", "exactly one of avro_schema or avro_schema_file"),
     (lambda d: _avro(d, avro_schema="{not json"), "source", "not valid JSON"),

@@ -7,7 +7,8 @@ lateness, some later than it. DuckDB computes, from the events the oracle accept
 distinct counts, the ranks of every reported percentile (and `quantile_cont` for the message) and
 the value counts; each value read back with GetRecord must be within the README's bound. The
 sketches are small on purpose (KLL k=16, HLL lg K 8 after 8 exact values, frequent items of 8) so
-the windows leave their exact ranges.
+the windows leave their exact ranges, and `buckets: 4` keeps the 10-minute window in buckets of 3
+tiles (the oracle's window is then its last 3 buckets, and their ends are decay boundaries).
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ source:
 windows: {tile: 1m, allowed_lateness: 2m}
 features:
   - {name: amount, agg: approx_percentile, column: amount, percentiles: [0.5, 0.95, 0.99], sketch_k: 16,
-     windows: [2m, 10m]}
-  - {name: merchants, agg: approx_count_distinct, column: merchant_id, exact_up_to: 8, lg_k: 8, windows: [2m, 10m]}
-  - {name: merchant, agg: top_k, column: merchant_id, k: 2, sketch_size: 8, windows: [2m, 10m]}
+     windows: [2m, 10m], buckets: 4}
+  - {name: merchants, agg: approx_count_distinct, column: merchant_id, exact_up_to: 8, lg_k: 8, windows: [2m, 10m],
+     buckets: 4}
+  - {name: merchant, agg: top_k, column: merchant_id, k: 2, sketch_size: 8, windows: [2m, 10m], buckets: 4}
 online_store: {feature_group_name: FGNAME, ttl: 7d}
 """
 WINDOWS_S = (120, 600)
+# With buckets: 4, tiles per sketch bucket: ceil(window tiles / 4); the window is its last
+# floor(tiles / grain) buckets.
+GRAIN_TILES = {120: 1, 600: 3}
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 # The README's bounds for these sizes: KLL rank error 2.296 / k^0.9723 (99% confidence); HLL
 # 3 standard errors of 1.04 / sqrt(2^lg_k) (99.7%); frequent items 3.5 / sketch_size (always).
@@ -59,7 +64,8 @@ HLL_BOUND = 3 * 1.04 / 2 ** (8 / 2)
 EXACT_UP_TO = 8
 TOP_K_ERROR = 3.5 / 8
 ORACLE = Group(tile_s=60, lateness_s=120, dedupe_key=None, dedupe_within_s=0,
-               features=tuple(Feature(f"n_{w}", "count", None, w) for w in WINDOWS_S), keep=lambda e: True)
+               features=tuple(Feature(f"n_{w}", "count", None, w) for w in WINDOWS_S), keep=lambda e: True,
+               bucketed=((180, 3),))
 START_MS = (int(time.time()) // 60 - 60) * 60_000
 CARDS = ("card-a", "card-b", "card-c")
 
@@ -105,8 +111,9 @@ def _window_problems(db: duckdb.DuckDBPyConnection, entity: str, got: dict[str, 
     """The record's sketch features over one window against DuckDB on the accepted events."""
     suffix = f"{window_s // 60}m"
     current = as_of_ms // 60_000
+    grain = GRAIN_TILES[window_s]
     where = "card_id = ? AND ts_ms // 60000 BETWEEN ? AND ?"
-    args = [entity, current - window_s // 60 + 1, current]
+    args = [entity, (current // grain - window_s // 60 // grain + 1) * grain, current]
     problems: list[Any] = []
 
     distinct = db.execute(f"SELECT count(DISTINCT merchant_id) FROM accepted WHERE {where}", args).fetchone()

@@ -38,6 +38,10 @@ final class DistinctSlot {
     return exact != null;
   }
 
+  boolean isEmpty() {
+    return exact != null && exact.size() == 0;
+  }
+
   /** The number of exact hashes; 0 once sketched. */
   int exactSize() {
     return exact == null ? 0 : exact.size();

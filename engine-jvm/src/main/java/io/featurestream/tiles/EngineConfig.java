@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructType;
@@ -53,8 +54,17 @@ final class EngineConfig implements Serializable {
   final int[] quantileK;
   /** Per top-k slot: the frequent-items sketch's maximum map size (a power of 2). */
   final int[] topKMapSize;
-  /** The sketch features, one pass per slot over its longest window (see Windows). */
+  /** The sketch features, one pass per slot and grain over its longest window (see Windows). */
   final SketchPass[] sketchPasses;
+  /** The sketch slots the engine's tiles keep (features of grain 1). */
+  final SketchSlots fine;
+  /** Sketch bucket grains above 1 (in tiles), ascending; per grain the slots its buckets keep. */
+  final int[] grains;
+  final SketchSlots[] atGrain;
+  /** Per grain: the distinct window lengths in buckets, ascending (decay boundaries, expiry). */
+  final int[][] grainWindows;
+  /** The longest window of a grain-1 sketch feature in tiles (0 if none): older tiles drop their sketches. */
+  final int fineSketchTiles;
   final int keyIdx;
   final int tsIdx;
   final int dedupeIdx;
@@ -118,7 +128,7 @@ final class EngineConfig implements Serializable {
     for (JsonNode f : json.path("features")) {
       Feature feature = new Feature(f.path("name").asText(), Agg.parse(f.path("agg").asText()),
           f.path("tiles").asInt(), f.path("slot").asInt(-1), f.path("percentile").asDouble(Double.NaN),
-          f.path("rank").asInt(0));
+          f.path("rank").asInt(0), f.path("grain").asInt(1));
       checkSketchFeature(feature);
       parsed.add(feature);
       if (feature.tiles > 0) {
@@ -137,6 +147,28 @@ final class EngineConfig implements Serializable {
     this.maxWindowTiles = windows.isEmpty() ? 0 : windows.last();
     this.hasWholeHistory = whole;
     this.sketchPasses = SketchPass.plan(features);
+    this.fine = new SketchSlots(hashSlots, quantileSlots, topKSlots);
+    TreeMap<Integer, TreeSet<Integer>> byGrain = new TreeMap<>();
+    for (Feature f : features) {
+      if (SketchPass.isSketch(f.agg) && f.grain > 1) {
+        byGrain.computeIfAbsent(f.grain, g -> new TreeSet<>()).add(f.buckets());
+      }
+    }
+    this.grains = byGrain.keySet().stream().mapToInt(Integer::intValue).toArray();
+    this.grainWindows = byGrain.values().stream()
+        .map(w -> w.stream().mapToInt(Integer::intValue).toArray()).toArray(int[][]::new);
+    this.atGrain = new SketchSlots[grains.length];
+    for (int g = 0; g < grains.length; g++) {
+      atGrain[g] = new SketchSlots(hashSlots, quantileSlots, topKSlots);
+    }
+    int fineTiles = 0;
+    for (Feature f : features) {
+      if (SketchPass.isSketch(f.agg)) {
+        (f.grain == 1 ? fine : atGrain[grainIndex(f.grain)]).use(f.agg, f.slot);
+        fineTiles = f.grain == 1 ? Math.max(fineTiles, f.tiles) : fineTiles;
+      }
+    }
+    this.fineSketchTiles = fineTiles;
 
     this.keyIdx = input.fieldIndex("_key");
     this.tsIdx = input.fieldIndex("_ts");
@@ -158,7 +190,15 @@ final class EngineConfig implements Serializable {
     this.eventType = input.fields()[eventIdx].dataType();
   }
 
+  /** The position of a grain above 1 in {@link #grains}. */
+  int grainIndex(int grain) {
+    return java.util.Arrays.binarySearch(grains, grain);
+  }
+
   private void checkSketchFeature(Feature f) {
+    if (f.grain < 1 || (f.grain > 1 && (!SketchPass.isSketch(f.agg) || f.grain > f.tiles))) {
+      throw new InvalidEngineConfigException(f.name + ": grain must be 1, or for a sketch 1..its window in tiles");
+    }
     int slots;
     switch (f.agg) {
       case APPROX_COUNT_DISTINCT:

@@ -6,23 +6,30 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * One entity's state: its tiles, whole-history last values, dedupe keys and what was emitted.
+ * One entity's state: its tiles, the sketch buckets of coarser grains, whole-history last values,
+ * dedupe keys and what was emitted.
  *
- * <p>State format 2 (the one written) adds the percentile and top-k slot counts to the header and,
- * per tile, a mode byte before each distinct-count slot (exact set or HLL sketch), then the
- * percentile slots (raw values or KLL) and top-k slots (frequent items). Format 1 (before
- * sketches) is still read: its distinct-count slots are exact sets, and a group with percentile or
- * top-k features cannot continue from it.
+ * <p>State format 3 (the one written): a tile holds only the sketch slots of grain-1 features,
+ * and after the tiles come, per grain above 1 (EngineConfig.grains), its buckets: index, then the
+ * sketch slots of that grain's features. Format 2 (sketches in every tile, no buckets) adds the
+ * percentile and top-k slot counts to the header and, per tile, a mode byte before each
+ * distinct-count slot (exact set or HLL sketch), then the percentile slots (raw values or KLL) and
+ * top-k slots (frequent items); it is read and its tiles' sketches merged into the buckets of the
+ * grains the features now have. Format 1 (before sketches) is read too: its distinct-count slots
+ * are exact sets, and a group with percentile or top-k features cannot continue from it.
  */
 final class EntityState {
   static final long NONE = Long.MIN_VALUE;
-  static final byte VERSION = 2;
+  static final byte VERSION = 3;
+  private static final byte VERSION_BEFORE_BUCKETS = 2;
   private static final byte VERSION_BEFORE_SKETCHES = 1;
 
   /** EventTime of the last record emitted; records only move forward. */
@@ -30,6 +37,8 @@ final class EntityState {
   /** Newest accepted event time. */
   long maxEvent = NONE;
   final TreeMap<Long, Tile> tiles = new TreeMap<>();
+  /** Per grain above 1 (EngineConfig.grains): bucket index (tile index / grain) → its sketches. */
+  final List<TreeMap<Long, Tile>> buckets;
   final long[] lastTs;
   final Object[] lastValue;
   /** Dedupe key hash → event time of the accepted event that holds it. */
@@ -39,10 +48,24 @@ final class EntityState {
     this.lastTs = new long[cfg.lastSlots];
     this.lastValue = new Object[cfg.lastSlots];
     Arrays.fill(lastTs, Long.MIN_VALUE);
+    this.buckets = new ArrayList<>(cfg.grains.length);
+    for (int g = 0; g < cfg.grains.length; g++) {
+      buckets.add(new TreeMap<>());
+    }
   }
 
   Tile tile(long index, EngineConfig cfg) {
     return tiles.computeIfAbsent(index, i -> new Tile(i, cfg));
+  }
+
+  /** Bucket {@code index} of grain number {@code g}. */
+  Tile bucket(int g, long index, EngineConfig cfg) {
+    return buckets.get(g).computeIfAbsent(index, i -> new Tile(i, cfg));
+  }
+
+  /** The tiles (grain 1) or the buckets of a grain. */
+  TreeMap<Long, Tile> tilesOf(int grain, EngineConfig cfg) {
+    return grain == 1 ? tiles : buckets.get(cfg.grainIndex(grain));
   }
 
   /** Latest decay boundary (tile + n) * tileMs that is at or before {@code clock}; NONE if none. */
@@ -53,6 +76,17 @@ final class EntityState {
         long b = (k + n) * cfg.tileMs;
         if (b <= clock && b > best) {
           best = b;
+        }
+      }
+    }
+    for (int g = 0; g < cfg.grains.length; g++) {
+      long width = cfg.grains[g] * cfg.tileMs;
+      for (long j : buckets.get(g).keySet()) {
+        for (int m : cfg.grainWindows[g]) {
+          long b = (j + m) * width;
+          if (b <= clock && b > best) {
+            best = b;
+          }
         }
       }
     }
@@ -70,12 +104,37 @@ final class EntityState {
         }
       }
     }
+    // A bucket leaves a window no later than its tiles (m·grain <= n tiles), so these add
+    // boundaries but never keep an entity longer.
+    for (int g = 0; g < cfg.grains.length; g++) {
+      long width = cfg.grains[g] * cfg.tileMs;
+      for (long j : buckets.get(g).keySet()) {
+        for (int m : cfg.grainWindows[g]) {
+          long b = (j + m) * width;
+          if (b > time && b < best) {
+            best = b;
+          }
+        }
+      }
+    }
     return best == Long.MAX_VALUE ? NONE : best;
   }
 
   /** Drop what no future record can use: tiles past the longest window, dedupe keys past their bound. */
   void expire(long watermark, EngineConfig cfg) {
-    tiles.headMap(Math.floorDiv(watermark, cfg.tileMs) - cfg.maxWindowTiles, true).clear();
+    long current = Math.floorDiv(watermark, cfg.tileMs);
+    tiles.headMap(current - cfg.maxWindowTiles, true).clear();
+    if (cfg.fineSketchTiles > 0 && cfg.fineSketchTiles < cfg.maxWindowTiles) {
+      // The tiles stay for the longer exact windows; their sketches only for the grain-1 ones.
+      for (Tile t : tiles.headMap(current - cfg.fineSketchTiles, true).values()) {
+        t.dropSketchesBut(null, cfg);
+      }
+    }
+    for (int g = 0; g < cfg.grains.length; g++) {
+      int[] windows = cfg.grainWindows[g];
+      buckets.get(g).headMap(Math.floorDiv(watermark, cfg.grains[g] * cfg.tileMs) - windows[windows.length - 1], true)
+          .clear();
+    }
     if (cfg.dedupeWithinMs >= 0) {
       dedupe.values().removeIf(t -> t + cfg.dedupeWithinMs < watermark);
     }
@@ -116,6 +175,7 @@ final class EntityState {
     return bytes.toByteArray();
   }
 
+  /** The tiles, then the buckets of every grain (the part of the state a map-side partial has too). */
   void writeTiles(DataOutputStream out, EngineConfig cfg) throws IOException {
     out.writeInt(tiles.size());
     for (Tile t : tiles.values()) {
@@ -129,24 +189,75 @@ final class EntityState {
         out.writeDouble(t.min(s));
         out.writeDouble(t.max(s));
       }
-      for (int s = 0; s < cfg.hashSlots; s++) {
-        t.hashes[s].writeTo(out);
-      }
-      for (int s = 0; s < cfg.quantileSlots; s++) {
-        t.quantiles[s].writeTo(out);
-      }
-      for (int s = 0; s < cfg.topKSlots; s++) {
-        t.topK[s].writeTo(out);
+      if (cfg.fineSketchTiles > 0) {
+        // One byte instead of the empty slots of the tiles that dropped their sketches.
+        boolean empty = t.sketchesEmpty(cfg.fine);
+        out.writeBoolean(!empty);
+        if (!empty) {
+          writeSketches(out, t, cfg, cfg.fine);
+        }
       }
       for (int s = 0; s < cfg.lastSlots; s++) {
         out.writeLong(t.lastTs[s]);
         Values.write(out, t.lastValue[s]);
       }
     }
+    for (int g = 0; g < cfg.grains.length; g++) {
+      out.writeInt(buckets.get(g).size());
+      for (Tile b : buckets.get(g).values()) {
+        out.writeLong(b.index);
+        writeSketches(out, b, cfg, cfg.atGrain[g]);
+      }
+    }
   }
 
-  /** Tiles as {@link #writeTiles} writes them in state format {@code version}. */
+  private static void writeSketches(DataOutputStream out, Tile t, EngineConfig cfg, SketchSlots keep)
+      throws IOException {
+    for (int s = 0; s < cfg.hashSlots; s++) {
+      if (keep.hash[s]) {
+        t.hashes[s].writeTo(out);
+      }
+    }
+    for (int s = 0; s < cfg.quantileSlots; s++) {
+      if (keep.quantile[s]) {
+        t.quantiles[s].writeTo(out);
+      }
+    }
+    for (int s = 0; s < cfg.topKSlots; s++) {
+      if (keep.topK[s]) {
+        t.topK[s].writeTo(out);
+      }
+    }
+  }
+
+  private static void readSketches(DataInputStream in, Tile t, EngineConfig cfg, SketchSlots keep, byte version)
+      throws IOException {
+    for (int slot = 0; slot < cfg.hashSlots; slot++) {
+      if (!keep.hash[slot]) {
+        continue;
+      }
+      if (version == VERSION_BEFORE_SKETCHES) {
+        t.hashes[slot].readFormat1(in);
+      } else {
+        t.hashes[slot].readFrom(in);
+      }
+    }
+    for (int slot = 0; slot < cfg.quantileSlots; slot++) {
+      if (keep.quantile[slot]) {
+        t.quantiles[slot].readFrom(in);
+      }
+    }
+    for (int slot = 0; slot < cfg.topKSlots; slot++) {
+      if (keep.topK[slot]) {
+        t.topK[slot].readFrom(in);
+      }
+    }
+  }
+
+  /** Tiles (and buckets) as {@link #writeTiles} writes them in state format {@code version}. */
   void readTiles(DataInputStream in, EngineConfig cfg, byte version) throws IOException {
+    boolean bucketed = version >= VERSION;
+    SketchSlots inTiles = bucketed ? cfg.fine : SketchSlots.all(cfg.hashSlots, cfg.quantileSlots, cfg.topKSlots);
     int count = in.readInt();
     for (int i = 0; i < count; i++) {
       Tile t = new Tile(in.readLong(), cfg);
@@ -155,24 +266,41 @@ final class EntityState {
         t.setNumeric(slot, in.readLong(), in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble(),
             in.readDouble());
       }
-      for (int slot = 0; slot < cfg.hashSlots; slot++) {
-        if (version == VERSION_BEFORE_SKETCHES) {
-          t.hashes[slot].readFormat1(in);
-        } else {
-          t.hashes[slot].readFrom(in);
-        }
-      }
-      for (int slot = 0; slot < cfg.quantileSlots; slot++) {
-        t.quantiles[slot].readFrom(in);
-      }
-      for (int slot = 0; slot < cfg.topKSlots; slot++) {
-        t.topK[slot].readFrom(in);
+      if (!bucketed || (cfg.fineSketchTiles > 0 && in.readBoolean())) {
+        readSketches(in, t, cfg, inTiles, version);
       }
       for (int slot = 0; slot < cfg.lastSlots; slot++) {
         t.lastTs[slot] = in.readLong();
         t.lastValue[slot] = Values.read(in);
       }
       tiles.put(t.index, t);
+    }
+    if (!bucketed) {
+      intoBuckets(cfg);
+      return;
+    }
+    for (int g = 0; g < cfg.grains.length; g++) {
+      int size = in.readInt();
+      for (int i = 0; i < size; i++) {
+        Tile b = new Tile(in.readLong(), cfg);
+        readSketches(in, b, cfg, cfg.atGrain[g], version);
+        buckets.get(g).put(b.index, b);
+      }
+    }
+  }
+
+  /**
+   * State of formats 1 and 2 kept every sketch in the tiles: each tile's sketches go to the
+   * buckets of the grains their features now have, and leave the tile unless a feature of grain
+   * 1 reads them (values as if the events had come with this definition; sketch merges stay
+   * within the sketches' bounds).
+   */
+  private void intoBuckets(EngineConfig cfg) {
+    for (Tile t : tiles.values()) {
+      for (int g = 0; g < cfg.grains.length; g++) {
+        t.sketchesInto(bucket(g, Math.floorDiv(t.index, cfg.grains[g]), cfg), cfg.atGrain[g]);
+      }
+      t.dropSketchesBut(cfg.fine, cfg);
     }
   }
 
@@ -185,10 +313,17 @@ final class EntityState {
         lastValue[i] = other.lastValue[i];
       }
     }
-    for (Tile t : other.tiles.values()) {
-      Tile mine = tiles.get(t.index);
+    mergeTiles(tiles, other.tiles, cfg);
+    for (int g = 0; g < cfg.grains.length; g++) {
+      mergeTiles(buckets.get(g), other.buckets.get(g), cfg);
+    }
+  }
+
+  private static void mergeTiles(TreeMap<Long, Tile> into, TreeMap<Long, Tile> from, EngineConfig cfg) {
+    for (Tile t : from.values()) {
+      Tile mine = into.get(t.index);
       if (mine == null) {
-        tiles.put(t.index, t);
+        into.put(t.index, t);
       } else {
         mine.merge(t, cfg);
       }
@@ -201,9 +336,9 @@ final class EntityState {
       int numeric = in.readInt();
       int hash = in.readInt();
       int last = in.readInt();
-      boolean known = version == VERSION || version == VERSION_BEFORE_SKETCHES;
-      int quantile = version == VERSION ? in.readInt() : 0;
-      int topK = version == VERSION ? in.readInt() : 0;
+      boolean known = version == VERSION || version == VERSION_BEFORE_BUCKETS || version == VERSION_BEFORE_SKETCHES;
+      int quantile = version != VERSION_BEFORE_SKETCHES ? in.readInt() : 0;
+      int topK = version != VERSION_BEFORE_SKETCHES ? in.readInt() : 0;
       if (!known || numeric != cfg.numericSlots || hash != cfg.hashSlots || last != cfg.lastSlots
           || quantile != cfg.quantileSlots || topK != cfg.topKSlots) {
         throw new IncompatibleStateException(String.format(

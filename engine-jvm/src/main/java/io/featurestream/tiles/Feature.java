@@ -15,17 +15,28 @@ final class Feature implements Serializable {
   final double percentile;
   /** top_k and its share: which of the most frequent values (1 = the most frequent). */
   final int rank;
+  /**
+   * Sketch features: the tiles per sketch bucket (1 = the sketch lives in the tiles themselves).
+   * The window is then its last {@code tiles / grain} buckets, the current one partial.
+   */
+  final int grain;
 
-  Feature(String name, Agg agg, int tiles, int slot, double percentile, int rank) {
+  Feature(String name, Agg agg, int tiles, int slot, double percentile, int rank, int grain) {
     this.name = name;
     this.agg = agg;
     this.tiles = tiles;
     this.slot = slot;
     this.percentile = percentile;
     this.rank = rank;
+    this.grain = grain;
   }
 
   Feature(String name, Agg agg, int tiles, int slot) {
-    this(name, agg, tiles, slot, Double.NaN, 0);
+    this(name, agg, tiles, slot, Double.NaN, 0, 1);
+  }
+
+  /** The window in sketch buckets (in tiles when the grain is 1). */
+  int buckets() {
+    return tiles / grain;
   }
 }

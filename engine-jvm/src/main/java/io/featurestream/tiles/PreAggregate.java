@@ -48,7 +48,7 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
   /** Partials held per task before they are flushed (bounds the map side's memory). */
   static final int MAX_ENTITIES = 50_000;
   /** Partials live only between a task and the state function of the same job: never stored. */
-  private static final byte PARTIAL_VERSION = 2;
+  private static final byte PARTIAL_VERSION = 3;
 
   private final EngineConfig cfg;
   private final int width;

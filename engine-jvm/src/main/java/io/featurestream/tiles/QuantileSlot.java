@@ -31,6 +31,10 @@ final class QuantileSlot {
     this.k = k;
   }
 
+  boolean isEmpty() {
+    return isRaw() && size == 0;
+  }
+
   private boolean isRaw() {
     return sketch == null && packed == null;
   }

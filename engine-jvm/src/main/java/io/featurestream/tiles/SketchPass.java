@@ -7,10 +7,11 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The sketch features of one input slot (distinct counts, percentiles, top-k), evaluated in one
- * pass: every window ends at the current tile, so the slot's tiles are merged from the newest
- * backwards and each window is read off the running merge when its oldest tile is in. A record
- * with windows of 5 minutes, 1 hour and 1 day merges each tile once, not three times.
+ * The sketch features of one input slot (distinct counts, percentiles, top-k) at one grain,
+ * evaluated in one pass: every window ends at the current tile (or bucket), so the slot's tiles
+ * are merged from the newest backwards and each window is read off the running merge when its
+ * oldest tile is in. A record with windows of 5 minutes, 1 hour and 1 day at one grain merges
+ * each tile once, not three times.
  */
 final class SketchPass implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -18,14 +19,17 @@ final class SketchPass implements Serializable {
   /** APPROX_COUNT_DISTINCT, APPROX_PERCENTILE or TOP_K (which also serves TOP_K_SHARE). */
   final Agg kind;
   final int slot;
-  /** Window lengths in tiles, ascending. */
+  /** Tiles per bucket: 1 reads the engine's tiles, more the buckets of that grain. */
+  final int grain;
+  /** Window lengths in buckets of the grain (in tiles at grain 1), ascending. */
   final int[] windows;
   /** Per window, the indices (into EngineConfig.features) of the columns it gives. */
   final int[][] features;
 
-  private SketchPass(Agg kind, int slot, int[] windows, int[][] features) {
+  private SketchPass(Agg kind, int slot, int grain, int[] windows, int[][] features) {
     this.kind = kind;
     this.slot = slot;
+    this.grain = grain;
     this.windows = windows;
     this.features = features;
   }
@@ -48,13 +52,13 @@ final class SketchPass implements Serializable {
   }
 
   static SketchPass[] plan(Feature[] features) {
-    // (kind, slot) -> window -> feature indices, in a stable order.
+    // (kind, slot, grain) -> window in buckets -> feature indices, in a stable order.
     Map<String, TreeMap<Integer, List<Integer>>> bySlot = new TreeMap<>();
     for (int i = 0; i < features.length; i++) {
       Agg kind = kindOf(features[i].agg);
       if (kind != null) {
-        bySlot.computeIfAbsent(kind.name() + ":" + features[i].slot, k -> new TreeMap<>())
-            .computeIfAbsent(features[i].tiles, n -> new ArrayList<>()).add(i);
+        bySlot.computeIfAbsent(kind.name() + ":" + features[i].slot + ":" + features[i].grain, k -> new TreeMap<>())
+            .computeIfAbsent(features[i].buckets(), n -> new ArrayList<>()).add(i);
       }
     }
     List<SketchPass> passes = new ArrayList<>();
@@ -68,7 +72,8 @@ final class SketchPass implements Serializable {
         windows[w] = window.getKey();
         columns[w++] = window.getValue().stream().mapToInt(Integer::intValue).toArray();
       }
-      passes.add(new SketchPass(Agg.valueOf(parts[0]), Integer.parseInt(parts[1]), windows, columns));
+      passes.add(new SketchPass(Agg.valueOf(parts[0]), Integer.parseInt(parts[1]), Integer.parseInt(parts[2]),
+          windows, columns));
     }
     return passes.toArray(new SketchPass[0]);
   }

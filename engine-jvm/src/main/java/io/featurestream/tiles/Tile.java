@@ -96,6 +96,86 @@ final class Tile {
     }
   }
 
+  /** One event's sketch inputs into the sketch slots this tile keeps (see SketchSlots). */
+  void addSketches(EngineConfig cfg, SketchSlots keep, org.apache.spark.sql.Row row) {
+    for (int i = 0; i < cfg.hashSlots; i++) {
+      int idx = cfg.hashIdx + i;
+      if (keep.hash[i] && !row.isNullAt(idx)) {
+        hashes[i].add(row.getLong(idx));
+      }
+    }
+    for (int i = 0; i < cfg.quantileSlots; i++) {
+      int idx = cfg.quantileIdx + i;
+      if (keep.quantile[i] && !row.isNullAt(idx)) {
+        quantiles[i].add(row.getDouble(idx));
+      }
+    }
+    for (int i = 0; i < cfg.topKSlots; i++) {
+      int idx = cfg.topKIdx + i;
+      if (keep.topK[i] && !row.isNullAt(idx)) {
+        topK[i].add(row.getString(idx));
+      }
+    }
+  }
+
+  /** Merges this tile's sketch slots that {@code keep} holds into {@code bucket} (state formats 1 and 2). */
+  void sketchesInto(Tile bucket, SketchSlots keep) {
+    for (int s = 0; s < hashes.length; s++) {
+      if (keep.hash[s]) {
+        bucket.hashes[s].merge(hashes[s]);
+      }
+    }
+    for (int s = 0; s < quantiles.length; s++) {
+      if (keep.quantile[s]) {
+        bucket.quantiles[s].merge(quantiles[s]);
+      }
+    }
+    for (int s = 0; s < topK.length; s++) {
+      if (keep.topK[s]) {
+        bucket.topK[s].merge(topK[s]);
+      }
+    }
+  }
+
+  /** Empties the sketch slots that {@code keep} does not hold (null: every slot). */
+  void dropSketchesBut(SketchSlots keep, EngineConfig cfg) {
+    for (int s = 0; s < hashes.length; s++) {
+      if ((keep == null || !keep.hash[s]) && !hashes[s].isEmpty()) {
+        hashes[s] = new DistinctSlot(cfg.distinctExactUpTo[s], cfg.distinctLgK[s]);
+      }
+    }
+    for (int s = 0; s < quantiles.length; s++) {
+      if ((keep == null || !keep.quantile[s]) && !quantiles[s].isEmpty()) {
+        quantiles[s] = new QuantileSlot(cfg.quantileK[s]);
+      }
+    }
+    for (int s = 0; s < topK.length; s++) {
+      if ((keep == null || !keep.topK[s]) && !topK[s].isEmpty()) {
+        topK[s] = new TopKSlot(cfg.topKMapSize[s]);
+      }
+    }
+  }
+
+  /** Whether every sketch slot that {@code keep} holds is empty. */
+  boolean sketchesEmpty(SketchSlots keep) {
+    for (int s = 0; s < hashes.length; s++) {
+      if (keep.hash[s] && !hashes[s].isEmpty()) {
+        return false;
+      }
+    }
+    for (int s = 0; s < quantiles.length; s++) {
+      if (keep.quantile[s] && !quantiles[s].isEmpty()) {
+        return false;
+      }
+    }
+    for (int s = 0; s < topK.length; s++) {
+      if (keep.topK[s] && !topK[s].isEmpty()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   void addLast(int slot, long ts, Object value) {
     if (Values.newer(ts, value, lastTs[slot], lastValue[slot])) {
       lastTs[slot] = ts;

@@ -205,23 +205,9 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
           tile.addNumeric(i, row.getDouble(idx));
         }
       }
-      for (int i = 0; i < cfg.hashSlots; i++) {
-        int idx = cfg.hashIdx + i;
-        if (!row.isNullAt(idx)) {
-          tile.hashes[i].add(row.getLong(idx));
-        }
-      }
-      for (int i = 0; i < cfg.quantileSlots; i++) {
-        int idx = cfg.quantileIdx + i;
-        if (!row.isNullAt(idx)) {
-          tile.quantiles[i].add(row.getDouble(idx));
-        }
-      }
-      for (int i = 0; i < cfg.topKSlots; i++) {
-        int idx = cfg.topKIdx + i;
-        if (!row.isNullAt(idx)) {
-          tile.topK[i].add(row.getString(idx));
-        }
+      tile.addSketches(cfg, cfg.fine, row);
+      for (int g = 0; g < cfg.grains.length; g++) {
+        s.bucket(g, Math.floorDiv(tile.index, cfg.grains[g]), cfg).addSketches(cfg, cfg.atGrain[g], row);
       }
     }
     for (int i = 0; i < cfg.lastSlots; i++) {

@@ -29,7 +29,7 @@ final class TopKSlot {
     this.mapSize = mapSize;
   }
 
-  private boolean isEmpty() {
+  boolean isEmpty() {
     return sketch == null && packed == null;
   }
 

@@ -5,7 +5,8 @@ import java.util.NavigableMap;
 
 /**
  * Feature values as of a time T: a window of n tiles covers the tile holding T and the n - 1
- * tiles before it (events are never later than T, see TileFunction).
+ * tiles before it (events are never later than T, see TileFunction). A sketch feature of grain
+ * c > 1 covers the bucket of c tiles holding T and the floor(n / c) - 1 buckets before it.
  */
 final class Windows {
   private Windows() {}
@@ -27,11 +28,16 @@ final class Windows {
     return values;
   }
 
-  /** One slot's sketch features: its tiles merged newest first, each window read when complete. */
-  private static void sketchValues(SketchPass pass, EntityState s, long current, EngineConfig cfg,
+  /**
+   * One slot's sketch features at one grain: its tiles (or buckets) merged newest first, each
+   * window read when complete. A window of m buckets holds the current bucket (partial) and the
+   * m - 1 before it.
+   */
+  private static void sketchValues(SketchPass pass, EntityState s, long currentTile, EngineConfig cfg,
                                    Object[] values) {
+    long current = Math.floorDiv(currentTile, pass.grain);
     int longest = pass.windows[pass.windows.length - 1];
-    NavigableMap<Long, Tile> tiles = s.tiles.subMap(current - longest + 1, true, current, true);
+    NavigableMap<Long, Tile> tiles = s.tilesOf(pass.grain, cfg).subMap(current - longest + 1, true, current, true);
     Iterator<Tile> newestFirst = tiles.descendingMap().values().iterator();
     Tile next = newestFirst.hasNext() ? newestFirst.next() : null;
     int slot = pass.slot;
