@@ -1,7 +1,9 @@
 """OpenLineage run events for every job: START when it begins, COMPLETE / FAIL / ABORT at the end.
 
 File transport by default (one JSON event per line, appended), HTTP (Marquez, DataHub, ...) when
-the profile says `lineage.transport: http`. Emitting never fails a job: an error is logged and
+the profile says `lineage.transport: http`; OpenLineage's standard variables (`OPENLINEAGE_URL`,
+`_ENDPOINT`, `_API_KEY`, `_NAMESPACE`, `_DISABLED`) override the profile (`from_environment`).
+Emitting never fails a job: an error is logged and
 counted (`featurestream_lineage_errors_total`). Dataset names follow OpenLineage's naming spec:
 Kafka `kafka://host:port` + topic, S3 `s3://bucket` + key, local files `file` + absolute path; a
 SageMaker feature group is `arn:aws:sagemaker:<region>:<account>` + `feature-group/<name>`.
@@ -17,7 +19,7 @@ import json
 import logging
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,10 +67,65 @@ def feature_group(name: str, region: str, account: str | None = None,
     return DatasetRef(namespace, f"feature-group/{name}", tuple(fields))
 
 
+_JDBC_SCHEMES = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def jdbc_table(url: str, table: str | None = None, query: str | None = None) -> DatasetRef:
+    """A JDBC table (or query) by OpenLineage's naming: `postgres://host:port` + `db.schema.table`,
+    `mysql://host:port` + `db.table`. The URL is masked first and its parameters (user, options)
+    left out, so no credential can reach a lineage record; a query is named by a hash of its text."""
+    import hashlib
+
+    from featurestream.config.credentials import redact
+
+    parts = urlsplit(redact(url).removeprefix("jdbc:"))
+    scheme = _JDBC_SCHEMES.get(parts.scheme, parts.scheme)
+    host = parts.hostname or "localhost"
+    namespace = f"{scheme}://{host}:{parts.port}" if parts.port else f"{scheme}://{host}"
+    database = parts.path.strip("/") or "default"
+    if table is not None:
+        if scheme == "postgres" and "." not in table:
+            table = f"public.{table}"
+        return DatasetRef(namespace, f"{database}.{table}")
+    digest = hashlib.sha256(str(query).encode("utf-8")).hexdigest()[:12]
+    return DatasetRef(namespace, f"{database}.query_{digest}")
+
+
 def account_of(arn: str | None) -> str | None:
     """The account id of an ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`)."""
     parts = (arn or "").split(":")
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def from_environment(spec: LineageSpec, env: Mapping[str, str] | None = None) -> LineageSpec:
+    """The profile's settings with OpenLineage's standard variables on top, as every OpenLineage
+    integration reads them: `OPENLINEAGE_DISABLED` (no events), `OPENLINEAGE_URL` (HTTP transport to
+    it, with `OPENLINEAGE_ENDPOINT` and `OPENLINEAGE_API_KEY`), `OPENLINEAGE_NAMESPACE` (the jobs'
+    namespace). A value the profile would refuse (a URL with a password) is a warning and ignored."""
+    environ = os.environ if env is None else env
+    if environ.get("OPENLINEAGE_DISABLED", "").strip().lower() in _TRUE:
+        return spec.model_copy(update={"transport": "none"})
+    update: dict[str, Any] = {}
+    if environ.get("OPENLINEAGE_NAMESPACE", "").strip():
+        update["namespace"] = environ["OPENLINEAGE_NAMESPACE"].strip()
+    if environ.get("OPENLINEAGE_URL", "").strip():
+        update.update(transport="http", url=environ["OPENLINEAGE_URL"].strip(),
+                      endpoint=environ.get("OPENLINEAGE_ENDPOINT", "").strip() or spec.endpoint)
+        if environ.get("OPENLINEAGE_API_KEY"):
+            update["api_key_env"] = "OPENLINEAGE_API_KEY"
+    if not update:
+        return spec
+    try:
+        return LineageSpec.model_validate({**spec.model_dump(), **update})
+    except ValueError as exc:
+        from featurestream.config.credentials import redact
+
+        reason = redact(str(exc).strip().splitlines()[-1])[:300]
+        log.warning(json.dumps({"event": "lineage_environment_ignored", "error": reason}))
+        return spec
 
 
 def default_file() -> str:
@@ -110,6 +167,7 @@ class LineageRun:
                  parent: ParentRun | None = None) -> None:
         from openlineage.client.uuid import generate_new_uuid
 
+        spec = from_environment(spec)
         self.spec = spec
         self.job = job
         self.processing = processing

@@ -106,7 +106,7 @@ class SageMakerLineage:
                  on_error: Callable[[], None] | None = None) -> None:
         self.client = client
         self.required = required
-        self._on_error = on_error
+        self.on_error = on_error
 
     def record(self, action: Action, inputs: dict[str, Artifact], outputs: dict[str, Artifact]) -> Recorded:
         """Inputs ContributedTo the action, which Produced the outputs; keys name each role."""
@@ -189,11 +189,63 @@ class SageMakerLineage:
         reason = f"{code}: {text}" if code and code not in text else text
         log.warning(json.dumps({"event": "sagemaker_lineage_failed", "run": what, "error": reason,
                                 "policy": "error" if self.required else "warning"}))
-        if self._on_error is not None:
-            self._on_error()
+        if self.on_error is not None:
+            self.on_error()
         if self.required:
             raise LineageError(f"SageMaker lineage for {what}: {reason}") from exc
         return reason
+
+
+def feature_group_artifact(client: Any, name: str, fingerprint: str | None = None) -> Artifact:
+    """A feature group's artifact: its ARN (DescribeFeatureGroup) and definition fingerprint (given by
+    the job that has the definition, else the `featurestream:definition` tag the group carries)."""
+    from featurestream.connectors.provisioning import stored_fingerprint
+
+    description = client.describe_feature_group(FeatureGroupName=name)
+    found = fingerprint or stored_fingerprint(client, description)
+    group = str(description["FeatureGroupName"])
+    return Artifact(uri=str(description["FeatureGroupArn"]), type=FEATURE_GROUP, name=entity_name(group),
+                    source_id=found, properties={"feature_group_name": group,
+                                                 "definition_fingerprint": found or "(none recorded)"})
+
+
+def path_artifact(path: str, type_: str = OFFLINE_DATA, **properties: str) -> Artifact:
+    """Files by URI: s3a:// as s3://, a local path as file:///absolute/path."""
+    from featurestream.ops.lineage import path_dataset
+
+    dataset = path_dataset(path)
+    uri = "file://" + dataset.name if dataset.namespace == "file" else f"{dataset.namespace}/{dataset.name}"
+    return Artifact(uri=uri, type=type_, properties=dict(properties))
+
+
+def dataset_artifact(namespace: str, name: str, type_: str, **properties: str) -> Artifact:
+    """An OpenLineage dataset (`postgres://host:port` + `db.schema.table`, `kafka://host:port` + topic)
+    as one URI: the same name in both lineage systems."""
+    return Artifact(uri=f"{namespace}/{name}", type=type_, properties=dict(properties))
+
+
+def entity_name(text: str) -> str:
+    """An ExperimentEntityName: letters and digits joined by hyphens, at most 120 characters."""
+    parts = "".join(c if c.isalnum() else "-" for c in text).split("-")
+    return "-".join(p for p in parts if p)[:120].strip("-") or "featurestream"
+
+
+Artifacts = Callable[[], dict[str, Artifact]]
+
+
+def record_run(lineage: SageMakerLineage | None, action: Action, inputs: Artifacts,
+               outputs: Artifacts) -> Recorded | None:
+    """Record one run when lineage is on; building the artifacts (DescribeFeatureGroup) is under the
+    same failure policy as the lineage calls."""
+    if lineage is None:
+        return None
+    try:
+        found_inputs, found_outputs = inputs(), outputs()
+    except LineageError:
+        raise
+    except Exception as exc:
+        return Recorded(error=lineage.failure(f"{action.job} {action.subject}", exc))
+    return lineage.record(action, found_inputs, found_outputs)
 
 
 def _properties(values: dict[str, str]) -> dict[str, str]:

@@ -7,32 +7,15 @@ out and the URL is masked first (featurestream.config.credentials), so no creden
 
 from __future__ import annotations
 
-import hashlib
-from urllib.parse import urlsplit
-
-from featurestream.config.credentials import redact
 from featurestream.config.training_set import LabelsSpec, TrainingSetSpec
-from featurestream.ops.lineage import DatasetRef, path_dataset
-
-_SCHEMES = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+from featurestream.ops.lineage import DatasetRef, jdbc_table, path_dataset
 
 
 def labels_dataset(spec: LabelsSpec) -> DatasetRef:
     if spec.path is not None or spec.jdbc is None:
         return path_dataset(str(spec.path))
-    url = urlsplit(redact(spec.jdbc.url).removeprefix("jdbc:"))
-    scheme = _SCHEMES.get(url.scheme, url.scheme)
-    host = url.hostname or "localhost"
-    namespace = f"{scheme}://{host}:{url.port}" if url.port else f"{scheme}://{host}"
-    database = url.path.strip("/") or "default"
-    if spec.table is not None:
-        table = spec.table
-        if scheme == "postgres" and "." not in table:
-            table = f"public.{table}"
-        return DatasetRef(namespace, f"{database}.{table}")
-    # A query has no table name: name it by its text, so the same query is the same dataset.
-    digest = hashlib.sha256(str(spec.query).encode("utf-8")).hexdigest()[:12]
-    return DatasetRef(namespace, f"{database}.query_{digest}")
+    # A query has no table name: it is named by its text, so the same query is the same dataset.
+    return jdbc_table(spec.jdbc.url, spec.table, spec.query)
 
 
 def datasets(spec: TrainingSetSpec, *, export: bool) -> tuple[list[DatasetRef], list[DatasetRef]]:

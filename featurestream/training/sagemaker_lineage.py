@@ -22,64 +22,34 @@ from featurestream.training.lineage import labels_dataset
 from featurestream.training.manifest import config_hash, to_json
 
 
-def uri_of(path: str) -> str:
-    """A location as a URI: s3a:// read as s3://, a local path as file:///absolute/path."""
-    from featurestream.ops.lineage import path_dataset
-
-    dataset = path_dataset(path)
-    if dataset.namespace == "file":
-        return "file://" + dataset.name
-    return f"{dataset.namespace}/{dataset.name}"
-
-
-def feature_group_artifact(client: Any, group: FeatureGroupInput) -> sm.Artifact:
-    """The group's artifact: its ARN and fingerprint from SageMaker, else the Parquet path read."""
+def _group(client: Any, group: FeatureGroupInput) -> sm.Artifact:
     if group.feature_group is None:
-        return sm.Artifact(uri=uri_of(group.path), type=sm.OFFLINE_DATA, properties={"name": group.name})
-    from featurestream.connectors.provisioning import stored_fingerprint
-
-    description = client.describe_feature_group(FeatureGroupName=group.feature_group)
-    fingerprint = stored_fingerprint(client, description)
-    return sm.Artifact(uri=str(description["FeatureGroupArn"]), type=sm.FEATURE_GROUP,
-                       name=_entity_name(str(description["FeatureGroupName"])), source_id=fingerprint,
-                       properties={"feature_group_name": str(description["FeatureGroupName"]),
-                                   "definition_fingerprint": fingerprint or "(none recorded)"})
+        return sm.path_artifact(group.path, name=group.name)
+    return sm.feature_group_artifact(client, group.feature_group)
 
 
-def graph(client: Any, spec: TrainingSetSpec, output_path: str,
-          manifest_path: str) -> tuple[sm.Action, dict[str, sm.Artifact], dict[str, sm.Artifact]]:
+def _inputs(client: Any, spec: TrainingSetSpec) -> dict[str, sm.Artifact]:
     labels = labels_dataset(spec.labels)
-    labels_uri = f"{labels.namespace}/{labels.name}" if labels.namespace != "file" else "file://" + labels.name
-    inputs = {"labels": sm.Artifact(uri=labels_uri, type=sm.DATA_SOURCE if spec.labels.jdbc else sm.OFFLINE_DATA,
-                                    properties={"timestamp_column": spec.labels.timestamp_column})}
+    found = {"labels": sm.path_artifact(str(spec.labels.path)) if spec.labels.jdbc is None else
+             sm.dataset_artifact(labels.namespace, labels.name, sm.DATA_SOURCE)}
     for group in spec.feature_groups:
-        inputs[f"feature_group:{group.name}"] = feature_group_artifact(client, group)
-    digest = config_hash(spec)
-    outputs = {"training_set": sm.Artifact(uri=uri_of(output_path), type=sm.TRAINING_SET,
-                                           name=_entity_name(f"training-set-{spec.name}"), source_id=digest,
-                                           properties={"manifest": uri_of(manifest_path), "config_hash": digest,
-                                                       "training_set": spec.name})}
-    action = sm.Action(job="training-set", subject=spec.name, identity=digest,
-                       uri=f"featurestream://training-set/{spec.name}", properties={"config_hash": digest})
-    return action, inputs, outputs
+        found[f"feature_group:{group.name}"] = _group(client, group)
+    return found
 
 
 def record(spark: SparkSession, lineage: sm.SageMakerLineage, spec: TrainingSetSpec, output_path: str,
            manifest_path: str, manifest: dict[str, Any]) -> sm.Recorded:
     """Record the build, then rewrite the manifest with what was recorded (or the failure)."""
-    try:
-        action, inputs, outputs = graph(lineage.client, spec, output_path, manifest_path)
-    except Exception as exc:  # DescribeFeatureGroup refused: the same policy as the lineage calls
-        recorded = sm.Recorded(error=lineage.failure(f"training-set {spec.name}", exc))
-    else:
-        recorded = lineage.record(action, inputs, outputs)
+    digest = config_hash(spec)
+    output = sm.path_artifact(output_path, sm.TRAINING_SET, manifest=sm.path_artifact(manifest_path).uri,
+                              config_hash=digest, training_set=spec.name)
+    output = sm.Artifact(output.uri, output.type, sm.entity_name(f"training-set-{spec.name}"), digest,
+                         output.properties)
+    action = sm.Action(job="training-set", subject=spec.name, identity=digest,
+                       uri=f"featurestream://training-set/{spec.name}", properties={"config_hash": digest})
+    recorded = sm.record_run(lineage, action, lambda: _inputs(lineage.client, spec), lambda: {"training_set": output})
+    assert recorded is not None
     manifest["sagemaker_lineage"] = {**recorded.describe(),
-                                     "training_set_artifact_arn": recorded.artifacts.get("training_set") or None}
+                                     "training_set_artifact_arn": recorded.artifacts.get("training_set")}
     hadoop_fs.write_text(spark, manifest_path, to_json(manifest))
     return recorded
-
-
-def _entity_name(text: str) -> str:
-    """An ExperimentEntityName: letters and digits joined by hyphens, at most 120 characters."""
-    parts = "".join(c if c.isalnum() else "-" for c in text).split("-")
-    return "-".join(p for p in parts if p)[:120].strip("-") or "featurestream"

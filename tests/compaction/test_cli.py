@@ -70,7 +70,8 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     collector, events_file = tmp_path / "collector", tmp_path / "lineage.jsonl"
     config = write_config(tmp_path / "compaction.yaml", output, str(source), group.name,
                           f"metrics: {{textfile_dir: '{collector}'}}\n"
-                          f"lineage: {{transport: file, file: '{events_file}'}}\n")
+                          f"lineage: {{transport: file, file: '{events_file}', sagemaker: {{enabled: true}}}}\n")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", emulator.url)  # SageMaker lineage in this suite's emulator
     # As Airflow's OpenLineage provider hands them to a task's process.
     parent, root = str(uuid.uuid4()), str(uuid.uuid4())
     monkeypatch.setenv("OPENLINEAGE_PARENT_ID", f"airflow/featurestream_compact_hourly.compact/{parent}")
@@ -108,9 +109,16 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     assert facet["run"]["runId"] == parent and facet["job"]["name"] == "featurestream_compact_hourly.compact"
     assert facet["root"]["run"]["runId"] == root
     assert events[1]["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == len(expected)
+    # SageMaker lineage: the offline data ContributedTo the compaction, which Produced the output.
+    recorded = done["sagemaker_lineage"]
+    assert recorded["error"] is None and recorded["associations"] == 2
+    assert set(recorded["artifacts"]) == {"feature_group", "compacted"}
 
     code, report, _ = run_cli(capsys, "--config", str(config))
     assert code == 0 and report is not None and report["feature_groups"][0]["status"] == "noop"
+    again = report["feature_groups"][0]["sagemaker_lineage"]  # the re-run reuses every entity
+    assert again["associations"] == 0 and again["artifacts"] == recorded["artifacts"]
+    assert again["action_arn"] == recorded["action_arn"]
 
     # Another live run holds the group: exit 1, the summary says why, nothing changes.
     lock_file = output / group.name / "_compaction" / "lock.json"

@@ -83,7 +83,7 @@ def test_a_new_version_backfilled_to_a_switch_time_then_streamed_equals_a_from_s
         "feature_store": {"offline_store_s3_uri": f"s3://featurestream-offline/v2-{suffix}"},
         "spark": {"master": "local[2]", "shuffle_partitions": 2},
         "checkpoint_root": str(tmp_path / "checkpoints"), "dlq_path": str(tmp_path / "dlq"),
-        "metrics": {"enabled": False}, "lineage": {"transport": "none"},
+        "metrics": {"enabled": False}, "lineage": {"transport": "none", "sagemaker": {"enabled": True}},
     }))
     events = _events()
     history = tmp_path / "history.jsonl"
@@ -131,3 +131,19 @@ def test_a_new_version_backfilled_to_a_switch_time_then_streamed_equals_a_from_s
         problems += [(row["card_id"], row["event_time"], k, row.get(k), v) for k, v in want.items()
                      if not _same(row.get(k), v)]
     assert not problems, problems[:5]
+
+    # SageMaker lineage: the history file ContributedTo the backfill, the topic to the stream, and
+    # both Produced the group's artifact (its ARN, the fingerprint the apply tagged it with).
+    sm = boto3.client("sagemaker")
+    arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]
+    (artifact,) = sm.list_artifacts(SourceUri=arn, ArtifactType="FeatureGroup")["ArtifactSummaries"]
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert artifact["Source"]["SourceTypes"] == [{"SourceIdType": "Custom", "Value": tags["featurestream:definition"]}]
+    producers = {e["SourceType"]: e["SourceArn"] for e in sm.list_associations(
+        DestinationArn=artifact["ArtifactArn"], AssociationType="Produced")["AssociationSummaries"]}
+    assert set(producers) == {"featurestream-backfill", "featurestream-stream"}
+    inputs = {kind: [sm.describe_artifact(ArtifactArn=e["SourceArn"])["Source"]["SourceUri"]
+                     for e in sm.list_associations(DestinationArn=arn_)["AssociationSummaries"]]
+              for kind, arn_ in producers.items()}
+    assert inputs["featurestream-backfill"] == ["file://" + str(history.resolve())]
+    assert inputs["featurestream-stream"] == [f"kafka://{stack_env['FEATURESTREAM_KAFKA_BOOTSTRAP'].split(',')[0]}/{topic}"]

@@ -156,3 +156,27 @@ def test_a_url_credential_is_masked_in_logs_and_lineage_without_being_registered
     assert "Hunter2Secret" not in text
     assert read_events(tmp_path / "ol.jsonl")[-1]["run"]["facets"]["errorMessage"]["message"] == (
         "No suitable driver found for jdbc:mysql://admin:***@db/labels")
+
+
+def test_standard_openlineage_variables_override_the_profile(http_collector: str, monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    """OPENLINEAGE_URL/_ENDPOINT/_API_KEY/_NAMESPACE send the events where the platform says, whatever
+    the profile's transport; OPENLINEAGE_DISABLED silences them."""
+    spec = LineageSpec(file=str(tmp_path / "ol.jsonl"))
+    monkeypatch.setenv("OPENLINEAGE_URL", http_collector)
+    monkeypatch.setenv("OPENLINEAGE_ENDPOINT", "api/v2/events")
+    monkeypatch.setenv("OPENLINEAGE_API_KEY", "env-ol-key-987654")
+    monkeypatch.setenv("OPENLINEAGE_NAMESPACE", "payments-prod")
+    with ol.job_run(spec, "training_set.fraud", [], []) as run:
+        pass
+    assert [(path, body["eventType"], body["job"]["namespace"]) for path, _, body in Collector.received] == [
+        ("/api/v2/events", "START", "payments-prod"), ("/api/v2/events", "COMPLETE", "payments-prod")]
+    assert Collector.received[0][1]["Authorization"] == "Bearer env-ol-key-987654"
+    assert not (tmp_path / "ol.jsonl").exists()
+    assert run.reference()["transport"] == "http" and run.reference()["namespace"] == "payments-prod"
+    assert redact("key env-ol-key-987654") == "key ***"  # registered as a secret
+
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    with ol.job_run(spec, "training_set.fraud", [], []):
+        pass
+    assert len(Collector.received) == 2 and not (tmp_path / "ol.jsonl").exists()

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from featurestream.cli.job_session import job_session
+from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.cli.source_options import add_source_arguments, event_source
 from featurestream.config import load_feature_group, load_profile
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feature-group", required=True, metavar="FILE", help="conf/feature_groups/<name>.yaml")
     add_env_argument(parser)
+    add_sagemaker_lineage_argument(parser)
     parser.add_argument("--start", required=True, metavar="TIME",
                         help="first event time of the range, ISO-8601 UTC (2026-11-01 or 2026-11-01T13:00Z)")
     parser.add_argument("--end", required=True, metavar="TIME", help="end of the range (excluded), same forms")
@@ -87,6 +89,34 @@ def offline_data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile:
     if not uri:
         raise FeatureStreamError(f"{command}: feature group {name} has no offline store")
     return s3a.to_s3a(str(uri))
+
+
+def _record_sagemaker(args: argparse.Namespace, spec: FeatureGroupSpec, profile: EnvironmentProfile, source: Any,
+                      data_root: str) -> Any:
+    """The source (RDS table by its masked URL, or the files) ContributedTo the backfill action (one per
+    group and definition), which Produced the feature group, or the folder given with --output."""
+    from featurestream.backfill.sources import JdbcSource
+    from featurestream.config.fingerprint import fingerprint
+    from featurestream.ops import lineage as ol
+    from featurestream.ops import sagemaker_lineage as sm
+
+    recorder = sagemaker_lineage(args, profile.lineage, profile.feature_store.region)
+    name, digest = spec.online_store.feature_group_name, fingerprint(spec)
+
+    def inputs() -> dict[str, sm.Artifact]:
+        if isinstance(source, JdbcSource):
+            table = ol.jdbc_table(source.jdbc.url, source.table)
+            return {"source": sm.dataset_artifact(table.namespace, table.name, sm.DATA_SOURCE)}
+        return {"source": sm.path_artifact(source.path, sm.OFFLINE_DATA, format=source.format)}
+
+    def outputs() -> dict[str, sm.Artifact]:
+        if args.output:
+            return {"output": sm.path_artifact(data_root, sm.OFFLINE_DATA, feature_group=name)}
+        return {"feature_group": sm.feature_group_artifact(recorder.client, name, digest)}
+
+    action = sm.Action(job="backfill", subject=name, identity=digest, uri=f"featurestream://backfill/{name}",
+                       properties={"definition_fingerprint": digest})
+    return sm.record_run(recorder, action, inputs, outputs)
 
 
 def _session(profile: EnvironmentProfile, spec: FeatureGroupSpec, data_root: str) -> tuple[SparkSession, bool]:
@@ -146,9 +176,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if owned:
             spark.stop()
+    recorded = _record_sagemaker(args, spec, profile, source, data_root)
     print(json.dumps({"feature_group": spec.name, "range_id": result.range_id, "source": source.describe(),
                       "start": start.isoformat(), "end": end.isoformat(), "chunks": len(result.chunks),
                       "chunks_done_earlier": sum(c.skipped for c in result.chunks),
                       "events": sum(c.events for c in result.chunks), "records": result.records,
-                      "online_records": result.online_records, "output": data_root, "work": result.work}))
+                      "online_records": result.online_records, "output": data_root, "work": result.work,
+                      "sagemaker_lineage": recorded.describe() if recorded is not None else None}))
     return 0

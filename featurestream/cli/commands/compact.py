@@ -23,6 +23,7 @@ from typing import Any
 
 from featurestream.cli.entrypoint import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from featurestream.cli.failures import describe
+from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
 from featurestream.config.compaction import CompactionConfig, load_compaction_config
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError, FeatureStreamError
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "default auto (when stderr is a terminal)")
     shown.add_argument("--no-progress", dest="progress", action="store_const", const="never",
                        help="no live progress (same as --progress never)")
+    add_sagemaker_lineage_argument(parser)
 
 
 def parse_instant(text: str, now: datetime, field: str) -> datetime:
@@ -140,10 +142,15 @@ def run(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.started = started_at  # the run's duration includes Spark's start
         lineage = None if args.dry_run else published.enter_context(_lineage_run(config, config_file, targets, spark))
+        recorder = None if args.dry_run else sagemaker_lineage(args, config.lineage, config.region)
+        by_name = {g.name for g in config.feature_groups if g.path is None}
         for target in targets:
             try:
                 summary = compact_feature_group(spark, target, settings, progress)  # type: ignore[arg-type]
                 summaries.append(summary.to_dict())
+                recorded = _record_sagemaker(recorder, target, target.name in by_name)
+                if recorded is not None:
+                    summaries[-1]["sagemaker_lineage"] = recorded.describe()
             except FeatureStreamError as exc:
                 log.error('{"event": "compaction_failed", "feature_group": "%s", "error": %s}',
                           target.name, json.dumps(str(exc)))
@@ -185,6 +192,21 @@ def run(args: argparse.Namespace) -> int:
         first = next(s["error"] for s in summaries if s["error"])
         print(f"featurestream: config error: {first}", file=sys.stderr)
     return exit_code
+
+
+def _record_sagemaker(recorder: Any, target: Any, described: bool) -> Any:
+    """The group (by ARN and fingerprint when it was named, else its offline path) ContributedTo
+    this compaction, which Produced the compacted output."""
+    from featurestream.ops import sagemaker_lineage as sm
+
+    source = str(target.source)
+    action = sm.Action(job="compaction", subject=target.name, identity=f"{source}\0{target.output}",
+                       uri=f"featurestream://compaction/{target.name}", properties={"output": str(target.output)})
+    return sm.record_run(
+        recorder, action,
+        lambda: {"feature_group": sm.feature_group_artifact(recorder.client, target.name) if described
+                 else sm.path_artifact(source)},
+        lambda: {"compacted": sm.path_artifact(str(target.output), sm.OFFLINE_DATA, feature_group=target.name)})
 
 
 def _target_name(config_file: Path, selected: list[str] | None) -> str:

@@ -14,11 +14,13 @@ import json
 import logging
 import re
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from featurestream import iceberg
 from featurestream.cli.failures import kafka_data_loss, summarise_error
 from featurestream.cli.job_session import job_session
+from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec, with_transport
@@ -49,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feature-group", required=True, metavar="FILE", action="append", dest="feature_groups",
                         help="conf/feature_groups/<name>.yaml (repeat to run several groups in one job)")
     add_env_argument(parser)
+    add_sagemaker_lineage_argument(parser)
     parser.add_argument("--source", choices=("kafka", "kinesis"), default=None,
                         help="read the group's events from this transport instead of the declared one "
                              "(the topic name is the stream name)")
@@ -129,6 +132,47 @@ def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tup
                                          (spec.event_time.field, "event time"), *features]))
         outputs.append(ol.path_dataset(paths.join(profile.dlq_path, spec.name)))
     return list(inputs.values()), outputs
+
+
+def _record_sagemaker(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
+                      sources: list[ol.DatasetRef], metrics: Any) -> None:
+    """Each group's source ContributedTo its stream action (one per group and definition), which
+    Produced the feature group (its ARN and definition fingerprint). Once per start, before the
+    queries: a warning when it fails, unless lineage.sagemaker.required."""
+    from featurestream.config.fingerprint import fingerprint
+    from featurestream.ops import sagemaker_lineage as sm
+
+    recorder = sagemaker_lineage(args, profile.lineage, profile.feature_store.region)
+    if recorder is None:
+        return
+    recorder.on_error = metrics.lineage_errors.inc
+    for spec, source in zip(specs, _sources(specs, sources), strict=True):
+        name, digest = spec.online_store.feature_group_name, fingerprint(spec)
+        action = sm.Action(job="stream", subject=name, identity=digest, uri=f"featurestream://stream/{name}",
+                           properties={"definition_fingerprint": digest})
+        inputs = {"source": sm.dataset_artifact(source.namespace, source.name, sm.DATA_SOURCE)}
+        recorded = sm.record_run(
+            recorder, action, partial(dict, inputs),
+            partial(_group_artifact, recorder.client, name, digest))
+        if recorded is not None:
+            log.info(json.dumps({"event": "sagemaker_lineage_recorded", "feature_group": name,
+                                 **recorded.describe()}))
+
+
+def _group_artifact(client: Any, name: str, digest: str) -> dict[str, Any]:
+    from featurestream.ops import sagemaker_lineage as sm
+
+    return {"feature_group": sm.feature_group_artifact(client, name, digest)}
+
+
+def _sources(specs: list[FeatureGroupSpec], inputs: list[ol.DatasetRef]) -> list[ol.DatasetRef]:
+    """Each spec's source dataset (`_datasets` lists a shared topic once)."""
+    by_name = {(d.namespace, d.name): d for d in inputs}
+    found = []
+    for spec in specs:
+        topic = spec.source.topic if isinstance(spec.source, KafkaSourceSpec) else spec.source.stream
+        found.append(next(d for (_, n), d in by_name.items() if n == topic))
+    return found
 
 
 def _supervise(queries: list[Any], stop: Any, available_now: bool, duration_s: float | None) -> str:
@@ -284,6 +328,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
     try:
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
+        _record_sagemaker(args, specs, profile, inputs, metrics)
         check_fixed_settings(spark, [paths.join(profile.checkpoint_root, spec.name) for spec in specs],
                              *_shuffle_partitions(spark, profile, profile_file))
         # Every group's checkpoint against its definition before any query starts (exit 2 on a change).
