@@ -47,7 +47,7 @@ def test_the_archive_survives_kill_9_with_each_event_once(stack_env: dict[str, s
                            "max_offsets_per_trigger": 60},
         "spark": {"master": "local[2]", "shuffle_partitions": 2, "trigger_interval": "1 seconds"},
         "checkpoint_root": str(tmp_path / "checkpoints"), "dlq_path": str(tmp_path / "dlq"),
-        "metrics": {"enabled": False}, "lineage": {"transport": "none"}}))
+        "metrics": {"enabled": False}, "lineage": {"transport": "none", "sagemaker": {"enabled": True}}}))
     spec = load_feature_group(group_file)
     ensure_feature_group(boto3.client("sagemaker"), spec, load_profile(profile_file))
 
@@ -75,3 +75,12 @@ def test_the_archive_survives_kill_9_with_each_event_once(stack_env: dict[str, s
                        .to_pylist())
     assert archived == Counter(str(e["transaction_id"]) for e in events)  # each valid event once, no malformed one
     assert [f.name for f in table.spec().fields] == ["event_date"]
+
+    # SageMaker lineage: the stream action Produced the archive (and the group); two starts, one of each.
+    sm = boto3.client("sagemaker")
+    uri = f"iceberg://{iceberg.from_profile(load_profile(profile_file)).name}/raw_events.{table.name()[-1]}"
+    (artifact,) = sm.list_artifacts(SourceUri=uri, ArtifactType="RawEventArchive")["ArtifactSummaries"]
+    (edge,) = sm.list_associations(DestinationArn=artifact["ArtifactArn"])["AssociationSummaries"]
+    assert (edge["AssociationType"], edge["SourceType"]) == ("Produced", "featurestream-stream")
+    produced = sm.list_associations(SourceArn=edge["SourceArn"], AssociationType="Produced")["AssociationSummaries"]
+    assert sorted(e["DestinationType"] for e in produced) == ["FeatureGroup", "RawEventArchive"]

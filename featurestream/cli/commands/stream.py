@@ -135,9 +135,10 @@ def _datasets(specs: list[FeatureGroupSpec], profile: EnvironmentProfile) -> tup
 
 
 def _record_sagemaker(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
-                      sources: list[ol.DatasetRef], metrics: Any) -> None:
+                      sources: list[ol.DatasetRef], metrics: Any, catalog: IcebergCatalog | None) -> None:
     """Each group's source ContributedTo its stream action (one per group and definition), which
-    Produced the feature group (its ARN and definition fingerprint). Once per start, before the
+    Produced the feature group (its ARN and definition fingerprint) and, with `archive: true`, the
+    raw event archive (`iceberg://<catalog>/<namespace>.<table>`). Once per start, before the
     queries: a warning when it fails, unless lineage.sagemaker.required."""
     from featurestream.config.fingerprint import fingerprint
     from featurestream.ops import sagemaker_lineage as sm
@@ -151,18 +152,26 @@ def _record_sagemaker(args: argparse.Namespace, specs: list[FeatureGroupSpec], p
         action = sm.Action(job="stream", subject=name, identity=digest, uri=f"featurestream://stream/{name}",
                            properties={"definition_fingerprint": digest})
         inputs = {"source": sm.dataset_artifact(source.namespace, source.name, sm.DATA_SOURCE)}
+        archive = None
+        if spec.archive and catalog is not None:
+            from featurestream.engine.archive import source_table
+
+            table = source_table(spec, profile, catalog)
+            archive = sm.Artifact(uri=f"iceberg://{table.replace('.', '/', 1)}", type=sm.RAW_ARCHIVE,
+                                  properties={"table": table})
         recorded = sm.record_run(
             recorder, action, partial(dict, inputs),
-            partial(_group_artifact, recorder.client, name, digest))
+            partial(_group_artifact, recorder.client, name, digest, archive))
         if recorded is not None:
             log.info(json.dumps({"event": "sagemaker_lineage_recorded", "feature_group": name,
                                  **recorded.describe()}))
 
 
-def _group_artifact(client: Any, name: str, digest: str) -> dict[str, Any]:
+def _group_artifact(client: Any, name: str, digest: str, archive: Any = None) -> dict[str, Any]:
     from featurestream.ops import sagemaker_lineage as sm
 
-    return {"feature_group": sm.feature_group_artifact(client, name, digest)}
+    found = {"feature_group": sm.feature_group_artifact(client, name, digest)}
+    return {**found, "raw_archive": archive} if archive is not None else found
 
 
 def _sources(specs: list[FeatureGroupSpec], inputs: list[ol.DatasetRef]) -> list[ol.DatasetRef]:
@@ -328,7 +337,7 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
     try:
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
-        _record_sagemaker(args, specs, profile, inputs, metrics)
+        _record_sagemaker(args, specs, profile, inputs, metrics, catalog)
         check_fixed_settings(spark, [paths.join(profile.checkpoint_root, spec.name) for spec in specs],
                              *_shuffle_partitions(spark, profile, profile_file))
         # Every group's checkpoint against its definition before any query starts (exit 2 on a change).
