@@ -3,8 +3,8 @@
 An `EventSource` returns the events of [start, end) as a batch DataFrame with the group's source
 schema (typed columns, the event time a timestamp, as `featurestream.engine.parsing` makes them
 from a Kafka or Kinesis payload). The backfill then applies the stream's validity rules and
-transforms itself, so every source is held to the same rules. The raw event archive is meant to
-plug in here as one more class.
+transforms itself, so every source is held to the same rules. `ArchiveSource` reads the raw event
+archive (featurestream.engine.archive: the stream's parsed, valid events in an Iceberg table).
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from pyspark.sql import functions as F
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.training_set import JdbcSpec, PartitioningSpec
 from featurestream.connectors.rds import JdbcReader, JdbcRelation, TimePredicate
+from featurestream.engine.archive import EVENT_DATE
 from featurestream.engine.parsing import event_time_column
 from featurestream.errors import ConfigError
+from featurestream.iceberg import IcebergCatalog
 
 
 class EventSource(Protocol):
@@ -92,3 +94,29 @@ class JdbcSource:
                                                                          time_column=field)
         return _typed(read.frame, spec).where(in_range(spec, start, end))
 
+
+
+@dataclass(frozen=True)
+class ArchiveSource:
+    """The raw event archive's table of the group's source (`<catalog>.<namespace>.<kind>_<topic>`).
+
+    It holds the events as the stream parsed them (the event time already a timestamp), so only
+    the types are applied; the range prunes the table's `event_date` partitions first.
+    """
+
+    catalog: IcebergCatalog
+    table: str
+
+    def describe(self) -> str:
+        return f"raw event archive {self.table}"
+
+    def read(self, spark: SparkSession, spec: FeatureGroupSpec, start: datetime, end: datetime) -> DataFrame:
+        from featurestream import iceberg
+
+        iceberg.configure_session(spark, self.catalog)  # a session started without the catalog (tests, notebooks)
+        frame = spark.table(self.table)
+        frame = frame.where((F.col(EVENT_DATE) >= F.lit(start.date())) & (F.col(EVENT_DATE) <= F.lit(end.date())))
+        field = spec.event_time.field
+        columns = [F.col(f"`{name}`").cast("timestamp" if name == field else type_name).alias(name)
+                   for name, type_name in spec.source.schema_.items()]
+        return frame.select(*columns).where(in_range(spec, start, end))

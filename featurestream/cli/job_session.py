@@ -46,4 +46,8 @@ def job_session(app_name: str, profile: EnvironmentProfile, uris: Iterable[str],
     if not existed:
         spark.sparkContext.setLogLevel("WARN")
     s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    if catalog is not None:
+        # A session that existed before (a test's, a notebook's) ignored the builder's Hadoop settings
+        # (s3:// through S3A for the catalog's files): set them on it too.
+        iceberg.configure_session(spark, catalog)
     return spark, not existed

@@ -12,21 +12,42 @@ from featurestream.errors import ConfigError
 
 if TYPE_CHECKING:
     from featurestream.backfill.sources import EventSource
+    from featurestream.config.feature_group import FeatureGroupSpec
+    from featurestream.config.profile import EnvironmentProfile
+    from featurestream.iceberg import IcebergCatalog
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument("--from-files", metavar="PATH", help="Parquet or JSON-lines files (a file or a folder)")
     source.add_argument("--from-jdbc-url", metavar="URL", help="an RDS database (jdbc:postgresql://host:5432/db)")
+    source.add_argument("--from-archive", action="store_true",
+                        help="the raw event archive of the group's source (the profile's catalog and archive:)")
     parser.add_argument("--format", choices=("parquet", "json"), default="parquet", help="of --from-files")
     parser.add_argument("--from-jdbc-table", metavar="TABLE", help="the table of --from-jdbc-url")
     parser.add_argument("--jdbc-user", metavar="USER", help="default: FEATURESTREAM_JDBC_USER")
 
 
-def event_source(args: argparse.Namespace) -> EventSource:
-    from featurestream.backfill.sources import FileSource, JdbcSource
+def archive_catalog(args: argparse.Namespace, profile: EnvironmentProfile) -> IcebergCatalog | None:
+    """The profile's Iceberg catalog when the source is the archive (checked now: exit 2 before Spark)."""
+    if not getattr(args, "from_archive", False):
+        return None
+    from featurestream import iceberg
+
+    catalog = iceberg.from_profile(profile, f"--env {args.env}")
+    iceberg.spark_settings(catalog)  # reads the catalog password: a missing secret is a config error
+    return catalog
+
+
+def event_source(args: argparse.Namespace, spec: FeatureGroupSpec | None = None,
+                 catalog: IcebergCatalog | None = None, profile: EnvironmentProfile | None = None) -> EventSource:
+    from featurestream.backfill.sources import ArchiveSource, FileSource, JdbcSource
     from featurestream.config.training_set import JdbcSpec
 
+    if catalog is not None and spec is not None and profile is not None:
+        from featurestream.engine.archive import source_table
+
+        return ArchiveSource(catalog, source_table(spec, profile, catalog))
     if args.from_files:
         return FileSource(args.from_files, args.format)
     if not args.from_jdbc_table:

@@ -2,12 +2,13 @@
 
 An adversarial event stream (out of order within the allowed lateness, exact duplicates, a silent
 gap of 20 minutes, filtered events, hot and cold cards) goes through the real streaming job in two
-runs (a restart from its checkpoint between them) into the emulator's online store, and through
-its offline replication into moto's S3. Then:
-1. consistency over the same events reports every feature 100% equal, every offline row equal, exit 0;
+runs (a restart from its checkpoint between them) into the emulator's online store, through its
+offline replication into moto's S3, and into the raw event archive (Iceberg). Then:
+1. consistency from the archive reports every feature 100% equal, every offline row equal, exit 0;
 2. after a deliberate corruption (a wrong `total_5m` PutRecord'ed for two cards, EventTime + 1 ms,
    and offline files removed), it names exactly the corrupted cards and feature, and the entities
-   whose newest offline row is gone as found by an independent read of S3 (pyarrow), exit 3.
+   whose newest offline row is gone as found by an independent read of S3 (pyarrow), exit 3 (this
+   time recomputed from the events as JSON-lines files).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import boto3
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from featurestream.cli import main
 from featurestream.dev.generator import produce_kafka
@@ -108,14 +110,15 @@ def test_consistency_is_100_percent_after_an_adversarial_stream_and_names_exactl
     suffix = uuid.uuid4().hex[:8]
     name, topic = f"consistency-{suffix}", f"payments-consistency-{suffix}"
     group = tmp_path / "cards.yaml"
-    group.write_text(GROUP_YAML.replace("TOPIC", topic).replace("FGNAME", name))
+    group.write_text(GROUP_YAML.replace("TOPIC", topic).replace("FGNAME", name) + "archive: true\n")
+    local = yaml.safe_load((Path(__file__).parents[2] / "featurestream/config/profiles/local.yaml").read_text())
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({
         "kafka": {"bootstrap_servers": stack_env["FEATURESTREAM_KAFKA_BOOTSTRAP"]},
         "feature_store": {"offline_store_s3_uri": f"s3://featurestream-offline/consistency-{suffix}"},
         "spark": {"master": "local[2]", "shuffle_partitions": 2},
         "checkpoint_root": str(tmp_path / "checkpoints"), "dlq_path": str(tmp_path / "dlq"),
-        "metrics": {"enabled": False}, "lineage": {"transport": "none"},
+        "metrics": {"enabled": False}, "lineage": {"transport": "none"}, "catalog": local["catalog"],
     }))
     first, second = _events(random.Random(17))
     events_file = tmp_path / "events.jsonl"
@@ -127,11 +130,14 @@ def test_consistency_is_100_percent_after_an_adversarial_stream_and_names_exactl
     _flush()
     assert not list((tmp_path / "dlq").rglob("late/*/*.parquet"))  # the stream found no late event
     report = tmp_path / "clean.html"
-    base = ["consistency", "--feature-group", str(group), "--env", str(profile), "--from-files", str(events_file),
-            "--format", "json", "--sample", "6", "--max-offline-lag", "1ms"]
+    base = ["consistency", "--feature-group", str(group), "--env", str(profile), "--sample", "6",
+            "--max-offline-lag", "1ms"]
+    files = ["--from-files", str(events_file), "--format", "json"]
 
-    code, clean = _consistency([*base, "--report", str(report)], capsys)
+    # The clean check recomputes from the raw event archive the stream kept; the other from files.
+    code, clean = _consistency([*base, "--from-archive", "--report", str(report)], capsys)
     assert code == 0, clean["exceeded"]
+    assert clean["source"].startswith("raw event archive ")
     features = clean["definition"]["features"]
     assert len(features) == 12 and clean["sample"]["drawn"] == 6 and clean["sample"]["hot"] >= 1
     assert clean["sample"]["cold"] >= 1 and clean["sample"]["online_missing"] == []
@@ -170,7 +176,7 @@ def test_consistency_is_100_percent_after_an_adversarial_stream_and_names_exactl
     assert expected["behind"] or expected["missing"]
 
     broken_report = tmp_path / "broken.html"
-    code, broken = _consistency([*base, "--report", str(broken_report)], capsys)
+    code, broken = _consistency([*base, *files, "--report", str(broken_report)], capsys)
     assert code == 3, broken
     assert all(card in broken_report.read_text() for card in CORRUPTED)
     if os.environ.get("FEATURESTREAM_KEEP_REPORTS"):  # docs/consistency-report.png is taken from these

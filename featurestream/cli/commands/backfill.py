@@ -4,7 +4,8 @@ computed by the stream's own engine and definition, into the group's offline sto
     featurestream backfill --feature-group conf/feature_groups/card_risk.yaml --env local \\
         --from-files events.jsonl --format json --start 2026-11-01 --end 2026-12-01 [--chunk 1d] [--online]
 
-Sources: `--from-files PATH` (Parquet, or JSON lines with `--format json`) or an RDS table
+Sources: `--from-files PATH` (Parquet, or JSON lines with `--format json`), `--from-archive` (the
+raw event archive of the group's source, in the profile's Iceberg catalog) or an RDS table
 (`--from-jdbc-url URL --from-jdbc-table TABLE`; the password from FEATURESTREAM_JDBC_PASSWORD or
 FEATURESTREAM_JDBC_PASSWORD_FILE, never a flag). Output: the group's offline store
 (DescribeFeatureGroup's ResolvedOutputS3Uri), or `--output URI` (a `.../data` folder).
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from featurestream.cli.job_session import job_session
 from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
 from featurestream.cli.profile_option import add_env_argument, profile_name
-from featurestream.cli.source_options import add_source_arguments, event_source
+from featurestream.cli.source_options import add_source_arguments, archive_catalog, event_source
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from featurestream.backfill.job import ChunkReport
+    from featurestream.iceberg import IcebergCatalog
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def _record_sagemaker(args: argparse.Namespace, spec: FeatureGroupSpec, profile:
                       data_root: str) -> Any:
     """The source (RDS table by its masked URL, or the files) ContributedTo the backfill action (one per
     group and definition), which Produced the feature group, or the folder given with --output."""
-    from featurestream.backfill.sources import JdbcSource
+    from featurestream.backfill.sources import ArchiveSource, JdbcSource
     from featurestream.config.fingerprint import fingerprint
     from featurestream.ops import lineage as ol
     from featurestream.ops import sagemaker_lineage as sm
@@ -104,6 +106,9 @@ def _record_sagemaker(args: argparse.Namespace, spec: FeatureGroupSpec, profile:
     name, digest = spec.online_store.feature_group_name, fingerprint(spec)
 
     def inputs() -> dict[str, sm.Artifact]:
+        if isinstance(source, ArchiveSource):  # the stream's own name for it (cli/commands/stream.py)
+            return {"source": sm.Artifact(uri=f"iceberg://{source.table.replace('.', '/', 1)}", type=sm.RAW_ARCHIVE,
+                                          properties={"table": source.table})}
         if isinstance(source, JdbcSource):
             table = ol.jdbc_table(source.jdbc.url, source.table)
             return {"source": sm.dataset_artifact(table.namespace, table.name, sm.DATA_SOURCE)}
@@ -119,8 +124,10 @@ def _record_sagemaker(args: argparse.Namespace, spec: FeatureGroupSpec, profile:
     return sm.record_run(recorder, action, inputs, outputs)
 
 
-def _session(profile: EnvironmentProfile, spec: FeatureGroupSpec, data_root: str) -> tuple[SparkSession, bool]:
-    return job_session(f"featurestream-backfill-{spec.name}", profile, (profile.checkpoint_root, data_root))
+def _session(profile: EnvironmentProfile, spec: FeatureGroupSpec, data_root: str,
+             catalog: IcebergCatalog | None) -> tuple[SparkSession, bool]:
+    return job_session(f"featurestream-backfill-{spec.name}", profile, (profile.checkpoint_root, data_root),
+                       catalog=catalog)
 
 
 def progress_line(report: ChunkReport) -> str:
@@ -163,14 +170,15 @@ def run(args: argparse.Namespace) -> int:
         chunk_ms = parse_duration_ms(args.chunk)
     except ValueError as exc:
         raise ConfigError("command line", "--chunk", str(exc)) from None
-    source = event_source(args)
+    catalog = archive_catalog(args, profile)
+    source = event_source(args, spec, catalog, profile)
     data_root = offline_data_root(args, spec, profile)
 
     from featurestream.backfill.job import BackfillRequest, run_backfill
 
     request = BackfillRequest(spec, args.feature_group, profile, source, start, end, chunk_ms, data_root,
                               online=args.online, restart=args.restart)
-    spark, owned = _session(profile, spec, data_root)
+    spark, owned = _session(profile, spec, data_root, catalog)
     try:
         result = run_backfill(spark, request, _reporter(terminal))
     finally:

@@ -6,7 +6,7 @@ what the definition says, and does the offline store hold what the online store 
 
 For a sample of entities (`--sample`, half hot, half cold) the online records (BatchGetRecord) are
 compared feature by feature with the definition recomputed as of each record's EventTime by the
-backfill's engine, from the same sources `backfill` reads (`--from-files`, `--from-jdbc-url`), and
+backfill's engine, from the same sources `backfill` reads (`--from-files`, `--from-archive`, `--from-jdbc-url`), and
 with each entity's newest offline-store row (the group's offline store, or `--offline-store URI`,
 plus the compacted output with `--compacted URI`; `--no-offline` skips it). One JSON summary on
 stdout, `featurestream_consistency_*` gauges pushed with the run's metrics (the profile's
@@ -28,7 +28,7 @@ from typing import Any
 from featurestream.cli.commands.backfill import offline_data_root, parse_time
 from featurestream.cli.job_session import job_session
 from featurestream.cli.profile_option import add_env_argument, profile_name
-from featurestream.cli.source_options import add_source_arguments, event_source
+from featurestream.cli.source_options import add_source_arguments, archive_catalog, event_source
 from featurestream.config import load_feature_group, load_profile
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError
@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         max_offline_different_rate=_rate(args.max_offline_different_rate, "--max-offline-different-rate"),
         max_offline_lag_ms=_duration(args.max_offline_lag, "--max-offline-lag") if args.max_offline_lag else None)
     chunk_ms = _duration(args.chunk, "--chunk")
-    source = event_source(args)
+    catalog = archive_catalog(args, profile)
+    source = event_source(args, spec, catalog, profile)
     args.output = args.offline_store
     data_root = None if args.no_offline else offline_data_root(args, spec, profile, "consistency")
     from featurestream.io import paths, s3a
@@ -123,10 +124,10 @@ def run(args: argparse.Namespace) -> int:
                                  s3a.to_s3a(args.compacted) if args.compacted else None, work,
                                  sample_size=args.sample, seed=args.seed, tolerance=args.tolerance,
                                  chunk_ms=chunk_ms, start=start, end=end, thresholds=thresholds)
-    return _check(request, profile, args.report)
+    return _check(request, profile, args.report, catalog)
 
 
-def _check(request: Any, profile: Any, report: str | None) -> int:
+def _check(request: Any, profile: Any, report: str | None, catalog: Any = None) -> int:
     from featurestream.consistency.job import run_consistency
     from featurestream.consistency.report import render
     from featurestream.consistency.summary import gauges, summary
@@ -138,7 +139,7 @@ def _check(request: Any, profile: Any, report: str | None) -> int:
     uris = [u for u in (profile.checkpoint_root, request.offline_data_root, request.work, request.compacted,
                         remote_report) if u]
     with published_run(profile.batch_metrics, "consistency", spec.name) as metrics:
-        spark, owned = job_session(f"featurestream-consistency-{spec.name}", profile, uris)
+        spark, owned = job_session(f"featurestream-consistency-{spec.name}", profile, uris, catalog=catalog)
         try:
             result = run_consistency(spark, request)
             body = summary(result)
