@@ -8,7 +8,9 @@ api_invocation_time and is_deleted), written directly with pyarrow, with re-deli
 duplicate files), superseding writes of the same (id, EventTime) and delete markers. Both sides run
 in one local[2] session, each warmed up once at full size, then alternating, best of `--rounds`:
 
-* ours: `compact_feature_group` end to end (listing, ledger, dedup, sort, sizing, manifest switch);
+* ours: `compact_feature_group` end to end (listing, ledger, dedup, sort, sizing, and the commit of
+  an Apache Iceberg table in the local profile's catalog: JDBC on the stack's PostgreSQL, which
+  the bench starts if it is not up);
 * baseline: `spark.read.parquet(root).repartition(n).write.parquet(out)` with n = our file count.
 
 Checks: file reduction (goal: at least 100 times fewer files), the compacted row count against
@@ -34,7 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import Pair, write_results  # noqa: E402
 from bench.proc_cpu import CpuClock  # noqa: E402
-from featurestream.compaction import CompactionSettings, FeatureGroupTarget, compact_feature_group  # noqa: E402
+from featurestream.compaction import (  # noqa: E402
+    CompactionSettings,
+    FeatureGroupTarget,
+    TableRef,
+    compact_feature_group,
+)
 from featurestream.compaction.schema import offline_schema  # noqa: E402
 from featurestream.connectors.offline_store import StoreUri  # noqa: E402
 
@@ -141,8 +148,11 @@ def main() -> int:
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from featurestream import iceberg
+    from featurestream.config import load_profile
     from featurestream.config.compaction import parse_size
     from featurestream.config.profile import SparkSpec
+    from featurestream.dev.stack import manager
     from featurestream.spark import local_session
 
     source = source_dir(args.workdir, args)
@@ -150,14 +160,24 @@ def main() -> int:
     shutil.rmtree(runs, ignore_errors=True)
     raw_files = visible_parquet(source)
     target_bytes = parse_size(args.target_file_size)
+    catalog_was_up = any(s.healthy for s in manager.status(["postgres"]))
+    manager.up(["postgres"])
+    catalog = iceberg.from_profile(load_profile("local"))
     spark = local_session("bench-compaction", SparkSpec(master="local[2]", shuffle_partitions=4))
     spark.sparkContext.setLogLevel("ERROR")
+    iceberg.configure_session(spark, catalog)
     settings = CompactionSettings(target_file_bytes=target_bytes, gc_grace_s=0.0)
     schema = offline_schema(FEATURES)
+    namespace = f"bench_compaction_{os.getpid()}"
+    tables: list[TableRef] = []
 
     def target(output: Path, data: Path = source) -> FeatureGroupTarget:
+        # One table per output folder; dropped (not purged: the folders go with `runs`) at the end.
+        ref = TableRef(catalog.name, namespace, output.name.replace("-", "_"), StoreUri.parse(output))
+        if ref not in tables:
+            tables.append(ref)
         return FeatureGroupTarget("card-activity-bench", StoreUri.parse(data), StoreUri.parse(output),
-                                  "card_id", "event_time", schema)
+                                  "card_id", "event_time", schema, ref)
 
     cpu = CpuClock(int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()))  # type: ignore[union-attr]
 
@@ -238,9 +258,15 @@ def main() -> int:
     }
     params = {"files": args.files, "rows_per_file": args.rows_per_file, "days": args.days,
               "entities": args.entities, "rounds": args.rounds, "target_file_size": args.target_file_size,
-              "source_compression": "none", "output_compression": settings.compression, "spark": "local[2]"}
+              "source_compression": "none", "output_compression": settings.compression, "spark": "local[2]",
+              "output_format": "iceberg, jdbc catalog"}
     write_results("compaction", params, pairs, checks)
+    for ref in tables:
+        spark.sql(f"DROP TABLE IF EXISTS {ref.identifier}")
+    spark.sql(f"DROP NAMESPACE IF EXISTS `{catalog.name}`.`{namespace}`")
     spark.stop()
+    if not catalog_was_up:
+        manager.down(["postgres"])
     return 0
 
 

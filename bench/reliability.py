@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -653,10 +654,25 @@ def compact(config: Path, env: dict[str, str], logs: Path, kill_when: Callable[[
         return proc.wait(timeout=1800)
 
 
+@contextlib.contextmanager
+def catalog_database(kafka: Kafka) -> Iterator[None]:
+    """The local profile's Iceberg catalog (PostgreSQL of the stack) in the private state folder."""
+    from featurestream.dev.stack import manager
+
+    kafka._env()
+    os.environ["FEATURESTREAM_POSTGRES_PORT"] = str(free_port())
+    manager.up(["postgres"])
+    try:
+        yield
+    finally:
+        kafka._env()
+        manager.down(["postgres"])
+
+
 def scenario_compaction(base: Path, kafka: Kafka) -> dict[str, Any]:
     gen = settings(entities=400, seed=17, rate=20.0)
     events = generate_events(15_000, gen)
-    with running_emulator(base / "compaction") as emu:
+    with catalog_database(kafka), running_emulator(base / "compaction") as emu:
         setup = prepare("compaction", base, kafka, emu, max_offsets=2000, partitions=2)
         produce_kafka(list(encode(events, gen)), kafka.bootstrap, setup.spec.source.topic)
         rc = setup.job("--available-now").wait(3600)
@@ -672,20 +688,22 @@ def scenario_compaction(base: Path, kafka: Kafka) -> dict[str, Any]:
         clean_rc = compact(compaction_config(setup.work / "clean.yaml", clean_out, offline, group), env,
                            setup.work / "compact-clean")
         crash_config = compaction_config(setup.work / "crash.yaml", crash_out, offline, group)
+        # Killed once Spark's Iceberg writer has written a data file, before the table's commit.
         killed_rc = compact(crash_config, env, setup.work / "compact-killed",
-                            kill_when=lambda: any(crash_out.rglob("_temporary")))
-        temporary_left = any(crash_out.rglob("_temporary"))
+                            kill_when=lambda: any(crash_out.rglob("data/*/*.parquet")))
+        temporary_left = any(crash_out.rglob("data/*/*.parquet"))
         time.sleep(5)  # the dead run's lock goes stale (lock.stale_after 4s)
         rerun_rc = compact(crash_config, env, setup.work / "compact-rerun")
     columns, expected = compaction_oracle.expected(local_files(source), record_id=setup.spec.entity.key,
                                                    event_time=setup.spec.event_time.field)
-    (clean_root,) = [p.parent.parent for p in clean_out.rglob("_compaction/manifest.json")]
-    (crash_root,) = [p.parent.parent for p in crash_out.rglob("_compaction/manifest.json")]
-    clean_rows = compaction_oracle.compacted(clean_root, columns)
-    crash_rows = compaction_oracle.compacted(crash_root, columns)
+    (clean_root,) = compaction_oracle.table_folders(clean_out)
+    (crash_root,) = compaction_oracle.table_folders(crash_out)
+    clean_table, crash_table = compaction_oracle.table_at(clean_root), compaction_oracle.table_at(crash_root)
+    clean_rows = compaction_oracle.compacted(clean_table, columns)
+    crash_rows = compaction_oracle.compacted(crash_table, columns)
     expected_set, crash_set = set(expected), set(crash_rows)
-    snapshots_equal = compaction_oracle.snapshot(clean_root, columns) == compaction_oracle.snapshot(crash_root,
-                                                                                                      columns)
+    snapshots_equal = (compaction_oracle.snapshot(clean_table, clean_root, columns)
+                       == compaction_oracle.snapshot(crash_table, crash_root, columns))
     return {"in": len(expected), "written": len(crash_rows), "dlq": 0, "late": 0,
             "lost": len(expected_set - crash_set), "wrong": len(crash_set - expected_set),
             "stream_exit_code": rc, "clean_exit_code": clean_rc, "killed_exit_code": killed_rc,

@@ -29,7 +29,7 @@ TRAINING_SET_ROOT = os.environ.get("FEATURESTREAM_TRAINING_ROOT", "s3://example-
 def _compact(window: tuple[str, ...]) -> None:
     FeaturestreamEmrServerlessOperator(
         task_id="compact", job=COMPACT, files=[COMPACTION_CONFIG], name="featurestream-compact-{{ ts_nodash }}",
-        arguments=["--config", os.path.basename(COMPACTION_CONFIG), *window, "--no-progress"])
+        arguments=["--config", os.path.basename(COMPACTION_CONFIG), "--env", "aws", *window, "--no-progress"])
 
 
 def _training_set() -> None:

@@ -1,8 +1,9 @@
-"""Offline-store compaction: SageMaker's many small Glue-format Parquet files → deduplicated,
-sorted, right-sized Parquet per feature group, incrementally, atomically and crash-safely.
+"""Offline-store compaction: SageMaker's many small Glue-format Parquet files → one Apache Iceberg
+table per feature group (deduplicated, sorted, right-sized Parquet), incrementally, committed
+atomically by Iceberg, crash-safely.
 
 Entry points: `compact_feature_group` (one group, a session passed in), `load_compacted` /
-`compacted_files` (read what a committed run produced). See docs/compaction.md.
+`load_latest` (read what a committed run produced). See docs/compaction.md.
 """
 
 from featurestream.compaction.errors import (
@@ -13,8 +14,9 @@ from featurestream.compaction.errors import (
     LockLostError,
 )
 from featurestream.compaction.job import CompactionSettings, FeatureGroupTarget, compact_feature_group
-from featurestream.compaction.reader import compacted_files, load_compacted, snapshot_files
+from featurestream.compaction.reader import load_compacted, load_latest, snapshot_files
 from featurestream.compaction.summary import RunSummary
+from featurestream.compaction.table import TableRef
 
 __all__ = [
     "CompactionError",
@@ -25,8 +27,9 @@ __all__ = [
     "LockBusyError",
     "LockLostError",
     "RunSummary",
+    "TableRef",
     "compact_feature_group",
-    "compacted_files",
     "load_compacted",
+    "load_latest",
     "snapshot_files",
 ]

@@ -15,11 +15,11 @@ from featurestream.compaction.rules import DATE, HOUR, partition_columns
 from featurestream.compaction.sparkconf import listing_conf
 from featurestream.compaction.storage import StateStore
 from featurestream.compaction.summary import RunSummary
+from featurestream.compaction.table import TableRef
 from featurestream.connectors.offline_store import StoreUri
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = "data"
 SNAPSHOT_DIR = "latest"
 TOMBSTONE_DIR = "_compaction/tombstones"
 
@@ -30,11 +30,21 @@ class FeatureGroupTarget:
 
     name: str
     source: StoreUri  # the offline store's `.../data` prefix
-    output: StoreUri  # this group's output folder
+    output: StoreUri  # this group's output folder: the table's location and the run's side files
     record_identifier: str
     event_time: str
     # From DescribeFeatureGroup's FeatureDefinitions; None: merged from the files' footers.
     schema: StructType | None = None
+    # The Iceberg table the compacted rows go to (its location is `output`).
+    table: TableRef | None = None
+    # An Iceberg-format offline store: its own table, rewritten in place (maintenance.py).
+    source_table: TableRef | None = None
+
+    @property
+    def table_ref(self) -> TableRef:
+        if self.table is None:
+            raise ValueError(f"feature group {self.name}: no Iceberg table configured")
+        return self.table
 
 
 @dataclass(frozen=True)
@@ -105,13 +115,8 @@ class RunContext:
         with listing_conf(self.spark, remote=any(u.is_s3 for u in uris), paths=len(paths)):
             return reader.parquet(*paths)
 
-    def read_output(self, relative_paths: list[str], schema: StructType) -> DataFrame:
-        """Compacted data files, with their partition columns from the folder names."""
-        return self.read_parquet([self.out(p) for p in relative_paths], self.partition_schema(schema),
-                                 base=self.out(DATA_DIR))
-
-    def partition_schema(self, schema: StructType) -> StructType:
-        fields = [*schema.fields, StructField(DATE, DateType(), True)]
+    def partition_schema(self) -> StructType:
+        fields = [StructField(DATE, DateType(), True)]
         if self.settings.partition_by == "hour":
             fields.append(StructField(HOUR, IntegerType(), True))
         return StructType(fields)

@@ -1,7 +1,7 @@
 """deletes=apply: the log of the newest delete time per record, and the partitions it reaches.
 
-The log lives under `_compaction/tombstones/` and is listed by the manifest. Each run merges the
-new delete markers into it (a new version of the log, switched with the manifest), and finds the
+The log lives under `_compaction/tombstones/` and is named by the table's snapshot (state.py). Each run merges the
+new delete markers into it (a new version of the log, committed with the rows), and finds the
 already-compacted partitions holding rows of records whose delete time moved forward: those
 partitions are rewritten too, so a delete removes a record's history wherever it is.
 """
@@ -13,7 +13,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType, TimestampType
 
 from featurestream.compaction.context import TOMBSTONE_DIR, RunContext
-from featurestream.compaction.manifest import FileEntry, Manifest
 from featurestream.compaction.rules import (
     DATE,
     DELETED_UNTIL,
@@ -24,18 +23,21 @@ from featurestream.compaction.rules import (
     with_event_ts,
 )
 from featurestream.compaction.sparkconf import JOB_CONF, metrics, scoped_conf
+from featurestream.compaction.state import CommittedState, FileEntry
+from featurestream.compaction.table import read
 
 _PREVIOUS = "_fs_previous"
 
 
 def update_deletion_log(
-    ctx: RunContext, manifest: Manifest | None, new_rows: DataFrame, schema: StructType
+    ctx: RunContext, committed: CommittedState | None, base_snapshot: int | None, new_rows: DataFrame,
+    schema: StructType,
 ) -> tuple[list[FileEntry] | None, DataFrame | None, set[str]]:
     """(log files of the new state, the log as a frame, partitions the new deletes reach)."""
     target = ctx.target
     log_schema = StructType([StructField(target.record_identifier, schema[target.record_identifier].dataType),
                              StructField(DELETED_UNTIL, TimestampType())])
-    old_entries = manifest.tombstones if manifest else None
+    old_entries = committed.tombstones if committed else None
     old_log = ctx.read_parquet([ctx.out(f.path) for f in old_entries], log_schema) if old_entries else None
     observed = Observation("compaction_new_deletes")
     new_deletes = deletion_log(new_rows, target.record_identifier).observe(observed, F.count(F.lit(1)).alias("n"))
@@ -50,7 +52,7 @@ def update_deletion_log(
         return old_entries, old_log, set()
     entries = [FileEntry(path=k, bytes=v) for k, v in sorted(fresh.items())]
     log_df = ctx.read_parquet([ctx.out(e.path) for e in entries], log_schema)
-    if not manifest or not manifest.partitions:
+    if base_snapshot is None:
         return entries, log_df, set()
     changed = log_df
     if old_log is not None:
@@ -58,7 +60,7 @@ def update_deletion_log(
         changed = (log_df.join(previous, on=target.record_identifier, how="left")
                    .where(F.col(_PREVIOUS).isNull() | (F.col(DELETED_UNTIL) > F.col(_PREVIOUS)))
                    .drop(_PREVIOUS))
-    current = ctx.read_output([f.path for f in manifest.data_files()], schema)
+    current = read(ctx.spark, target.table_ref, base_snapshot)
     current = with_event_ts(current.select(target.record_identifier, target.event_time, *ctx.pcols),
                             target.event_time)
     hits = (current.join(changed, on=target.record_identifier)

@@ -6,7 +6,7 @@ from featurestream.errors import FeatureStreamError
 
 
 class CompactionError(FeatureStreamError):
-    """A compaction run failed; nothing it wrote is visible (the manifest was not switched)."""
+    """A compaction run failed; nothing it wrote is visible (the table's snapshot is unchanged)."""
 
 
 class LockBusyError(CompactionError):
@@ -18,7 +18,7 @@ class LockLostError(CompactionError):
 
 
 class ConcurrentCommitError(CompactionError):
-    """The manifest changed under us: someone committed without holding the lock."""
+    """The table changed under us: someone committed without holding the lock."""
 
 
 class PreconditionFailed(CompactionError):

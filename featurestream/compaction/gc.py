@@ -1,10 +1,11 @@
-"""Deleting what no committed state needs: crashed runs' files and expired superseded files.
+"""Deleting side files no snapshot of the table names any more.
 
-Runs only under the feature group's lock. A file under the managed folders is kept when the
-committed manifest references it, or when a recent commit retired it less than `grace_s` ago
-(a reader may still be reading the previous version). Everything else there is garbage: files
-of a run that died before its commit (never referenced, so no reader can be using them), Spark's
-`_temporary` leftovers, markers.
+The table's own files are Iceberg's: snapshot expiry deletes the data and metadata files only
+expired snapshots used, and orphan-file removal the files of runs that died before their commit
+(table.py). What remains are the files a run writes beside the table and names in its snapshot's
+summary (ledger segments, the delete log, `latest/`): kept while a snapshot the table still has
+names them, deleted once none does and they are older than the grace period (a run that is
+writing them has not committed yet). Runs only under the feature group's lock.
 """
 
 from __future__ import annotations
@@ -12,38 +13,31 @@ from __future__ import annotations
 import logging
 import os
 
-from featurestream.compaction.manifest import Manifest
 from featurestream.compaction.storage import StateStore
 from featurestream.connectors.offline_store import StoreUri
 
 log = logging.getLogger(__name__)
 
-MANAGED_PREFIXES = ("data", "latest", "_compaction/tombstones", "_compaction/ledger")
+SIDE_PREFIXES = ("latest", "_compaction/tombstones", "_compaction/ledger")
 
 
-def live_paths(manifest: Manifest | None, now: float, grace_s: float) -> set[str]:
-    if manifest is None:
-        return set()
-    keep = manifest.referenced()
-    keep.update(r.path for r in manifest.retired if now - r.retired_at < grace_s)
-    return keep
-
-
-def collect_garbage(store: StateStore, root: StoreUri, manifest: Manifest | None, now: float, grace_s: float) -> int:
-    """Delete unreferenced files under the managed folders; returns how many."""
-    keep = live_paths(manifest, now, grace_s)
+def sweep_side_files(store: StateStore, root: StoreUri, keep: set[str], now: float, grace_s: float) -> int:
+    """Delete unnamed side files (and Hadoop's checksum files beside them); returns how many."""
     doomed: list[StoreUri] = []
-    for prefix in MANAGED_PREFIXES:
+    for prefix in SIDE_PREFIXES:
         for stored in store.list(root.join(prefix)):
             relative = stored.uri.relative_to(root)
-            if relative not in keep and _checksum_target(relative) not in keep:
-                doomed.append(stored.uri)
+            if relative in keep or _checksum_target(relative) in keep:
+                continue
+            if now - stored.modified < grace_s:
+                continue
+            doomed.append(stored.uri)
     deleted = store.delete_many(doomed) if doomed else 0
     if not root.is_s3:
-        for prefix in MANAGED_PREFIXES:
+        for prefix in SIDE_PREFIXES:
             _prune_empty_dirs(root.join(prefix).path)
     if deleted:
-        log.info("garbage collection under %s: %d files deleted", root, deleted)
+        log.info("side files under %s: %d deleted", root, deleted)
     return deleted
 
 

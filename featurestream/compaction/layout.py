@@ -45,17 +45,6 @@ def parse_partition_key(key: str) -> tuple[datetime, int | None]:
     return day, hour
 
 
-def partition_key_of_path(relative: str, prefix: str) -> str | None:
-    """`data/event_date=2024-05-01/part-0.parquet` → `event_date=2024-05-01` (None if not a data file)."""
-    if not relative.startswith(prefix + "/"):
-        return None
-    parts = relative[len(prefix) + 1:].split("/")
-    dirs = parts[:-1]
-    if not dirs or not all("=" in d and not d.startswith(("_", ".")) for d in dirs):
-        return None
-    return "/".join(dirs)
-
-
 def files_for(estimated_bytes: float, target_bytes: int) -> int:
     return max(1, math.ceil(estimated_bytes / target_bytes))
 

@@ -1,8 +1,9 @@
 """The ledger: which source files are already compacted (the "manifest of processed files").
 
 Each committing run writes one gzip'd JSON-lines segment naming the source files it consumed;
-the manifest lists the segments that belong to the committed state, so a segment written by a
-run that died before its commit is ignored (and later deleted). Segments are folded into one
+the summary of the Iceberg snapshot that committed the rows lists the segments of the state
+(state.py), so a segment written by a run that died before its commit is ignored (and later
+deleted), and a commit cannot have happened without its segment being named. Segments are folded into one
 when there are many, to keep the number of reads per run small.
 """
 
@@ -26,7 +27,7 @@ def read_ledger(store: StateStore, root: StoreUri, segments: Iterable[str]) -> s
     for segment in segments:
         current = store.read(root.join(segment))
         if current is None:
-            raise CompactionError(f"ledger segment {segment} named by the manifest is missing under {root}")
+            raise CompactionError(f"ledger segment {segment} named by the table's snapshot is missing under {root}")
         for line in gzip.decompress(current.data).splitlines():
             if line.strip():
                 seen.add(str(json.loads(line)["uri"]))
@@ -46,18 +47,17 @@ def write_segment(
     run_id: str,
     new_files: list[SourceFile],
     previous_segments: list[str],
-) -> tuple[list[str], list[str]]:
-    """Write this run's segment; returns (segments of the new state, segments it replaces).
+) -> list[str]:
+    """Write this run's segment; returns the segments of the new state.
 
-    Past MAX_SEGMENTS the new segment holds every recorded file and replaces all older ones.
+    Past MAX_SEGMENTS the new segment holds every recorded file and replaces all older ones
+    (they stay while an unexpired snapshot names them).
     """
     entries: list[tuple[str, int]] = [(str(f.uri), f.size) for f in new_files]
-    retired: list[str] = []
     if len(previous_segments) + 1 > MAX_SEGMENTS:
         older = read_ledger(store, root, previous_segments)
         entries = [(uri, -1) for uri in sorted(older)] + entries
-        retired = list(previous_segments)
         previous_segments = []
     name = f"{LEDGER_DIR}/v{version:08d}-{run_id}.jsonl.gz"
     store.put(root.join(name), _encode(entries))
-    return [*previous_segments, name], retired
+    return [*previous_segments, name]

@@ -1,4 +1,4 @@
-"""One run per feature group at a time: a lock object next to the manifest, with a heartbeat.
+"""One run per feature group at a time: a lock object beside the table, with a heartbeat.
 
 `_compaction/lock.json` is created only if absent. While the run works, a thread rewrites it
 every `heartbeat_s` seconds (compare-and-swap against our own last version). Another run that

@@ -1,7 +1,9 @@
 """The optional `latest/` snapshot: per record identifier, its newest kept row as of the run.
 
-Maintained incrementally: the previous snapshot plus the rows of the partitions this run
-rewrote hold every candidate (untouched partitions cannot have changed a record's newest row).
+Maintained incrementally: the previous snapshot plus this run's new source rows hold every
+candidate. A record's newest kept row is the best version (rules.py) at its newest event time;
+the previous snapshot holds the best among the older rows, the new rows every newer version.
+Written before the table's commit and named by it (state.py).
 """
 
 from __future__ import annotations
@@ -14,29 +16,30 @@ from pyspark.sql.types import StructType
 
 from featurestream.compaction.context import SNAPSHOT_DIR, RunContext
 from featurestream.compaction.layout import FILE_KEY, files_for, hash_partition_keys, with_bucket_key
-from featurestream.compaction.manifest import FileEntry
-from featurestream.compaction.rules import apply_deletions, content_columns, latest_rows, with_event_ts
+from featurestream.compaction.rules import EVENT_TS, apply_deletions, content_columns, latest_rows, with_event_ts
 from featurestream.compaction.sparkconf import JOB_CONF, metrics, scoped_conf
+from featurestream.compaction.state import FileEntry
+from featurestream.compaction.table import TableState
+
+_DEFAULT_BYTES_PER_ROW = 100.0
 
 
-def write_snapshot(ctx: RunContext, schema: StructType, rewritten: list[FileEntry], previous: list[FileEntry],
-                   deletions: DataFrame | None) -> list[FileEntry]:
-    """Write the new snapshot's files (unreferenced until the manifest switch)."""
+def write_snapshot(ctx: RunContext, schema: StructType, new_rows: DataFrame, previous: list[FileEntry],
+                   deletions: DataFrame | None, current: TableState | None) -> list[FileEntry]:
+    """Write the new snapshot's files (unreferenced until the table's commit names them)."""
     spark, target, summary = ctx.spark, ctx.target, ctx.summary
-    frames = []
-    if rewritten:
-        frames.append(ctx.read_output([f.path for f in rewritten], schema).drop(*ctx.pcols))
+    frames = [new_rows.drop(*ctx.pcols, EVENT_TS)]
     if previous:
         frames.append(ctx.read_parquet([ctx.out(f.path) for f in previous], schema))
-    if not frames:
-        return []
     rows = with_event_ts(reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames), target.event_time)
     if deletions is not None:
         rows = apply_deletions(rows, deletions, target.record_identifier)
     ctx.phase("snapshot")
-    # Size by records (one row each) times the bytes per row the data files just showed.
+    # Size by records (one row each) times the bytes per row of the table so far.
     records = rows.agg(F.approx_count_distinct(F.col(f"`{target.record_identifier}`")).alias("n")).first()
-    per_row = summary.bytes_out / summary.rows_out if summary.rows_out else 100.0
+    table_rows = int(current.summary.get("total-records", "0")) if current else 0
+    table_bytes = int(current.summary.get("total-files-size", "0")) if current else 0
+    per_row = table_bytes / table_rows if table_rows else _DEFAULT_BYTES_PER_ROW
     count = files_for((records["n"] if records else 0) * per_row, ctx.settings.target_file_bytes)
     keyed = with_bucket_key(rows, hash_partition_keys(count), target.record_identifier)
     latest = latest_rows(keyed.repartition(count, F.col(FILE_KEY)), [FILE_KEY, target.record_identifier],

@@ -12,9 +12,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from featurestream.compaction.context import RunContext
-from featurestream.compaction.manifest import Manifest
-from featurestream.compaction.schema import check_columns, merge_schemas, schema_from_json
+from featurestream.compaction.schema import check_columns, merge_schemas
+from featurestream.compaction.state import CommittedState
 from featurestream.compaction.storage import open_store
+from featurestream.compaction.table import TableState, check_table_schema
 from featurestream.connectors.offline_store import SourceFile, StoreUri
 
 SAMPLE_FILES = 8
@@ -29,14 +30,16 @@ def _name(uri: StoreUri) -> str:
     return uri.key.rsplit("/", 1)[-1]
 
 
-def run_schema(ctx: RunContext, manifest: Manifest | None, new: list[SourceFile]) -> StructType:
-    """The output schema: the compacted output's, extended by the source's new columns."""
+def run_schema(ctx: RunContext, current: TableState | None, new: list[SourceFile]) -> StructType:
+    """The output schema: the table's, extended by the source's new columns."""
     source_schema = ctx.target.schema
     if source_schema is None:
         # No FeatureDefinitions (a group given by path): merge the footers of the new files.
         paths = [ctx.spark_path(f.uri) for f in new]
         source_schema = ctx.spark.read.option("mergeSchema", "true").parquet(*paths).schema
-    schema = merge_schemas(schema_from_json(manifest.spark_schema) if manifest else None, source_schema)
+    if current is not None:
+        check_table_schema(current, source_schema)
+    schema = merge_schemas(current.schema if current else None, source_schema)
     check_columns(schema, ctx.target.record_identifier, ctx.target.event_time, ctx.pcols)
     return schema
 
@@ -66,19 +69,21 @@ def read_new(ctx: RunContext, new: list[SourceFile], listed: list[SourceFile], s
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
-def output_bytes_per_source_byte(ctx: RunContext, manifest: Manifest | None, new: list[SourceFile]) -> float:
-    """Expected compacted bytes per source byte: learned from the last run, else sampled."""
-    stats = manifest.stats if manifest else None
-    if stats and stats.source_rows_per_byte and stats.output_bytes_per_row:
-        return stats.source_rows_per_byte * stats.output_bytes_per_row
+def output_bytes_per_source_byte(ctx: RunContext, current: TableState | None, committed: CommittedState | None,
+                                 new: list[SourceFile]) -> float:
+    """Expected compacted bytes per source byte: the table's bytes over the source bytes it was
+    made from, else sampled."""
+    table_bytes = int(current.summary.get("total-files-size", "0")) if current else 0
+    if committed and committed.source_bytes and table_bytes:
+        return table_bytes / committed.source_bytes
     step = max(1, len(new) // SAMPLE_FILES)
     source_store = open_store(ctx.target.source, ctx.settings.region)
     tables, size = [], 0
     for file in new[::step][:SAMPLE_FILES]:
-        current = source_store.read(file.uri)
-        if current is not None:
-            tables.append(pq.read_table(io.BytesIO(current.data)))
-            size += len(current.data)
+        sampled = source_store.read(file.uri)
+        if sampled is not None:
+            tables.append(pq.read_table(io.BytesIO(sampled.data)))
+            size += len(sampled.data)
     if not tables or size == 0:
         return 1.0
     buffer = io.BytesIO()

@@ -1,4 +1,4 @@
-"""Small-object storage for the compaction state: manifest, lock, ledger, on a local disk or S3.
+"""Small-object storage for the compaction state (lock, ledger segments), on a local disk or S3.
 
 Three operations carry the run's safety and each is atomic on both back ends:
 

@@ -14,6 +14,8 @@ class RunSummary:
     run_id: str
     status: str = "failed"  # compacted | noop | dry-run | failed
     version: int = 0
+    table: str | None = None  # catalog.namespace.name
+    snapshot_id: int | None = None  # the table's current snapshot after the run
     files_in: int = 0
     bytes_in: int = 0
     rows_in: int = 0
@@ -30,7 +32,8 @@ class RunSummary:
     partitions: list[str] = field(default_factory=list)
     snapshot_rows: int | None = None
     snapshot_files: int = 0
-    garbage_files_deleted: int = 0
+    snapshots_expired: int = 0
+    garbage_files_deleted: int = 0  # orphan data files of dead runs + side files no snapshot names
     lock_taken_over_from: str | None = None
     seconds: float = 0.0
     error: str | None = None

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from featurestream.compaction.context import CompactionSettings, FeatureGroupTarget
 from featurestream.compaction.errors import CompactionError
 from featurestream.compaction.schema import offline_schema
+from featurestream.compaction.table import TableRef, table_name_for
 from featurestream.config.compaction import CompactionConfig, FeatureGroupInput
 from featurestream.connectors.offline_store import StoreUri
 from featurestream.errors import ConfigError
@@ -46,8 +47,12 @@ def resolve_targets(
     config_file: Path,
     names: list[str] | None = None,
     client: Any = None,
+    catalog: str = "featurestream",
 ) -> list[FeatureGroupTarget]:
-    """The targets to compact: all configured groups, or the named ones (each must be configured)."""
+    """The targets to compact: all configured groups, or the named ones (each must be configured).
+
+    `catalog` is the Spark name of the project's Iceberg catalog (the profile's `catalog.name`).
+    """
     selected: list[tuple[int, FeatureGroupInput]] = []
     for name in names or [g.name for g in config.feature_groups]:
         index = next((i for i, g in enumerate(config.feature_groups) if g.name == name), None)
@@ -60,22 +65,31 @@ def resolve_targets(
     for index, group in selected:
         field = f"feature_groups[{index}]"
         output = output_root.join(group.name)
+        table = TableRef(catalog, config.namespace, table_name_for(group.name), output)
         if group.path is not None:
             if group.record_identifier is None or group.event_time is None:
                 raise ConfigError(config_file, field, "a feature group given by path needs record_identifier and "
                                   "event_time")
             source = local_mirror(_parse_location(group.path, config_file, f"{field}.path"), config.offline_local_root)
-            targets.append(FeatureGroupTarget(group.name, source, output, group.record_identifier, group.event_time))
+            targets.append(FeatureGroupTarget(group.name, source, output, group.record_identifier, group.event_time,
+                                              table=table))
             continue
         description = _describe(client or sagemaker_client(config.region), group.name, config_file, field)
         offline = description.get("OfflineStoreConfig")
         if not offline:
             raise ConfigError(config_file, f"{field}.name", f"feature group {group.name!r} has no offline store")
         table_format = offline.get("TableFormat", "Glue")
-        if table_format not in ("Glue", "Default"):
+        if table_format not in ("Glue", "Default", "Iceberg"):
             raise ConfigError(config_file, f"{field}.name",
-                              f"feature group {group.name!r} uses the {table_format} table format; this job compacts "
-                              "the Glue format (Iceberg stores are compacted by Athena OPTIMIZE)")
+                              f"feature group {group.name!r} uses the unknown table format {table_format}")
+        source_table = None
+        if table_format == "Iceberg":
+            # Its own table (DataCatalogConfig, in the project's catalog) is rewritten in place.
+            data_catalog = offline.get("DataCatalogConfig") or {}
+            if not data_catalog.get("Database") or not data_catalog.get("TableName"):
+                raise ConfigError(config_file, f"{field}.name",
+                                  f"Iceberg feature group {group.name!r} has no DataCatalogConfig table")
+            source_table = TableRef(catalog, str(data_catalog["Database"]), str(data_catalog["TableName"]))
         resolved = offline["S3StorageConfig"]["ResolvedOutputS3Uri"]
         source = local_mirror(StoreUri.parse(resolved), config.offline_local_root)
         try:
@@ -83,7 +97,7 @@ def resolve_targets(
         except CompactionError as exc:
             raise ConfigError(config_file, f"{field}.name", str(exc)) from None
         targets.append(FeatureGroupTarget(group.name, source, output, description["RecordIdentifierFeatureName"],
-                                          description["EventTimeFeatureName"], schema))
+                                          description["EventTimeFeatureName"], schema, table, source_table))
     return targets
 
 

@@ -104,8 +104,12 @@ class LockSpec(Frozen):
 
 class CompactionConfig(Frozen):
     region: str = "us-east-1"
-    # Root of the compacted output: one folder per feature group (local path or s3://).
+    # Root of the compacted output: one folder per feature group (local path or s3://), each the
+    # location of the group's Iceberg table.
     output: Location = Field(min_length=1)
+    # The catalog namespace (Glue database) of the compacted tables; a table is named after its
+    # feature group, lower case, `-` as `_`.
+    namespace: str = Field(default="featurestream_compacted", pattern=r"^[a-z0-9_]{1,255}$")
     # Where an emulator without S3 writes `s3://bucket/key` (its --offline-local-dir): such URIs
     # are read from <offline_local_root>/bucket/key instead.
     offline_local_root: str | None = None
@@ -119,7 +123,8 @@ class CompactionConfig(Frozen):
     # Also write `latest/`: one row per record identifier, its newest row as of the run.
     snapshot: bool = False
     lock: LockSpec = LockSpec()
-    # Superseded files stay this long after a commit, for readers still on the previous manifest.
+    # A snapshot superseded longer ago than this is expired (with the files only it used): readers
+    # and training sets pinned to it work this long. Also the age an orphan file must reach.
     gc_grace: str = "1h"
     # URI scheme Spark reads S3 with: s3a (Hadoop S3A, anywhere) or s3 (EMRFS on EMR).
     s3_scheme: Literal["s3a", "s3"] = "s3a"

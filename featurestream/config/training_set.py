@@ -168,11 +168,17 @@ DEFAULT_DATE_PARTITION = "event_date"
 
 
 class FeatureGroupInput(Frozen):
-    """One compacted feature group to join: Parquet with the record identifier, EventTime, features,
-    write_time, api_invocation_time and is_deleted."""
+    """One feature group to join: rows with the record identifier, EventTime, features, write_time,
+    api_invocation_time and is_deleted. Read from Parquet by `path` (a Glue-format offline store
+    or any Parquet folder), or from an Apache Iceberg table: by `table` (`namespace.table` in the
+    profile's catalog; a compacted table, or an Iceberg-format offline store) or by `path` to the
+    table's folder or metadata file. `snapshot_id` pins an Iceberg table to one snapshot (the
+    manifest records the one each build read)."""
 
     name: str
-    path: Location = Field(min_length=1)
+    path: Location | None = Field(default=None, min_length=1)
+    table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
+    snapshot_id: int | None = None
     # The SageMaker feature group (name or ARN) these rows come from: SageMaker lineage then links
     # the training set to the group's artifact (ARN and definition fingerprint), not only to `path`.
     feature_group: str | None = Field(default=None, min_length=1, max_length=256)
@@ -223,6 +229,18 @@ class FeatureGroupInput(Frozen):
         if value and not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$", value):
             raise ValueError(f"{value!r} is not a valid column prefix")
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FeatureGroupInput:
+        if (self.path is None) == (self.table is None):
+            raise ValueError("give exactly one of path (Parquet, or an Iceberg table's location) and table "
+                             "(namespace.table in the profile's catalog)")
+        return self
+
+    @property
+    def source(self) -> str:
+        """What the group is read from, for messages and lineage: the path or `table:<name>`."""
+        return self.path if self.path is not None else f"table:{self.table}"
 
     @property
     def ttl_ms(self) -> int | None:

@@ -2,8 +2,9 @@
 
 The group's offline store (`<ResolvedOutputS3Uri>` `year=/month=/day=/hour=` Parquet, written by the
 Feature Store and by backfills) is read whole, except the files the compaction's ledger says are
-already in the compacted output; the compacted output (when given) is read through its committed
-manifest (`featurestream.compaction.reader`). Rows marked `is_deleted` count as the entity's newest
+already in the compacted output; the compacted output (when given: the group's compacted Iceberg
+table, by its location) is read at its current snapshot, whose summary carries that ledger
+(`featurestream.compaction.reader.compacted_at`). Rows marked `is_deleted` count as the entity's newest
 row too (a delete is what the offline store holds then).
 """
 
@@ -15,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from featurestream.compaction.ledger import read_ledger
-from featurestream.compaction.reader import committed_manifest, load_compacted
+from featurestream.compaction.reader import compacted_at
 from featurestream.compaction.storage import open_store
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.connectors.offline_store import StoreUri
@@ -34,27 +35,29 @@ def _comparable(uri: str) -> str:
     return uri.removeprefix("file://").removeprefix("file:")
 
 
-def uncompacted_files(spark: SparkSession, data_root: str, compacted: str | None, region: str | None) -> list[str]:
+def uncompacted_files(spark: SparkSession, data_root: str, compacted: str | None,
+                      region: str | None) -> tuple[list[str], DataFrame | None]:
+    """(the offline-store files the compaction has not consumed, the compacted rows)."""
     files = hadoop_fs.glob(spark, paths.join(data_root, _HOURS))
     if not compacted:
-        return files
+        return files, None
     root = StoreUri.parse(compacted)
-    ledger = committed_manifest(root, region).ledger
-    done = {_comparable(u) for u in read_ledger(open_store(root, region), root, ledger)}
-    return [f for f in files if _comparable(f) not in done]
+    frame, state = compacted_at(spark, root)
+    done = {_comparable(u) for u in read_ledger(open_store(root, region), root, state.ledger)}
+    return [f for f in files if _comparable(f) not in done], frame
 
 
 def newest_rows(spark: SparkSession, spec: FeatureGroupSpec, data_root: str, compacted: str | None,
                 region: str | None, entities: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     """(entity → newest row with `_fs_event_ms`, figures: files read)."""
     key, event_time = spec.entity.key, spec.event_time.field
-    files = uncompacted_files(spark, data_root, compacted, region)
+    files, compacted_rows = uncompacted_files(spark, data_root, compacted, region)
     names = [key, event_time, *_features(spec), "write_time", "is_deleted"]
     frames: list[DataFrame] = []
     if files:
         frames.append(_select(spark.read.parquet(*files), names))
-    if compacted:
-        frames.append(_select(load_compacted(spark, compacted, region=region), names))
+    if compacted_rows is not None:
+        frames.append(_select(compacted_rows, names))
     figures = {"uncompacted_files": len(files), "compacted": int(bool(compacted))}
     if not frames or not entities:
         return {}, figures

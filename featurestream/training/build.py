@@ -48,9 +48,10 @@ def _check_output_names(source: str, label_columns: list[str], groups: list[Load
 
 def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: str,
                        progress: Progress | None = None, lineage: dict[str, Any] | None = None,
-                       scheduler: dict[str, str] | None = None) -> BuildResult:
+                       scheduler: dict[str, str] | None = None, catalog: str | None = None) -> BuildResult:
     """`lineage`: the OpenLineage run this build belongs to (`LineageRun.reference()`), for the manifest;
-    `scheduler`: the scheduler's run that started it (`featurestream.ops.parent_run.scheduler_run`)."""
+    `scheduler`: the scheduler's run that started it (`featurestream.ops.parent_run.scheduler_run`);
+    `catalog`: the Spark name of the profile's Iceberg catalog (groups given by `table`)."""
     out_spec = spec.require_output(source)
     progress = progress or Progress(spark, interactive=False)
     started = datetime.now(UTC)
@@ -63,7 +64,8 @@ def build_training_set(spark: SparkSession, spec: TrainingSetSpec, *, source: st
             label_types = {f.name: f.dataType for f in labels.frame.schema.fields}
             groups = [
                 load_group(spark, group, i, source=source, label_types=label_types, time_range=labels.time_range,
-                           availability=spec.join.availability, sample_fraction=spec.join.skew.sample_fraction)
+                           availability=spec.join.availability, sample_fraction=spec.join.skew.sample_fraction,
+                           catalog=catalog)
                 for i, group in enumerate(spec.feature_groups)
             ]
             _check_output_names(source, labels.frame.columns, groups)

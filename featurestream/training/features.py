@@ -1,5 +1,6 @@
-"""Compacted feature groups as join input: any Parquet with the record identifier, the EventTime
-feature, the features, and write_time / api_invocation_time / is_deleted.
+"""Feature groups as join input: any Parquet (a Glue-format offline store), or an Apache Iceberg
+table (compacted output, an Iceberg-format offline store; iceberg_input.py) with the record
+identifier, the EventTime feature, the features, and write_time / api_invocation_time / is_deleted.
 
 Reading is pruned to what can matter for the label rows: EventTime <= the newest label time and,
 with a TTL, >= the oldest label time - TTL (a row older than that is expired for every label, and
@@ -22,6 +23,7 @@ from featurestream.config.training_set import DEFAULT_DATE_PARTITION, FeatureGro
 from featurestream.errors import ConfigError, FeatureStreamError
 from featurestream.training import storage
 from featurestream.training.columns import API_TIME, DELETED, EVENT_TIME, RESERVED_PREFIX, WRITE_TIME
+from featurestream.training.iceberg_input import is_iceberg_location, read_iceberg
 from featurestream.training.pit import FeatureSide
 
 METADATA_COLUMNS = ("write_time", "api_invocation_time", "is_deleted")
@@ -59,29 +61,37 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
 
 def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, source: str,
                label_types: dict[str, T.DataType], time_range: tuple[datetime, datetime] | None,
-               availability: bool, sample_fraction: float = 0.02) -> LoadedGroup:
-    """Read, prune and normalise one group; every naming problem is a ConfigError on its field."""
+               availability: bool, sample_fraction: float = 0.02, catalog: str | None = None) -> LoadedGroup:
+    """Read, prune and normalise one group; every naming problem is a ConfigError on its field.
+
+    `catalog`: the Spark name of the profile's Iceberg catalog, for groups given by `table`.
+    """
     where = f"feature_groups[{index}]"
-    path = storage.normalise(spec.path)
-    raw = _read(spark, path)
+    iceberg = None
+    if spec.table is not None or is_iceberg_location(spark, str(spec.path)):
+        iceberg = read_iceberg(spark, spec, catalog)
+        path, raw = spec.source, iceberg.frame
+    else:
+        path = storage.normalise(str(spec.path))
+        raw = _read(spark, path)
     columns = raw.columns
     for label_key, feature_key in spec.keys.items():
         if label_key not in label_types:
             raise ConfigError(source, f"{where}.keys", f"{label_key!r} is not a column of the labels")
         if feature_key not in columns:
-            raise ConfigError(source, f"{where}.keys", f"{feature_key!r} is not a column of {spec.path}")
+            raise ConfigError(source, f"{where}.keys", f"{feature_key!r} is not a column of {spec.source}")
     if spec.event_time_column not in columns:
-        reason = f"{spec.event_time_column!r} is not a column of {spec.path}"
+        reason = f"{spec.event_time_column!r} is not a column of {spec.source}"
         raise ConfigError(source, f"{where}.event_time_column", reason)
     if availability and "api_invocation_time" not in columns:
-        raise ConfigError(source, "join.availability", f"{spec.path} has no api_invocation_time column")
+        raise ConfigError(source, "join.availability", f"{spec.source} has no api_invocation_time column")
 
     excluded = {*spec.keys.values(), spec.event_time_column, *METADATA_COLUMNS}
     if spec.date_partition_column == DEFAULT_DATE_PARTITION and DEFAULT_DATE_PARTITION not in columns:
         spec = spec.model_copy(update={"date_partition_column": None})
     if spec.date_partition_column:
         if spec.date_partition_column not in columns:
-            raise ConfigError(source, f"{where}.date_partition_column", f"not a column of {spec.path}")
+            raise ConfigError(source, f"{where}.date_partition_column", f"not a column of {spec.source}")
         if not isinstance(raw.schema[spec.date_partition_column].dataType, T.DateType | T.StringType):
             raise ConfigError(source, f"{where}.date_partition_column",
                               "must be a date partition (event_date=YYYY-MM-DD)")
@@ -89,12 +99,12 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
     features = list(spec.features) if spec.features is not None else [c for c in columns if c not in excluded]
     for feature in features:
         if feature not in columns or feature in excluded:
-            raise ConfigError(source, f"{where}.features", f"{feature!r} is not a feature column of {spec.path}")
+            raise ConfigError(source, f"{where}.features", f"{feature!r} is not a feature column of {spec.source}")
     for original in spec.rename:
         if original not in features:
             raise ConfigError(source, f"{where}.rename", f"{original!r} is not one of the group's features")
     if not features:
-        raise ConfigError(source, f"{where}.features", f"{spec.path} has no feature columns")
+        raise ConfigError(source, f"{where}.features", f"{spec.source} has no feature columns")
     outputs = [spec.output_name(f) for f in features]
     event_time_output = None
     if spec.include_event_time:
@@ -120,9 +130,11 @@ def load_group(spark: SparkSession, spec: FeatureGroupInput, index: int, *, sour
 
     dates = _prune(raw, spec, time_range, availability)[1] if time_range is not None else None
     lineage = _lineage(raw, spec, features, outputs, dates)
+    if iceberg is not None:
+        lineage.update(iceberg.lineage)
     sample, rate = None, 1.0
     files = lineage["files"]
-    if len(files) > 1 and not lineage["files_truncated"]:
+    if iceberg is None and len(files) > 1 and not lineage["files_truncated"]:
         # The skew sample reads a spread of whole files rather than decoding every row of every file.
         count = max(1, round(len(files) * sample_fraction))
         if count < len(files):
@@ -184,7 +196,7 @@ def _lineage(raw: DataFrame, spec: FeatureGroupInput, features: list[str], outpu
     } - {""})
     return {
         "name": spec.name,
-        "path": spec.path,
+        "path": spec.source,
         "keys": dict(spec.keys),
         "event_time_column": spec.event_time_column,
         "features": dict(zip(features, outputs, strict=True)),

@@ -24,6 +24,6 @@ def datasets(spec: TrainingSetSpec, *, export: bool) -> tuple[list[DatasetRef], 
     if export:
         assert spec.export_history is not None
         return [labels], [path_dataset(spec.export_history.path)]
-    inputs = [labels, *[path_dataset(group.path) for group in spec.feature_groups]]
+    inputs = [labels, *[path_dataset(group.source) for group in spec.feature_groups]]
     outputs = [path_dataset(spec.output.path)] if spec.output is not None else []
     return inputs, outputs

@@ -24,7 +24,7 @@ from featurestream.training.manifest import config_hash, to_json
 
 def _group(client: Any, group: FeatureGroupInput) -> sm.Artifact:
     if group.feature_group is None:
-        return sm.path_artifact(group.path, name=group.name)
+        return sm.path_artifact(group.source, name=group.name)
     return sm.feature_group_artifact(client, group.feature_group)
 
 

@@ -3,6 +3,8 @@ to a local folder, a private moto S3 server, and helpers to build targets and se
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import socket
 from collections.abc import Iterator
@@ -12,10 +14,14 @@ from typing import Any
 import boto3
 import pytest
 
-from featurestream.compaction import CompactionSettings, FeatureGroupTarget
+from featurestream import iceberg as iceberg_catalog
+from featurestream.compaction import CompactionSettings, FeatureGroupTarget, TableRef
 from featurestream.compaction.schema import offline_schema
+from featurestream.compaction.table import table_name_for
+from featurestream.config import load_profile
 from featurestream.connectors.offline_store import StoreUri
 from featurestream.dev.feature_store import EmulatorProcess
+from featurestream.iceberg import IcebergCatalog
 from tests.compaction.data import Group, region
 from tests.emulators import running_emulator
 
@@ -36,10 +42,19 @@ def source_of(group: Group, offline_root: Path) -> StoreUri:
     return StoreUri.parse(offline_root / group.resolved_uri.removeprefix("s3://"))
 
 
+NAMESPACE = "compaction_tests"
+
+
+def table_ref(name: str, output: StoreUri) -> TableRef:
+    """One table per output folder: tests compact one group into several outputs."""
+    suffix = hashlib.sha256(str(output).encode()).hexdigest()[:8]
+    return TableRef("featurestream", NAMESPACE, f"{table_name_for(name)}_{suffix}", output)
+
+
 def target_for(group: Group, source: StoreUri, output: Path | StoreUri, *, by_path: bool = False) -> FeatureGroupTarget:
     out = output if isinstance(output, StoreUri) else StoreUri.parse(output)
     schema = None if by_path else offline_schema(group.description["FeatureDefinitions"])
-    return FeatureGroupTarget(group.name, source, out, "id", "ts", schema)
+    return FeatureGroupTarget(group.name, source, out, "id", "ts", schema, table_ref(group.name, out))
 
 
 def settings(**overrides: Any) -> CompactionSettings:
@@ -81,3 +96,29 @@ def s3_env(moto_s3: str) -> Iterator[dict[str, str]]:
 
 def s3_client(endpoint: str) -> Any:
     return boto3.client("s3", endpoint_url=endpoint, region_name=region())
+
+
+@pytest.fixture(scope="session")
+def catalog(spark: Any) -> Iterator[IcebergCatalog]:
+    """The local profile's catalog (JDBC on the stack's PostgreSQL, started if it is not up) on the
+    test session."""
+    from featurestream.dev.stack import manager
+
+    before = {s.name for s in manager.status(["postgres"]) if s.healthy}
+    manager.up(["postgres"])
+    found = iceberg_catalog.from_profile(load_profile("local"))
+    iceberg_catalog.configure_session(spark, found)
+    yield found
+    if "postgres" not in before:
+        manager.down(["postgres"])
+
+
+def renamed(catalog: IcebergCatalog, name: str) -> IcebergCatalog:
+    """The same catalog under another Spark name. Spark's Iceberg catalog takes the session's S3A
+    settings when it is first used: one configured after S3A knows a new bucket reaches it."""
+    return dataclasses.replace(catalog, spec=catalog.spec.model_copy(update={"name": name}))
+
+
+def iceberg(catalog: IcebergCatalog, ref: TableRef) -> Any:
+    """The table as pyiceberg reads it from the catalog: no featurestream code between."""
+    return iceberg_catalog.load_catalog(catalog).load_table(f"{ref.namespace}.{ref.name}")

@@ -100,25 +100,48 @@ def normalise_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(normalise(v) for v in row)
 
 
-def manifest(output: Path) -> dict[str, Any]:
-    return dict(json.loads((output / "_compaction" / "manifest.json").read_text()))
+def _partition_key(row: dict[str, Any]) -> str:
+    key = f"event_date={row['event_date']:%Y-%m-%d}"
+    return f"{key}/event_hour={row['event_hour']}" if "event_hour" in row else key
 
 
-def compacted(output: Path, columns: list[str]) -> list[tuple[Any, ...]]:
-    """The committed rows (through the manifest's file list), each ending with its partition key."""
-    rows = []
-    for key, entry in manifest(output)["partitions"].items():
-        for file in entry["files"]:
-            table = pq.read_table(output / file["path"])
-            data = table.to_pydict()
-            for i in range(table.num_rows):
-                rows.append((*[normalise(data[c][i]) if c in data else None for c in columns], key))
+def table_at(location: Path) -> Any:
+    """The Iceberg table whose location is `location`, as pyiceberg reads it from the newest
+    metadata file there (no catalog, no featurestream code)."""
+    from pyiceberg.table import StaticTable
+
+    files = sorted(location.glob("metadata/*.metadata.json"), key=lambda p: int(p.name.split("-")[0].lstrip("v")))
+    return StaticTable.from_metadata(str(files[-1]))
+
+
+def table_folders(root: Path) -> list[Path]:
+    """The Iceberg table locations under `root` (compacted output: one per feature group)."""
+    return sorted({p.parent.parent for p in root.rglob("metadata/*.metadata.json")})
+
+
+def compacted(table: Any, columns: list[str], snapshot_id: int | None = None) -> list[tuple[Any, ...]]:
+    """The committed rows of a pyiceberg table (its current snapshot, or `snapshot_id`), each
+    ending with its partition key: read by pyiceberg alone, no featurestream code."""
+    data = table.scan(snapshot_id=snapshot_id).to_arrow().to_pylist()
+    rows = [(*[normalise(r.get(c)) for c in columns], _partition_key(r)) for r in data]
     return sorted(rows, key=repr)
 
 
-def snapshot(output: Path, columns: list[str]) -> list[tuple[Any, ...]]:
+def compacted_rows(table: Any, columns: list[str]) -> list[tuple[Any, ...]]:
+    """The current rows of a table without our partition columns (an Iceberg offline store)."""
+    data = table.scan().to_arrow().to_pylist()
+    return sorted((tuple(normalise(r.get(c)) for c in columns) for r in data), key=repr)
+
+
+def state(table: Any, snapshot_id: int | None = None) -> dict[str, Any]:
+    """The compaction state the snapshot's summary carries (`featurestream.state`)."""
+    snapshot = table.current_snapshot() if snapshot_id is None else table.snapshot_by_id(snapshot_id)
+    return dict(json.loads(snapshot.summary["featurestream.state"]))
+
+
+def snapshot(table: Any, output: Path, columns: list[str]) -> list[tuple[Any, ...]]:
     rows = []
-    for file in manifest(output)["snapshot"] or []:
+    for file in state(table)["snapshot"] or []:
         data = pq.read_table(output / file["path"]).to_pylist()
         rows.extend(tuple(normalise(r.get(c)) for c in columns) for r in data)
     return sorted(rows, key=repr)

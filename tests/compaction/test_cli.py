@@ -90,7 +90,7 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     columns, expected = oracle.expected(local_files(source.path))
     assert done["status"] == "compacted" and done["rows_out"] == len(expected)
     assert report["totals"]["files_out"] == done["files_out"] > 0
-    assert oracle.compacted(output / group.name, columns) == expected
+    assert oracle.compacted(oracle.table_at(output / group.name), columns) == expected
 
     # The run's metrics, as node_exporter's textfile collector reads them, against the oracle.
     prom = collector / f"featurestream_compact_compaction_{group.name}.prom"
@@ -128,7 +128,7 @@ def test_cli_dry_run_then_run_then_noop_then_locked(
     code, report, _ = run_cli(capsys, "--config", str(config))
     assert code == 1 and report is not None and report["status"] == "failed"
     assert "held by run other-run" in report["feature_groups"][0]["error"]
-    assert oracle.compacted(output / group.name, columns) == expected
+    assert oracle.compacted(oracle.table_at(output / group.name), columns) == expected
     # The failed run (all groups: target `compaction`) keeps the noop run's success time.
     failed = {s.name: s.value for family in text_string_to_metric_families(
         (collector / "featurestream_compact_compaction.prom").read_text()) for s in family.samples}

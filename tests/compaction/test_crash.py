@@ -1,57 +1,27 @@
-"""A run killed at any point, then re-run, gives exactly what clean runs give."""
+"""A run killed at each point of its commit, then re-run, gives exactly the table clean runs give."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from featurestream.compaction import compact_feature_group
-from featurestream.connectors.offline_store import StoreUri
+from featurestream.compaction import FeatureGroupTarget, compact_feature_group
 from featurestream.dev.feature_store import EmulatorProcess
 from tests.compaction import oracle
-from tests.compaction.conftest import settings, source_of, target_for
+from tests.compaction.conftest import iceberg, settings, source_of, target_for
 from tests.compaction.data import START, Group, batch, iso, local_files
-from tests.compaction.test_compaction import assert_no_garbage
+from tests.compaction.test_compaction import assert_no_garbage, files_by_partition, local_path
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class History:
-    group: Group
-    source: StoreUri
-    v1: Path  # the output after a clean first run (batch 1 only)
-    v2: Path  # the output after a clean second run (batches 1 and 2)
-
-
-@pytest.fixture(scope="module")
-def history(spark: Any, emulator: EmulatorProcess, offline_root: Path,
-            tmp_path_factory: pytest.TempPathFactory) -> History:
-    group = Group.create(emulator, "s3://offline-bucket/crash")
-    group.put(batch(range(50), hours=30, seed=8))
-    group.flush()
-    source = source_of(group, offline_root)
-    base = tmp_path_factory.mktemp("crash-reference")
-    v2 = base / "v2" / group.name
-    compact_feature_group(spark, target_for(group, source, v2), settings(snapshot=True))
-    v1 = base / "v1" / group.name
-    shutil.copytree(v2, v1)
-    group.put(batch(range(40, 70), hours=30, seed=8, version=3))
-    for i in (5, 6, 7):
-        group.delete(f"r{i:04d}", iso(START + timedelta(hours=31)))
-    group.flush()
-    compact_feature_group(spark, target_for(group, source, v2), settings(snapshot=True))
-    return History(group, source, v1, v2)
 
 
 def run_and_kill(spec: dict[str, Any], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,45 +32,68 @@ def run_and_kill(spec: dict[str, Any], env: dict[str, str] | None = None) -> sub
                           start_new_session=True)
 
 
-def crash_spec(group: Group, source: StoreUri, output: StoreUri, phase: str, **extra: Any) -> dict[str, Any]:
-    options = asdict(settings(snapshot=True))
-    return {"name": group.name, "source": str(source), "output": str(output), "phase": phase,
-            "features": group.description["FeatureDefinitions"], "settings": options, **extra}
+def crash_spec(group: Group, target: FeatureGroupTarget, phase: str, **extra: Any) -> dict[str, Any]:
+    ref = target.table_ref
+    return {"name": group.name, "source": str(target.source), "output": str(target.output), "phase": phase,
+            "table": {"catalog": ref.catalog, "namespace": ref.namespace, "name": ref.name},
+            "features": group.description["FeatureDefinitions"], "settings": asdict(settings(snapshot=True)),
+            **extra}
 
 
-@pytest.mark.parametrize(("phase", "resume_from_v1"), [
-    ("write", False),      # first run, Spark's write half done: task files under data/_temporary
-    ("ledger", True),      # second run: new files and ledger segment written, manifest not switched
-    ("committed", True),   # second run: manifest switched, superseded files not yet deleted
-])  # test_s3.py kills a run on s3a:// after its files are written ("written")
+@pytest.mark.parametrize(("phase", "after_a_first_run"), [
+    ("write", False),      # first run: data files written, nothing committed (the table has no snapshot)
+    ("write", True),       # second run: ledger segment, latest/ and data files written, not committed
+    ("committed", True),   # second run: committed, superseded snapshot and its files not yet expired
+])  # test_s3.py kills a run on s3a:// mid-write
 def test_killed_run_then_rerun_equals_clean_runs(
-    phase: str, resume_from_v1: bool, history: History, spark: Any, tmp_path: Path
+    phase: str, after_a_first_run: bool, spark: Any, catalog: Any, emulator: EmulatorProcess, offline_root: Path,
+    tmp_path: Path,
 ) -> None:
-    output = tmp_path / history.group.name
-    if resume_from_v1:
-        shutil.copytree(history.v1, output)
-    result = run_and_kill(crash_spec(history.group, history.source, StoreUri.parse(output), phase))
+    group = Group.create(emulator, "s3://offline-bucket/crash")
+    group.put(batch(range(50), hours=30, seed=8))
+    group.flush()
+    source = source_of(group, offline_root)
+    target = target_for(group, source, tmp_path / group.name)
+    first = None
+    if after_a_first_run:
+        first = compact_feature_group(spark, target, settings(snapshot=True))
+        columns, v1 = oracle.expected(local_files(source.path))
+    group.put(batch(range(40, 70), hours=30, seed=8, version=3))
+    for i in (5, 6, 7):
+        group.delete(f"r{i:04d}", iso(START + timedelta(hours=31)))
+    group.flush()
+
+    result = run_and_kill(crash_spec(group, target, phase))
     assert result.returncode == -9, result.stderr[-2000:]
 
-    columns, expected = oracle.expected(local_files(history.source.path))
-    committed = oracle.manifest(output)["version"] if (output / "_compaction/manifest.json").exists() else 0
+    columns, expected = oracle.expected(local_files(source.path))
+    table = iceberg(catalog, target.table_ref)
     if phase == "committed":
-        assert committed == 2
-        assert oracle.compacted(output, columns) == expected
+        assert oracle.state(table)["version"] == 2
+        assert oracle.compacted(table, columns) == expected
+    elif first is not None:
+        # Before the commit, readers see the previous snapshot, complete.
+        assert table.current_snapshot().snapshot_id == first.snapshot_id
+        assert oracle.compacted(table, columns) == v1
     else:
-        # Before the switch, readers see the previous committed state, complete.
-        assert committed == (1 if resume_from_v1 else 0)
-        if resume_from_v1:
-            assert oracle.compacted(output, columns) == oracle.compacted(history.v1, columns)
-    if phase == "write":
-        assert (output / "data" / "_temporary").exists()
+        assert table.current_snapshot() is None
+    if phase == "write":  # the dead run's data files are there, named by no snapshot
+        committed = {str(local_path(f)) for files in files_by_partition(table).values() for f in files} \
+            if table.current_snapshot() else set()
+        assert {str(p) for p in local_files(tmp_path / group.name / "data")} - committed
 
     # The dead run's lock is still there; a re-run that finds it stale takes it over.
-    rerun = compact_feature_group(spark, target_for(history.group, history.source, output),
-                                  settings(snapshot=True, stale_after_s=0.0))
+    rerun = compact_feature_group(spark, target, settings(snapshot=True, stale_after_s=0.0))
     assert rerun.lock_taken_over_from is not None
     assert rerun.status == ("noop" if phase == "committed" else "compacted")
-    assert oracle.compacted(output, columns) == expected == oracle.compacted(history.v2, columns)
-    assert oracle.snapshot(output, columns) == oracle.snapshot(history.v2, columns)
-    assert_no_garbage(output)
-    assert not list((output / "data").glob("_temporary"))
+    if phase == "committed":
+        # Superseded files go with the next commit's expiry: one more batch, one more run.
+        group.put(batch(range(70, 72), hours=30, seed=8))
+        group.flush()
+        compact_feature_group(spark, target, settings(snapshot=True))
+        columns, expected = oracle.expected(local_files(source.path))
+    table = iceberg(catalog, target.table_ref)
+    assert oracle.compacted(table, columns) == expected
+    _, latest = oracle.expected_snapshot(local_files(source.path))
+    assert oracle.snapshot(table, tmp_path / group.name, columns) == latest
+    assert_no_garbage(table, tmp_path / group.name)

@@ -1,8 +1,7 @@
-"""The lock, the compare-and-swap state store and the manifest switch, on a local disk and on S3."""
+"""The lock and the compare-and-swap state store it stands on, on a local disk and on S3."""
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -11,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from featurestream.compaction.errors import ConcurrentCommitError, LockBusyError, LockLostError, PreconditionFailed
+from featurestream.compaction.errors import LockBusyError, LockLostError, PreconditionFailed
 from featurestream.compaction.lock import LOCK_PATH, CompactionLock, LockInfo
-from featurestream.compaction.manifest import Manifest, commit_manifest, read_manifest
 from featurestream.compaction.storage import LocalStore, S3Store, StateStore
 from featurestream.connectors.offline_store import StoreUri
 from tests.compaction.conftest import s3_client
@@ -111,20 +109,3 @@ def test_conditional_writes(place: tuple[StateStore, StoreUri]) -> None:
         store.replace(uri, b"four", token)
     current = store.read(uri)
     assert current is not None and current.data == b"three" and current.token == newer
-
-
-def test_manifest_switch_refuses_a_concurrent_commit(place: tuple[StateStore, StoreUri]) -> None:
-    store, root = place
-    base = {"feature_group": "fg", "source": "s3://b/k", "record_identifier": "id", "event_time": "ts",
-            "partition_by": "day", "deletes": "keep"}
-    commit_manifest(store, root, Manifest.model_validate({**base, "version": 1}), None)
-    with pytest.raises(ConcurrentCommitError):
-        commit_manifest(store, root, Manifest.model_validate({**base, "version": 1}), None)
-    current, token = read_manifest(store, root)
-    assert current is not None and current.version == 1
-    commit_manifest(store, root, current.model_copy(update={"version": 2}), token)
-    with pytest.raises(ConcurrentCommitError):
-        commit_manifest(store, root, current.model_copy(update={"version": 3}), token)
-    latest, _ = read_manifest(store, root)
-    assert latest is not None and latest.version == 2
-    assert json.loads(latest.to_bytes())["version"] == 2

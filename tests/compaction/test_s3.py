@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from featurestream import iceberg as iceberg_catalog
 from featurestream.compaction import compact_feature_group
 from featurestream.compaction.targets import resolve_targets, settings_from_config
 from featurestream.config.compaction import CompactionConfig
@@ -19,8 +20,9 @@ from featurestream.connectors.offline_store import StoreUri
 from featurestream.dev.feature_store import EmulatorProcess
 from featurestream.io.s3a import configure_session
 from tests.compaction import oracle
-from tests.compaction.conftest import s3_client
+from tests.compaction.conftest import iceberg, renamed, s3_client
 from tests.compaction.data import START, Group, batch, iso, region
+from tests.compaction.test_compaction import files_by_partition
 from tests.compaction.test_crash import crash_spec, run_and_kill
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,8 @@ def download(client: Any, uri: StoreUri, into: Path) -> list[Path]:
     return files
 
 
-def test_compaction_on_s3a_with_a_killed_run(spark: Any, moto_s3: str, s3_env: dict[str, str], tmp_path: Path) -> None:
+def test_compaction_on_s3a_with_a_killed_run(spark: Any, catalog: Any, moto_s3: str, s3_env: dict[str, str],
+                                              tmp_path: Path) -> None:
     client = s3_client(moto_s3)
     bucket = f"fs-compaction-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
@@ -54,18 +57,20 @@ def test_compaction_on_s3a_with_a_killed_run(spark: Any, moto_s3: str, s3_env: d
             "output": f"s3://{bucket}/compacted", "region": region(), "feature_groups": [{"name": group.name}],
             "gc_grace": "0s", "snapshot": True, "target_file_size": "64KB",
         })
-        [target] = resolve_targets(config, Path("compaction.yaml"), client=group.sm)
+        s3_catalog = renamed(catalog, f"fs_s3_{uuid.uuid4().hex[:8]}")
+        [target] = resolve_targets(config, Path("compaction.yaml"), client=group.sm, catalog=s3_catalog.name)
     finally:
         emulator.stop()
     assert target.source == StoreUri.parse(group.resolved_uri)
     assert target.output == StoreUri.parse(f"s3://{bucket}/compacted/{group.name}")
     configure_session(spark, moto_s3, region(), [bucket])
+    # As the CLI does it: S3A set up for the buckets before the catalog is first used.
+    iceberg_catalog.configure_session(spark, s3_catalog)
 
-    killed = run_and_kill(crash_spec(group, target.source, target.output, "written", bucket=bucket), env=s3_env)
+    killed = run_and_kill(crash_spec(group, target, "write", bucket=bucket), env=s3_env)
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert client.list_objects_v2(Bucket=bucket, Prefix=f"compacted/{group.name}/data/")["KeyCount"] > 0
-    manifest_key = f"compacted/{group.name}/_compaction/manifest"
-    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=manifest_key)
+    assert iceberg(s3_catalog, target.table_ref).current_snapshot() is None
 
     settings = replace(settings_from_config(config), stale_after_s=0.0)
     summary = compact_feature_group(spark, target, settings)
@@ -77,8 +82,10 @@ def test_compaction_on_s3a_with_a_killed_run(spark: Any, moto_s3: str, s3_env: d
     output = tmp_path / "compacted"
     download(client, target.output, output)
     columns, expected = oracle.expected(raw)
-    assert oracle.compacted(output, columns) == expected
+    table = iceberg(s3_catalog, target.table_ref)  # pyiceberg reads S3 itself
+    assert oracle.compacted(table, columns) == expected
     _, latest = oracle.expected_snapshot(raw)
-    assert oracle.snapshot(output, columns) == latest
-    committed = {f["path"] for p in oracle.manifest(output)["partitions"].values() for f in p["files"]}
+    assert oracle.snapshot(table, output, columns) == latest
+    # The dead run's files were removed as orphans: data/ holds exactly the snapshot's files.
+    committed = {f.split(f"/{group.name}/", 1)[1] for files in files_by_partition(table).values() for f in files}
     assert {str(p.relative_to(output)) for p in (output / "data").rglob("*.parquet")} == committed

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from featurestream.cli.commands.compact import hour_range
-from featurestream.compaction.layout import files_for, partition_key_of_hour, partition_key_of_path
+from featurestream.compaction.layout import files_for, partition_key_of_hour
 from featurestream.config.compaction import load_compaction_config, parse_size
 from featurestream.connectors.offline_store import (
     OfflineStoreError,
@@ -28,7 +28,7 @@ def test_store_uris() -> None:
     assert str(s3) == "s3://bucket/a/b" and s3.spark_path() == "s3a://bucket/a/b"
     assert s3.join("data", "x.parquet").relative_to(s3) == "data/x.parquet"
     assert s3.join("/data//", "x.parquet") == s3.join("data/x.parquet") and s3.join() == s3
-    with pytest.raises(ValueError, match="leads out of"):  # a manifest's path must stay under its root
+    with pytest.raises(ValueError, match="leads out of"):  # a side file's path must stay under its root
         s3.join("../other/x.parquet")
     local = StoreUri.parse("file:///tmp/x")
     assert local.spark_path() == "file:///tmp/x" and not local.is_s3
@@ -47,9 +47,6 @@ def test_hour_partitions() -> None:
         parse_hour_partition("year=2026/month=13/day=04/hour=05")
     assert partition_key_of_hour(moment, "day") == "event_date=2026-03-04"
     assert partition_key_of_hour(moment, "hour") == "event_date=2026-03-04/event_hour=5"
-    assert partition_key_of_path("data/event_date=2026-03-04/part-0.parquet", "data") == "event_date=2026-03-04"
-    assert partition_key_of_path("data/_temporary/0/part-0.parquet", "data") is None
-    assert partition_key_of_path("data/part-0.parquet", "data") is None
 
 
 def test_listing_skips_hidden_and_foreign_files_and_honours_the_hour_range(tmp_path: Path) -> None:

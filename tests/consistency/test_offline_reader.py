@@ -1,6 +1,6 @@
 """The online-vs-offline side reads the compacted output plus only the files the compaction's
 ledger does not hold yet, and finds each entity's newest row across both (local files, a real
-compaction run; no service)."""
+compaction run into an Iceberg table of a Hadoop catalog in a folder: no service)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featurestream.compaction import CompactionSettings, FeatureGroupTarget, compact_feature_group
+from featurestream.compaction import CompactionSettings, FeatureGroupTarget, TableRef, compact_feature_group
 from featurestream.config import load_feature_group
 from featurestream.connectors.offline_store import StoreUri
 from featurestream.consistency.offline import newest_rows, uncompacted_files
@@ -51,17 +51,25 @@ def test_newest_rows_come_from_the_compacted_output_and_the_files_not_compacted_
     spec_file = tmp_path / "g.yaml"
     spec_file.write_text(GROUP)
     spec = load_feature_group(spec_file)
-    data, output = tmp_path / "offline" / "data", tmp_path / "compacted" / "offline-reader"
+    data, warehouse = tmp_path / "offline" / "data", tmp_path / "warehouse"
+    # A catalog in a folder: the table's location is <warehouse>/<namespace>/<table>.
+    spark.conf.set("spark.sql.catalog.fs_consistency_test", "org.apache.iceberg.spark.SparkCatalog")
+    spark.conf.set("spark.sql.catalog.fs_consistency_test.type", "hadoop")
+    spark.conf.set("spark.sql.catalog.fs_consistency_test.warehouse", str(warehouse))
+    ref = TableRef("fs_consistency_test", "compacted", f"offline_reader_{tmp_path.name}".replace("-", "_"))
+    output = warehouse / ref.namespace / ref.name
     old = [_write(data, "10", "a.parquet", [("a", "2026-12-01T10:00:00.000Z", 1),
                                             ("b", "2026-12-01T10:05:00.000Z", 2)]),
            _write(data, "11", "b.parquet", [("b", "2026-12-01T11:00:00.000Z", 3)])]
-    target = FeatureGroupTarget("offline-reader", StoreUri.parse(data), StoreUri.parse(output), "card_id", "event_time")
+    target = FeatureGroupTarget("offline-reader", StoreUri.parse(data), StoreUri.parse(output), "card_id", "event_time",
+                                table=ref)
     compact_feature_group(spark, target, CompactionSettings(target_file_bytes=64 * 1024, gc_grace_s=0.0))
     new = _write(data, "12", "c.parquet", [("a", "2026-12-01T12:00:00.000Z", 4)])
     for path in old[1:]:
         path.unlink()  # b's newest row now lives only in the compacted output
 
-    assert [Path(f.removeprefix("file:")) for f in uncompacted_files(spark, str(data), str(output), None)] == [new]
+    files, _ = uncompacted_files(spark, str(data), str(output), None)
+    assert [Path(f.removeprefix("file:")) for f in files] == [new]
     rows, figures = newest_rows(spark, spec, str(data), str(output), None, ["a", "b", "c"])
     assert {k: (v["event_time"], v["n_5m"]) for k, v in rows.items()} == {
         "a": ("2026-12-01T12:00:00.000Z", 4), "b": ("2026-12-01T11:00:00.000Z", 3)}

@@ -21,9 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from featurestream import iceberg
 from featurestream.cli.entrypoint import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from featurestream.cli.failures import describe
 from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
+from featurestream.cli.profile_option import add_env_argument, profile_name
+from featurestream.config import load_profile
 from featurestream.config.compaction import CompactionConfig, load_compaction_config
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError, FeatureStreamError
@@ -38,6 +41,7 @@ _RELATIVE = re.compile(r"^\d+\s*(ms|s|m|h|d)$")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="conf/compaction/<name>.yaml")
+    add_env_argument(parser)  # its catalog: section names the Iceberg catalog of the compacted tables
     parser.add_argument("--feature-group-name", action="append", metavar="NAME", dest="feature_groups",
                         help="compact only this configured group, by its SageMaker name (repeatable; default: all)")
     # Before 0.2 this flag took a NAME here but a FILE in stream and generate; kept, with a warning.
@@ -94,7 +98,7 @@ def _selected_groups(args: argparse.Namespace) -> list[str] | None:
     return [*(args.feature_groups or []), *old]
 
 
-def _session(config: CompactionConfig, buckets: list[str]) -> Any:
+def _session(config: CompactionConfig, buckets: list[str], catalog: Any) -> Any:
     from pyspark.sql import SparkSession
 
     from featurestream.io import s3a
@@ -103,11 +107,13 @@ def _session(config: CompactionConfig, buckets: list[str]) -> Any:
     builder = configure_builder(SparkSession.builder.appName("featurestream-compact"), config.spark)
     # Spark's own console bar would interleave with ours and litter non-interactive logs.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
+    builder = iceberg.configure_builder(builder, catalog)
     builder = s3a.configure_builder(builder, s3a.endpoint_from_env(), config.region, buckets)
     spark = start_session(builder)
     spark.sparkContext.setLogLevel("WARN")
     # getOrCreate may return a session that already existed: make sure the buckets are wired.
     s3a.configure_session(spark, s3a.endpoint_from_env(), config.region, buckets)
+    iceberg.configure_session(spark, catalog)
     return spark
 
 
@@ -119,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     config_file = Path(args.config)
     config = load_compaction_config(config_file)
     since, until = hour_range(args.since, args.until, datetime.now(UTC))
+    env = profile_name(getattr(args, "env", None))
+    catalog = iceberg.from_profile(load_profile(env), env)
 
     from featurestream.compaction import compact_feature_group
     from featurestream.compaction.progress import ConsoleProgress, Progress
@@ -126,13 +134,15 @@ def run(args: argparse.Namespace) -> int:
     from featurestream.compaction.targets import resolve_targets, settings_from_config
 
     selected = _selected_groups(args)
-    targets = resolve_targets(config, config_file, selected)
+    targets = resolve_targets(config, config_file, selected, catalog=catalog.name)
     settings = settings_from_config(config, since=since, until=until, dry_run=args.dry_run)
     interactive = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     progress = ConsoleProgress() if interactive else Progress()
 
     buckets = sorted({u.bucket for t in targets for u in (t.source, t.output) if u.is_s3})
-    spark = _session(config, buckets) if not args.dry_run else None
+    if catalog.spec.warehouse and catalog.spec.warehouse.startswith(("s3://", "s3a://")):
+        buckets = sorted({*buckets, catalog.spec.warehouse.split("://", 1)[1].split("/", 1)[0]})
+    spark = _session(config, buckets, catalog)
     summaries: list[dict[str, Any]] = []
     exit_code = EXIT_OK
     with ExitStack() as published:
@@ -146,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         by_name = {g.name for g in config.feature_groups if g.path is None}
         for target in targets:
             try:
-                summary = compact_feature_group(spark, target, settings, progress)  # type: ignore[arg-type]
+                summary = compact_feature_group(spark, target, settings, progress)
                 summaries.append(summary.to_dict())
                 recorded = _record_sagemaker(recorder, target, target.name in by_name)
                 if recorded is not None:

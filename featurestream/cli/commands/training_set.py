@@ -73,6 +73,17 @@ def run(args: argparse.Namespace) -> int:
     # without it (--no-progress, stderr not a terminal) they interleave with the JSON log lines.
     conf.setdefault("spark.ui.showConsoleProgress", "false")
     spark = local_session(f"featurestream-training-{spec.name}", profile.spark.model_copy(update={"conf": conf}))
+    catalog = None
+    if any(group.table is not None for group in spec.feature_groups):
+        # Groups named in the catalog (compacted tables, Iceberg offline stores): its settings on the session.
+        from featurestream import iceberg
+        from featurestream.training import storage
+
+        found = iceberg.from_profile(profile, args.env)
+        # S3A for the warehouse's bucket before the catalog is first used (it keeps the settings it saw then).
+        storage.prepare(spark, found.spec.warehouse)
+        iceberg.configure_session(spark, found)
+        catalog = found.name
     progress = Progress(spark, interactive=interactive)
     inputs, outputs = datasets(spec, export=args.export_history)
     job = f"training_set.{spec.name}" + (".export_history" if args.export_history else "")
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             from featurestream.training.build import build_training_set
 
             built = build_training_set(spark, spec, source=args.config, progress=progress,
-                                       lineage=lineage_run.reference(), scheduler=scheduler)
+                                       lineage=lineage_run.reference(), scheduler=scheduler, catalog=catalog)
             metrics.input_rows = _labels_read(built.manifest)
             metrics.output_rows = sum(built.rows.values())
             metrics.groups_done = 1
