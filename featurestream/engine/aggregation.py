@@ -63,6 +63,10 @@ KIND, KEY, AS_OF = "_kind", "_key", "_as_of"
 AGGREGATED, DUPLICATES, FOLDED = "_aggregated", "_duplicates", "_folded"
 EVENT, LATE_BY_MS, WATERMARK = "_event", "_late_by_ms", "_watermark"
 RECORD, LATE, COUNTERS = 0, 1, 2
+# Records bound for the DLQ ride the engine as late events (see `engine_input`).
+DLQ_COLUMN = "_dlq"
+DLQ_KEY_PREFIX = "\u0000dlq:"
+_OLDEST_MS = -(2**63)
 # Spark's key for a column's watermark delay; see `_watermark_guard`.
 _WATERMARK_DELAY_KEY = "spark.watermarkDelayMs"
 
@@ -182,9 +186,20 @@ def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) 
     if dedupe is not None:
         key = F.col(f"`{dedupe.key}`")
         dedupe_key = F.when(key.isNotNull(), F.xxhash64(key))
+    key = F.col(f"`{spec.entity.key}`").cast("string")
+    ts = F.unix_millis(F.col(f"`{event_time}`"))
+    if DLQ_COLUMN in events.columns:
+        # A record bound for the DLQ (no event time, see `parsing.routed_events`) is older than any
+        # watermark: the engine passes it on as it passes a late event, whole and untouched, under
+        # a reserved key (16 of them, so a flood of bad records spreads over tasks).
+        bound = F.col(DLQ_COLUMN).isNotNull()
+        spread = F.abs(F.xxhash64(F.col(f"{DLQ_COLUMN}.offset"))) % 16
+        reserved = F.concat(F.lit(DLQ_KEY_PREFIX), spread.cast("string"))
+        key = F.when(bound, reserved).otherwise(key)
+        ts = F.when(bound, F.lit(_OLDEST_MS)).otherwise(ts)
     columns = [
-        F.col(f"`{spec.entity.key}`").cast("string").alias(KEY),
-        F.unix_millis(F.col(f"`{event_time}`")).alias("_ts"),
+        key.alias(KEY),
+        ts.alias("_ts"),
         _watermark_guard(lateness),
         dedupe_key.alias("_dk"),
         *[F.col(f"`{c}`").cast("double").alias(f"_n{i}") for i, c in enumerate(engine.numeric)],
@@ -221,7 +236,7 @@ def ensure_engine(spark: SparkSession) -> None:
     spark.sql(f"ADD JAR '{jar}'")
 
 
-def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False) -> DataFrame:
+def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False, append: bool = False) -> DataFrame:
     """Streaming events → the engine's output: records, late events and counters (see KIND).
 
     `history` (the backfill): a record at every accepted event time and every decay boundary, each
@@ -233,7 +248,8 @@ def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = Fal
     ensure_engine(spark)
     engine = plan(spec, history=history)
     jvm: Any = spark.sparkContext._jvm
-    jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config)
+    # `append`: the state operator in append mode, for a query in append mode (several groups in one query).
+    jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config, append)
     return SparkDataFrame(jdf, spark)
 
 
@@ -270,6 +286,19 @@ def late_events(output: DataFrame) -> DataFrame:
     """The late sink's rows: the event as the engine got it, how late it was and the watermark."""
     from pyspark.sql import functions as F
 
-    return output.where(F.col(KIND) == LATE).select(
-        f"{EVENT}.*", F.col(LATE_BY_MS).alias("late_by_ms"), F.col(WATERMARK).alias("watermark"),
+    late = output.where(F.col(KIND) == LATE)
+    names = late.schema[EVENT].dataType.names  # type: ignore[attr-defined]
+    if DLQ_COLUMN in names:
+        late = late.where(F.col(f"{EVENT}.{DLQ_COLUMN}").isNull())
+    return late.select(
+        *[F.col(f"{EVENT}.`{name}`").alias(name) for name in names if name != DLQ_COLUMN],
+        F.col(LATE_BY_MS).alias("late_by_ms"), F.col(WATERMARK).alias("watermark"),
     )
+
+
+def dlq_events(output: DataFrame) -> DataFrame:
+    """The DLQ's rows among the engine's output (records that could not be used, see `engine_input`)."""
+    from pyspark.sql import functions as F
+
+    return output.where((F.col(KIND) == LATE) & F.col(f"{EVENT}.{DLQ_COLUMN}").isNotNull()).select(
+        f"{EVENT}.{DLQ_COLUMN}.*", F.current_timestamp().alias("dlq_time"))

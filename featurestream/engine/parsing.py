@@ -45,6 +45,9 @@ ENCODING = "_payload_encoding"
 BAD_UTF8 = "_bad_utf8"
 EMPTY = "_empty"
 SOURCE_TIME = "kafka_timestamp"
+# The DLQ row of an invalid record, carried beside the event columns through the engine (null
+# for a usable event); see `routed_events`.
+DLQ = "_dlq"
 
 
 def event_schema(spec: FeatureGroupSpec) -> StructType:
@@ -214,3 +217,21 @@ def invalid_events(parsed: DataFrame) -> DataFrame:
         F.col(RAW).alias("payload"), F.col(ENCODING).alias("payload_encoding"), F.col(REASON).alias("reason"),
         "topic", "partition", "offset", SOURCE_TIME, F.current_timestamp().alias("dlq_time"),
     )
+
+
+def routed_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """Every record of the source, usable or not, for the one pass that feeds the engine.
+
+    The schema's columns, plus `_dlq`: null for a usable event, else the DLQ row (the payload,
+    its encoding, the reason, where the record came from). An invalid record's event time is set
+    to null, so it can move neither the watermark nor a window: the engine passes it on like a
+    late event, whole, and the micro-batch's writer sends it to the DLQ (`featurestream.engine.
+    pipeline`). This is how one read of the source feeds both the features and the DLQ.
+    """
+    invalid = F.col(REASON).isNotNull()
+    dlq = F.struct(F.col(RAW).alias("payload"), F.col(ENCODING).alias("payload_encoding"),
+                   F.col(REASON).alias("reason"), "topic", "partition", "offset", SOURCE_TIME)
+    event_time = spec.event_time.field
+    columns = [F.when(~invalid, F.col(f"`{name}`")).alias(name) if name == event_time else F.col(f"`{name}`")
+               for name in spec.source.schema_]
+    return parsed.select(*columns, F.when(invalid, dlq).alias(DLQ))

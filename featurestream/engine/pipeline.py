@@ -1,15 +1,34 @@
-"""The streaming job's wiring: Kafka → parse → transforms → tile engine → online store.
+"""The streaming job's wiring: one query per source, whatever the number of feature groups.
 
-Two queries share the source:
-- `features`: valid events → the stateless transform steps → the tile engine (one stateful
-  operator) → foreachBatch: one full record per entity to the online store, late events to the
-  late sink (`<dlq_path>/<group>/late/batch_id=N/`, Parquet, rewritten whole if a batch is replayed),
-  counters to the log and to `EngineMetrics`.
-- `dlq`: records that could not be parsed, appended to Parquet (`<dlq_path>/<group>/events`).
-- `archive-<table>` (a group with `archive: true`): valid events, before transforms, to the raw
-  event archive (engine.archive; checkpoint `<checkpoint_root>/_archive/<table>`).
-Each has its own checkpoint under `<checkpoint_root>/<feature group>/`, so both restart exactly
-where they stopped.
+One source per query (one Kafka source, one offset range per micro-batch, one checkpoint) feeds
+every feature group that reads it, and their DLQs. A group alone reads each record once; with n
+groups Spark executes the source once per group's branch (n fetches and parses of the batch):
+
+    source ─► per group: parse ─► `routed_events` ─► stateless transforms ─► tile engine ─┐
+                                                                                          ├─► union ─► foreachBatch
+    (the next group on the same source, the same way) ───────────────────────────────────┘   (`SourceBatchWriter`)
+
+- `routed_events` keeps usable events and records bound for the DLQ in one frame: an invalid
+  record travels through the engine like a late event (no event time, a reserved key) and comes
+  out whole. No second query re-reads and re-parses the topic for the DLQ.
+- The foreachBatch body persists the micro-batch once, counts every group's outcomes in one pass,
+  then per group writes: records to the online store, late events to
+  `<dlq_path>/<group>/late/batch_id=N/` and invalid records to
+  `<dlq_path>/<group>/events/batch_id=N/` (Parquet, each only when the batch has some, rewritten
+  whole if the batch is replayed: exactly one copy), counters to the log and to the group's
+  `EngineMetrics`.
+- Per group, events in = DLQ + filtered + duplicates + late + aggregated.
+- `archive-<table>` (a group with `archive: true`): the source's valid events, before transforms,
+  to the raw event archive (engine.archive; checkpoint `<checkpoint_root>/_archive/<table>`), for
+  now in a query of its own, which reads the source a second time.
+
+Checkpoint: `<checkpoint_root>/<group>/features` for a job of one group on its source (the
+features query's checkpoint of before, reused as is), `<checkpoint_root>/<g1>+<g2>.../features`
+(names sorted) for several groups on one source: the state of all of them, in one query. The
+groups of one query share Spark's watermark (the newest over their events, minus the lateness),
+so they must agree on the event time and the allowed lateness (`check_shared_source`).
+`featurestream.ops.checkpoint_layout` stops a job (exit 2) that meets the two-query layout of
+before or a group whose state is in another job's checkpoint.
 """
 
 from __future__ import annotations
@@ -17,10 +36,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any, Protocol
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
@@ -29,16 +51,29 @@ from featurestream.config.profile import EnvironmentProfile
 from featurestream.connectors.event_source import read_events
 from featurestream.connectors.online_store import OnlineStoreTarget, build_sink
 from featurestream.engine import aggregation, archive
-from featurestream.engine.parsing import invalid_events, parse_events, valid_events
-from featurestream.engine.transforms import apply_stream_transforms, check_with_spark
+from featurestream.engine.parsing import DLQ, parse_events, routed_events, valid_events
+from featurestream.engine.transforms import (
+    FILTERED_OBSERVATION,
+    apply_stream_transforms,
+    check_with_spark,
+    filtered_observation,
+)
+from featurestream.errors import ConfigError
 from featurestream.io import paths
-from featurestream.ops.metrics import counted
+from featurestream.ops.metrics import observe_freshness
 
 log = logging.getLogger(__name__)
+
+# Columns of the union of the groups' engine outputs (see `_tagged`).
+GROUP, TO_DLQ = "_group", "_to_dlq"
 
 
 def late_path(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
     return paths.join(profile.dlq_path, spec.name, "late")
+
+
+def dlq_events_path(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
+    return paths.join(profile.dlq_path, spec.name, "events")
 
 
 def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> OnlineStoreTarget:
@@ -53,17 +88,55 @@ def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> Online
     )
 
 
+def job_key(specs: Sequence[FeatureGroupSpec]) -> str:
+    """The name of a source query's checkpoint folder and query: its groups' names, sorted, joined by +."""
+    return "+".join(sorted(spec.name for spec in specs))
+
+
+def source_checkpoint(profile: EnvironmentProfile, specs: Sequence[FeatureGroupSpec]) -> str:
+    return paths.join(profile.checkpoint_root, job_key(specs), "features")
+
+
+def definition_dir(profile: EnvironmentProfile, specs: Sequence[FeatureGroupSpec], spec: FeatureGroupSpec) -> str:
+    """Where the group's `definition.json` lives: beside the checkpoint that holds its state."""
+    if len(specs) == 1:
+        return paths.join(profile.checkpoint_root, spec.name)
+    return paths.join(profile.checkpoint_root, job_key(specs), "groups", spec.name)
+
+
+def by_source(specs: Sequence[FeatureGroupSpec]) -> list[list[FeatureGroupSpec]]:
+    """The job's groups by the source they read (one query each), each list sorted by name."""
+    groups: dict[str, list[FeatureGroupSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.source.model_dump_json(by_alias=True), []).append(spec)
+    return [sorted(found, key=lambda s: s.name) for found in groups.values()]
+
+
+def check_shared_source(specs: Sequence[FeatureGroupSpec], files: dict[str, str]) -> None:
+    """Groups in one query share Spark's watermark: they must agree on what it is made of."""
+    first = specs[0]
+    for spec in specs[1:]:
+        for field_name, mine, theirs in (("event_time", spec.event_time, first.event_time),
+                                         ("windows.allowed_lateness", spec.windows.allowed_lateness_ms,
+                                          first.windows.allowed_lateness_ms)):
+            if mine != theirs:
+                raise ConfigError(files.get(spec.name, spec.name), field_name,
+                                  f"differs from {first.name}'s, which reads the same source in this job: the "
+                                  "groups of one source share one watermark; run them as separate jobs")
+
+
 @dataclass
 class EngineMetrics:
     """Running totals of the engine's counters since the query started (per-batch values are logged).
 
-    events in = aggregated + duplicates + late (+ filtered by transforms + invalid, upstream).
+    events in = dlq + filtered (by transforms, in the progress) + aggregated + duplicates + late.
     `folded`: the aggregated events that reached the state folded into map-side partials.
     """
 
     aggregated: int = 0
     duplicates: int = 0
     late_events: int = 0
+    dlq: int = 0
     records: int = 0
     decay_records: int = 0
     folded: int = 0
@@ -75,24 +148,41 @@ class EngineMetrics:
             self.aggregated += batch["aggregated"]
             self.duplicates += batch["duplicates"]
             self.late_events += batch["late_events"]
+            self.dlq += batch.get("dlq", 0)
             self.records += batch["records"]
             self.decay_records += batch["decay_records"]
             self.folded += batch["folded"]
             self.batches += 1
 
 
-def batch_counters(output: DataFrame) -> dict[str, int]:
-    """One pass over a micro-batch of engine output: what happened to its events."""
+COUNTERS = ("aggregated", "duplicates", "late_events", "dlq", "records", "decay_records", "folded")
+
+
+def _counter_columns(to_dlq: Column) -> list[Column]:
     kind = F.col(aggregation.KIND)
     is_record = kind == aggregation.RECORD
-    row = output.agg(
+    is_late = kind == aggregation.LATE
+    return [
         F.coalesce(F.sum(aggregation.AGGREGATED), F.lit(0)).alias("aggregated"),
         F.coalesce(F.sum(aggregation.DUPLICATES), F.lit(0)).alias("duplicates"),
-        F.count_if(kind == aggregation.LATE).alias("late_events"),
+        F.count_if(is_late & ~to_dlq).alias("late_events"),
+        F.count_if(is_late & to_dlq).alias("dlq"),
         F.count_if(is_record).alias("records"),
         F.count_if(is_record & (F.col(aggregation.AGGREGATED) == 0)).alias("decay_records"),
         F.coalesce(F.sum(aggregation.FOLDED), F.lit(0)).alias("folded"),
-    ).first()
+    ]
+
+
+def _bound_for_dlq(output: DataFrame) -> Column:
+    names = output.schema[aggregation.EVENT].dataType.names  # type: ignore[attr-defined]
+    if DLQ not in names:
+        return F.lit(False)
+    return F.coalesce(F.col(f"{aggregation.EVENT}.{DLQ}").isNotNull(), F.lit(False))
+
+
+def batch_counters(output: DataFrame) -> dict[str, int]:
+    """One pass over a micro-batch of one group's engine output: what happened to its events."""
+    row = output.agg(*_counter_columns(_bound_for_dlq(output))).first()
     return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
 
 
@@ -104,64 +194,251 @@ class RecordSink(Protocol):
 
 @dataclass
 class FeatureBatchWriter:
-    """The foreachBatch body: records to their sink, late events to theirs, counters."""
+    """One group's share of a micro-batch: records to their sink, late events and invalid records to theirs."""
 
     spec: FeatureGroupSpec
     sink: RecordSink
     late_root: str
     metrics: EngineMetrics = field(default_factory=EngineMetrics)
-    # The features query's checkpoint: its offset log gives the batch's watermark to the engine's
-    # map side (events folded per entity before the shuffle). None: events travel one by one.
+    # The query's checkpoint: its offset log gives the batch's watermark to the engine's map side
+    # (events folded per entity before the shuffle). None: events travel one by one.
     checkpoint: str | None = None
+    # Where invalid records go (`<dlq_path>/<group>/events`); None: the output holds none.
+    dlq_root: str | None = None
+    _seconds: dict[str, float] = field(default_factory=dict, repr=False)
 
     def __call__(self, output: DataFrame, batch_id: int) -> None:
+        """The foreachBatch body of a query of this group alone (the backfill, a benchmark's component)."""
         spark = output.sparkSession
         if self.checkpoint is not None:
             aggregation.use_batch_watermark(spark, self.checkpoint, batch_id)
+        timer = _Timer()
         output = output.persist()
         try:
             counters = batch_counters(output)
-            if counters["late_events"]:
-                # One folder per batch (a Hive-style `batch_id` partition), overwritten: a replayed
-                # batch leaves exactly one copy.
-                (aggregation.late_events(output)
-                 .write.mode("overwrite").parquet(paths.join(self.late_root, f"batch_id={batch_id}")))
-            if counters["records"]:
-                self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
+            timer.lap("engine_and_counters_s")
+            self.write(output, batch_id, counters)
         finally:
             output.unpersist()
             if self.checkpoint is not None:
                 aggregation.clear_batch_watermark(spark)
+        self.done(batch_id, counters, timer.laps)
+
+    def write(self, output: DataFrame, batch_id: int, counters: dict[str, int]) -> None:
+        """Write what the counters say the batch holds, nothing else (no empty files)."""
+        # One folder per batch (a Hive-style `batch_id` partition), overwritten: a replayed batch
+        # leaves exactly one copy. One partition: Spark's writer always writes a file for its first
+        # task, so rows of another partition would come with an empty file beside them.
+        timer = _Timer()
+        if counters["late_events"]:
+            (aggregation.late_events(output).coalesce(1)
+             .write.mode("overwrite").parquet(paths.join(self.late_root, f"batch_id={batch_id}")))
+            timer.lap("late_s")
+        if counters.get("dlq") and self.dlq_root is not None:
+            (aggregation.dlq_events(output).coalesce(1)
+             .write.mode("overwrite").parquet(paths.join(self.dlq_root, f"batch_id={batch_id}")))
+            timer.lap("dlq_s")
+        if counters["records"]:
+            self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
+            timer.lap("records_s")
+        self._seconds = timer.laps
+
+    def done(self, batch_id: int, counters: dict[str, int], seconds: dict[str, float] | None = None) -> None:
+        """Totals, and one log line: the batch's counters and where its time went (`seconds`)."""
         self.metrics.add(counters)
+        spent = {**(seconds or {}), **self._seconds}
+        self._seconds = {}
         log.info(json.dumps({"event": "engine_batch", "feature_group": self.spec.name, "batch_id": batch_id,
-                             **counters}))
+                             **counters, "seconds": spent}))
+
+
+# Points of the distribution of a batch's record times kept for the freshness metric.
+FRESHNESS_POINTS = 32
+_FRESH = "_fresh_as_of"
+
+
+def _freshness_column() -> Column:
+    """Quantiles of the EventTime (epoch s) of the batch's records that carry new events (not decay)."""
+    fresh = (F.col(aggregation.KIND) == aggregation.RECORD) & (F.col(aggregation.AGGREGATED) > 0)
+    as_of = F.when(fresh, F.col(aggregation.AS_OF).cast("double"))
+    points = [i / (FRESHNESS_POINTS - 1) for i in range(FRESHNESS_POINTS)]
+    return F.percentile_approx(as_of, points, 1000).alias(_FRESH)
+
+
+class _Timer:
+    """Seconds between laps, by name: where a micro-batch's time goes (in the `engine_batch` line)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
+def _tagged(output: DataFrame, index: int) -> DataFrame:
+    """A group's engine output in the union's layout: what the counters need on top, the rest in a struct."""
+    return output.select(
+        F.lit(index).alias(GROUP), aggregation.KIND, aggregation.AGGREGATED, aggregation.DUPLICATES,
+        aggregation.FOLDED, aggregation.AS_OF, _bound_for_dlq(output).alias(TO_DLQ),
+        F.struct(*[F.col(f"`{name}`") for name in output.columns]).alias(f"_g{index}"),
+    )
+
+
+@dataclass
+class SourceBatchWriter:
+    """The foreachBatch body of a source's query: one persist, one counting pass, then each group's writes."""
+
+    writers: list[FeatureBatchWriter]
+    checkpoint: str
+
+    def __call__(self, output: DataFrame, batch_id: int) -> None:
+        spark = output.sparkSession
+        timer = _Timer()
+        aggregation.use_batch_watermark(spark, self.checkpoint, batch_id)
+        output = output.persist()
+        try:
+            # The first action: runs the micro-batch (source, parse, engine, state commit) into the cache.
+            rows = output.groupBy(GROUP).agg(*_counter_columns(F.col(TO_DLQ)), _freshness_column()).collect()
+            timer.lap("engine_and_counters_s")
+            found = {int(row[GROUP]): row for row in rows}
+            counters = [{k: int(found[index][k] or 0) for k in COUNTERS} if index in found
+                        else dict.fromkeys(COUNTERS, 0) for index in range(len(self.writers))]
+            for index, (writer, counted) in enumerate(zip(self.writers, counters, strict=True)):
+                if any(counted.values()):
+                    writer.write(output.where(F.col(GROUP) == index).select(f"_g{index}.*"), batch_id, counted)
+                    self._freshness(found[index], counted)
+        finally:
+            output.unpersist()
+            aggregation.clear_batch_watermark(spark)
+        for writer, counted in zip(self.writers, counters, strict=True):
+            writer.done(batch_id, counted, timer.laps)
+
+    @staticmethod
+    def _freshness(row: Any, counted: dict[str, int]) -> None:
+        """Freshness of the records just written: the end of their write minus their EventTime.
+
+        The end of the write, not of the micro-batch (the offset commit and the other groups' writes
+        come after): from then on GetRecord returns them. Per record, which is per event when an
+        entity has one event in the batch (a probe's brand-new entity).
+        """
+        times = [t for t in (row[_FRESH] or []) if t is not None]
+        fresh = counted["records"] - counted["decay_records"]
+        if times and fresh > 0:
+            ended = time.time()
+            observe_freshness([ended - t for t in times], at=ended, weight=fresh / len(times))
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    """The one query of a source: its groups (sorted by name) and each group's running totals; the
+    raw-event archive's own query when a group asks for it."""
+
+    query: StreamingQuery
+    specs: tuple[FeatureGroupSpec, ...]
+    metrics: tuple[EngineMetrics, ...]
+    archive: StreamingQuery | None = None
+
+    def all(self) -> list[StreamingQuery]:
+        return [self.query, *([self.archive] if self.archive is not None else [])]
 
 
 @dataclass(frozen=True)
 class StreamQueries:
+    """A one-group job: its query and the engine's totals (and the archive's query, if asked)."""
+
     features: StreamingQuery
-    dlq: StreamingQuery
     metrics: EngineMetrics
     archive: StreamingQuery | None = None
 
     def all(self) -> list[StreamingQuery]:
-        return [self.features, self.dlq, *([self.archive] if self.archive is not None else [])]
+        return [self.features, *([self.archive] if self.archive is not None else [])]
 
 
 def _trigger(writer: DataStreamWriter, available_now: bool, interval: str) -> DataStreamWriter:
     return writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=interval)
 
 
-def feature_stream(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False) -> DataFrame:
-    """Valid events → the engine's output (records, late events, counters); `history`: the backfill's
-    record at every event and decay boundary."""
-    return aggregation.run_engine(apply_stream_transforms(events, spec), spec, history=history)
+def feature_stream(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False,
+                   observation: str = FILTERED_OBSERVATION, append: bool = False) -> DataFrame:
+    """Events → the engine's output (records, late events, counters); `history`: the backfill's
+    record at every event and decay boundary. Events may carry records bound for the DLQ
+    (`parsing.routed_events`): they come out as late rows marked `_event._dlq`."""
+    return aggregation.run_engine(apply_stream_transforms(events, spec, observation), spec, history=history,
+                                  append=append)
+
+
+def source_events(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profile: EnvironmentProfile) -> DataFrame:
+    """The source's records, read once for every group of the job that reads it.
+
+    The one place where a micro-batch's records exist once, before they fan out to the groups
+    (a raw-event archive taps the stream here).
+    """
+    return read_events(spark, specs[0], profile)
+
+
+def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profile: EnvironmentProfile,
+                       *, available_now: bool = False, sinks: dict[str, Any] | None = None,
+                       archive_table: str | None = None) -> SourceQuery:
+    """Check the groups against Spark, start the one query of their source; the caller waits or stops it.
+
+    `specs` read the same source (see `by_source`). `sinks` replaces a group's online-store sink
+    (anything with `write_batch(records, batch_id)`), by group name. `archive_table`: also archive
+    the source's valid events there (engine.archive), for now in a query of its own (a second read).
+    """
+    ordered = sorted(specs, key=lambda s: s.name)
+    raw = source_events(spark, ordered, profile)
+    checkpoint = source_checkpoint(profile, ordered)
+    writers, outputs = [], []
+    for index, spec in enumerate(ordered):
+        check_with_spark(spec, spark)
+        sink = (sinks or {}).get(spec.name) or build_sink(online_target(spec, profile), profile.feature_store,
+                                                          paths.join(profile.dlq_path, spec.name, "online-store"))
+        writers.append(FeatureBatchWriter(spec, sink, late_path(spec, profile), checkpoint=checkpoint,
+                                          dlq_root=dlq_events_path(spec, profile)))
+        # Filter counts per group (one observation name per group when several share the query).
+        observation = filtered_observation(spec.name if len(ordered) > 1 else None)
+        events = routed_events(parse_events(raw, spec), spec)
+        # Append mode: Spark 3.5 takes several state operators in one query only so (their records
+        # are never revised, which holds for the engine's output).
+        outputs.append(_tagged(feature_stream(events, spec, observation=observation, append=True), index))
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), outputs)
+    if len(ordered) > 1:
+        # One watermark per group's operator; the job's is the newest (the source's clock): with
+        # Spark's default (the oldest), a group whose filter let nothing through yet, or whose
+        # batch held only invalid records (null event times), would hold every group's clock back.
+        # Recorded in the checkpoint's offset log at the query's start (Spark keeps it on restart).
+        spark.conf.set("spark.sql.streaming.multipleWatermarkPolicy", "max")
+    writer = (
+        union.writeStream.queryName(f"{job_key(ordered)}-features")
+        .outputMode("append")
+        .foreachBatch(SourceBatchWriter(writers, checkpoint))
+        .option("checkpointLocation", checkpoint)
+    )
+    query = _trigger(writer, available_now, profile.spark.trigger_interval).start()
+    archived = None
+    if archive_table is not None:
+        group = next((spec for spec in ordered if spec.archive), ordered[0])
+        archived = archive.start_archive_query(valid_events(parse_events(raw, group), group), group, profile,
+                                               archive_table, available_now=available_now)
+    return SourceQuery(query, tuple(ordered), tuple(w.metrics for w in writers), archived)
+
+
+def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
+                 *, available_now: bool = False, sink: Any = None, archive_table: str | None = None) -> StreamQueries:
+    """A job of one feature group: its one query (features and DLQ); the caller waits or stops it."""
+    started = start_source_query(spark, [spec], profile, available_now=available_now,
+                                 sinks={spec.name: sink} if sink is not None else None, archive_table=archive_table)
+    return StreamQueries(features=started.query, metrics=started.metrics[0], archive=started.archive)
 
 
 def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
                          parsed: DataFrame, *, available_now: bool = False, sink: Any = None) -> tuple[StreamingQuery,
                                                                                                    EngineMetrics]:
-    """The features query alone, on already parsed Kafka rows (benchmarks run it without the DLQ)."""
+    """A component, not the shipped job: the features query alone on already parsed rows, usable events
+    only (no DLQ). Benchmarks time the engine with it."""
     batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
                                     paths.join(profile.dlq_path, spec.name, "online-store"))
     checkpoint = paths.join(profile.checkpoint_root, spec.name, "features")
@@ -174,33 +451,3 @@ def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: E
         .option("checkpointLocation", checkpoint)
     )
     return _trigger(features, available_now, profile.spark.trigger_interval).start(), writer.metrics
-
-
-def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
-                 *, available_now: bool = False, sink: Any = None, archive_table: str | None = None) -> StreamQueries:
-    """Check the group against Spark, start both queries; the caller waits or stops them.
-
-    `sink` replaces the online-store sink (anything with `write_batch(records, batch_id)`);
-    `archive_table`: also archive the source's valid events there (engine.archive).
-    """
-    check_with_spark(spec, spark)
-    parsed = parse_events(read_events(spark, spec, profile), spec)
-    features, metrics = start_features_query(spark, spec, profile, parsed, available_now=available_now, sink=sink)
-    dlq = (
-        invalid_events(parsed)
-        .transform(counted("dlq"))  # featurestream_events_total{outcome="dlq"}, in the same pass
-        .writeStream.queryName(f"{spec.name}-dlq")
-        .format("parquet")
-        .option("path", paths.join(profile.dlq_path, spec.name, "events"))
-        .option("checkpointLocation", paths.join(profile.checkpoint_root, spec.name, "dlq"))
-    )
-    archived = None
-    if archive_table is not None:
-        archived = archive.start_archive_query(valid_events(parsed, spec), spec, profile, archive_table,
-                                               available_now=available_now)
-    return StreamQueries(
-        features=features,
-        dlq=_trigger(dlq, available_now, profile.spark.trigger_interval).start(),
-        metrics=metrics,
-        archive=archived,
-    )

@@ -128,7 +128,13 @@ FILTERED_OBSERVATION = "featurestream_filtered"
 _KEEP = "_fs_keep"
 
 
-def apply_stream_transforms(df: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+def filtered_observation(group: str | None = None) -> str:
+    """The observation's name: one per group when several groups share a query (names must differ)."""
+    return FILTERED_OBSERVATION if group is None else f"{FILTERED_OBSERVATION}:{group}"
+
+
+def apply_stream_transforms(df: DataFrame, spec: FeatureGroupSpec,
+                            observation: str = FILTERED_OBSERVATION) -> DataFrame:
     """The stateless steps for a stream, counting what the filters drop.
 
     Filters become a keep-flag applied once at the end, so one observation
@@ -138,13 +144,18 @@ def apply_stream_transforms(df: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     """
     from pyspark.sql import functions as F
 
+    from featurestream.engine.parsing import DLQ
+
     df = df.withColumn(_KEEP, F.lit(True))
+    # A record on its way to the DLQ (see `parsing.routed_events`) passes every filter, uncounted.
+    on_its_way_to_dlq = F.col(DLQ).isNotNull() if DLQ in df.columns else F.lit(False)
     for step in stateless_steps(spec):
         if isinstance(step, FilterStep):
-            df = df.withColumn(_KEEP, F.col(_KEEP) & F.coalesce(F.expr(step.filter), F.lit(False)))
+            passes = F.coalesce(F.expr(step.filter), F.lit(False)) | on_its_way_to_dlq
+            df = df.withColumn(_KEEP, F.col(_KEEP) & passes)
         else:
             df = df.transform(step_transform(step, spec))
-    observed = df.observe(FILTERED_OBSERVATION, F.count_if(~F.col(_KEEP)).alias("rows"))
+    observed = df.observe(observation, F.count_if(~F.col(_KEEP)).alias("rows"))
     return observed.where(F.col(_KEEP)).drop(_KEEP)
 
 

@@ -9,7 +9,7 @@ Other modules report through three calls and one transform:
 - `counted(outcome)`: `df.transform(counted("dlq"))` makes Spark count the rows in the same pass
   (`Dataset.observe`); the listener adds them to `featurestream_events_total{outcome="dlq"}`.
 The writer's counters need no call: `featurestream.connectors.writer.metrics.history` is read at each scrape, and
-so are the engine's running totals (`StreamQueries.metrics`) once `watch_engine` is given them.
+so are the engine's running totals (per group, `SourceQuery.metrics`) once `watch_engine` is given them.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class FreshnessCollector(Collector):
 _ENGINE_FIELDS = {
     "late_events": ("featurestream_events", "late"),
     "duplicates": ("featurestream_events", "deduplicated"),
+    "dlq": ("featurestream_events", "dlq"),
     "aggregated": ("featurestream_aggregated_events", None),
     "records": ("featurestream_records_emitted", None),
     "decay_records": ("featurestream_decay_records_emitted", None),
@@ -220,9 +221,10 @@ class JobMetrics:
         if progress.lost_records:
             self.lost.labels(label).inc(progress.lost_records)
         for name, values in progress.observed.items():
-            outcome = name.removeprefix(OBSERVATION_PREFIX)
+            # `featurestream_<outcome>`, or `featurestream_<outcome>:<group>` in a query of several groups.
+            outcome, _, group = name.removeprefix(OBSERVATION_PREFIX).partition(":")
             if name.startswith(OBSERVATION_PREFIX) and outcome in OUTCOMES:
-                self.events.add(label, outcome, values.get("rows", 0.0))
+                self.events.add(f"{group}-features" if group else label, outcome, values.get("rows", 0.0))
         if not self._exact_freshness:
             ages, weight = batch_ages(progress)
             if ages:
@@ -238,10 +240,11 @@ class JobMetrics:
         """Expose an engine's running totals (late_events, duplicates, aggregated, ...) at each scrape."""
         self.events.watch(query, engine)
 
-    def observe_freshness(self, ages_s: Iterable[float], at: float | None = None) -> None:
-        """Exact samples; from the first call on, the listener's per-batch estimate stops."""
+    def observe_freshness(self, ages_s: Iterable[float], at: float | None = None, weight: float = 1.0) -> None:
+        """Samples from the writer (`weight` events each); from the first call on, the listener's
+        per-batch estimate stops."""
         self._exact_freshness = True
-        self.freshness.add(time.time() if at is None else at, list(ages_s))
+        self.freshness.add(time.time() if at is None else at, list(ages_s), weight)
 
 
 _lock = threading.Lock()
@@ -269,8 +272,8 @@ def observe_events(outcome: str, count: float, query: str = "") -> None:
     job_metrics().observe_events(outcome, count, query)
 
 
-def observe_freshness(ages_s: Iterable[float]) -> None:
-    job_metrics().observe_freshness(ages_s)
+def observe_freshness(ages_s: Iterable[float], at: float | None = None, weight: float = 1.0) -> None:
+    job_metrics().observe_freshness(ages_s, at, weight)
 
 
 def counted(outcome: str) -> Callable[[DataFrame], DataFrame]:

@@ -168,10 +168,10 @@ def test_metrics_served_during_the_run(runs: Runs) -> None:
         assert f"\n{name}" in runs.scraped, name
     final = (runs.work / "profile.prom").read_text()
     assert f'featurestream_write_records_total{{feature_group="{runs.spec.online_store.feature_group_name}"' in final
-    # The DLQ query counts its rows (a Spark observation): the first half had malformed records.
+    # The engine counts the DLQ rows it routed, per group: the first half had malformed records.
     dlq = [float(line.rsplit(" ", 1)[1]) for line in final.splitlines()
            if line.startswith("featurestream_events_total{") and 'outcome="dlq"' in line
-           and f'query="{runs.spec.name}-dlq"' in line]
+           and f'query="{runs.spec.name}-features"' in line]
     assert dlq and dlq[0] > 0, final
 
 

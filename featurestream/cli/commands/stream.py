@@ -4,7 +4,8 @@ Around the queries of `featurestream.engine.pipeline`: the Prometheus endpoint a
 OpenLineage run events, graceful shutdown (SIGTERM/SIGINT or a stop file: the batch in flight
 finishes, then the job ends; restart continues from the checkpoint), Kafka security options from
 secrets, and the checks of what an existing checkpoint fixes. `--feature-group` may be repeated to
-run several feature groups in one job (one Spark application, one set of queries per group).
+run several feature groups in one job: one Spark application, one query per source (the groups on
+one topic share its read, see `featurestream.engine.pipeline`).
 """
 
 from __future__ import annotations
@@ -215,6 +216,11 @@ def run(args: argparse.Namespace) -> int:
     profile_file = str(resolve_profile_path(args.env))
     profile = prepare_profile(load_profile(args.env), profile_file)
     catalog = archive_catalog(specs, profile, profile_file)
+    from featurestream.engine.pipeline import by_source, check_shared_source
+
+    files = dict(zip(names, args.feature_groups, strict=True))
+    for group in by_source(specs):
+        check_shared_source(group, files)
 
     from featurestream.ops.metrics import job_metrics
     from featurestream.ops.server import start_metrics_server, write_textfile
@@ -253,23 +259,21 @@ def run(args: argparse.Namespace) -> int:
 
 def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                available_now: bool, stop: Any, metrics: Any, catalog: IcebergCatalog | None = None) -> list[Any]:
+    """One query per source, whatever the number of groups reading it (and its archive's, if asked)."""
     from featurestream.engine.archive import source_table
-    from featurestream.engine.pipeline import start_stream
+    from featurestream.engine.pipeline import by_source, start_source_query
 
     queries: list[Any] = []
-    archived: set[str] = set()  # one archive query per source, whatever the number of its groups
-    for spec in specs:
+    for group in by_source(specs):
         if stop.requested:
             break
-        table = source_table(spec, profile, catalog) if spec.archive and catalog is not None else None
-        if table in archived:
-            table = None
-        elif table is not None:
-            archived.add(table)
-        started = start_stream(spark, spec, profile, available_now=available_now, archive_table=table)
+        archived = [spec for spec in group if spec.archive and catalog is not None]
+        table = source_table(archived[0], profile, catalog) if archived and catalog is not None else None
+        started = start_source_query(spark, group, profile, available_now=available_now, archive_table=table)
         queries += started.all()
-        # The engine's running totals (late, duplicates, ...).
-        metrics.watch_engine(str(started.features.name), started.metrics)
+        # Each group's running totals (dlq, late, duplicates, ...), labelled by group.
+        for spec, totals in zip(started.specs, started.metrics, strict=True):
+            metrics.watch_engine(f"{spec.name}-features", totals)
     return queries
 
 
@@ -319,7 +323,9 @@ def _shuffle_partitions(spark: SparkSession, profile: EnvironmentProfile, profil
 def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                  profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any,
                  catalog: IcebergCatalog | None = None) -> int:
+    from featurestream.engine.pipeline import by_source, definition_dir, job_key
     from featurestream.io import hadoop_fs
+    from featurestream.ops.checkpoint_layout import check_layout
     from featurestream.ops.checkpoints import check_fixed_settings
     from featurestream.ops.definitions import check_checkpoint_definition
     from featurestream.ops.listener import OpsListener, drain
@@ -338,11 +344,16 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         inputs, outputs = _datasets(specs, profile)
         run_lineage.start(inputs, outputs)
         _record_sagemaker(args, specs, profile, inputs, metrics, catalog)
-        check_fixed_settings(spark, [paths.join(profile.checkpoint_root, spec.name) for spec in specs],
+        sources = by_source(specs)
+        for group in sources:
+            check_layout(spark, profile.checkpoint_root, profile.dlq_path, [spec.name for spec in group], profile_file)
+        check_fixed_settings(spark, [paths.join(profile.checkpoint_root, job_key(group)) for group in sources],
                              *_shuffle_partitions(spark, profile, profile_file))
         # Every group's checkpoint against its definition before any query starts (exit 2 on a change).
-        for spec, file in zip(specs, args.feature_groups, strict=True):
-            check_checkpoint_definition(spark, paths.join(profile.checkpoint_root, spec.name), spec, file)
+        files = dict(zip([spec.name for spec in specs], args.feature_groups, strict=True))
+        for group in sources:
+            for spec in group:
+                check_checkpoint_definition(spark, definition_dir(profile, group, spec), spec, files[spec.name])
         while True:
             queries = _start_all(spark, specs, profile, args.available_now, stop, metrics, catalog)
             log.info(json.dumps({"event": "stream_started", "feature_groups": [s.name for s in specs],

@@ -33,6 +33,15 @@ public final class TileEngine {
    * @param configJson tile, lateness, ttl, dedupe bound, slot counts and features
    */
   public static Dataset<Row> apply(Dataset<Row> input, String configJson) {
+    return apply(input, configJson, false);
+  }
+
+  /**
+   * @param append the state operator in append mode (its output is never revised, which holds):
+   *     Spark 3.5 takes several flatMapGroupsWithState in one query only when all are in append
+   *     mode, as a job with several feature groups on one source has
+   */
+  public static Dataset<Row> apply(Dataset<Row> input, String configJson, boolean append) {
     boolean java8Time = Boolean.parseBoolean(
         input.sparkSession().conf().get("spark.sql.datetime.java8API.enabled", "false"));
     EngineConfig inputCfg = EngineConfig.parse(configJson, input.schema(), java8Time);
@@ -50,7 +59,8 @@ public final class TileEngine {
         .withColumn("_wm", functions.lit(null).cast(DataTypes.TimestampType).as("_wm",
             new MetadataBuilder().putLong(EventTimeWatermark.delayKey(), inputCfg.latenessMs).build()));
     return byKeyColumn(mapped, cfg.keyIdx)
-        .flatMapGroupsWithState(new TileFunction(cfg), OutputMode.Update(), Encoders.BINARY(),
+        .flatMapGroupsWithState(new TileFunction(cfg), append ? OutputMode.Append() : OutputMode.Update(),
+            Encoders.BINARY(),
             Encoders.row(Output.schema(cfg)), GroupStateTimeout.EventTimeTimeout());
   }
 
