@@ -132,7 +132,11 @@ bench-compaction: venv
 	$(SCRATCH) $(BIN)/python bench/compaction_bench.py
 
 bench-stream: setup
-	$(SCRATCH) $(BIN)/python bench/stream_bench.py
+	$(SCRATCH) $(BIN)/python bench/stream_bench.py $(BENCH_ARGS)
+
+# The shipped job under a steady load at half its measured maximum, a GetRecord probe every 250 ms.
+bench-freshness: setup
+	$(SCRATCH) $(BIN)/python bench/freshness_bench.py $(BENCH_ARGS)
 
 # ~10M events: the machine alone for several minutes. A small trial: BENCH_ARGS="--events 200000
 # --entities 2000 --days 3 --results-dir /tmp/bench-backfill".

@@ -1,4 +1,17 @@
-"""The feature job's throughput against a plain Kafka → from_json → noop query, on the same topic.
+"""The streaming job as shipped, and its components, against baselines on the same machine and topic.
+
+Pairs (`--pairs`, default shipped,sparse,groups,sketch):
+- shipped: `featurestream stream` (its own `run`, in this process and Spark session: features and
+  DLQ in one query per source, bench/shipped_job.py) on the dense shape below, vs the plain
+  Kafka → from_json → noop query;
+- sparse: the same job on `--sparse-events` events over `--sparse-entities` Zipf-distributed
+  entities (P(i) ∝ 1/(i+10)^0.8: a busy head, most entities 1-3 events) in event-time order,
+  `--sparse-per-batch` per micro-batch, vs a bare boto3 thread pool (8 threads, BatchWriteRecord
+  of 25) writing the same number of records (one per entity and micro-batch) of the same shape to
+  the same emulator: the writes are the floor of this shape;
+- groups: the job with 4 copies of the group on the topic (one query, one read) vs with 1 group;
+- sketch (sketch-state's pair) and features (a component: the features query alone, no DLQ):
+  as described below.
 
 One run, `local[2]`, a real Kafka broker (the stack's, started if needed and stopped after) and a
 private Feature Store emulator:
@@ -24,7 +37,7 @@ private Feature Store emulator:
 checks.writes_per_event = records the engine handed the online store ÷ input events.
 
     .venv/bin/python bench/stream_bench.py [--entities 10000] [--events-per-entity 100] [--batches 3]
-        [--pairs features,sketch] [--results-dir /tmp/somewhere]
+        [--pairs shipped,sparse,groups,sketch,features] [--results-dir /tmp/somewhere]
     .venv/bin/python bench/stream_bench.py --small --results-dir /tmp/x   # a quick check that it runs
 """
 
@@ -50,6 +63,15 @@ for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY",
 import boto3  # noqa: E402
 
 from bench.common import Pair, machine, write_results  # noqa: E402
+from bench.shipped_job import (  # noqa: E402
+    JobRun,
+    bare_batch_write_loop,
+    online_only,
+    records_per_batch,
+    run_job,
+    write_profile,
+    zipf_entities,
+)
 from featurestream.config import load_feature_group, load_profile  # noqa: E402
 from featurestream.config.feature_group import FeatureGroupSpec  # noqa: E402
 from featurestream.config.profile import EnvironmentProfile, SparkSpec  # noqa: E402
@@ -103,7 +125,11 @@ features:
 online_store: {feature_group_name: FGNAME, ttl: 7d}
 """
 BATCH_SPAN_MS = 10 * 60_000
-PAIRS = ("features", "sketch")
+# shipped, sparse, groups: the job as users run it (bench/shipped_job.py); sketch: sketch-state's pair;
+# features: a component (the features query alone, no DLQ), measured only when asked for.
+PAIRS = ("shipped", "sparse", "groups", "sketch", "features")
+DEFAULT_PAIRS = ("shipped", "sparse", "groups", "sketch")
+GROUP_COPIES = 4
 
 
 def produce(spark: Any, bootstrap: str, topic: str, entities: int, per_batch: int, batches: int) -> int:
@@ -186,6 +212,71 @@ def run_ours(spark: Any, spec: FeatureGroupSpec, profile: EnvironmentProfile, wo
     return rows / seconds
 
 
+def _group_file(work: Path, text: str, topic: str, label: str, name: str = "bench_cards") -> Path:
+    """A group file of its own per run: a fresh online feature group, the file name as the group's name."""
+    folder = work / f"groups-{label}"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text.replace("TOPIC", topic).replace("FGNAME", f"bench-{name.replace('_', '-')}-{label}"))
+    ensure_feature_group(boto3.client("sagemaker"), load_feature_group(path), online_only())
+    return path
+
+
+def run_shipped(spark: Any, work: Path, bootstrap: str, topic: str, per_batch: int,
+                groups: int = 1) -> tuple[JobRun, int]:
+    """The job as users run it (features + DLQ, `groups` copies of the group on the topic): its run and
+    the records it wrote."""
+    label = uuid.uuid4().hex[:6]
+    files = [_group_file(work, GROUP, topic, label, f"bench_cards_{i}" if groups > 1 else "bench_cards")
+             for i in range(groups)]
+    names = {load_feature_group(f).online_store.feature_group_name for f in files}
+    profile_file = write_profile(work / f"profile-{label}.yaml", work / f"run-{label}", bootstrap, per_batch)
+    run = run_job(spark, files, profile_file)
+    written = sum(int(totals.get("records_written", 0) or 0) for fg, totals in run.written.items() if fg in names)
+    print(f"  shipped job, {groups} group(s): {run.events:,} events in {run.seconds():.1f}s -> "
+          f"{run.events_per_s():,.0f}/s, {written:,} records written, batches "
+          f"{[p['durationMs'].get('triggerExecution') for p in run.progress]}", flush=True)
+    return run, written
+
+
+def produce_sparse(spark: Any, bootstrap: str, topic: str, events: int, entities: int) -> Any:
+    """`events` events over Zipf-distributed entities, in event-time order (one per 10 ms), one producer task."""
+    import pandas as pd
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from pyspark.sql import functions as F
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    finally:
+        admin.close()
+    ids = zipf_entities(events, entities)
+    start_ms = (int(time.time() * 1000) // 60_000 - 120) * 60_000
+    frame = spark.createDataFrame(pd.DataFrame({"n": range(events), "entity": ids.astype("int64")})).repartition(1)
+    rows = frame.orderBy("n").select(
+        F.concat(F.lit("card-"), F.col("entity").cast("string")).alias("card_id"),
+        F.concat(F.lit("s"), F.col("n").cast("string")).alias("transaction_id"),
+        F.lit("m-1").alias("merchant_id"), ((F.col("n") % 997) / 10.0 + 0.5).alias("amount"),
+        F.lit("EUR").alias("currency"),
+        F.date_format(F.timestamp_millis(F.lit(start_ms) + F.col("n") * 10), "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
+        .alias("event_time"))
+    (rows.select(F.col("card_id").alias("key"), F.to_json(F.struct(*rows.columns)).alias("value"))
+     .write.format("kafka").option("kafka.bootstrap.servers", bootstrap).option("topic", topic)
+     .option("kafka.linger.ms", "20").option("kafka.batch.size", "262144").save())
+    return ids
+
+
+def run_bare_loop(work: Path, records: int) -> float:
+    """Seconds of the bare BatchWriteRecord loop for `records` records of the group's shape."""
+    label = uuid.uuid4().hex[:6]
+    spec = load_feature_group(_group_file(work, GROUP, "unused", label, "bench_bare"))
+    from featurestream.engine.aggregation import feature_columns
+
+    seconds = bare_batch_write_loop(spec.online_store.feature_group_name, records, feature_columns(spec))
+    print(f"  bare BatchWriteRecord loop: {records:,} records in {seconds:.1f}s", flush=True)
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=10_000)
@@ -195,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-events", type=int, default=200_000, help="0: no warm-up run")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where stream.json goes (default bench/results; exploration runs use a scratch folder)")
-    parser.add_argument("--pairs", default=",".join(PAIRS),
+    parser.add_argument("--sparse-events", type=int, default=400_000)
+    parser.add_argument("--sparse-entities", type=int, default=200_000)
+    parser.add_argument("--sparse-per-batch", type=int, default=100_000, help="records per micro-batch")
+    parser.add_argument("--pairs", default=",".join(DEFAULT_PAIRS),
                         help=f"which pairs to measure, comma-separated from {', '.join(PAIRS)}")
     parser.add_argument("--small", action="store_true",
                         help="a quick check that the bench runs: 200 entities x 20 events x 2 batches, 1 repeat, "
@@ -206,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--pairs takes {', '.join(PAIRS)}")
     if args.small:
         args.entities, args.events_per_entity, args.batches, args.repeats, args.warmup_events = 200, 20, 2, 1, 0
+        args.sparse_events, args.sparse_entities, args.sparse_per_batch = 4_000, 2_000, 2_000
     from featurestream.dev.stack import manager
 
     machine_line = machine()
@@ -245,18 +340,40 @@ def main(argv: list[str] | None = None) -> int:
             warm = {name: group.model_copy(update={"source": group.source.model_copy(update={"topic": warm_topic})})
                     for name, group in groups.items()}
             run_baseline(spark, warm["features"], bootstrap, args.warmup_events, work)
-            for name in pairs:
+            for name in [p for p in pairs if p in groups]:
                 run_ours(spark, warm[name], warm_profile, work, [], [])
+            if {"shipped", "groups", "sparse"} & set(pairs):
+                run_shipped(spark, work, bootstrap, warm_topic, args.warmup_events)
         base: list[float] = []
         runs: dict[str, dict[str, list[Any]]] = {
-            name: {"ours": [], "records": [], "inputs": [], "folded": []} for name in pairs}
+            name: {"ours": [], "records": [], "inputs": [], "folded": []} for name in pairs if name in groups}
+        shipped: dict[str, list[float]] = {"one": [], "four": [], "sparse": [], "bare": []}
+        sparse_checks: dict[str, Any] = {}
+        if "sparse" in pairs:
+            sparse_topic = f"{topic}-sparse"
+            ids = produce_sparse(spark, bootstrap, sparse_topic, args.sparse_events, args.sparse_entities)
+            sparse_records = records_per_batch(ids, args.sparse_per_batch)
+            sparse_checks = {"sparse_events": args.sparse_events, "sparse_distinct_entities": len(set(ids.tolist())),
+                             "sparse_records_expected": sparse_records}
+            print(f"produced {args.sparse_events:,} sparse events ({sparse_checks['sparse_distinct_entities']:,} "
+                  f"entities, {sparse_records:,} records) to {sparse_topic}", flush=True)
         loads = []
         for _ in range(args.repeats):
             base.append(run_baseline(spark, spec, bootstrap, per_batch, work))
-            for name in pairs:
+            for name in [p for p in pairs if p in groups]:
                 r = runs[name]
                 print(f"  [{name}]", flush=True)
                 r["ours"].append(run_ours(spark, groups[name], profile, work, r["records"], r["inputs"], r["folded"]))
+            if {"shipped", "groups"} & set(pairs):
+                shipped["one"].append(run_shipped(spark, work, bootstrap, topic, per_batch)[0].events_per_s())
+            if "groups" in pairs:
+                shipped["four"].append(
+                    run_shipped(spark, work, bootstrap, topic, per_batch, GROUP_COPIES)[0].events_per_s())
+            if "sparse" in pairs:
+                shipped["bare"].append(args.sparse_events / run_bare_loop(work, sparse_records))
+                run, written = run_shipped(spark, work, bootstrap, sparse_topic, args.sparse_per_batch)
+                shipped["sparse"].append(run.events_per_s())
+                sparse_checks.setdefault("sparse_records_written_per_run", []).append(written)
             loads.append(round(os.getloadavg()[0], 1))
     finally:
         spark.stop()
@@ -264,14 +381,29 @@ def main(argv: list[str] | None = None) -> int:
         started = [s.name for s in manager.status() if s.name not in before and s.healthy]
         if started:
             manager.down(started)
-    labels = {"features": "events/s: feature job (3 windows x 5 aggregations) vs plain Kafka→from_json→noop",
+    labels = {"features": "events/s: component, the features query alone (no DLQ; 3 windows x 5 aggregations) vs "
+                          "plain Kafka→from_json→noop",
               "sketch": "events/s: sketch group (2 percentile features, 1 distinct count, 1 top-k, 3 windows) "
                         "vs plain Kafka→from_json→noop"}
-    result_pairs = [Pair(labels[name], statistics.median(runs[name]["ours"]), statistics.median(base), "events/s")
-                    for name in pairs]
+    result_pairs = []
+    median = statistics.median
+    if "shipped" in pairs:
+        result_pairs.append(Pair("events/s: shipped job (featurestream stream: features + DLQ), dense, vs plain "
+                                 "Kafka→from_json→noop", median(shipped["one"]), median(base), "events/s"))
+    if "sparse" in pairs:
+        result_pairs.append(Pair("events/s: shipped job, sparse (Zipf entities, event-time order) vs bare boto3 "
+                                 "BatchWriteRecord loop (8 threads, 25 a call) writing the same records",
+                                 median(shipped["sparse"]), median(shipped["bare"]), "events/s"))
+    if "groups" in pairs:
+        result_pairs.append(Pair(f"events/s: shipped job, {GROUP_COPIES} groups on one topic vs 1 group",
+                                 median(shipped["four"]), median(shipped["one"]), "events/s"))
+    result_pairs += [Pair(labels[name], median(runs[name]["ours"]), median(base), "events/s")
+                     for name in pairs if name in groups]
     checks: dict[str, Any] = {"baseline_events_per_s_runs": [round(x) for x in base],
-                              "load_avg_1m_after_each_pair": loads}
-    for name in pairs:
+                              "load_avg_1m_after_each_pair": loads, **sparse_checks,
+                              **{f"shipped_{k}_events_per_s_runs": [round(x) for x in v]
+                                 for k, v in shipped.items() if v}}
+    for name in [p for p in pairs if p in groups]:
         r = runs[name]
         prefix = "" if name == "features" else "sketch_"
         checks.update({
@@ -283,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{prefix}ours_events_per_s_runs": [round(x) for x in r["ours"]],
         })
     params = {"entities": args.entities, "events_per_entity_per_batch": args.events_per_entity,
+              "sparse_events": args.sparse_events, "sparse_entities": args.sparse_entities,
+              "sparse_per_batch": args.sparse_per_batch, "groups_copies": GROUP_COPIES,
               "batches": args.batches, "repeats": args.repeats, "warmup_events": args.warmup_events,
               "master": "local[2]", "shuffle_partitions": 2, "pairs": pairs,
               "windows": ["5m", "1h", "24h"], "aggregations": ["count", "sum", "mean", "max", "stddev_pop"],

@@ -1,0 +1,250 @@
+"""Freshness of the shipped job, measured from outside as a user sees it, beside the job's own metric.
+
+One run, `local[2]`, the stack's Kafka and a private Feature Store emulator:
+1. maximum sustainable rate: the job (`featurestream stream --available-now`, a subprocess) on a
+   backlog of `--backlog` events over `--entities` entities; its events/s from its progress lines;
+2. the job runs continuously (a subprocess, the local profile with a `--trigger` trigger, metrics
+   endpoint on) under a steady background load at `--load` (0.5) of that rate, events timed now;
+3. a probe sends an event for a brand-new entity every `--probe-every` s and polls GetRecord until
+   the entity appears: freshness = when it appeared - the event's time (= when it was sent);
+   after `--warmup` s, `--probes` probes are kept: p50/p90/p99/max;
+4. at the end the job's own `featurestream_freshness_quantile_seconds` (p50, p99, over the
+   measurement window) is scraped from its endpoint, and set beside the probe's.
+
+Pairs: the job's own p50 and p99 vs the probe's (ratio within 0.8-1.2 = they agree within 20%).
+Checks: the probe's quantiles, the goal (p99 <= 1.5 s), the rates.
+
+    .venv/bin/python bench/freshness_bench.py                      # make bench-freshness
+    .venv/bin/python bench/freshness_bench.py --small --results-dir /tmp/x   # a quick check that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "us-east-1"),
+                     ("SPARK_LOCAL_IP", "127.0.0.1"), ("PYSPARK_PYTHON", sys.executable),
+                     ("PYSPARK_DRIVER_PYTHON", sys.executable)):
+    os.environ.setdefault(_key, _value)
+
+import boto3  # noqa: E402
+
+from bench.common import Pair, machine, write_results  # noqa: E402
+from bench.shipped_job import online_only, write_profile  # noqa: E402
+from featurestream.config import load_feature_group  # noqa: E402
+from featurestream.connectors.provisioning import ensure_feature_group  # noqa: E402
+from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP = """
+entity: {key: card_id, type: string}
+event_time: {field: event_time}
+source:
+  type: kafka
+  topic: TOPIC
+  format: json
+  schema: {transaction_id: string, card_id: string, amount: double, event_time: timestamp}
+windows: {tile: 1m, allowed_lateness: 1m}
+features:
+  - {name: txn_count, agg: count, windows: [5m, 1h]}
+  - {name: amount_sum, agg: sum, column: amount, windows: [5m, 1h]}
+online_store: {feature_group_name: FGNAME, ttl: 7d}
+"""
+GOAL_P99_S = 1.5
+
+
+def _stamp(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _event(card: str, n: int, at: float | None = None) -> bytes:
+    return json.dumps({"transaction_id": f"t{n}", "card_id": card, "amount": 1.5,
+                       "event_time": _stamp(time.time() if at is None else at)}).encode()
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _job(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "featurestream.cli", "stream", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True)
+
+
+def _progress(log: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
+    return [e for e in lines if e.get("event") == "batch_progress"]
+
+
+def max_rate(group_file: Path, profile_file: Path, work: Path, producer: Any, topic: str, backlog: int,
+             entities: int) -> float:
+    """Events/s of the job on a backlog (the most it sustains on this shape)."""
+    for n in range(backlog):
+        producer.send(topic, _event(f"card-{random.randrange(entities)}", n))
+    producer.flush()
+    log = work / "max-rate.log"
+    code = _job(["--feature-group", str(group_file), "--env", str(profile_file), "--available-now"], log).wait()
+    if code != 0:
+        raise RuntimeError(f"the backlog run exited {code}: {log}")
+    batches = [b for b in _progress(log) if b["input_rows"] > 0]
+    rows = sum(b["input_rows"] for b in batches)
+    seconds = sum(b["duration_s"] for b in batches)
+    print(f"max sustainable: {rows:,} events in {seconds:.1f}s of batches -> {rows / seconds:,.0f}/s", flush=True)
+    return rows / seconds
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("featurestream_freshness_quantile_seconds{"):
+            q = line.split('quantile="', 1)[1].split('"', 1)[0]
+            out[q] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trigger", default="500 milliseconds")
+    parser.add_argument("--entities", type=int, default=20_000)
+    parser.add_argument("--backlog", type=int, default=60_000)
+    parser.add_argument("--load", type=float, default=0.5, help="background load, a fraction of the maximum rate")
+    parser.add_argument("--probe-every", type=float, default=0.25)
+    parser.add_argument("--probes", type=int, default=400)
+    parser.add_argument("--warmup", type=float, default=30.0)
+    parser.add_argument("--results-dir", type=Path, default=None)
+    parser.add_argument("--small", action="store_true", help="a quick check that it runs (figures mean nothing)")
+    args = parser.parse_args(argv)
+    if args.small:
+        args.backlog, args.probes, args.warmup, args.entities = 3_000, 12, 8.0, 2_000
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from featurestream.dev.stack import manager
+
+    machine_line = machine()
+    before = {s.name for s in manager.status() if s.healthy}
+    manager.up(["kafka"])
+    work = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
+    emulator = EmulatorProcess(work / "emulator", flush_interval_s=3600).start()
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = emulator.url
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"] = emulator.url
+    bootstrap = manager.env()["FEATURESTREAM_KAFKA_BOOTSTRAP"]
+    job: subprocess.Popen[bytes] | None = None
+    stop = threading.Event()
+    try:
+        suffix = uuid.uuid4().hex[:8]
+        topic, warm_topic = f"freshness-{suffix}", f"freshness-{suffix}-backlog"
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1) for t in (topic, warm_topic)])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+        files = {}
+        for name, where in (("fresh_cards", topic), ("backlog_cards", warm_topic)):
+            path = work / f"{name}.yaml"
+            path.write_text(GROUP.replace("TOPIC", where).replace("FGNAME", f"{name.replace('_', '-')}-{suffix}"))
+            ensure_feature_group(boto3.client("sagemaker"), load_feature_group(path), online_only())
+            files[name] = path
+        backlog_profile = write_profile(work / "backlog.yaml", work / "backlog", bootstrap, args.backlog,
+                                        args.trigger)
+        top = max_rate(files["backlog_cards"], backlog_profile, work, producer, warm_topic, args.backlog,
+                       args.entities)
+        rate = args.load * top
+        port = int(os.environ.get("FEATURESTREAM_METRICS_PORT") or _free_port())
+        window_s = int(args.probes * args.probe_every + 5)
+        profile_file = write_profile(work / "fresh.yaml", work / "fresh", bootstrap, 1_000_000, args.trigger, port)
+        text = profile_file.read_text().replace("metrics:", f"metrics:\n  freshness_window: {window_s}s", 1)
+        profile_file.write_text(text)
+        job_log = work / "job.log"
+        job = _job(["--feature-group", str(files["fresh_cards"]), "--env", str(profile_file)], job_log)
+
+        def background() -> None:
+            n, started = 0, time.monotonic()
+            while not stop.is_set():
+                due = int((time.monotonic() - started) * rate)
+                while n < due:
+                    producer.send(topic, _event(f"card-{random.randrange(args.entities)}", n))
+                    n += 1
+                time.sleep(0.005)
+
+        threading.Thread(target=background, daemon=True).start()
+        runtime = boto3.client("sagemaker-featurestore-runtime")
+        group_name = load_feature_group(files["fresh_cards"]).online_store.feature_group_name
+        ages: list[float] = []
+        measure_from = time.monotonic() + args.warmup
+        n = 0
+        print(f"background load {rate:,.0f} events/s ({args.load:.0%} of max); probing ...", flush=True)
+        while len(ages) < args.probes:
+            tick = time.monotonic()
+            card, sent = f"probe-{suffix}-{n}", time.time()
+            producer.send(topic, _event(card, -n, sent))
+            producer.flush()
+            while "Record" not in runtime.get_record(FeatureGroupName=group_name, RecordIdentifierValueAsString=card):
+                if job.poll() is not None:
+                    raise RuntimeError(f"the job exited {job.returncode}: {job_log}")
+                time.sleep(0.01)
+            if tick >= measure_from:
+                ages.append(time.time() - sent)
+            n += 1
+            time.sleep(max(0.0, args.probe_every - (time.monotonic() - tick)))
+        own = scrape(port)
+    finally:
+        stop.set()
+        if job is not None and job.poll() is None:
+            job.send_signal(signal.SIGTERM)
+            try:
+                job.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                job.kill()
+        emulator.stop()
+        started = [s.name for s in manager.status() if s.name not in before and s.healthy]
+        if started:
+            manager.down(started)
+    probe = {q: round(_quantile(ages, v), 3) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
+    probe["max"] = round(max(ages), 3)
+    print(f"probe: {probe}; the job's own: {own}", flush=True)
+    pairs = [Pair("freshness p50 (s): the job's own metric vs a GetRecord probe", own.get("0.5", float("nan")),
+                  probe["p50"], "s", higher_is_better=False),
+             Pair("freshness p99 (s): the job's own metric vs a GetRecord probe", own.get("0.99", float("nan")),
+                  probe["p99"], "s", higher_is_better=False)]
+    checks = {"probe_seconds": probe, "job_own_seconds": own, "probes": len(ages), "goal_p99_s": GOAL_P99_S,
+              "goal_met": probe["p99"] <= GOAL_P99_S, "max_sustainable_events_per_s": round(top),
+              "background_events_per_s": round(rate),
+              "own_vs_probe_within_20pct": all(0.8 <= p.ratio <= 1.2 for p in pairs)}
+    params = {"trigger": args.trigger, "entities": args.entities, "backlog": args.backlog, "load": args.load,
+              "probe_every_s": args.probe_every, "warmup_s": args.warmup, "master": "local[2]",
+              "shuffle_partitions": 2, "sink": "featurestream writer → private emulator",
+              "job": "featurestream stream (subprocess), local profile"}
+    extra = {"results_dir": args.results_dir} if args.results_dir else {}
+    write_results("freshness", params, pairs, checks, machine_description=machine_line, **extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
