@@ -1,8 +1,9 @@
-"""Real-time ML features on Spark: SageMaker feature groups, the streaming job, compaction, training sets.
+"""Real-time ML features on Spark: SageMaker feature groups, the streaming job, backfill,
+compaction, training sets, consistency checks.
 
 Exit codes: 0 ok, 2 bad configuration or arguments (one line per mistake), 1 a failure (one
-line: what failed and why; --debug shows the traceback). `featurestream COMMAND --help` describes
-each command's flags.
+line: what failed and why; --debug shows the traceback), 3 a check ran and found its threshold
+exceeded (`consistency`). `featurestream COMMAND --help` describes each command's flags.
 """
 
 # `stack` and `generate` belong to the development layer (featurestream.dev), which production code
