@@ -9,7 +9,6 @@ import copy
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from featurestream.dev.feature_store.errors import InvalidInput, UnknownOperation
@@ -25,7 +24,7 @@ from featurestream.dev.feature_store.model import (
     throughput_update,
 )
 from featurestream.dev.feature_store.store import Store
-from featurestream.dev.feature_store.types import is_valid_name, ttl_seconds
+from featurestream.dev.feature_store.types import is_valid_name, request_timestamp, ttl_seconds
 
 Body = dict[str, Any]
 
@@ -200,7 +199,8 @@ class ControlPlane:
                 s for s in summaries
                 if (s.get("OfflineStoreStatus") or {}).get("Status") == body["OfflineStoreStatusEquals"]
             ]
-        after, before = _timestamp(body.get("CreationTimeAfter")), _timestamp(body.get("CreationTimeBefore"))
+        after = request_timestamp(body.get("CreationTimeAfter"))
+        before = request_timestamp(body.get("CreationTimeBefore"))
         if after is not None:
             summaries = [s for s in summaries if s["CreationTime"] > after]
         if before is not None:
@@ -214,18 +214,6 @@ class ControlPlane:
         if start + limit < len(summaries):
             out["NextToken"] = base64.urlsafe_b64encode(json.dumps({"o": start + limit}).encode()).decode()
         return out
-
-
-def _timestamp(value: Any) -> float | None:
-    """Request timestamps: epoch seconds (boto3, the Java SDK) or an ISO-8601 string."""
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError as exc:
-        raise InvalidInput(f"'{value}' is not a valid timestamp.") from exc
 
 
 def _decode_offset(token: Any) -> int:

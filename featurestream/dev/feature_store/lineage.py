@@ -24,11 +24,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from featurestream.dev.feature_store.errors import InvalidInput, NotFound
+from featurestream.dev.feature_store.types import request_timestamp
 
 Body = dict[str, Any]
 
@@ -333,20 +333,9 @@ def _sort(body: Body, keys: tuple[str, ...]) -> str:
 
 
 def _created_between(items: list[Body], body: Body) -> list[Body]:
-    after, before = _timestamp(body.get("CreatedAfter")), _timestamp(body.get("CreatedBefore"))
+    after, before = request_timestamp(body.get("CreatedAfter")), request_timestamp(body.get("CreatedBefore"))
     return [i for i in items if (after is None or i["CreationTime"] > after)
             and (before is None or i["CreationTime"] < before)]
-
-
-def _timestamp(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError as exc:
-        raise InvalidInput(f"'{value}' is not a valid timestamp.") from exc
 
 
 def _page(items: list[Body], body: Body, key: str) -> Body:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, TypeGuard
 
 from featurestream.dev.feature_store.errors import InvalidInput
@@ -89,3 +90,15 @@ def _to_int(value: str) -> int:
 
 def _clip(value: str, limit: int = 64) -> str:
     return value if len(value) <= limit else value[:limit] + "..."
+
+
+def request_timestamp(value: Any) -> float | None:
+    """Request timestamps: epoch seconds (boto3, the Java SDK) or an ISO-8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise InvalidInput(f"'{value}' is not a valid timestamp.") from exc
