@@ -15,16 +15,13 @@ The catalog database's password never lives here: `password_env` names a variabl
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
-from featurestream.config.credentials import refuse_credentials
+from featurestream.config.credentials import env_var_name, refuse_credentials
 from featurestream.config.locations import Location
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class JdbcCatalogSpec(Frozen):
@@ -48,9 +45,7 @@ class JdbcCatalogSpec(Frozen):
     @field_validator("password_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
+        return env_var_name(value)
 
     @field_validator("password_file", mode="before")
     @classmethod

@@ -64,3 +64,13 @@ def refuse_credentials(value: str, where: str = "") -> str:
         hint = f" {where}" if where else ""
         raise ValueError(f"carries {found}: secrets never go in the config{hint}")
     return value
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_var_name(value: str) -> str:
+    """A `password_env`: the *name* of an environment variable, never the secret itself."""
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value

@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from featurestream.config.base import Frozen
-from featurestream.config.credentials import refuse_credentials
+from featurestream.config.credentials import env_var_name, refuse_credentials
 from featurestream.config.locations import Location
 from featurestream.durations import parse_duration_ms
 from featurestream.errors import ConfigError
@@ -28,7 +28,6 @@ from featurestream.io import paths
 # Column and table-part names we accept (validated again, and quoted, before any SQL is built).
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 _COLUMN_NAME = re.compile(r'^[^\x00-\x1f\x7f"`\\]{1,63}\Z')
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -90,9 +89,7 @@ class JdbcSpec(Frozen):
     @field_validator("password_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
-        return value
+        return env_var_name(value)
 
 
 class PartitioningSpec(Frozen):
