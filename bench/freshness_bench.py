@@ -5,8 +5,9 @@ One run, `local[2]`, the stack's Kafka and a private Feature Store emulator:
    backlog of `--backlog` events over `--entities` entities; its events/s from its progress lines;
 2. the job runs continuously (a subprocess, the local profile with a `--trigger` trigger, metrics
    endpoint on) under a steady background load at `--load` (0.5) of that rate, events timed now;
-3. a probe sends an event for a brand-new entity every `--probe-every` s and polls GetRecord until
-   the entity appears: freshness = when it appeared - the event's time (= when it was sent);
+3. a probe sends an event for a brand-new entity every `--probe-every` s, on that schedule whatever
+   the earlier probes do, and polls the outstanding ones with BatchGetRecord until each appears:
+   freshness = when it appeared - the event's time (= when it was sent);
    after `--warmup` s, `--probes` probes are kept: p50/p90/p99/max;
 4. at the end the job's own `featurestream_freshness_quantile_seconds` (p50, p99, over the
    measurement window) is scraped from its endpoint, and set beside the probe's.
@@ -198,21 +199,35 @@ def main(argv: list[str] | None = None) -> int:
         group_name = load_feature_group(files["fresh_cards"]).online_store.feature_group_name
         ages: list[float] = []
         measure_from = time.monotonic() + args.warmup
-        n = 0
         print(f"background load {rate:,.0f} events/s ({args.load:.0%} of max); probing ...", flush=True)
+        # Probes go out on a fixed schedule, whether or not earlier ones have appeared yet, and are
+        # polled together (BatchGetRecord, 100 identifiers a call): a probe waiting for its record
+        # must not delay the next one, or "every 250 ms" would become "every few seconds".
+        waiting: dict[str, tuple[float, bool]] = {}  # card -> (sent, counted)
+        n, next_send = 0, time.monotonic()
         while len(ages) < args.probes:
-            tick = time.monotonic()
-            card, sent = f"probe-{suffix}-{n}", time.time()
-            producer.send(topic, _event(card, -n, sent))
-            producer.flush()
-            while "Record" not in runtime.get_record(FeatureGroupName=group_name, RecordIdentifierValueAsString=card):
-                if job.poll() is not None:
-                    raise RuntimeError(f"the job exited {job.returncode}: {job_log}")
-                time.sleep(0.01)
-            if tick >= measure_from:
-                ages.append(time.time() - sent)
-            n += 1
-            time.sleep(max(0.0, args.probe_every - (time.monotonic() - tick)))
+            if job.poll() is not None:
+                raise RuntimeError(f"the job exited {job.returncode}: {job_log}")
+            now = time.monotonic()
+            if now >= next_send and n < args.probes * 4:
+                card = f"probe-{suffix}-{n}"
+                sent = time.time()
+                producer.send(topic, _event(card, -n, sent))
+                producer.flush()
+                waiting[card] = (sent, now >= measure_from)
+                n += 1
+                next_send += args.probe_every
+            cards = list(waiting)[:100]
+            if cards:
+                got = runtime.batch_get_record(Identifiers=[{
+                    "FeatureGroupName": group_name, "RecordIdentifiersValueAsString": cards}])
+                seen = time.time()
+                for record in got.get("Records", []):
+                    card = record["RecordIdentifierValueAsString"]
+                    sent, counted = waiting.pop(card)
+                    if counted:
+                        ages.append(seen - sent)
+            time.sleep(0.01)
         own = scrape(port)
     finally:
         stop.set()
