@@ -7,7 +7,9 @@ window-less `last` outlives its events) — is taken from the validated model, g
 field of those parts is included, so a parameter added to the model later is part of the
 fingerprint without a change here. Left out on purpose: the group's name and description, the
 source transport and payload (where events come from, not how they are computed: `--source
-kinesis` runs the same definition), and `online_store.feature_group_name` (the version itself).
+kinesis` runs the same definition) — except `source.max_string_bytes`, which decides which events
+are refused to the DLQ and so which ones count — and `online_store.feature_group_name` (the version
+itself).
 
 Normalised so that equal definitions have equal fingerprints: durations in their shortest exact
 spelling (`24h` and `1d` are one window), lists of durations sorted, features keyed by name (their
@@ -30,6 +32,9 @@ from featurestream.durations import format_duration, parse_duration_ms
 # The parts of the model that change values (see the module docstring for what is left out).
 VALUE_PARTS = ("entity", "event_time", "transforms", "windows", "features")
 TTL_PATH = ("online_store", "ttl")
+# In only when set: every fingerprint taken before it was added (and every group at the default
+# limits) stays as it was.
+STRING_LIMITS_PATH = ("source", "max_string_bytes")
 ABSENT = "(none)"
 
 
@@ -83,6 +88,9 @@ def definition(spec: FeatureGroupSpec, *, defaults: bool = True) -> dict[str, An
     ttl = whole[TTL_PATH[0]][TTL_PATH[1]]
     if defaults or ttl is not None:
         out[TTL_PATH[0]] = {TTL_PATH[1]: ttl}
+    limits = whole[STRING_LIMITS_PATH[0]][STRING_LIMITS_PATH[1]]
+    if limits:
+        out[STRING_LIMITS_PATH[0]] = {STRING_LIMITS_PATH[1]: limits}
     return out
 
 

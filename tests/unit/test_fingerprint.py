@@ -56,6 +56,9 @@ def test_every_value_changing_field_changes_it_and_is_named(tmp_path: Path) -> N
          "features.lo: added"),
         (lambda d: d["features"].pop(6), "features.last_merchant: removed"),
         (lambda d: d["features"][7].update(sketch_k=400), "features.amount.sketch_k: 200 -> 400"),
+        # which events are refused (DLQ) changes which ones count
+        (lambda d: d["source"].update(max_string_bytes={"merchant_id": 64}),
+         "source.max_string_bytes.merchant_id: (none) -> 64"),
     ]
     for index, (mutate, line) in enumerate(cases):
         changed = _spec(tmp_path, mutate, f"changed{index}")
