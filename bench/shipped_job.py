@@ -29,12 +29,11 @@ class JobRun:
 
     progress: list[dict[str, Any]]
     written: dict[str, dict[str, Any]]
-    # Spark counts a source's rows once per scan of it: a query of n groups scans each batch n times.
-    scans: int = 1
 
     @property
     def events(self) -> int:
-        return sum(int(p["numInputRows"]) for p in self.progress) // self.scans
+        # Spark counts a source's rows per scan of it; the job scans each batch once, whatever its groups.
+        return sum(int(p["numInputRows"]) for p in self.progress)
 
     def seconds(self, skip_first: int = 0) -> float:
         data = [p for p in self.progress if int(p["numInputRows"]) > 0]
@@ -44,7 +43,7 @@ class JobRun:
 
     def events_per_s(self, skip_first: int = 0) -> float:
         data = [p for p in self.progress if int(p["numInputRows"]) > 0]
-        rows = sum(int(p["numInputRows"]) for p in data[skip_first:]) // self.scans
+        rows = sum(int(p["numInputRows"]) for p in data[skip_first:])
         return rows / max(1e-9, self.seconds(skip_first))
 
 
@@ -121,8 +120,7 @@ def run_job(spark: Any, group_files: list[Path], profile_file: Path) -> JobRun:
     from featurestream.connectors.writer.metrics import history
 
     written = {group: dict(data["totals"]) for group, data in history.snapshot().items()}
-    return JobRun([p for p in collected.events if str(p.get("name", "")).endswith("-features")], written,
-                  scans=len(group_files))
+    return JobRun([p for p in collected.events if str(p.get("name", "")).endswith("-features")], written)
 
 
 def zipf_entities(events: int, entities: int, seed: int = 7, exponent: float = 0.8) -> Any:

@@ -1,12 +1,14 @@
 """The streaming job's wiring: one query per source, whatever the number of feature groups.
 
 One source per query (one Kafka source, one offset range per micro-batch, one checkpoint) feeds
-every feature group that reads it, and their DLQs. A group alone reads each record once; with n
-groups Spark executes the source once per group's branch (n fetches and parses of the batch):
+every feature group that reads it, and their DLQs; each record is fetched and parsed once:
 
-    source ─► per group: parse ─► `routed_events` ─► stateless transforms ─► tile engine ─┐
-                                                                                          ├─► union ─► foreachBatch
-    (the next group on the same source, the same way) ───────────────────────────────────┘   (`SourceBatchWriter`)
+    source ─► parse ─► `routed_events` ─► shuffle ─► per group: stateless transforms ─► tile engine ─┐
+                                                                                                    ├─► union ─►
+    (the next group on the same source reads the same shuffle: `group_events`) ────────────────────┘ foreachBatch
+                                                                                              (`SourceBatchWriter`)
+- Spark plans each branch of the union on its own; the branches' shuffles are one plan, which
+  Spark's ReuseExchange rule runs once (a group alone has no such shuffle).
 
 - `routed_events` keeps usable events and records bound for the DLQ in one frame: an invalid
   record travels through the engine like a late event (no event time, a reserved key) and comes
@@ -379,6 +381,44 @@ def source_events(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profil
     return read_events(spark, specs[0], profile)
 
 
+def _parse_key(spec: FeatureGroupSpec) -> tuple[Any, ...]:
+    """What `parse_events` and `routed_events` take from a group besides its source."""
+    return (spec.entity.key, spec.event_time.model_dump_json(), tuple(sorted(spec.string_limits().items())))
+
+
+def _shared(frame: DataFrame, *by: str) -> DataFrame:
+    """`frame` behind one shuffle that every group's branch of the query shares.
+
+    Spark plans each branch of the union on its own, so n groups would fetch (and parse) the
+    micro-batch n times. When the branches' shuffles are the same plan, Spark's ReuseExchange
+    rule runs one of them and the others read its output: the source is fetched (and the records
+    parsed) once. Hashed by the columns `by` (the same rows in the same partitions on a replay).
+    Every column then passes a condition that is always true but not deterministic to the
+    optimizer (`spark_partition_id() >= 0`), so no group's filter is pushed below the shuffle,
+    which would make the branches differ and each fetch the batch again.
+    """
+    partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions") or "2")
+    spread = frame.repartition(partitions, *[F.col(f"`{c}`") for c in by])
+    barrier = F.spark_partition_id() >= 0
+    return spread.select(*[F.when(barrier, F.col(f"`{c}`")).alias(c) for c in frame.columns])
+
+
+def group_events(raw: DataFrame, specs: Sequence[FeatureGroupSpec]) -> list[DataFrame]:
+    """Each group's routed events (`parsing.routed_events`) from one read of the source.
+
+    One group: parsed in place. Several: parsed once and shared through one shuffle when they
+    parse alike (the same entity key, event time and string limits), else the raw records are
+    shared and each group parses them.
+    """
+    if len(specs) == 1:
+        return [routed_events(parse_events(raw, specs[0]), specs[0])]
+    if len({_parse_key(spec) for spec in specs}) == 1:
+        shared = _shared(routed_events(parse_events(raw, specs[0]), specs[0]), specs[0].entity.key)
+        return [shared] * len(specs)
+    records = _shared(raw, "partition", "offset")
+    return [routed_events(parse_events(records, spec), spec) for spec in specs]
+
+
 def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profile: EnvironmentProfile,
                        *, available_now: bool = False, sinks: dict[str, Any] | None = None,
                        archive_table: str | None = None) -> SourceQuery:
@@ -392,7 +432,7 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
     raw = source_events(spark, ordered, profile)
     checkpoint = source_checkpoint(profile, ordered)
     writers, outputs = [], []
-    for index, spec in enumerate(ordered):
+    for index, (spec, events) in enumerate(zip(ordered, group_events(raw, ordered), strict=True)):
         check_with_spark(spec, spark)
         sink = (sinks or {}).get(spec.name) or build_sink(online_target(spec, profile), profile.feature_store,
                                                           paths.join(profile.dlq_path, spec.name, "online-store"))
@@ -400,7 +440,6 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
                                           dlq_root=dlq_events_path(spec, profile)))
         # Filter counts per group (one observation name per group when several share the query).
         observation = filtered_observation(spec.name if len(ordered) > 1 else None)
-        events = routed_events(parse_events(raw, spec), spec)
         # Append mode: Spark 3.5 takes several state operators in one query only so (their records
         # are never revised, which holds for the engine's output).
         outputs.append(_tagged(feature_stream(events, spec, observation=observation, append=True), index))
