@@ -83,7 +83,7 @@ class OfflineStoreSink:
     files_written: int = 0
     seconds: float = 0.0
 
-    def write_batch(self, records: DataFrame, batch_id: int) -> int:
+    def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> int:
         started = time.monotonic()
         spark = records.sparkSession
         written_at = datetime.now(UTC)

@@ -90,6 +90,11 @@ class FeatureStoreSpec(Frozen):
     dlq_max_records_per_batch: int = Field(default=100_000, ge=0)
     # Endpoint override of the featurestore runtime; None = AWS_ENDPOINT_URL_* or AWS's endpoint.
     runtime_endpoint_url: str | None = None
+    # A micro-batch of at most this many records is written from the driver (its Arrow rows
+    # collected from the cached batch, the writer's thread pool on the driver) instead of a
+    # Spark job of Python tasks; 0 = always on the executors. Small batches spend most of their
+    # time in that job's scheduling and Python workers, not in the writes.
+    driver_write_max_records: int = Field(default=5_000, ge=0, le=1_000_000)
 
     @field_validator("offline_store_s3_uri", mode="before")
     @classmethod

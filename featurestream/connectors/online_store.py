@@ -1,7 +1,10 @@
 """Online-store sink: each micro-batch's latest record per entity → SageMaker Feature Store.
 
 Called from `foreachBatch` on the driver; the writing runs on the executors (`mapInArrow`),
-never through `toPandas()` on the driver. Per micro-batch:
+never through `toPandas()` on the driver, except for a small micro-batch (the caller says how
+many records it holds, at most `driver_write_max_records`): its Arrow rows are collected from
+the cached batch and the same partition writer runs on the driver, which saves the Spark job of
+Python tasks that costs a small batch more than its writes. Per micro-batch:
 
 1. keep the latest record per entity by EventTime (`writer.dedup`, deterministic on ties),
    unless the target says the rows are already one per entity (`already_unique`);
@@ -57,7 +60,7 @@ _WORKER_ERROR = re.compile(
 
 
 class BatchSink(Protocol):
-    def write_batch(self, records: DataFrame, batch_id: int) -> BatchMetrics: ...
+    def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> BatchMetrics: ...
 
 
 def _worker_error(exc: BaseException) -> str:
@@ -79,8 +82,9 @@ class OnlineStoreSink:
     target: OnlineStoreTarget
     settings: WriterSettings
 
-    def plan(self, records: DataFrame, deadline_epoch: float) -> WritePlan:
-        executors, slots = task_slots(records.sparkSession, self.settings.executors)
+    def plan(self, records: DataFrame, deadline_epoch: float, *, on_driver: bool = False) -> WritePlan:
+        # On the driver one writer has the whole account budget.
+        executors, slots = (1, 1) if on_driver else task_slots(records.sparkSession, self.settings.executors)
         return WritePlan(
             target=self.target,
             settings=self.settings,
@@ -89,23 +93,27 @@ class OnlineStoreSink:
             worker_tps=worker_tps(self.settings.account_tps, executors, slots),
         )
 
-    def write_batch(self, records: DataFrame, batch_id: int) -> BatchMetrics:
+    def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> BatchMetrics:
+        """`rows`: how many rows `records` holds, when the caller knows (a small batch is written
+        from the driver); None = on the executors."""
         install_redaction()
         settings = self.settings
         started = time.monotonic()
         target = self.target
         latest = records if target.already_unique else \
             latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
-        plan = self.plan(records, time.time() + settings.batch_timeout_s)
+        on_driver = rows is not None and rows <= settings.driver_write_max_records
+        plan = self.plan(records, time.time() + settings.batch_timeout_s, on_driver=on_driver)
         try:
-            rows = latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()
+            results = _write_on_driver(latest, plan) if on_driver else \
+                latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()
         except Exception as exc:
             # The executor's message names the cause (deadline, missing group, ...); the JVM
             # stack around it adds nothing a user can act on.
             raise SinkError(f"writing batch {batch_id} to {target.feature_group_name} failed: "
                             f"{_worker_error(exc)}") from exc
-        parts = [json.loads(r["payload"]) for r in rows if r["kind"] == "metrics"]
-        rejected = [DlqEntry.from_json(r["payload"]) for r in rows if r["kind"] == "dlq"]
+        parts = [json.loads(r["payload"]) for r in results if r["kind"] == "metrics"]
+        rejected = [DlqEntry.from_json(r["payload"]) for r in results if r["kind"] == "dlq"]
         self._dead_letter(records, rejected, batch_id)
         totals = merge_partitions(parts)
         metrics = BatchMetrics(
@@ -118,6 +126,7 @@ class OnlineStoreSink:
             seconds=round(time.monotonic() - started, 3), write_seconds=round(totals["task_s"], 3),
             partitions=totals["partitions"],
             worker_tps_budget=plan.worker_tps, rate_wait_s=round(totals["rate_wait_s"], 3),
+            where="driver" if on_driver else "executors",
         )
         history.record(metrics)
         log.info(json.dumps({"event": "online_store_batch", **metrics.to_dict()}))
@@ -139,6 +148,13 @@ class OnlineStoreSink:
         log.warning(json.dumps({"event": "online_store_dlq", "feature_group": name, "batch_id": batch_id,
                                 "records": len(rejected), "path": settings.dlq_path,
                                 "first_error": rejected[0].error_code}))
+
+
+def _write_on_driver(records: DataFrame, plan: WritePlan) -> list[dict[str, str]]:
+    """The partition writer on the driver, over the batch's rows as Arrow (one JVM-only collect)."""
+    batches = records._collect_as_arrow()
+    out = write_partition(plan, iter(batches))
+    return [row for batch in out for row in batch.to_pylist()]
 
 
 def build_sink(target: OnlineStoreTarget, store: FeatureStoreSpec, dlq_root: str) -> BatchSink:

@@ -191,7 +191,7 @@ def batch_counters(output: DataFrame) -> dict[str, int]:
 class RecordSink(Protocol):
     """Where a micro-batch's records go: the online store (the stream), the offline store (a backfill)."""
 
-    def write_batch(self, records: DataFrame, batch_id: int) -> object: ...
+    def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> object: ...
 
 
 @dataclass
@@ -241,7 +241,7 @@ class FeatureBatchWriter:
              .write.mode("overwrite").parquet(paths.join(self.dlq_root, f"batch_id={batch_id}")))
             timer.lap("dlq_s")
         if counters["records"]:
-            self.sink.write_batch(aggregation.records(output, self.spec), batch_id)
+            self.sink.write_batch(aggregation.records(output, self.spec), batch_id, rows=counters["records"])
             timer.lap("records_s")
         self._seconds = timer.laps
 

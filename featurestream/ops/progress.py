@@ -55,6 +55,9 @@ class BatchProgress:
     lost_records: int = 0
     # topic → partition → [start, end) of the batch's ranges on the partitions where records were lost.
     lost_ranges: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    # Where the trigger's time went (Spark's durationMs in seconds, without the total): addBatch
+    # (the foreachBatch body), walCommit (offset log), commitOffsets (commit log), latestOffset, ...
+    phases_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def finished(self) -> float:
@@ -106,6 +109,7 @@ class BatchProgress:
             observed=observed,
             lost_records=lost,
             lost_ranges=lost_ranges,
+            phases_s={k: round(_number(v) / 1000.0, 3) for k, v in durations.items() if k != "triggerExecution"},
         )
 
     def log_fields(self) -> dict[str, Any]:
@@ -116,6 +120,8 @@ class BatchProgress:
             "input_rows_per_s": round(self.input_rows_per_s, 1),
             "processed_rows_per_s": round(self.processed_rows_per_s, 1),
         }
+        if self.phases_s:
+            out["phases_s"] = self.phases_s
         if self.watermark is not None:
             out["watermark_lag_s"] = round(self.finished - self.watermark, 3)
         if self.event_time_max is not None:

@@ -31,7 +31,7 @@ class CapturedSink:
 
     records: list[dict[str, Any]] = field(default_factory=list)
 
-    def write_batch(self, records: Any, batch_id: int) -> None:
+    def write_batch(self, records: Any, batch_id: int, rows: int | None = None) -> None:
         for row in records.collect():
             values = row.asDict()
             values["event_time"] = ms_of(values["event_time"])

@@ -97,10 +97,10 @@ class CapturingSink:
     inner: Any
     written: list[tuple[int, str, datetime]] = field(default_factory=list)
 
-    def write_batch(self, records: Any, batch_id: int) -> Any:
+    def write_batch(self, records: Any, batch_id: int, rows: int | None = None) -> Any:
         for row in records.select("card_id", "event_time").collect():
             self.written.append((batch_id, row["card_id"], row["event_time"]))
-        return self.inner.write_batch(records, batch_id)
+        return self.inner.write_batch(records, batch_id, rows)
 
 
 @dataclass

@@ -117,7 +117,7 @@ class ConnectorSink:
             columns.append(column)
         return latest.select(*columns)
 
-    def write_batch(self, records: DataFrame, batch_id: int) -> BatchMetrics:
+    def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> BatchMetrics:
         from pyspark.sql import functions as F
 
         install_redaction()

@@ -99,6 +99,8 @@ class BatchMetrics:
     partitions: int
     worker_tps_budget: float | None
     rate_wait_s: float | None
+    # Where the writes ran: "executors" (Spark tasks) or "driver" (a small batch).
+    where: str = "executors"
 
     @property
     def records_per_s(self) -> float:

@@ -36,6 +36,7 @@ class WriterSettings:
     dlq_path: str | None
     dlq_max_records_per_batch: int
     runtime_endpoint_url: str | None
+    driver_write_max_records: int
 
     @classmethod
     def from_spec(cls, store: FeatureStoreSpec, dlq_path: str | None) -> WriterSettings:

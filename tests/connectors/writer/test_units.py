@@ -99,7 +99,7 @@ def test_settings_from_the_profile_keep_every_knob() -> None:
     given = {"sink": "sagemaker-connector", "write_mode": "put", "threads_per_partition": 3, "max_attempts": 4,
              "account_tps": 500.0, "executors": 5, "backoff_base_ms": 7, "backoff_cap_ms": 70,
              "batch_timeout_s": 9.0, "call_timeout_s": 2.5, "dlq_path": "s3a://bkt/d", "dlq_max_records_per_batch": 11,
-             "runtime_endpoint_url": "http://127.0.0.1:9"}
+             "runtime_endpoint_url": "http://127.0.0.1:9", "driver_write_max_records": 17}
     defaults = FeatureStoreSpec()
     assert all(getattr(defaults, k) != v for k, v in given.items())
     s = WriterSettings.from_spec(FeatureStoreSpec(**given), "/fallback")

@@ -44,15 +44,17 @@ def _settings(url: str, tmp_path: Path, **overrides: Any) -> WriterSettings:
     return writer_settings(tmp_path / "dlq", **values)
 
 
-@pytest.mark.parametrize("mode", ["batch", "put"])
-def test_latest_per_entity_lands_under_throttling_and_5xx(spark, emulator_factory, tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "where"), [("batch", "executors"), ("put", "executors"), ("batch", "driver")])
+def test_latest_per_entity_lands_under_throttling_and_5xx(spark, emulator_factory, tmp_path: Path, mode: str,
+                                                          where: str) -> None:
     emu = emulator_factory(throttle_rate=0.2, error_rate=0.01, unprocessed_rate=0.05, seed=11)
     described = create_group(emu.url, offline=True)
     name = described["FeatureGroupName"]
     rows = events(300, per_entity=3, seed=3)
 
+    # A caller that says how many rows a small batch holds gets it written from the driver.
     metrics = OnlineStoreSink(target(name), _settings(emu.url, tmp_path, write_mode=mode)).write_batch(
-        _frame(spark, rows), batch_id=7)
+        _frame(spark, rows), batch_id=7, rows=len(rows) if where == "driver" else None)
 
     expected = expected_state(rows)
     assert normalise(online_state(emu.url, name, sorted(expected))) == normalise(expected)
@@ -64,11 +66,13 @@ def test_latest_per_entity_lands_under_throttling_and_5xx(spark, emulator_factor
     assert metrics.throttles and metrics.throttles > 0 and metrics.retries and metrics.retries >= metrics.throttles
     assert metrics.latency_ms_p50 is not None and metrics.latency_ms_p99 is not None
     assert metrics.latency_ms_p50 <= metrics.latency_ms_p99
+    assert metrics.where == where
     assert not (tmp_path / "dlq").exists()
 
 
-@pytest.mark.parametrize("mode", ["batch", "put"])
-def test_rejected_record_goes_to_dlq_and_the_rest_lands(spark, emulator, tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "where"), [("batch", "executors"), ("put", "executors"), ("batch", "driver")])
+def test_rejected_record_goes_to_dlq_and_the_rest_lands(spark, emulator, tmp_path: Path, mode: str,
+                                                        where: str) -> None:
     # `n` is a String column here but Integral in the group: "oops" cannot be an integer.
     described = create_group(emulator.url)
     name = described["FeatureGroupName"]
@@ -78,7 +82,7 @@ def test_rejected_record_goes_to_dlq_and_the_rest_lands(spark, emulator, tmp_pat
     frame = spark.createDataFrame(frame_rows, STRING_N)
 
     metrics = OnlineStoreSink(target(name), _settings(emulator.url, tmp_path, write_mode=mode)).write_batch(
-        frame, batch_id=3)
+        frame, batch_id=3, rows=len(rows) if where == "driver" else None)
 
     expected = expected_state([r for r in rows if r["id"] != bad_id])
     state = online_state(emulator.url, name, sorted([*expected, bad_id]))
@@ -90,7 +94,7 @@ def test_rejected_record_goes_to_dlq_and_the_rest_lands(spark, emulator, tmp_pat
         name, bad_id, "ValidationError", 3)
     assert "Integral" in entry["error_message"] and '"n": "oops"' in entry["record"]
     assert entry["sink"] == "featurestream" and entry["failed_at"] is not None
-    assert (metrics.entities, metrics.records_written, metrics.dlq) == (60, 59, 1)
+    assert (metrics.entities, metrics.records_written, metrics.dlq, metrics.where) == (60, 59, 1, where)
 
 
 def test_replayed_batch_rewrites_its_dlq_partition_without_duplicates(spark, emulator, tmp_path: Path) -> None:
