@@ -126,6 +126,7 @@ def batch_breakdown(log: Path) -> dict[str, Any]:
                            "trigger_s": _median([e["duration_s"] for e in progress])}
     for phase in sorted({k for e in progress for k in e.get("phases_s", {})}):
         out[f"spark_{phase}_s"] = _median([e["phases_s"].get(phase, 0.0) for e in progress])
+    out["spark_state_commit_s"] = _median([e.get("state_commit_s", 0.0) for e in progress])
     for lap in sorted({k for e in engine for k in e.get("seconds", {})}):
         out[f"body_{lap}"] = _median([e["seconds"].get(lap, 0.0) for e in engine])
     out["writer_seconds"] = _median([e["seconds"] for e in writes])
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         # polled together (BatchGetRecord, 100 identifiers a call): a probe waiting for its record
         # must not delay the next one, or "every 250 ms" would become "every few seconds".
         waiting: dict[str, tuple[float, bool]] = {}  # card -> (sent, counted)
-        seen_at: list[float] = []  # when each kept probe appeared, beside `ages`
+        # (appeared, age) of every probe, warm-up included: the job's window is by write time.
+        appeared: list[tuple[float, float]] = []
         at_start: dict[float, float] | None = None
         n, kept_sent, next_send = 0, 0, time.monotonic()
         while len(ages) < args.probes:
@@ -301,12 +303,12 @@ def main(argv: list[str] | None = None) -> int:
                 for record in got.get("Records", []):
                     card = record["RecordIdentifierValueAsString"]
                     sent, counted = waiting.pop(card)
+                    appeared.append((seen, seen - sent))
                     if measure_from == float("inf"):
                         measure_from = time.monotonic() + args.warmup
                         print(f"the job is up ({seen - sent:.1f} s for the first probe); warming up", flush=True)
                     if counted:
                         ages.append(seen - sent)
-                        seen_at.append(seen)
             time.sleep(0.01)
         own, at_end = scrape(port)
         scraped = time.time()
@@ -320,13 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 job.kill()
         emulator.stop()
-        started = [s.name for s in manager.status() if s.name not in before and s.healthy]
-        if started:
-            manager.down(started)
+        # Only what this run started (services someone else started meanwhile, e.g. a test
+        # session on the same state dir, stay up).
+        if "kafka" not in before:
+            manager.down(["kafka"])
     probe = {q: round(_quantile(ages, v), 3) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
     probe["max"] = round(max(ages), 3)
     # The probes that appeared in the job's quantile window: the same period as its gauges.
-    recent = [age for age, seen in zip(ages, seen_at, strict=True) if seen >= scraped - window_s] or ages
+    recent = [age for seen, age in appeared if seen >= scraped - window_s] or ages
     probe_window = {q: round(_quantile(recent, v), 3) for q, v in (("p50", 0.5), ("p99", 0.99))}
     delta = {q: histogram_quantile(float(q), at_start or {}, at_end) for q in ("0.5", "0.9", "0.99")}
     print(f"per micro-batch (medians): {breakdown}", flush=True)

@@ -272,7 +272,11 @@ class _Timer:
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
-        self._last = time.monotonic()
+        self._last = self._start = time.monotonic()
+
+    def total(self, name: str = "body_s") -> dict[str, float]:
+        """The laps and, under `name`, the whole time since the timer started."""
+        return {**self.laps, name: round(time.monotonic() - self._start, 3)}
 
     def lap(self, name: str) -> None:
         now = time.monotonic()
@@ -301,6 +305,7 @@ class SourceBatchWriter:
         timer = _Timer()
         aggregation.use_batch_watermark(spark, self.checkpoint, batch_id)
         output = output.persist()
+        timer.lap("setup_s")
         try:
             # The first action: runs the micro-batch (source, parse, engine, state commit) into the cache.
             rows = output.groupBy(GROUP).agg(*_counter_columns(F.col(TO_DLQ)), _freshness_column()).collect()
@@ -312,11 +317,13 @@ class SourceBatchWriter:
                 if any(counted.values()):
                     writer.write(output.where(F.col(GROUP) == index).select(f"_g{index}.*"), batch_id, counted)
                     self._freshness(found[index], counted)
+            timer.lap("writes_s")
         finally:
             output.unpersist()
             aggregation.clear_batch_watermark(spark)
+        timer.lap("cleanup_s")
         for writer, counted in zip(self.writers, counters, strict=True):
-            writer.done(batch_id, counted, timer.laps)
+            writer.done(batch_id, counted, timer.total())
 
     @staticmethod
     def _freshness(row: Any, counted: dict[str, int]) -> None:

@@ -58,6 +58,8 @@ class BatchProgress:
     # Where the trigger's time went (Spark's durationMs in seconds, without the total): addBatch
     # (the foreachBatch body), walCommit (offset log), commitOffsets (commit log), latestOffset, ...
     phases_s: dict[str, float] = field(default_factory=dict)
+    # The state stores' commit (RocksDB changelog upload), summed over the stateful operators.
+    state_commit_s: float = 0.0
 
     @property
     def finished(self) -> float:
@@ -110,6 +112,7 @@ class BatchProgress:
             lost_records=lost,
             lost_ranges=lost_ranges,
             phases_s={k: round(_number(v) / 1000.0, 3) for k, v in durations.items() if k != "triggerExecution"},
+            state_commit_s=round(sum(_number(op.get("commitTimeMs")) for op in operators) / 1000.0, 3),
         )
 
     def log_fields(self) -> dict[str, Any]:
@@ -122,6 +125,8 @@ class BatchProgress:
         }
         if self.phases_s:
             out["phases_s"] = self.phases_s
+        if self.state_commit_s:
+            out["state_commit_s"] = self.state_commit_s
         if self.watermark is not None:
             out["watermark_lag_s"] = round(self.finished - self.watermark, 3)
         if self.event_time_max is not None:

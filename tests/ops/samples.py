@@ -33,7 +33,7 @@ def progress(batch_id: int = 3, *, started: str = at(0), duration_ms: int = 4000
         "eventTime": event_time,
         "stateOperators": [{
             "operatorName": "stateStoreSave", "numRowsTotal": 180, "numRowsUpdated": 40, "memoryUsedBytes": 2101440,
-            "numRowsDroppedByWatermark": dropped, "customMetrics": {"rocksdbBytesCopied": 1000},
+            "numRowsDroppedByWatermark": dropped, "commitTimeMs": 150, "customMetrics": {"rocksdbBytesCopied": 1000},
         }],
         "sources": [{
             "description": "KafkaV2[Subscribe[payments]]", "startOffset": {"payments": {"0": 10}},

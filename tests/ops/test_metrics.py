@@ -46,6 +46,10 @@ def test_progress_fields() -> None:
     assert p.observed == {"featurestream_dlq": {"rows": 7.0}}
     line = p.log_fields()
     assert line["query_id"] and line["batch_id"] == 3 and line["watermark_lag_s"] == 304.0
+    # Where the trigger's time went, in seconds (the sample's trigger took 4 s).
+    assert line["phases_s"] == {"addBatch": 3.5, "commitOffsets": 0.1, "getBatch": 0.0, "latestOffset": 0.02,
+                                "queryPlanning": 0.08, "walCommit": 0.2}
+    assert line["state_commit_s"] == 0.15
     json.dumps(line)
 
 
