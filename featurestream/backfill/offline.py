@@ -12,6 +12,11 @@ A micro-batch is written by Spark to a staging folder, then each file is moved t
 the backfill's range id, the batch id and the file's index: a replayed batch (after a kill -9)
 writes the same names again, replacing its own files, and `files_of_range` finds every file of a
 range to replace a whole re-run.
+
+An Iceberg-format group's offline store is its table: with `data_root` = `iceberg_data_root(table)`
+the same sink commits each batch to that table instead (iceberg_output.py: exactly once per batch,
+a new run of the range replacing the previous run's rows), and `files_of_range` has no file to
+remove (the writer replaces the range's rows itself).
 """
 
 from __future__ import annotations
@@ -26,15 +31,27 @@ from datetime import UTC, datetime
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from featurestream.backfill.iceberg_output import IcebergRangeWriter
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.connectors.provisioning import feature_definitions
 from featurestream.io import hadoop_fs, paths
 
 log = logging.getLogger(__name__)
 
+ICEBERG_TARGET = "iceberg:"
+
 ISO_MILLIS = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
 _PARTITIONS = (("year", "yyyy"), ("month", "MM"), ("day", "dd"), ("hour", "HH"))
 _HOUR_DIR = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})$")
+
+
+def iceberg_data_root(table: str) -> str:
+    """The `data_root` that sends the backfill's rows to the Iceberg table `<catalog>.<database>.<table>`."""
+    return ICEBERG_TARGET + table
+
+
+def iceberg_table_of(data_root: str) -> str | None:
+    return data_root.removeprefix(ICEBERG_TARGET) if data_root.startswith(ICEBERG_TARGET) else None
 
 
 def file_tag(range_id: str) -> str:
@@ -80,13 +97,25 @@ class OfflineStoreSink:
     data_root: str  # Spark path of `.../data` (ResolvedOutputS3Uri, s3a:// or local)
     staging_root: str
     range_id: str
-    files_written: int = 0
+    files_written: int = 0  # Iceberg target: commits
     seconds: float = 0.0
+    _iceberg: IcebergRangeWriter | None = None
 
     def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> int:
         started = time.monotonic()
         spark = records.sparkSession
         written_at = datetime.now(UTC)
+        table = iceberg_table_of(self.data_root)
+        if table is not None:
+            if self._iceberg is None:
+                self._iceberg = IcebergRangeWriter(self.spec, table, self.staging_root, self.range_id)
+            self._iceberg.write(offline_rows(records, self.spec, written_at).drop(*[p for p, _ in _PARTITIONS]),
+                                batch_id)
+            self.files_written += 1
+            self.seconds += time.monotonic() - started
+            log.info(json.dumps({"event": "offline_store_batch", "feature_group": self.spec.name,
+                                 "batch_id": batch_id, "iceberg_table": table}))
+            return 1
         staging = paths.join(self.staging_root, f"batch={batch_id}")
         previous = spark.conf.get("spark.sql.parquet.outputTimestampType", None)
         # AWS writes millisecond timestamps; Spark's default INT96 is a legacy type other readers reject.
@@ -130,5 +159,8 @@ class OfflineStoreSink:
 
 
 def files_of_range(spark: SparkSession, data_root: str, range_id: str) -> list[str]:
-    """Every offline-store file a backfill range wrote (to replace them on a re-run)."""
+    """Every offline-store file a backfill range wrote (to replace them on a re-run); none for an
+    Iceberg table, whose writer replaces the range's rows itself."""
+    if iceberg_table_of(data_root) is not None:
+        return []
     return hadoop_fs.glob(spark, paths.join(data_root, "year=*/month=*/day=*/hour=*", f"*{file_tag(range_id)}*"))

@@ -74,6 +74,8 @@ class ConsistencyRequest:
     start: datetime | None = None
     end: datetime | None = None
     thresholds: Thresholds = Thresholds()
+    # An Iceberg-format group's offline table (`<catalog>.<database>.<table>`): read instead of files.
+    offline_table: str | None = None
 
 
 @dataclass
@@ -176,9 +178,9 @@ def run_consistency(spark: SparkSession, request: ConsistencyRequest) -> Consist
                               request.tolerance, cause)
     offline: list[OfflineEntity] = []
     figures: dict[str, int] = {}
-    if request.offline_data_root is not None:
+    if request.offline_data_root is not None or request.offline_table is not None:
         rows, figures = newest_rows(spark, spec, request.offline_data_root, request.compacted,
-                                    request.profile.feature_store.region, sorted(as_of))
+                                    request.profile.feature_store.region, sorted(as_of), request.offline_table)
         offline = [_offline_outcome(e, t, online[e], rows.get(e), kinds, request.tolerance)
                    for e, t in sorted(as_of.items())]
     result = ConsistencyResult(request, start, end, sample, sorted(set(entities) - set(as_of)), tallies, offline,

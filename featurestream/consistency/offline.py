@@ -4,8 +4,10 @@ The group's offline store (`<ResolvedOutputS3Uri>` `year=/month=/day=/hour=` Par
 Feature Store and by backfills) is read whole, except the files the compaction's ledger says are
 already in the compacted output; the compacted output (when given: the group's compacted Iceberg
 table, by its location) is read at its current snapshot, whose summary carries that ledger
-(`featurestream.compaction.reader.compacted_at`). Rows marked `is_deleted` count as the entity's newest
-row too (a delete is what the offline store holds then).
+(`featurestream.compaction.reader.compacted_at`). An Iceberg-format group's offline store is one
+table (SageMaker's `DataCatalogConfig` table in the profile's catalog; `compact` rewrites it in
+place): it is read whole at its current snapshot instead. Rows marked `is_deleted` count as the
+entity's newest row too (a delete is what the offline store holds then).
 """
 
 from __future__ import annotations
@@ -47,18 +49,28 @@ def uncompacted_files(spark: SparkSession, data_root: str, compacted: str | None
     return [f for f in files if _comparable(f) not in done], frame
 
 
-def newest_rows(spark: SparkSession, spec: FeatureGroupSpec, data_root: str, compacted: str | None,
-                region: str | None, entities: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """(entity → newest row with `_fs_event_ms`, figures: files read)."""
+def newest_rows(spark: SparkSession, spec: FeatureGroupSpec, data_root: str | None, compacted: str | None,
+                region: str | None, entities: list[str], table: str | None = None,
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """(entity → newest row with `_fs_event_ms`, figures: files read).
+
+    `table`: the Spark name of an Iceberg-format group's offline table (then `data_root` and
+    `compacted` are not read)."""
     key, event_time = spec.entity.key, spec.event_time.field
-    files, compacted_rows = uncompacted_files(spark, data_root, compacted, region)
+    files: list[str] = []
+    compacted_rows: DataFrame | None = None
+    if table is not None:
+        compacted_rows = spark.table(table)
+    else:
+        assert data_root is not None
+        files, compacted_rows = uncompacted_files(spark, data_root, compacted, region)
     names = [key, event_time, *_features(spec), "write_time", "is_deleted"]
     frames: list[DataFrame] = []
     if files:
         frames.append(_select(spark.read.parquet(*files), names))
     if compacted_rows is not None:
         frames.append(_select(compacted_rows, names))
-    figures = {"uncompacted_files": len(files), "compacted": int(bool(compacted))}
+    figures = {"uncompacted_files": len(files), "compacted": int(bool(compacted)), "iceberg_table": int(bool(table))}
     if not frames or not entities:
         return {}, figures
     rows = frames[0]

@@ -73,4 +73,31 @@ def test_newest_rows_come_from_the_compacted_output_and_the_files_not_compacted_
     rows, figures = newest_rows(spark, spec, str(data), str(output), None, ["a", "b", "c"])
     assert {k: (v["event_time"], v["n_5m"]) for k, v in rows.items()} == {
         "a": ("2026-12-01T12:00:00.000Z", 4), "b": ("2026-12-01T11:00:00.000Z", 3)}
-    assert figures == {"uncompacted_files": 1, "compacted": 1}
+    assert figures == {"uncompacted_files": 1, "compacted": 1, "iceberg_table": 0}
+
+
+def test_an_iceberg_format_groups_table_is_read_instead_of_files(spark: Any, tmp_path: Path) -> None:
+    """`TableFormat: Iceberg`: the offline store is SageMaker's table, read whole (the Glue folder
+    beside it is not looked at)."""
+    spec_file = tmp_path / "g.yaml"
+    spec_file.write_text(GROUP)
+    spec = load_feature_group(spec_file)
+    spark.conf.set("spark.sql.catalog.fs_consistency_ice", "org.apache.iceberg.spark.SparkCatalog")
+    spark.conf.set("spark.sql.catalog.fs_consistency_ice.type", "hadoop")
+    spark.conf.set("spark.sql.catalog.fs_consistency_ice.warehouse", str(tmp_path / "warehouse"))
+    table = "fs_consistency_ice.sagemaker_featurestore.offline_reader_1764979200"
+    spark.sql(f"CREATE TABLE {table} (card_id string, event_time string, n_5m bigint, write_time timestamp, "
+              "api_invocation_time timestamp, is_deleted boolean) USING iceberg PARTITIONED BY (days(write_time))")
+    written = "timestamp'2026-12-01 13:00:00'"
+    spark.sql(f"INSERT INTO {table} VALUES "
+              f"('a', '2026-12-01T10:00:00.000Z', 1, {written}, {written}, false), "
+              f"('a', '2026-12-01T12:00:00.000Z', 4, {written}, {written}, false), "
+              f"('b', '2026-12-01T11:00:00.000Z', 3, {written}, {written}, false), "
+              f"('b', '2026-12-01T11:30:00.000Z', NULL, {written}, {written}, true)")
+    _write(tmp_path / "glue" / "data", "10", "x.parquet", [("a", "2026-12-01T23:00:00.000Z", 9)])  # not read
+
+    rows, figures = newest_rows(spark, spec, str(tmp_path / "glue" / "data"), None, None, ["a", "b", "c"],
+                                table=table)
+    assert {k: (v["event_time"], v["n_5m"], v["is_deleted"]) for k, v in rows.items()} == {
+        "a": ("2026-12-01T12:00:00.000Z", 4, False), "b": ("2026-12-01T11:30:00.000Z", None, True)}
+    assert figures == {"uncompacted_files": 0, "compacted": 0, "iceberg_table": 1}

@@ -8,8 +8,10 @@ Sources: `--from-files PATH` (Parquet, or JSON lines with `--format json`), `--f
 raw event archive of the group's source, in the profile's Iceberg catalog) or an RDS table
 (`--from-jdbc-url URL --from-jdbc-table TABLE`; the password from FEATURESTREAM_JDBC_PASSWORD or
 FEATURESTREAM_JDBC_PASSWORD_FILE, never a flag). Output: the group's offline store
-(DescribeFeatureGroup's ResolvedOutputS3Uri), or `--output URI` (a `.../data` folder).
-`--online` also writes each entity's latest record of the range to the online store. A run that
+(DescribeFeatureGroup's ResolvedOutputS3Uri; for a `TableFormat: Iceberg` group, its Iceberg table
+in the profile's catalog), or `--output URI` (a `.../data` folder in the Glue layout).
+`--online` also writes each entity's latest record of the range to the online store (Glue
+layout only: exit 2 with an Iceberg-format group). A run that
 is stopped (even with kill -9) resumes where it stopped when started again with the same
 arguments; `--restart` recomputes the range, replacing its own output. A progress line per chunk
 on a terminal, JSON log lines otherwise; a JSON summary on stdout at the end.
@@ -26,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from featurestream.cli.job_session import job_session
 from featurestream.cli.lineage_option import add_sagemaker_lineage_argument, sagemaker_lineage
+from featurestream.cli.offline_target import offline_target, refuse_online_with_iceberg
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.cli.source_options import add_source_arguments, archive_catalog, event_source
 from featurestream.config import load_feature_group, load_profile
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.durations import parse_duration_ms
-from featurestream.errors import ConfigError, FeatureStreamError
+from featurestream.errors import ConfigError
 from featurestream.logs import configure_json_logging
 
 if TYPE_CHECKING:
@@ -69,28 +72,6 @@ def parse_time(text: str, flag: str) -> datetime:
         raise ConfigError("command line", flag, f"{text!r} is not an ISO-8601 time (2026-11-01, "
                                                 "2026-11-01T13:00Z)") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def offline_data_root(args: argparse.Namespace, spec: FeatureGroupSpec, profile: EnvironmentProfile,
-                      command: str = "backfill") -> str:
-    """The offline store's `.../data` as a Spark path: --output, or the group's ResolvedOutputS3Uri."""
-    from featurestream.io import s3a
-
-    if getattr(args, "output", None):
-        return s3a.to_s3a(args.output)
-    import boto3
-
-    from featurestream.connectors.provisioning import describe_or_none
-
-    name = spec.online_store.feature_group_name
-    description = describe_or_none(boto3.client("sagemaker", region_name=profile.feature_store.region), name)
-    if description is None:
-        raise FeatureStreamError(f"{command}: feature group {name} does not exist "
-                                 f"(run: featurestream feature-groups apply {args.feature_group})")
-    uri = ((description.get("OfflineStoreConfig") or {}).get("S3StorageConfig") or {}).get("ResolvedOutputS3Uri")
-    if not uri:
-        raise FeatureStreamError(f"{command}: feature group {name} has no offline store")
-    return s3a.to_s3a(str(uri))
 
 
 def _record_sagemaker(args: argparse.Namespace, spec: FeatureGroupSpec, profile: EnvironmentProfile, source: Any,
@@ -172,13 +153,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("command line", "--chunk", str(exc)) from None
     catalog = archive_catalog(args, profile)
     source = event_source(args, spec, catalog, profile)
-    data_root = offline_data_root(args, spec, profile)
+    target = offline_target(args, spec, profile, "backfill")
+    if args.online:
+        refuse_online_with_iceberg(target)
 
     from featurestream.backfill.job import BackfillRequest, run_backfill
+    from featurestream.backfill.offline import iceberg_data_root
 
+    data_root = iceberg_data_root(target.table) if target.table else target.data_root
     request = BackfillRequest(spec, args.feature_group, profile, source, start, end, chunk_ms, data_root,
                               online=args.online, restart=args.restart)
-    spark, owned = _session(profile, spec, data_root, catalog)
+    spark, owned = _session(profile, spec, target.data_root, catalog or target.catalog)
     try:
         result = run_backfill(spark, request, _reporter(terminal))
     finally:

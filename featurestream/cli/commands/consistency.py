@@ -8,7 +8,8 @@ For a sample of entities (`--sample`, half hot, half cold) the online records (B
 compared feature by feature with the definition recomputed as of each record's EventTime by the
 backfill's engine, from the same sources `backfill` reads (`--from-files`, `--from-archive`, `--from-jdbc-url`), and
 with each entity's newest offline-store row (the group's offline store, or `--offline-store URI`,
-plus the compacted output with `--compacted URI`; `--no-offline` skips it). One JSON summary on
+plus the compacted output with `--compacted URI`; an Iceberg-format group's table in the profile's
+catalog, compacted in place; `--no-offline` skips it). One JSON summary on
 stdout, `featurestream_consistency_*` gauges pushed with the run's metrics (the profile's
 batch_metrics), an HTML page with `--report FILE`.
 
@@ -25,8 +26,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from featurestream.cli.commands.backfill import offline_data_root, parse_time
+from featurestream.cli.commands.backfill import parse_time
 from featurestream.cli.job_session import job_session
+from featurestream.cli.offline_target import offline_target
 from featurestream.cli.profile_option import add_env_argument, profile_name
 from featurestream.cli.source_options import add_source_arguments, archive_catalog, event_source
 from featurestream.config import load_feature_group, load_profile
@@ -112,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
     catalog = archive_catalog(args, profile)
     source = event_source(args, spec, catalog, profile)
     args.output = args.offline_store
-    data_root = None if args.no_offline else offline_data_root(args, spec, profile, "consistency")
+    target = None if args.no_offline else offline_target(args, spec, profile, "consistency")
+    if target is not None and target.is_iceberg and args.compacted:
+        raise ConfigError("command line", "--compacted", f"an Iceberg-format group is compacted in place: "
+                          f"its table {target.table} is read, drop --compacted")
     from featurestream.io import paths, s3a
 
     work = s3a.to_s3a(args.work) if args.work else paths.join(profile.checkpoint_root, spec.name, "consistency",
@@ -120,11 +125,13 @@ def run(args: argparse.Namespace) -> int:
     import boto3
 
     runtime = boto3.client("sagemaker-featurestore-runtime", region_name=profile.feature_store.region)
-    request = ConsistencyRequest(spec, args.feature_group, profile, source, runtime, data_root,
+    request = ConsistencyRequest(spec, args.feature_group, profile, source, runtime,
+                                 None if target is None else target.data_root,
                                  s3a.to_s3a(args.compacted) if args.compacted else None, work,
                                  sample_size=args.sample, seed=args.seed, tolerance=args.tolerance,
-                                 chunk_ms=chunk_ms, start=start, end=end, thresholds=thresholds)
-    return _check(request, profile, args.report, catalog)
+                                 chunk_ms=chunk_ms, start=start, end=end, thresholds=thresholds,
+                                 offline_table=None if target is None else target.table)
+    return _check(request, profile, args.report, catalog or (target.catalog if target else None))
 
 
 def _check(request: Any, profile: Any, report: str | None, catalog: Any = None) -> int:
