@@ -112,6 +112,9 @@ final class LongSet {
 
   void readFrom(DataInputStream in) throws IOException {
     int count = in.readInt();
+    if (size() == 0 && table.length < capacityFor(count)) {
+      table = new long[capacityFor(count)];  // sized once, not grown key by key
+    }
     for (int i = 0; i < count; i++) {
       add(in.readLong());
     }

@@ -203,8 +203,9 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
   }
 
   /**
-   * One entity's partial in a task, and the tile its previous event went to: events mostly come
-   * in time order, so the next one usually lands in the same tile without a look-up.
+   * One entity's partial in a task, and the tile (and sketch buckets) its previous event went to:
+   * events mostly come in time order, so the next one usually lands in the same tile without a
+   * look-up.
    */
   private interface Partial {
     void add(Row row, long t);
@@ -218,9 +219,11 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     final EntityState state;
     long events;
     private Tile recent;
+    private final Tile[] recentBuckets;
 
     Fold(EntityState state) {
       this.state = state;
+      this.recentBuckets = new Tile[cfg.grains.length];
     }
 
     @Override
@@ -244,7 +247,7 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
         }
         tile = recent;
       }
-      TileFunction.add(cfg, state, tile, row, t);
+      TileFunction.add(cfg, state, tile, recentBuckets, row, t);
     }
   }
 

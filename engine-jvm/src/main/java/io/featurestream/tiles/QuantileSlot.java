@@ -137,9 +137,19 @@ final class QuantileSlot {
       }
     }
 
-    /** The value at normalised rank q (0 = min, 1 = max); null for an empty window. */
-    Double quantile(double q) {
-      return merged.isEmpty() ? null : merged.getQuantile(q);
+    /**
+     * The value at each normalised rank (0 = min, 1 = max), all from one sorted view of the sketch
+     * (getQuantile would build and sort one per rank); all null for an empty window.
+     */
+    Double[] quantiles(double[] ranks) {
+      Double[] out = new Double[ranks.length];
+      if (!merged.isEmpty()) {
+        double[] got = merged.getQuantiles(ranks);
+        for (int i = 0; i < ranks.length; i++) {
+          out[i] = got[i];
+        }
+      }
+      return out;
     }
   }
 }

@@ -196,6 +196,15 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
 
   /** The same with the event's tile already looked up (null when the group has no window). */
   static void add(EngineConfig cfg, EntityState s, Tile tile, Row row, long t) {
+    add(cfg, s, tile, null, row, t);
+  }
+
+  /**
+   * The same, with {@code recentBuckets} (one per grain, entries may be null) holding the bucket
+   * of each grain the entity's previous event went to: events mostly come in time order, so the
+   * next one usually lands in the same buckets without a look-up. Null: look every bucket up.
+   */
+  static void add(EngineConfig cfg, EntityState s, Tile tile, Tile[] recentBuckets, Row row, long t) {
     s.maxEvent = Math.max(s.maxEvent, t);
     if (tile != null) {
       tile.count++;
@@ -207,7 +216,15 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
       }
       tile.addSketches(cfg, cfg.fine, row);
       for (int g = 0; g < cfg.grains.length; g++) {
-        s.bucket(g, Math.floorDiv(tile.index, cfg.grains[g]), cfg).addSketches(cfg, cfg.atGrain[g], row);
+        long index = Math.floorDiv(tile.index, cfg.grains[g]);
+        Tile bucket = recentBuckets == null ? null : recentBuckets[g];
+        if (bucket == null || bucket.index != index) {
+          bucket = s.bucket(g, index, cfg);
+          if (recentBuckets != null) {
+            recentBuckets[g] = bucket;
+          }
+        }
+        bucket.addSketches(cfg, cfg.atGrain[g], row);
       }
     }
     for (int i = 0; i < cfg.lastSlots; i++) {

@@ -65,14 +65,24 @@ final class Windows {
           topK.add(next.topK[slot]);
         }
       }
+      if (quantile != null) {
+        // One sorted view of the merged sketch for all the window's percentiles, not one each.
+        int[] columns = pass.features[w];
+        double[] ranks = new double[columns.length];
+        for (int j = 0; j < columns.length; j++) {
+          ranks[j] = cfg.features[columns[j]].percentile;
+        }
+        Double[] got = quantile.quantiles(ranks);
+        for (int j = 0; j < columns.length; j++) {
+          values[columns[j]] = got[j];
+        }
+        continue;
+      }
       for (int i : pass.features[w]) {
         Feature f = cfg.features[i];
         switch (f.agg) {
           case APPROX_COUNT_DISTINCT:
             values[i] = distinct.value();
-            break;
-          case APPROX_PERCENTILE:
-            values[i] = quantile.quantile(f.percentile);
             break;
           case TOP_K:
             values[i] = topK.value(f.rank);
