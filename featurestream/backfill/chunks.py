@@ -1,10 +1,11 @@
 """A backfill's range cut into chunks of event time, and what is done of it (the progress file).
 
 The range id names a backfill: the feature group (its online name, i.e. the version) and the
-range. Its work folder `<checkpoint_root>/<group>/backfill/<range id>/` holds the staged input, the
-engine's query checkpoint and `progress.json`, which says per chunk `staged` (its events are in the
-query's input folder) or `done` (the query processed them and the records are in the offline
-store). The file is rewritten whole after each step, so a kill -9 leaves the last step's state.
+range. Its work folder `<checkpoint_root>/<group>/backfill/<range id>/` holds the engine state after
+each chunk (`state/chunk=N/`) and `progress.json`, which says per chunk `done` (its records are in
+the offline store and its state written), with the newest event time so far (the stream time the
+next chunk starts from) and the state folder the next chunk reads. The file is rewritten whole
+after a chunk, and that write is the chunk's commit: a kill -9 before it leaves the chunk not done.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pyspark.sql import SparkSession
 from featurestream.errors import ConfigError
 from featurestream.io import hadoop_fs, paths
 
-STAGED, DONE = "staged", "done"
+DONE = "done"
+# Progress files of the streaming-query backfill (before the batch pass) have no format.
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class Progress:
         self.save(spark)
 
     def save(self, spark: SparkSession) -> None:
-        body = {"range_id": self.range_id, "feature_group": self.feature_group, "start": self.start,
+        body = {"format": FORMAT, "range_id": self.range_id, "feature_group": self.feature_group, "start": self.start,
                 "end": self.end, "chunk_ms": self.chunk_ms, "chunks": self.chunks}
         hadoop_fs.write_text(spark, self.path, json.dumps(body, indent=2, sort_keys=True) + "\n")
 
@@ -79,6 +82,9 @@ class Progress:
             return fresh
         try:
             data = json.loads(hadoop_fs.read_text(spark, path))
+            if data.get("format") != FORMAT:
+                raise ConfigError(path, "", "this backfill was started by an earlier version of featurestream "
+                                  "(a streaming query per chunk); run it again with --restart")
             found = cls(path, str(data["range_id"]), str(data["feature_group"]), str(data["start"]),
                         str(data["end"]), int(data["chunk_ms"]), dict(data["chunks"]))
         except (ValueError, KeyError, TypeError) as exc:

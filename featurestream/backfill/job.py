@@ -1,19 +1,23 @@
 """The backfill of one feature group over one time range, chunk by chunk.
 
-Per chunk [a, b) of event time:
-1. stage: the source's events of [a, b), held to the stream's validity rules, written as Parquet
-   to a staging folder and moved into the query's input folder (`staged` in the progress file);
-2. compute: the stream's pipeline (transforms, the tile engine in history mode) as a streaming
-   query over that folder, Trigger.AvailableNow: the new chunk is one micro-batch (plus Spark's
-   timer batch, which emits the decay records up to the chunk's newest event); records go to the
-   offline store (`OfflineStoreSink`), and the engine state stays in the query's checkpoint for
-   the next chunk (`done`).
+Per chunk [a, b) of event time, one batch pass (no streaming query):
+1. read: the source's events of [a, b), held to the stream's validity rules, through the stream's
+   transforms, laid out for the engine and kept (persisted) for the pass;
+2. compute: the tile engine in history mode (`aggregation.run_history_pass`, `HistoryPass` in
+   engine-jvm: the streaming state function's own history steps), the chunk's events grouped by
+   entity and met with the entities' state after the previous chunk (a Parquet folder of key and
+   encoded state); the watermarks are those the stream's micro-batch of the chunk and its timer
+   batch would have (newest earlier event - lateness, then newest event so far - lateness);
+3. write: the records to the offline store (`OfflineStoreSink`, files named by the range and the
+   chunk), late events (none when the range is read in order) to the late sink, the new state to
+   `state/chunk=N/`; then the progress file marks the chunk `done` with the newest event time and
+   the state folder: that write commits the chunk.
 Chunks are in event-time order, so the engine sees events in event-time order, as a stream that
 is never late would; no event of a chunk is before the previous chunk's watermark.
 
-A kill -9 at any point resumes where it stopped: a `done` chunk is skipped, a `staged` one is
-computed (the query replays a batch it had not committed, writing the same file names again), an
-unstaged one is staged again. `--restart` deletes the range's work folder and its offline files
+A kill -9 at any point resumes where it stopped: a `done` chunk is skipped; a chunk that was not
+committed is computed again from the last committed state, after its own offline files (if any
+were written) are deleted. `--restart` deletes the range's work folder and its offline files
 first, so a re-run replaces its own output.
 """
 
@@ -27,29 +31,30 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from pyspark.sql import Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType, TimestampType, _parse_datatype_string
 
-from featurestream.backfill.chunks import DONE, STAGED, Chunk, Progress, plan_chunks, range_id
-from featurestream.backfill.offline import OfflineStoreSink, files_of_range
+from featurestream.backfill.chunks import DONE, Chunk, Progress, plan_chunks, range_id
+from featurestream.backfill.offline import OfflineStoreSink, files_of_chunk, files_of_range
 from featurestream.backfill.sources import EventSource
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.connectors.online_store import build_sink
 from featurestream.engine import aggregation
 from featurestream.engine.parsing import usable
-from featurestream.engine.pipeline import EngineMetrics, FeatureBatchWriter, feature_stream, online_target
-from featurestream.engine.transforms import check_with_spark
+from featurestream.engine.pipeline import FeatureBatchWriter, batch_counters, online_target
+from featurestream.engine.transforms import apply_stream_transforms, check_with_spark
 from featurestream.errors import FeatureStreamError
 from featurestream.io import hadoop_fs, paths
 from featurestream.ops.definitions import check_checkpoint_definition
 
 log = logging.getLogger(__name__)
 
+STATE_SCHEMA = f"{aggregation.KEY} string, {aggregation.STATE_BYTES} binary"
+
 
 class BackfillError(FeatureStreamError):
-    """A chunk's query failed (the cause is Spark's first line)."""
+    """A chunk's pass failed (the cause is Spark's first line)."""
 
 
 @dataclass(frozen=True)
@@ -91,59 +96,86 @@ class BackfillResult:
         return sum(c.records for c in self.chunks)
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What a chunk hands the next: the newest event time so far (None: no event yet) and its state."""
+
+    newest_event_ms: int | None = None
+    state: str | None = None  # a Parquet folder of STATE_SCHEMA; None: no entity has state
+
+    def watermark(self, spec: FeatureGroupSpec) -> int:
+        # Spark's watermark starts at 0 and never goes back: max(0, newest event - lateness).
+        if self.newest_event_ms is None:
+            return 0
+        return max(0, self.newest_event_ms - spec.windows.allowed_lateness_ms)
+
+
 def work_folder(spec: FeatureGroupSpec, profile: EnvironmentProfile, rid: str) -> str:
     return paths.join(profile.checkpoint_root, spec.name, "backfill", rid)
 
 
-def staged_schema(spec: FeatureGroupSpec) -> StructType:
-    """The source schema as the staged Parquet holds it: the event time a timestamp."""
-    parsed = _parse_datatype_string(spec.source.ddl())
-    assert isinstance(parsed, StructType)
-    return StructType([StructField(f.name, TimestampType(), True) if f.name == spec.event_time.field else f
-                       for f in parsed.fields])
-
-
-def _stage(spark: SparkSession, request: BackfillRequest, chunk: Chunk, work: str) -> tuple[int, int]:
-    """The chunk's usable events into the query's input folder; (events, invalid events)."""
+def _read_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, watermark: int) -> tuple[DataFrame,
+                                                                                                      Observation]:
+    """The chunk's usable events through the stream's transforms, in the engine's input layout."""
     spec = request.spec
     frame = request.source.read(spark, spec, chunk.start, chunk.end)
     ok = usable(spec, frame)
     seen = Observation(f"backfill_chunk_{chunk.index}")
     frame = frame.observe(seen, F.count_if(ok).alias("valid"), F.count_if(~ok).alias("invalid"))
-    staging = paths.join(work, "staging", f"chunk={chunk.index}")
-    frame.where(ok).select(*[F.col(f"`{c}`") for c in spec.source.schema_]).write.mode("overwrite").parquet(staging)
-    counts = seen.get
-    inputs = paths.join(work, "input")
-    hadoop_fs.mkdirs(spark, inputs)  # the query's source folder exists even when a chunk has no event
-    prefix = f"chunk-{chunk.index:05d}-"
-    for old in hadoop_fs.glob(spark, paths.join(inputs, f"{prefix}*")):
-        hadoop_fs.delete(spark, old, recursive=False)  # a staging cut short by a kill
-    staged = [f for f in hadoop_fs.list_files(spark, staging) if f.endswith(".parquet")]
-    for number, source in enumerate(staged):
-        hadoop_fs.rename(spark, source, paths.join(inputs, f"{prefix}{number:04d}.parquet"))
-    hadoop_fs.delete(spark, staging)
-    return int(counts.get("valid", 0)), int(counts.get("invalid", 0))
+    events = frame.where(ok).select(*[F.col(f"`{c}`") for c in spec.source.schema_])
+    transformed = apply_stream_transforms(events, spec, f"backfill_filtered_{chunk.index}")
+    return aggregation.history_input(transformed, spec, watermark=watermark), seen
 
 
-def _compute(spark: SparkSession, request: BackfillRequest, work: str, sink: OfflineStoreSink) -> EngineMetrics:
-    """Everything staged and not yet processed, through the stream's pipeline in history mode."""
+def _state_frame(spark: SparkSession, carried: Carried) -> DataFrame:
+    if carried.state is None:
+        return spark.createDataFrame([], STATE_SCHEMA)
+    return spark.read.schema(STATE_SCHEMA).parquet(carried.state)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _run_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, carried: Carried, work: str,
+               writer: FeatureBatchWriter) -> tuple[dict[str, int], Carried]:
+    """One chunk's pass: records and late events written, the new state written; (figures, carried on)."""
     spec = request.spec
-    checkpoint = paths.join(work, "checkpoint")
-    writer = FeatureBatchWriter(spec, sink, paths.join(work, "late"), checkpoint=checkpoint)
-    events = spark.readStream.schema(staged_schema(spec)).parquet(paths.join(work, "input"))
-    query = (feature_stream(events, spec, history=True)
-             .writeStream.queryName(f"{spec.name}-backfill")
-             .outputMode("update")
-             .foreachBatch(writer)
-             .option("checkpointLocation", checkpoint)
-             .trigger(availableNow=True)
-             .start())
-    query.awaitTermination()
-    error = query.exception()
-    if error is not None:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BackfillError(f"backfill of {spec.name}: the engine's query failed: {first}")
-    return writer.metrics
+    watermark = carried.watermark(spec)
+    laid_out, seen = _read_chunk(spark, request, chunk, watermark)
+    laid_out = laid_out.persist()
+    output: DataFrame | None = None
+    try:
+        row = laid_out.agg(F.count(F.lit(1)).alias("n"), F.max("_ts").alias("newest")).first()
+        counts = seen.get
+        figures = {"events": int(counts.get("valid", 0)), "invalid": int(counts.get("invalid", 0)),
+                   "records": 0, "decay_records": 0, "files": 0, "late_events": 0}
+        if row is None or not row["n"]:
+            return figures, carried  # nothing happens in the stream either: no batch, no timer
+        newest = int(row["newest"])
+        if carried.newest_event_ms is not None:
+            newest = max(newest, carried.newest_event_ms)
+        state_folder = paths.join(work, "state", f"chunk={chunk.index}")
+        after = Carried(newest, state_folder)
+        output = aggregation.run_history_pass(laid_out, _state_frame(spark, carried), spec, watermark=watermark,
+                                              watermark_after=after.watermark(spec)).persist()
+        counters = batch_counters(output)
+        writer.write(output, chunk.index, counters)
+        aggregation.state_rows(output).write.mode("overwrite").parquet(state_folder)
+        writer.done(chunk.index, counters)
+        figures.update(records=counters["records"], decay_records=counters["decay_records"],
+                       late_events=counters["late_events"])
+        return figures, after
+    except FeatureStreamError:
+        raise
+    except Exception as exc:  # Spark's errors (Py4J, analysis, executor failures): one line
+        raise BackfillError(f"backfill of {spec.name}: chunk {chunk.index} ({chunk.start.isoformat()}): "
+                            f"{_first_line(exc)}") from exc
+    finally:
+        if output is not None:
+            output.unpersist()
+        laid_out.unpersist()
 
 
 def _restart(spark: SparkSession, request: BackfillRequest, work: str, rid: str) -> int:
@@ -165,34 +197,37 @@ def run_backfill(spark: SparkSession, request: BackfillRequest,
     work = work_folder(spec, request.profile, rid)
     if request.restart:
         _restart(spark, request, work, rid)
-    # The work folder is the engine's checkpoint: the same definition guard as the stream's.
+    # The work folder holds the engine's state: the same definition guard as the stream's checkpoint.
     check_checkpoint_definition(spark, work, spec, request.spec_file)
     progress = Progress.load_or_new(spark, work, rid, spec.online_store.feature_group_name, request.start,
                                     request.end, request.chunk_ms)
     chunks = plan_chunks(request.start, request.end, request.chunk_ms)
     sink = OfflineStoreSink(spec, request.data_root, paths.join(work, "out"), rid)
+    writer = FeatureBatchWriter(spec, sink, paths.join(work, "late"))
     result = BackfillResult(rid, work, [])
+    carried = Carried()
     for chunk in chunks:
         started = time.monotonic()
-        state = progress.state(chunk)
-        if state == DONE:
-            entry = progress.chunks[str(chunk.index)]
+        entry = progress.chunks.get(str(chunk.index), {})
+        if progress.state(chunk) == DONE:
+            newest = entry.get("newest_event_ms")
+            carried = Carried(None if newest is None else int(newest), entry.get("state_folder"))
             done = ChunkReport(chunk, len(chunks), True, int(entry.get("events", 0)), int(entry.get("invalid", 0)),
                                int(entry.get("records", 0)), int(entry.get("decay_records", 0)),
                                int(entry.get("files", 0)), 0.0)
             result.chunks.append(done)
             report(done)
             continue
-        if state != STAGED:
-            events, invalid = _stage(spark, request, chunk, work)
-            progress.mark(spark, chunk, STAGED, events=events, invalid=invalid)
-        entry = progress.chunks[str(chunk.index)]
+        for stale in files_of_chunk(spark, request.data_root, rid, chunk.index):
+            hadoop_fs.delete(spark, stale, recursive=False)  # written by a run killed before the commit
         files_before = sink.files_written
-        metrics = _compute(spark, request, work, sink)
-        figures = {"events": int(entry.get("events", 0)), "invalid": int(entry.get("invalid", 0)),
-                   "records": metrics.records, "decay_records": metrics.decay_records,
-                   "files": sink.files_written - files_before, "late_events": metrics.late_events}
-        progress.mark(spark, chunk, DONE, **figures)
+        figures, after = _run_chunk(spark, request, chunk, carried, work, writer)
+        figures["files"] = sink.files_written - files_before
+        progress.mark(spark, chunk, DONE, **figures, newest_event_ms=after.newest_event_ms,
+                      state_folder=after.state)
+        if carried.state is not None and carried.state != after.state:
+            hadoop_fs.delete(spark, carried.state)  # no chunk starts from it any more
+        carried = after
         finished = ChunkReport(chunk, len(chunks), False, figures["events"], figures["invalid"], figures["records"],
                                figures["decay_records"], figures["files"], time.monotonic() - started)
         result.chunks.append(finished)

@@ -164,3 +164,12 @@ def files_of_range(spark: SparkSession, data_root: str, range_id: str) -> list[s
     if iceberg_table_of(data_root) is not None:
         return []
     return hadoop_fs.glob(spark, paths.join(data_root, "year=*/month=*/day=*/hour=*", f"*{file_tag(range_id)}*"))
+
+
+def files_of_chunk(spark: SparkSession, data_root: str, range_id: str, batch_id: int) -> list[str]:
+    """The offline-store files one chunk (batch) of a range wrote; none for an Iceberg table, whose
+    writer replaces a batch's rows itself."""
+    if iceberg_table_of(data_root) is not None:
+        return []
+    return hadoop_fs.glob(spark, paths.join(data_root, "year=*/month=*/day=*/hour=*",
+                                            f"*{file_tag(range_id)}b{batch_id:06d}-*"))

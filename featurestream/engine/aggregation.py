@@ -63,6 +63,8 @@ KIND, KEY, AS_OF = "_kind", "_key", "_as_of"
 AGGREGATED, DUPLICATES, FOLDED = "_aggregated", "_duplicates", "_folded"
 EVENT, LATE_BY_MS, WATERMARK = "_event", "_late_by_ms", "_watermark"
 RECORD, LATE, COUNTERS = 0, 1, 2
+# The batch pass's output only (`run_history_pass`): an entity's encoded state after a chunk.
+STATE, STATE_BYTES = 3, "_state"
 # Records bound for the DLQ ride the engine as late events (see `engine_input`).
 DLQ_COLUMN = "_dlq"
 DLQ_KEY_PREFIX = "\u0000dlq:"
@@ -251,6 +253,42 @@ def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = Fal
     # `append`: the state operator in append mode, for a query in append mode (several groups in one query).
     jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config, append)
     return SparkDataFrame(jdf, spark)
+
+
+def history_input(events: DataFrame, spec: FeatureGroupSpec, *, watermark: int) -> DataFrame:
+    """A batch of events (after the stateless transforms) in the engine's input layout for
+    `run_history_pass`; only an event below `watermark` (late) keeps its whole `_event` struct."""
+    from pyspark.sql import functions as F
+
+    laid_out = engine_input(events, spec, plan(spec, history=True))
+    return laid_out.withColumn(EVENT, F.when(F.col("_ts") < F.lit(watermark), F.col(EVENT)))
+
+
+def run_history_pass(laid_out: DataFrame, state: DataFrame, spec: FeatureGroupSpec, *, watermark: int,
+                     watermark_after: int) -> DataFrame:
+    """One backfill chunk's events (`history_input`) and the entities' state after the previous
+    chunk → the engine's output in history mode plus STATE rows (`_key`, `_state`) for the next.
+
+    The same engine classes as the stream's query (`TileFunction`'s history steps), without a
+    streaming query: `watermark` is what the stream's micro-batch of these events would have
+    (newest earlier event - lateness), `watermark_after` what its timer batch after them would
+    have; see `HistoryPass` in engine-jvm.
+    """
+    from pyspark.sql import DataFrame as SparkDataFrame
+
+    spark = laid_out.sparkSession
+    ensure_engine(spark)
+    jvm: Any = spark.sparkContext._jvm
+    jdf = jvm.io.featurestream.tiles.HistoryPass.apply(laid_out._jdf, state._jdf, plan(spec, history=True).config,
+                                                       watermark, watermark_after)
+    return SparkDataFrame(jdf, spark)
+
+
+def state_rows(output: DataFrame) -> DataFrame:
+    """The STATE rows of a batch pass's output: what the next chunk starts from."""
+    from pyspark.sql import functions as F
+
+    return output.where(F.col(KIND) == STATE).select(KEY, STATE_BYTES)
 
 
 def use_batch_watermark(spark: SparkSession, checkpoint: str, batch_id: int) -> int:

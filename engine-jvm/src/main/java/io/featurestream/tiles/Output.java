@@ -18,6 +18,8 @@ final class Output {
   static final int RECORD = 0;
   static final int LATE = 1;
   static final int COUNTERS = 2;
+  /** Only in the batch pass's output ({@link HistoryPass}): an entity's state after the chunk. */
+  static final int STATE = 3;
 
   private Output() {}
 
@@ -36,6 +38,28 @@ final class Output {
         .add("_late_by_ms", DataTypes.LongType, true)
         .add("_watermark", DataTypes.TimestampType, true)
         .add("_folded", DataTypes.LongType, false);
+  }
+
+  /** The batch pass's output: the schema above plus the entity's encoded state (STATE rows only). */
+  static StructType batchSchema(EngineConfig cfg) {
+    return schema(cfg).add("_state", DataTypes.BinaryType, true);
+  }
+
+  /** A row of {@link #schema} in the batch layout (no state). */
+  static Row withoutState(Row row) {
+    Object[] values = new Object[row.length() + 1];
+    for (int i = 0; i < row.length(); i++) {
+      values[i] = row.get(i);
+    }
+    return RowFactory.create(values);
+  }
+
+  static Row state(EngineConfig cfg, String key, byte[] state) {
+    Object[] base = blank(cfg, STATE, key);
+    Object[] values = new Object[base.length + 1];
+    System.arraycopy(base, 0, values, 0, base.length);
+    values[base.length] = state;
+    return RowFactory.create(values);
   }
 
   static DataType featureType(Feature f, EngineConfig cfg) {

@@ -108,7 +108,7 @@ public final class TileEngine {
    * every row once to compute the key and again for the state function; this is what it builds
    * internally, minus the first pass (the constructor is Spark-internal, public in bytecode).
    */
-  private static KeyValueGroupedDataset<String, Row> byKeyColumn(Dataset<Row> input, int keyIdx) {
+  static KeyValueGroupedDataset<String, Row> byKeyColumn(Dataset<Row> input, int keyIdx) {
     List<Attribute> output = JavaConverters.seqAsJavaList(input.queryExecution().analyzed().output());
     Seq<Attribute> data = JavaConverters.asScalaBuffer(output).toSeq();
     Seq<Attribute> key = JavaConverters.asScalaBuffer(List.of(output.get(keyIdx))).toSeq();

@@ -110,8 +110,21 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
    */
   private Iterator<Row> history(String key, Iterator<Row> rows, GroupState<byte[]> state) {
     long watermark = state.getCurrentWatermarkMs();
-    long streamTime = watermark + cfg.latenessMs;
     EntityState s = state.exists() ? EntityState.decode(state.get(), cfg) : new EntityState(cfg);
+    List<Row> out = new ArrayList<>();
+    historyStep(key, rows, s, watermark, out);
+    schedule(s, state, watermark, watermark + cfg.latenessMs);
+    return out.iterator();
+  }
+
+  /**
+   * One history-mode call at watermark {@code watermark} on state {@code s} (updated in place):
+   * the records of {@code rows} and of the boundaries up to the stream time, then expiry. The
+   * streaming call above and the batch pass ({@link HistoryPass}) share it, so both write the same
+   * records from the same events.
+   */
+  void historyStep(String key, Iterator<Row> rows, EntityState s, long watermark, List<Row> out) {
+    long streamTime = watermark + cfg.latenessMs;
     List<Row> events = new ArrayList<>();
     while (rows.hasNext()) {
       Row row = rows.next();
@@ -121,7 +134,6 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
       events.add(row);
     }
     events.sort(Comparator.comparingLong(r -> r.getLong(cfg.tsIdx)));  // stable: ties keep their order
-    List<Row> out = new ArrayList<>();
     long pendingDuplicates = 0;
     int i = 0;
     while (i < events.size()) {
@@ -157,8 +169,6 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
       emitBoundaries(key, s, streamTime, out);
     }
     s.expire(watermark, cfg);
-    schedule(s, state, watermark, streamTime);
-    return out.iterator();
   }
 
   /** Decay records at every boundary after the entity's last record and at or before {@code limit}. */
@@ -248,20 +258,35 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
    * fire when stream time reaches b gets the timer b - lateness - 1.
    */
   private void schedule(EntityState s, GroupState<byte[]> state, long watermark, long streamTime) {
-    if (s.maxEvent == EntityState.NONE) {
+    long timer = nextTimer(s, cfg, watermark, streamTime);
+    if (timer == DROP) {
       state.remove();
       return;
     }
+    state.update(s.encode(cfg));
+    if (timer != KEEP_WITHOUT_TIMER) {
+      state.setTimeoutTimestamp(timer);
+    }
+  }
+
+  static final long DROP = Long.MIN_VALUE;
+  static final long KEEP_WITHOUT_TIMER = Long.MIN_VALUE + 1;
+
+  /**
+   * What happens to an entity's state after a call: {@link #DROP} (nothing can use it any more),
+   * {@link #KEEP_WITHOUT_TIMER}, or kept with the returned event-time timer.
+   */
+  static long nextTimer(EntityState s, EngineConfig cfg, long watermark, long streamTime) {
+    if (s.maxEvent == EntityState.NONE) {
+      return DROP;
+    }
     long next = s.nextBoundaryAfter(Math.max(s.asOf, streamTime), cfg);
     if (next != EntityState.NONE) {
-      state.update(s.encode(cfg));
-      state.setTimeoutTimestamp(Math.max(next - cfg.latenessMs - 1, Math.max(watermark, 1)));
-      return;
+      return Math.max(next - cfg.latenessMs - 1, Math.max(watermark, 1));
     }
     // No tile is in any window any more: keep the entity only while something can still use it.
     if (cfg.hasWholeHistory && cfg.ttlMs <= 0) {
-      state.update(s.encode(cfg));
-      return;
+      return KEEP_WITHOUT_TIMER;
     }
     long keepUntil = s.asOf;
     if (cfg.hasWholeHistory) {
@@ -270,11 +295,6 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
     if (cfg.dedupeWithinMs >= 0) {
       keepUntil = Math.max(keepUntil, s.latestDedupeExpiry(cfg));
     }
-    if (watermark > keepUntil) {
-      state.remove();
-    } else {
-      state.update(s.encode(cfg));
-      state.setTimeoutTimestamp(Math.max(keepUntil, Math.max(watermark, 1)));
-    }
+    return watermark > keepUntil ? DROP : Math.max(keepUntil, Math.max(watermark, 1));
   }
 }
