@@ -159,7 +159,13 @@ def _run_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, carr
         state_folder = paths.join(work, "state", f"chunk={chunk.index}")
         after = Carried(newest, state_folder)
         output = aggregation.run_history_pass(laid_out, _state_frame(spark, carried), spec, watermark=watermark,
-                                              watermark_after=after.watermark(spec)).persist()
+                                              watermark_after=after.watermark(spec))
+        # Every task writes a file per hour of the chunk, and a file's fixed cost (writer set-up,
+        # a page per column at close) outweighed its rows in a profile: no more tasks than cores.
+        cores = spark.sparkContext.defaultParallelism
+        if int(spark.conf.get("spark.sql.shuffle.partitions") or cores) > cores:
+            output = output.coalesce(cores)
+        output = output.persist()
         counters = batch_counters(output)
         writer.write(output, chunk.index, counters)
         aggregation.state_rows(output).write.mode("overwrite").parquet(state_folder)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINE_CLASS = "io.featurestream.tiles.TileEngine"
+BATCH_HISTORY_CLASS = "io.featurestream.tiles.HistoryPass"
 
 # Output columns of the engine besides the features.
 KIND, KEY, AS_OF = "_kind", "_key", "_as_of"
@@ -276,11 +277,12 @@ def run_history_pass(laid_out: DataFrame, state: DataFrame, spec: FeatureGroupSp
     """
     from pyspark.sql import DataFrame as SparkDataFrame
 
+    from featurestream.io.jvm import java_class
+
     spark = laid_out.sparkSession
     ensure_engine(spark)
-    jvm: Any = spark.sparkContext._jvm
-    jdf = jvm.io.featurestream.tiles.HistoryPass.apply(laid_out._jdf, state._jdf, plan(spec, history=True).config,
-                                                       watermark, watermark_after)
+    jdf = java_class(spark, BATCH_HISTORY_CLASS).apply(laid_out._jdf, state._jdf, plan(spec, history=True).config,
+                                                      watermark, watermark_after)
     return SparkDataFrame(jdf, spark)
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from featurestream.io.jvm import java_class
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
 def filesystem(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     """The Hadoop FileSystem serving `uri` and its Path."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(uri)
+    path = java_class(spark, "org.apache.hadoop.fs.Path")(uri)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
@@ -41,24 +41,20 @@ def list_names(spark: SparkSession, uri: str) -> list[str]:
 
 
 def read_text(spark: SparkSession, uri: str) -> str:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
     fs, path = filesystem(spark, uri)
     stream = fs.open(path)
     try:
-        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        return str(java_class(spark, "org.apache.commons.io.IOUtils").toString(stream, "UTF-8"))
     finally:
         stream.close()
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write a small file whole: a hidden temporary file beside it, then a rename over it."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
     fs, path = filesystem(spark, uri)
     parent = path.getParent()
     fs.mkdirs(parent)
-    tmp = jvm.org.apache.hadoop.fs.Path(parent, f".{path.getName()}.tmp")
+    tmp = java_class(spark, "org.apache.hadoop.fs.Path")(parent, f".{path.getName()}.tmp")
     stream = fs.create(tmp, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
@@ -81,8 +77,6 @@ def rename(spark: SparkSession, source: str, target: str) -> None:
 
     Across file systems (a local staging folder, an s3a:// target) it is a copy, then a delete.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
     fs, path = filesystem(spark, source)
     target_fs, destination = filesystem(spark, target)
     target_fs.mkdirs(destination.getParent())
@@ -90,7 +84,7 @@ def rename(spark: SparkSession, source: str, target: str) -> None:
         moved = fs.rename(path, destination)
     else:
         conf = spark.sparkContext._jsc.hadoopConfiguration()
-        moved = jvm.org.apache.hadoop.fs.FileUtil.copy(fs, path, target_fs, destination, True, conf)
+        moved = java_class(spark, "org.apache.hadoop.fs.FileUtil").copy(fs, path, target_fs, destination, True, conf)
     if not moved:
         raise OSError(f"could not rename {source} to {target}")
 
