@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from featurestream.config.feature_group import Aggregation, FeatureGroupSpec, is_integral, is_numeric
 from featurestream.errors import FeatureStreamError
 from featurestream.io.jars import ENGINE_JAR, module_jar
+from featurestream.io.jvm import java_class
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -250,9 +251,8 @@ def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = Fal
     spark = events.sparkSession
     ensure_engine(spark)
     engine = plan(spec, history=history)
-    jvm: Any = spark.sparkContext._jvm
     # `append`: the state operator in append mode, for a query in append mode (several groups in one query).
-    jdf = jvm.io.featurestream.tiles.TileEngine.apply(engine_input(events, spec, engine)._jdf, engine.config, append)
+    jdf = java_class(spark, ENGINE_CLASS).apply(engine_input(events, spec, engine)._jdf, engine.config, append)
     return SparkDataFrame(jdf, spark)
 
 
@@ -277,8 +277,6 @@ def run_history_pass(laid_out: DataFrame, state: DataFrame, spec: FeatureGroupSp
     """
     from pyspark.sql import DataFrame as SparkDataFrame
 
-    from featurestream.io.jvm import java_class
-
     spark = laid_out.sparkSession
     ensure_engine(spark)
     jdf = java_class(spark, BATCH_HISTORY_CLASS).apply(laid_out._jdf, state._jdf, plan(spec, history=True).config,
@@ -301,13 +299,11 @@ def use_batch_watermark(spark: SparkSession, checkpoint: str, batch_id: int) -> 
     map side's tasks read (see `PreAggregate` in engine-jvm). Returns the watermark (-1
     when the log has no such batch: then events travel one by one, as without this call).
     """
-    jvm: Any = spark.sparkContext._jvm
-    return int(jvm.io.featurestream.tiles.TileEngine.useBatchWatermark(spark._jsparkSession, checkpoint, batch_id))
+    return int(java_class(spark, ENGINE_CLASS).useBatchWatermark(spark._jsparkSession, checkpoint, batch_id))
 
 
 def clear_batch_watermark(spark: SparkSession) -> None:
-    jvm: Any = spark.sparkContext._jvm
-    jvm.io.featurestream.tiles.TileEngine.clearBatchWatermark(spark._jsparkSession)
+    java_class(spark, ENGINE_CLASS).clearBatchWatermark(spark._jsparkSession)
 
 
 def records(output: DataFrame, spec: FeatureGroupSpec) -> DataFrame:

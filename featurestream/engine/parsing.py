@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import reduce
-from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -37,6 +36,7 @@ from pyspark.sql.types import DoubleType, FloatType, StringType, StructField, St
 
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.durations import parse_duration_ms
+from featurestream.io.jvm import java_class
 
 CORRUPT = "_corrupt_record"
 REASON = "_dlq_reason"
@@ -98,8 +98,8 @@ def _invalid_utf8(spark: SparkSession) -> tuple[Callable[[Column], Column], bool
         ensure_engine(spark)
     except EngineUnavailableError:
         return (lambda value: F.coalesce(F.encode(F.decode(value, "UTF-8"), "UTF-8") != value, F.lit(False))), False
-    jvm: Any = spark.sparkContext._jvm
-    return (lambda value: Column(jvm.io.featurestream.tiles.InvalidUtf8.barrier(value._jc))), True
+    barrier = java_class(spark, "io.featurestream.tiles.InvalidUtf8").barrier
+    return (lambda value: Column(barrier(value._jc))), True
 
 
 def _decode_json(spec: FeatureGroupSpec, spark: SparkSession) -> tuple[Column, Column, bool]:
