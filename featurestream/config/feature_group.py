@@ -630,21 +630,10 @@ class FeatureGroupSpec(Frozen):
     def string_limits(self) -> dict[str, int]:
         """Every string column of the source → the most UTF-8 bytes a value may have.
 
-        `source.max_string_bytes` where given; otherwise a share of the online record: 350 KB,
-        less the record identifier's 2 KB and 128 bytes per other feature, split equally among
-        the string features the record carries (string `last` and `top_k` value outputs; one share
-        if none). The entity key is also held to the record identifier's 2 KB.
+        `source.max_string_bytes` where given; otherwise a share of the online record
+        (`_string_share`). The entity key is also held to the record identifier's 2 KB.
         """
-        columns = self.columns_after_transforms()
-        outputs = [(feature, part) for feature in self.features for _, _, part in feature.outputs()]
-        # String features: `last` of a string column, and each top_k value (not its share) of one.
-        strings = sum(1 for feature, part in outputs
-                      if columns.get(feature.column or "") == "string"
-                      and (feature.agg is Aggregation.LAST
-                           or (feature.agg is Aggregation.TOP_K and not part.get("share"))))
-        budget = (ONLINE_RECORD_MAX_BYTES - RECORD_IDENTIFIER_MAX_BYTES
-                  - _FEATURE_OVERHEAD_BYTES * (len(outputs) - strings + 1))
-        share = budget // max(1, strings)
+        share = self._string_share()
         limits = {}
         for column, type_name in self.source.schema_.items():
             if type_name != "string" or column == self.event_time.field:
@@ -654,6 +643,43 @@ class FeatureGroupSpec(Frozen):
                 limit = min(limit, RECORD_IDENTIFIER_MAX_BYTES)
             limits[column] = limit
         return limits
+
+    def derived_string_limits(self) -> dict[str, int]:
+        """Columns a `derive` or `cast` step makes that a string feature keeps (`last`, top_k
+        values) → the most UTF-8 bytes a value may have: the same share as a source column.
+
+        Their values exist only after the transforms, so the parser cannot hold them to a limit;
+        `engine.transforms` does (a column that turns out not to be a string is not checked).
+        """
+        made: set[str] = set()
+        for step in self.transforms:
+            if isinstance(step, DeriveStep):
+                made |= set(step.derive)
+            elif isinstance(step, CastStep):
+                made |= set(step.cast)
+            elif isinstance(step, RenameStep):
+                made = {step.rename.get(column, column) for column in made}
+            elif isinstance(step, DropStep):
+                made -= set(step.drop)
+        kept = {feature.column for feature in self.features
+                if feature.column in made and feature.agg in (Aggregation.LAST, Aggregation.TOP_K)}
+        share = self._string_share()
+        return {column: share for column in sorted(c for c in kept if c is not None)}
+
+    def _string_share(self) -> int:
+        """A string feature's share of the online record: 350 KB, less the record identifier's
+        2 KB and 128 bytes per other feature, split equally among the string features the record
+        carries (`last` of a string column and each top_k value, not its share; a column derived
+        by transforms, whose type only Spark knows, counts as a string); one share if none."""
+        columns = self.columns_after_transforms()
+        outputs = [(feature, part) for feature in self.features for _, _, part in feature.outputs()]
+        strings = sum(1 for feature, part in outputs
+                      if feature.column is not None and columns.get(feature.column, "") in ("string", None)
+                      and (feature.agg is Aggregation.LAST
+                           or (feature.agg is Aggregation.TOP_K and not part.get("share"))))
+        budget = (ONLINE_RECORD_MAX_BYTES - RECORD_IDENTIFIER_MAX_BYTES
+                  - _FEATURE_OVERHEAD_BYTES * (len(outputs) - strings + 1))
+        return budget // max(1, strings)
 
     def columns_after_transforms(self) -> dict[str, str | None]:
         return _columns_after(list(self.transforms), dict(self.source.schema_.items()),

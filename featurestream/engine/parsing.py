@@ -48,6 +48,10 @@ SOURCE_TIME = "kafka_timestamp"
 # The DLQ row of an invalid record, carried beside the event columns through the engine (null
 # for a usable event); see `routed_events`.
 DLQ = "_dlq"
+# Where a usable event came from (the DLQ row's fields but the reason), kept through the transforms
+# only for a group whose transforms make a string feature's column: the transforms may yet refuse
+# the event (`engine.transforms.refuse_oversized_derived`).
+ORIGIN = "_origin"
 
 
 def event_schema(spec: FeatureGroupSpec) -> StructType:
@@ -227,6 +231,7 @@ def routed_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     to null, so it can move neither the watermark nor a window: the engine passes it on like a
     late event, whole, and the micro-batch's writer sends it to the DLQ (`featurestream.engine.
     pipeline`). This is how one read of the source feeds both the features and the DLQ.
+    `_origin` (see ORIGIN) when the group's transforms may still refuse a usable event.
     """
     invalid = F.col(REASON).isNotNull()
     dlq = F.struct(F.col(RAW).alias("payload"), F.col(ENCODING).alias("payload_encoding"),
@@ -234,4 +239,8 @@ def routed_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     event_time = spec.event_time.field
     columns = [F.when(~invalid, F.col(f"`{name}`")).alias(name) if name == event_time else F.col(f"`{name}`")
                for name in spec.source.schema_]
+    if spec.derived_string_limits():
+        origin = F.struct(F.col(RAW).alias("payload"), F.col(ENCODING).alias("payload_encoding"),
+                          "topic", "partition", "offset", SOURCE_TIME)
+        columns.append(F.when(~invalid, origin).alias(ORIGIN))
     return parsed.select(*columns, F.when(invalid, dlq).alias(DLQ))

@@ -390,7 +390,8 @@ def source_events(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profil
 
 def _parse_key(spec: FeatureGroupSpec) -> tuple[Any, ...]:
     """What `parse_events` and `routed_events` take from a group besides its source."""
-    return (spec.entity.key, spec.event_time.model_dump_json(), tuple(sorted(spec.string_limits().items())))
+    return (spec.entity.key, spec.event_time.model_dump_json(), tuple(sorted(spec.string_limits().items())),
+            bool(spec.derived_string_limits()))
 
 
 def _shared(frame: DataFrame, *by: str) -> DataFrame:

@@ -126,6 +126,7 @@ def stateless_steps(spec: FeatureGroupSpec) -> list[object]:
 
 FILTERED_OBSERVATION = "featurestream_filtered"
 _KEEP = "_fs_keep"
+_REFUSED = "_fs_too_large"
 
 
 def filtered_observation(group: str | None = None) -> str:
@@ -155,8 +156,49 @@ def apply_stream_transforms(df: DataFrame, spec: FeatureGroupSpec,
             df = df.withColumn(_KEEP, F.col(_KEEP) & passes)
         else:
             df = df.transform(step_transform(step, spec))
-    observed = df.observe(observation, F.count_if(~F.col(_KEEP)).alias("rows"))
-    return observed.where(F.col(_KEEP)).drop(_KEEP)
+    df = refuse_oversized_derived(df, spec)
+    counts = [F.count_if(~F.col(_KEEP)).alias("rows")]
+    if _REFUSED in df.columns:  # filtered: what a filter step removed, not a refused event
+        counts = [F.count_if(~F.col(_KEEP) & ~F.col(_REFUSED)).alias("rows"),
+                  F.count_if(F.col(_REFUSED)).alias("too_large")]
+    return df.observe(observation, *counts).where(F.col(_KEEP)).drop(_KEEP, _REFUSED)
+
+
+def refuse_oversized_derived(df: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """Hold the string columns the transforms made for a string feature to their limit.
+
+    The parser holds source strings to `FeatureGroupSpec.string_limits`; a `derive` (say a
+    concat) can still make a value too large for the online record, and kept by a `last` it would
+    have every later record of its entity refused by the store. Such an event goes to the DLQ
+    like one the parser refuses (`value too large: <column> is over <n> bytes (derived)`, its
+    payload and coordinates from `parsing.ORIGIN`, its event time null so the engine passes it
+    on); a batch source without a DLQ (the backfill) leaves it out, as the stream does. Such
+    events are flagged in the `_REFUSED` column (absent when the group has no such column).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    from featurestream.engine.parsing import DLQ, ORIGIN, SOURCE_TIME
+
+    limits = {column: limit for column, limit in spec.derived_string_limits().items()
+              if column in df.columns and isinstance(df.schema[column].dataType, StringType)}
+    if not limits:
+        return df.drop(ORIGIN) if ORIGIN in df.columns else df
+    reason = F.coalesce(*[F.when(F.octet_length(F.col(f"`{column}`")) > F.lit(limit),
+                                 F.lit(f"value too large: {column} is over {limit} bytes (derived)"))
+                          for column, limit in limits.items()])
+    usable = F.col(DLQ).isNull() if DLQ in df.columns else F.lit(True)
+    df = df.withColumn(_REFUSED, F.col(_KEEP) & usable & reason.isNotNull())
+    refused = F.col(_REFUSED)
+    if DLQ not in df.columns or ORIGIN not in df.columns:
+        return df.withColumn(_KEEP, F.col(_KEEP) & ~refused)
+    origin = F.col(ORIGIN)
+    dlq_row = F.struct(origin["payload"].alias("payload"), origin["payload_encoding"].alias("payload_encoding"),
+                       reason.alias("reason"), origin["topic"].alias("topic"), origin["partition"].alias("partition"),
+                       origin["offset"].alias("offset"), origin[SOURCE_TIME].alias(SOURCE_TIME))
+    event_time = F.col(f"`{spec.event_time.field}`")
+    return df.withColumns({DLQ: F.when(refused, dlq_row).otherwise(F.col(DLQ)),
+                           spec.event_time.field: F.when(refused, F.lit(None)).otherwise(event_time)}).drop(ORIGIN)
 
 
 def check_with_spark(spec: FeatureGroupSpec, spark: SparkSession, source: str | None = None) -> dict[str, str]:

@@ -142,10 +142,13 @@ class Run:
 
 
 def new_run(tmp_path: Path, stack_env: dict[str, str], label: str, *, dedupe: bool = True,
-            numeric_only: bool = False) -> Run:
+            numeric_only: bool = False, steps: tuple[str, ...] = (), features: tuple[str, ...] = ()) -> Run:
+    """`steps`, `features`: YAML flow lines added to the group's transforms (first) and features."""
     suffix = f"{label}-{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"engine_{label.replace('-', '_')}.yaml"
     text = GROUP_YAML.replace("TOPIC", f"engine-{suffix}").replace("FGNAME", f"engine-{suffix}")
+    text = text.replace("transforms:\n", "transforms:\n" + "".join(f"  - {step}\n" for step in steps))
+    text = text.replace("features:\n", "features:\n" + "".join(f"  - {feature}\n" for feature in features))
     if not dedupe:
         assert DEDUPE_LINE in text
         text = text.replace(DEDUPE_LINE, "")
