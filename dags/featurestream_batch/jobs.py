@@ -21,12 +21,20 @@ class BatchJob:
     jars: tuple[str, ...] = ()
 
 
-COMPACT = BatchJob("compact", "compact_offline.py")
+# Must equal the versions in featurestream.io.jars.CLUSTER_PACKAGES (tests/unit/test_dag_jobs.py).
+JDBC_DRIVER = ("org.postgresql:postgresql:42.7.14",)
+# Every batch job may read or write an Iceberg table: `compact` writes its compacted tables, the
+# others read (`training-set`, `consistency`) or write (`backfill`) Iceberg-format feature groups,
+# and the `aws` profile's catalog is Glue with S3FileIO (the AWS bundle).
+ICEBERG = ("org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.12.0", "org.apache.iceberg:iceberg-aws-bundle:1.12.0")
+
+COMPACT = BatchJob("compact", "compact_offline.py", packages=ICEBERG)
 TRAINING_SET = BatchJob("training-set", "build_training_set.py",
-                        packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))
+                        packages=JDBC_DRIVER + ICEBERG, jars=("featurestream-tiles.jar",))
 # The JDBC driver for `--from-jdbc-url`; the tile engine computes the features.
 BACKFILL = BatchJob("backfill", "backfill_features.py",
-                    packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))
+                    packages=JDBC_DRIVER + ICEBERG, jars=("featurestream-tiles.jar",))
 # Recomputes with the backfill's engine (the tile engine); JDBC for `--from-jdbc-url`.
 CONSISTENCY = BatchJob("consistency", "consistency.py",
-                       packages=("org.postgresql:postgresql:42.7.14",), jars=("featurestream-tiles.jar",))
+                       packages=JDBC_DRIVER + ICEBERG, jars=("featurestream-tiles.jar",))
+JOBS = (COMPACT, TRAINING_SET, BACKFILL, CONSISTENCY)

@@ -273,6 +273,7 @@ def test_aws_dags_parse_and_carry_the_emr_serverless_arguments(airflow: Airflow)
     assert "--until" in submit["entryPointArguments"] and "--since" in submit["entryPointArguments"]
     parameters = submit["sparkSubmitParameters"]
     assert "--py-files s3://rel/0.1.0/featurestream-0.1.0-pyfiles.zip" in parameters
+    assert "--packages org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:" in parameters
     assert "--files s3://rel/conf/compaction/aws.yaml" in parameters
     assert "spark.emr-serverless.driverEnv.FEATURESTREAM_COMPACTED_URI=s3://out/c" in parameters
     training = bag["dags"]["featurestream_aws_training_set"]["build"]["job_driver"]["sparkSubmit"]
