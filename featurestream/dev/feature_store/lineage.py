@@ -9,8 +9,17 @@ and several artifacts may share a SourceUri: finding one again is the caller's j
 ListArtifacts by SourceUri); actions and contexts are named, the name is unique per account
 (case-insensitive) and lower-cased in the ARN; a second CreateAction/CreateContext with a taken
 name, or a second AddAssociation of the same pair, is a ValidationException saying it already
-exists; an association to an entity that does not exist is ResourceNotFound. QueryLineage is not
-implemented (nothing of ours calls it; walk ListAssociations instead).
+exists; an association to an entity that does not exist is ResourceNotFound.
+
+QueryLineage walks the associations from its start ARN (at most one, as the model says): up them
+(`Ascendants`), down them (`Descendants`) or both ways (`Both`, the default here as in the
+SageMaker Python SDK: the ascendants and the descendants of the start, not every entity joined to
+them by a zig-zag path), up to `MaxDepth` associations away (default and maximum 10). The start
+itself is not a vertex of the answer. `Filters` choose which vertices are returned (an entity's
+type, its lineage type, its creation and modification times, its properties), not which ones the
+walk goes through. Vertices come nearest first (by depth, then ARN), `MaxResults` (default 10,
+at most 50) a page; with `IncludeEdges`, a page also holds the associations by which its
+vertices were reached (each association once over the pages).
 """
 
 from __future__ import annotations
@@ -109,7 +118,7 @@ class LineageApi:
             "DescribeArtifact": self.describe_artifact, "DescribeAction": self.describe_action,
             "DescribeContext": self.describe_context, "ListArtifacts": self.list_artifacts,
             "ListActions": self.list_actions, "ListContexts": self.list_contexts,
-            "ListAssociations": self.list_associations,
+            "ListAssociations": self.list_associations, "QueryLineage": self.query_lineage,
         }
 
     # -- create ---------------------------------------------------------------------------------
@@ -252,6 +261,111 @@ class LineageApi:
         summaries.sort(key=lambda s: (s.get(sort_by) or "", s["CreationTime"]) if sort_by != "CreationTime"
                        else s["CreationTime"], reverse=body.get("SortOrder", "Descending") == "Descending")
         return _page(summaries, body, "AssociationSummaries")
+
+    # -- query ----------------------------------------------------------------------------------
+
+    def query_lineage(self, body: Body) -> Body:
+        starts = body.get("StartArns") or []
+        if not isinstance(starts, list) or len(starts) > 1 or not all(
+                isinstance(a, str) and _ASSOCIATION_ARN.fullmatch(a) for a in starts):
+            raise InvalidInput("StartArns holds at most 1 lineage entity ARN.")
+        direction = body.get("Direction", "Both")
+        if direction not in ("Both", "Ascendants", "Descendants"):
+            raise InvalidInput(f"Direction '{direction}' is not one of Both, Ascendants, Descendants.")
+        depth = body.get("MaxDepth", QUERY_MAX_DEPTH)
+        if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= QUERY_MAX_DEPTH:
+            raise InvalidInput(f"MaxDepth must be between 0 and {QUERY_MAX_DEPTH}.")
+        matches = _query_filter(body.get("Filters"))
+        for start in starts:
+            if self.store.entity(start) is None:
+                raise NotFound(f"Entity '{start}' does not exist.")
+        edges = self.store.associations()
+        reached: dict[str, tuple[int, list[Body]]] = {}  # ARN -> (depth, the edges that reached it)
+        ways = {"Both": (True, True), "Ascendants": (True, False), "Descendants": (False, True)}[direction]
+        for start in starts:
+            for upward, wanted in zip((True, False), ways, strict=True):
+                if wanted:
+                    _walk(start, upward, depth, edges, reached)
+        vertices: list[Body] = []
+        for arn, (_depth, via) in sorted(reached.items(), key=lambda item: (item[1][0], item[0])):
+            entity = self.store.entity(arn)
+            if entity is not None and matches(entity):
+                vertices.append({"Arn": arn, "Type": _entity_type(entity), "LineageType": _lineage_type(entity),
+                                 "via": via})
+        limit = body.get("MaxResults", 10)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= QUERY_MAX_RESULTS:
+            raise InvalidInput(f"MaxResults must be between 1 and {QUERY_MAX_RESULTS}.")
+        page = _page(vertices, {"MaxResults": limit, "NextToken": body.get("NextToken")}, "Vertices")
+        out: Body = {"Vertices": [{k: v for k, v in vertex.items() if k != "via"} for vertex in page["Vertices"]],
+                     "Edges": [edge for vertex in page["Vertices"] for edge in vertex["via"]]
+                     if body.get("IncludeEdges") else []}
+        if "NextToken" in page:
+            out["NextToken"] = page["NextToken"]
+        return out
+
+
+QUERY_MAX_DEPTH = 10
+QUERY_MAX_RESULTS = 50
+
+
+def _walk(start: str, upward: bool, max_depth: int, edges: list[tuple[str, str, str | None, float]],
+          reached: dict[str, tuple[int, list[Body]]]) -> None:
+    """Breadth first from `start` along the associations (against their direction when `upward`),
+    recording each entity's depth and the associations that first reached it."""
+    frontier, seen = [start], {start}
+    for level in range(1, max_depth + 1):
+        found: dict[str, list[Body]] = {}
+        for source, destination, edge_type, _ in edges:
+            here, there = (destination, source) if upward else (source, destination)
+            if here in frontier and there not in seen:
+                edge: Body = {"SourceArn": source, "DestinationArn": destination}
+                if edge_type is not None:
+                    edge["AssociationType"] = edge_type
+                found.setdefault(there, []).append(edge)
+        for arn, via in found.items():
+            seen.add(arn)
+            if arn not in reached or reached[arn][0] > level:
+                reached[arn] = (level, via)
+        frontier = list(found)
+        if not frontier:
+            return
+
+
+def _query_filter(filters: Any) -> Callable[[Body], bool]:
+    """QueryLineage's Filters as a test on an entity (every given clause must hold)."""
+    if filters is None:
+        return lambda _entity: True
+    if not isinstance(filters, dict):
+        raise InvalidInput("Filters must be a structure.")
+    types, lineage_types = filters.get("Types"), filters.get("LineageTypes")
+    properties = filters.get("Properties") or {}
+    if types is not None and (not isinstance(types, list) or len(types) > 5):
+        raise InvalidInput("Filters.Types holds at most 5 types.")
+    if lineage_types is not None and (not isinstance(lineage_types, list) or not all(
+            t in ("TrialComponent", "Artifact", "Context", "Action") for t in lineage_types)):
+        raise InvalidInput("Filters.LineageTypes holds TrialComponent, Artifact, Context or Action.")
+    if not isinstance(properties, dict) or len(properties) > 5:
+        raise InvalidInput("Filters.Properties holds at most 5 entries.")
+    created_before, created_after = (request_timestamp(filters.get(n)) for n in ("CreatedBefore", "CreatedAfter"))
+    modified_before, modified_after = (request_timestamp(filters.get(n)) for n in ("ModifiedBefore", "ModifiedAfter"))
+
+    def between(moment: float, after: float | None, before: float | None) -> bool:
+        return (after is None or moment > after) and (before is None or moment < before)
+
+    def matches(entity: Body) -> bool:
+        created = float(entity["CreationTime"])
+        modified = float(entity.get("LastModifiedTime") or created)
+        return ((types is None or _entity_type(entity) in types)
+                and (lineage_types is None or _lineage_type(entity) in lineage_types)
+                and all(entity.get("Properties", {}).get(k) == v for k, v in properties.items())
+                and between(created, created_after, created_before)
+                and between(modified, modified_after, modified_before))
+
+    return matches
+
+
+def _lineage_type(entity: Body) -> str:
+    return "Artifact" if "ArtifactArn" in entity else "Action" if "ActionArn" in entity else "Context"
 
 
 def _entity_type(entity: Body) -> str:

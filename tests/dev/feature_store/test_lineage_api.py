@@ -108,3 +108,69 @@ def test_errors_are_the_models(sm: Any, sm_raw: Any) -> None:
             sm_raw.list_artifacts(**bad_list)
         assert _code(invalid) == ("ValidationException", 400), bad_list
 
+
+
+def test_query_lineage_walks_the_graph(sm: Any, sm_raw: Any) -> None:
+    # raw ─ContributedTo→ group ─ContributedTo→ build ─Produced→ training set ─ContributedTo→ model
+    #                          other ─ContributedTo→ build;   build ─(no type)→ pipeline context
+    tag = uuid.uuid4().hex[:8]
+
+    def artifact(kind: str, **extra: Any) -> str:
+        return str(sm.create_artifact(ArtifactType=kind, Source={"SourceUri": f"s3://b/{tag}/{kind}"},
+                                      **extra)["ArtifactArn"])
+
+    raw, group = artifact("DataSet", Properties={"layer": "raw"}), artifact("FeatureGroup")
+    other, training, model = artifact("FeatureGroup"), artifact("DataSet", Properties={"layer": "training"}), \
+        artifact("Model")
+    build = sm.create_action(ActionName=f"build-{tag}", ActionType="TrainingSetBuild",
+                             Source={"SourceUri": f"fs://{tag}"})["ActionArn"]
+    pipeline = sm.create_context(ContextName=f"pipe-{tag}", ContextType="Pipeline",
+                                 Source={"SourceUri": f"fs://{tag}/p"})["ContextArn"]
+    for source, destination, kind in ((raw, group, "ContributedTo"), (group, build, "ContributedTo"),
+                                      (other, build, "ContributedTo"), (build, training, "Produced"),
+                                      (training, model, "ContributedTo"), (build, pipeline, None)):
+        sm.add_association(SourceArn=source, DestinationArn=destination, **({"AssociationType": kind} if kind else {}))
+
+    def arns(**query: Any) -> list[str]:
+        return [v["Arn"] for v in sm.query_lineage(StartArns=[training], **query)["Vertices"]]
+
+    # Up from the training set: build (1), group and other (2), raw (3); nearest first, then by ARN.
+    assert arns(Direction="Ascendants") == [build, *sorted([group, other]), raw]
+    assert arns(Direction="Ascendants", MaxDepth=2) == [build, *sorted([group, other])]
+    assert arns(Direction="Descendants") == [model]
+    # Both: its ascendants and descendants, not the build's other child (a zig-zag), nor the start.
+    both = arns(Direction="Both")
+    assert sorted(both) == sorted([build, group, other, raw, model]) and pipeline not in both
+    # Filters choose what is returned, not where the walk goes (raw is behind the groups).
+    assert arns(Direction="Ascendants", Filters={"Types": ["DataSet"]}) == [raw]
+    assert arns(Direction="Ascendants", Filters={"LineageTypes": ["Action"]}) == [build]
+    assert arns(Direction="Ascendants", Filters={"Properties": {"layer": "raw"}}) == [raw]
+
+    answer = sm.query_lineage(StartArns=[training], Direction="Ascendants", IncludeEdges=True, MaxDepth=1)
+    assert answer["Vertices"] == [{"Arn": build, "Type": "TrainingSetBuild", "LineageType": "Action"}]
+    assert answer["Edges"] == [{"SourceArn": build, "DestinationArn": training, "AssociationType": "Produced"}]
+    from_build = sm.query_lineage(StartArns=[build], Direction="Descendants", IncludeEdges=True)
+    assert {v["Arn"]: v["LineageType"] for v in from_build["Vertices"]} == {
+        training: "Artifact", pipeline: "Context", model: "Artifact"}
+    assert {"SourceArn": build, "DestinationArn": pipeline} in from_build["Edges"]  # no type, none invented
+
+    # Paging over the vertices: one at a time gives the same list.
+    pages, token = [], None
+    while True:
+        page = sm.query_lineage(StartArns=[training], Direction="Ascendants", MaxResults=1,
+                                **({"NextToken": token} if token else {}))
+        pages += [v["Arn"] for v in page["Vertices"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == arns(Direction="Ascendants")
+
+    missing = training.replace(training.rsplit("/", 1)[1], "0" * 32)
+    with pytest.raises(sm.exceptions.ResourceNotFound):
+        sm.query_lineage(StartArns=[missing])
+    for bad in ({"StartArns": [training], "MaxDepth": 11}, {"StartArns": [training], "MaxResults": 51},
+                {"StartArns": [training, model]}):
+        with pytest.raises((ClientError, ParamValidationError)) as invalid:
+            sm_raw.query_lineage(**bad)
+        if isinstance(invalid.value, ClientError):
+            assert _code(invalid) == ("ValidationException", 400), bad
