@@ -39,6 +39,9 @@ checks.writes_per_event = records the engine handed the online store ÷ input ev
     .venv/bin/python bench/stream_bench.py [--entities 10000] [--events-per-entity 100] [--batches 3]
         [--pairs shipped,sparse,groups,sketch,features] [--results-dir /tmp/somewhere]
     .venv/bin/python bench/stream_bench.py --small --results-dir /tmp/x   # a quick check that it runs
+
+Only a run of every default pair at full size may write bench/results/stream.json: `--small` or a
+part of the pairs without `--results-dir` stops (exit 2) before anything runs.
 """
 
 from __future__ import annotations
@@ -298,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
     if not pairs or set(pairs) - set(PAIRS):
         parser.error(f"--pairs takes {', '.join(PAIRS)}")
+    # bench/results/stream.json is one run of every default pair: a part or a trial goes elsewhere.
+    if args.results_dir is None and (args.small or not set(DEFAULT_PAIRS) <= set(pairs)):
+        parser.error("--small or a part of the default pairs would replace bench/results/stream.json: "
+                     "add --results-dir")
     if args.small:
         args.entities, args.events_per_entity, args.batches, args.repeats, args.warmup_events = 200, 20, 2, 1, 0
         args.sparse_events, args.sparse_entities, args.sparse_per_batch = 4_000, 2_000, 2_000
