@@ -3,6 +3,7 @@ package io.featurestream.tiles;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.util.function.LongConsumer;
 import org.apache.datasketches.hll.HllSketch;
 import org.apache.datasketches.hll.TgtHllType;
 import org.apache.datasketches.hll.Union;
@@ -13,8 +14,9 @@ import org.apache.datasketches.memory.Memory;
  * most {@code exactUpTo} of them, then an HLL sketch (HLL_4, lg K) fed the same hashes. The set
  * costs 8 bytes a value in the state; the sketch at most ~2^(lgK-1) bytes whatever the count.
  *
- * <p>A sketch read from the state stays serialised until the tile gets another value: a window
- * reads it through a read-only wrap, without copying it.
+ * <p>What is read from the state stays serialised until the tile gets another value: a window
+ * reads a sketch through a read-only wrap, without copying it, and exact hashes straight from
+ * their bytes; an untouched slot is written back as the bytes it was read from.
  */
 final class DistinctSlot {
   static final int DEFAULT_LG_K = 12;
@@ -23,45 +25,88 @@ final class DistinctSlot {
 
   private final int exactUpTo;
   private final int lgK;
-  /** The exact hashes; null once the sketch took over. */
+  /** The exact hashes; null while they are only in {@link #exactBytes}, or once the sketch took over. */
   private LongSet exact;
+  /**
+   * The exact hashes as the state holds them (LongSet's format without the count), while they are
+   * unchanged since read or written; else null. Null with {@link #exact}: sketched.
+   */
+  private byte[] exactBytes = Packed.EMPTY;
   private HllSketch sketch;
   private byte[] packed;
 
   DistinctSlot(int exactUpTo, int lgK) {
     this.exactUpTo = exactUpTo;
     this.lgK = lgK;
-    this.exact = new LongSet();
   }
 
   boolean isExact() {
-    return exact != null;
+    return exact != null || exactBytes != null;
   }
 
   boolean isEmpty() {
-    return exact != null && exact.size() == 0;
+    return isExact() && exactSize() == 0;
   }
 
   /** The number of exact hashes; 0 once sketched. */
   int exactSize() {
-    return exact == null ? 0 : exact.size();
+    return exact != null ? exact.size() : exactBytes != null ? exactBytes.length >> 3 : 0;
   }
 
   void add(long hash) {
-    if (exact != null) {
-      if (exact.add(hash) && exact.size() > exactUpTo) {
-        toSketch();
+    if (isExact()) {
+      LongSet set = exactSet();
+      if (set.add(hash)) {
+        exactBytes = null;
+        if (set.size() > exactUpTo) {
+          toSketch();
+        }
       }
     } else {
       live().update(hash);
     }
   }
 
+  /** The exact set to change, built from the bytes read if need be (only while {@link #isExact}). */
+  private LongSet exactSet() {
+    if (exact == null) {
+      int n = exactBytes.length >> 3;
+      exact = new LongSet(n);
+      for (int i = 0; i < n; i++) {
+        exact.add(Packed.longAt(exactBytes, i));
+      }
+    }
+    return exact;
+  }
+
+  /** Every exact hash (only while {@link #isExact}). */
+  void forEachExact(LongConsumer action) {
+    if (exact != null) {
+      exact.forEach(action);
+      return;
+    }
+    for (int i = 0, n = exactBytes.length >> 3; i < n; i++) {
+      action.accept(Packed.longAt(exactBytes, i));
+    }
+  }
+
+  /** Adds every exact hash to {@code set} (only while {@link #isExact}). */
+  void addExactTo(LongSet set) {
+    if (exact != null) {
+      set.addAll(exact);
+      return;
+    }
+    for (int i = 0, n = exactBytes.length >> 3; i < n; i++) {
+      set.add(Packed.longAt(exactBytes, i));
+    }
+  }
+
   private void toSketch() {
     HllSketch s = new HllSketch(lgK, TgtHllType.HLL_4);
-    exact.forEach(s::update);
+    forEachExact(s::update);
     sketch = s;
     exact = null;
+    exactBytes = null;
   }
 
   private HllSketch live() {
@@ -79,15 +124,16 @@ final class DistinctSlot {
 
   /** Adds another partial of the same tile. */
   void merge(DistinctSlot other) {
-    if (other.exact != null) {
-      other.exact.forEach(this::add);
+    if (other.isExact()) {
+      other.forEachExact(this::add);
       return;
     }
     Union union = new Union(lgK);
     union.update(other.view());
-    if (exact != null) {
-      exact.forEach(union::update);
+    if (isExact()) {
+      forEachExact(union::update);
       exact = null;
+      exactBytes = null;
     } else {
       union.update(live());
     }
@@ -96,9 +142,13 @@ final class DistinctSlot {
   }
 
   void writeTo(DataOutputStream out) throws IOException {
-    if (exact != null) {
+    if (isExact()) {
+      if (exactBytes == null) {
+        exactBytes = exact.toBytes();
+      }
       out.writeByte(EXACT);
-      exact.writeTo(out);
+      out.writeInt(exactBytes.length >> 3);
+      out.write(exactBytes);
       return;
     }
     byte[] bytes = sketch != null ? sketch.toCompactByteArray() : packed;
@@ -110,11 +160,13 @@ final class DistinctSlot {
   void readFrom(DataInputStream in) throws IOException {
     byte mode = in.readByte();
     if (mode == EXACT) {
-      exact.readFrom(in);
+      exactBytes = Packed.read(in, in.readInt());
+      exact = null;
     } else if (mode == SKETCH) {
       packed = new byte[in.readInt()];
       in.readFully(packed);
       exact = null;
+      exactBytes = null;
       sketch = null;
     } else {
       throw new IOException("unknown distinct-count mode " + mode);
@@ -123,7 +175,8 @@ final class DistinctSlot {
 
   /** State format 1 (before sketches): the exact set only, of any size. */
   void readFormat1(DataInputStream in) throws IOException {
-    exact.readFrom(in);
+    exactBytes = Packed.read(in, in.readInt());
+    exact = null;
   }
 
   /**
@@ -145,7 +198,7 @@ final class DistinctSlot {
 
     void add(DistinctSlot tile) {
       if (union == null && tile.isExact()) {
-        exact.addAll(tile.exact);
+        tile.addExactTo(exact);
         if (exact.size() > exactUpTo) {
           toUnion();
         }
@@ -155,7 +208,7 @@ final class DistinctSlot {
         toUnion();
       }
       if (tile.isExact()) {
-        tile.exact.forEach(union::update);
+        tile.forEachExact(union::update);
       } else {
         union.update(tile.view());
       }

@@ -100,14 +100,7 @@ final class LongSet {
   /** The state format: the count, then each key (any order). */
   void writeTo(DataOutputStream out) throws IOException {
     out.writeInt(size());
-    if (hasZero) {
-      out.writeLong(0L);
-    }
-    for (long key : table) {
-      if (key != 0) {
-        out.writeLong(key);
-      }
-    }
+    out.write(toBytes());
   }
 
   void readFrom(DataInputStream in) throws IOException {
@@ -115,9 +108,25 @@ final class LongSet {
     if (size() == 0 && table.length < capacityFor(count)) {
       table = new long[capacityFor(count)];  // sized once, not grown key by key
     }
+    byte[] keys = Packed.read(in, count);
     for (int i = 0; i < count; i++) {
-      add(in.readLong());
+      add(Packed.longAt(keys, i));
     }
+  }
+
+  /** The keys as {@link #writeTo} writes them after the count, in one array. */
+  byte[] toBytes() {
+    byte[] bytes = new byte[size() << 3];
+    int i = 0;
+    if (hasZero) {
+      Packed.putLong(bytes, i++, 0L);
+    }
+    for (long key : table) {
+      if (key != 0) {
+        Packed.putLong(bytes, i++, key);
+      }
+    }
+    return bytes;
   }
 
   private void grow() {

@@ -12,8 +12,9 @@ import org.apache.datasketches.memory.Memory;
  * KLL sketch's first level would hold anyway, without its k-slot array), then a KLL sketch of k.
  * NaN is ignored, as the sketch does.
  *
- * <p>A sketch read from the state stays serialised until the tile gets another value: a window
- * reads it through a read-only wrap.
+ * <p>What is read from the state stays serialised until the tile gets another value: a window
+ * reads a sketch through a read-only wrap and raw values straight from their bytes, and an
+ * untouched slot is written back as the bytes it was read from.
  */
 final class QuantileSlot {
   static final int DEFAULT_K = 200;
@@ -22,8 +23,11 @@ final class QuantileSlot {
   private static final double[] NONE = new double[0];
 
   private final int k;
+  /** The raw values; null while they are only in {@link #rawBytes}. */
   private double[] raw = NONE;
   private int size;
+  /** The raw values as the state holds them, while they are unchanged since read or written; else null. */
+  private byte[] rawBytes;
   private KllDoublesSketch sketch;
   private byte[] packed;
 
@@ -46,6 +50,8 @@ final class QuantileSlot {
     if (!isRaw()) {
       live().update(v);
     } else if (size < k) {
+      unpack();
+      rawBytes = null;
       if (size == raw.length) {
         raw = Arrays.copyOf(raw, Math.min(k, Math.max(4, size * 2)));
       }
@@ -64,20 +70,35 @@ final class QuantileSlot {
       } else {
         sketch = KllDoublesSketch.newHeapInstance(k);
         for (int i = 0; i < size; i++) {
-          sketch.update(raw[i]);
+          sketch.update(rawValue(i));
         }
         raw = NONE;
+        rawBytes = null;
         size = 0;
       }
     }
     return sketch;
   }
 
+  private void unpack() {
+    if (raw == null) {
+      raw = new double[size];
+      for (int i = 0; i < size; i++) {
+        raw[i] = Packed.doubleAt(rawBytes, i);
+      }
+    }
+  }
+
+  /** Raw value {@code i} (only while {@link #isRaw}), from the array or the bytes read. */
+  private double rawValue(int i) {
+    return raw != null ? raw[i] : Packed.doubleAt(rawBytes, i);
+  }
+
   /** Adds another partial of the same tile. */
   void merge(QuantileSlot other) {
     if (other.isRaw()) {
       for (int i = 0; i < other.size; i++) {
-        add(other.raw[i]);
+        add(other.rawValue(i));
       }
     } else {
       live().merge(other.view());
@@ -90,11 +111,12 @@ final class QuantileSlot {
 
   void writeTo(DataOutputStream out) throws IOException {
     if (isRaw()) {
+      if (rawBytes == null) {
+        rawBytes = Packed.ofDoubles(raw, size);
+      }
       out.writeByte(RAW);
       out.writeInt(size);
-      for (int i = 0; i < size; i++) {
-        out.writeDouble(raw[i]);
-      }
+      out.write(rawBytes);
       return;
     }
     byte[] bytes = sketch != null ? sketch.toByteArray() : packed;
@@ -107,10 +129,8 @@ final class QuantileSlot {
     byte mode = in.readByte();
     if (mode == RAW) {
       size = in.readInt();
-      raw = size == 0 ? NONE : new double[size];
-      for (int i = 0; i < size; i++) {
-        raw[i] = in.readDouble();
-      }
+      rawBytes = Packed.read(in, size);
+      raw = size == 0 ? NONE : null;
     } else if (mode == SKETCH) {
       packed = new byte[in.readInt()];
       in.readFully(packed);
@@ -130,7 +150,7 @@ final class QuantileSlot {
     void add(QuantileSlot tile) {
       if (tile.isRaw()) {
         for (int i = 0; i < tile.size; i++) {
-          merged.update(tile.raw[i]);
+          merged.update(tile.rawValue(i));
         }
       } else {
         merged.merge(tile.view());
