@@ -26,6 +26,7 @@ def job_session(app_name: str, profile: EnvironmentProfile, uris: Iterable[str],
     from pyspark.sql import SparkSession
 
     from featurestream.io import s3a
+    from featurestream.io.checkpoint_files import use_rename_on_local_disk
     from featurestream.spark import configure_builder, start_session
 
     existed = SparkSession.getActiveSession() is not None
@@ -46,6 +47,7 @@ def job_session(app_name: str, profile: EnvironmentProfile, uris: Iterable[str],
     if not existed:
         spark.sparkContext.setLogLevel("WARN")
     s3a.configure_session(spark, s3a.endpoint_from_env(), profile.feature_store.region, buckets)
+    use_rename_on_local_disk(spark, profile.checkpoint_root)
     if catalog is not None:
         # A session that existed before (a test's, a notebook's) ignored the builder's Hadoop settings
         # (s3:// through S3A for the catalog's files): set them on it too.

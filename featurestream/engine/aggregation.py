@@ -306,16 +306,28 @@ def clear_batch_watermark(spark: SparkSession) -> None:
     java_class(spark, ENGINE_CLASS).clearBatchWatermark(spark._jsparkSession)
 
 
-def records(output: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
-    """One full record per entity: the key (its declared type), EventTime (timestamp), every feature."""
+def records(output: DataFrame, spec: FeatureGroupSpec, selection: RecordSelection | None = None) -> DataFrame:
+    """One full record per entity: the key (its declared type), EventTime (timestamp), every feature.
+
+    `selection`: `record_selection(spec)` made once, for a caller that selects every micro-batch.
+    """
+    where, columns = selection or record_selection(spec)
+    return output.where(where).select(*columns)
+
+
+RecordSelection = tuple["Column", list["Column"]]
+
+
+def record_selection(spec: FeatureGroupSpec) -> RecordSelection:
+    """The condition and the columns of `records` (unresolved: they serve any micro-batch)."""
     from pyspark.sql import functions as F
 
     key_type = "string" if spec.entity.type == "string" else "bigint"
-    return output.where(F.col(KIND) == RECORD).select(
+    return F.col(KIND) == RECORD, [
         F.col(KEY).cast(key_type).alias(spec.entity.key),
         F.col(AS_OF).alias(spec.event_time.field),
         *[F.col(f"`{name}`") for name in feature_columns(spec)],
-    )
+    ]
 
 
 def late_events(output: DataFrame) -> DataFrame:

@@ -1,0 +1,308 @@
+"""What one small micro-batch of the shipped job costs: Spark jobs, stages, tasks and CPU seconds.
+
+Freshness at a short trigger is bound by the fixed cost of a micro-batch, and wall-clock figures
+swing 2-3x on a shared machine; counts and CPU seconds do not. This runs the job's query
+(`pipeline.start_source_query`, the session `featurestream stream` builds, the local profile with
+a `--trigger` trigger, the writer against a private Feature Store emulator) in this process and
+feeds it `--batches` rounds of `--events` events over `--entities` entities (plus one brand-new
+entity a round, as the freshness probe sends), each round processed before the next
+(`processAllAvailable`). Per micro-batch with data it reports medians of:
+
+- Spark's counts from the event log: jobs, stages, tasks, and the tasks' CPU seconds;
+- CPU seconds of the whole process tree (driver JVM = executor in local mode, this Python driver,
+  the Python workers), per round, minus the idle triggers' share (measured after the rounds);
+- the job's own timers: Spark's phases (`durationMs`), the foreachBatch body's laps
+  (`engine_batch`), the writer's (`online_store_batch`); wall seconds, load-dependent.
+
+    .venv/bin/python bench/batch_cost.py --results-dir /tmp/x             # 30 rounds of 50 events
+    .venv/bin/python bench/batch_cost.py --spark-conf KEY=VALUE ...       # a variant, to compare
+
+Writes `<results-dir>/batch_cost.json` (never bench/results unless asked); not a `make bench-*`
+target: a tool to decide with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_REGION", "us-east-1"), ("AWS_DEFAULT_REGION", "us-east-1"),
+                     ("SPARK_LOCAL_IP", "127.0.0.1"), ("PYSPARK_PYTHON", sys.executable),
+                     ("PYSPARK_DRIVER_PYTHON", sys.executable)):
+    os.environ.setdefault(_key, _value)
+
+import boto3  # noqa: E402
+import yaml  # noqa: E402
+
+from bench.common import machine, write_results  # noqa: E402
+from bench.freshness_bench import GROUP, _event  # noqa: E402
+from bench.proc_cpu import tree_cpu_seconds  # noqa: E402
+from bench.shipped_job import _Progress, online_only, write_profile  # noqa: E402
+from featurestream.config import load_feature_group, load_profile  # noqa: E402
+from featurestream.connectors.provisioning import ensure_feature_group  # noqa: E402
+from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
+
+
+def _median(values: list[float]) -> float | None:
+    return round(sorted(values)[len(values) // 2], 4) if values else None
+
+
+class _Lines(logging.Handler):
+    """The job's JSON log lines (engine_batch, online_store_batch), kept in memory."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text.startswith("{"):
+            try:
+                self.events.append(json.loads(text))
+            except ValueError:
+                pass
+
+
+class _Py4jCalls:
+    """Counts the driver's py4j commands, and among them the name look-ups (`jvm.a.b`: each one a
+    class search over every jar in the JVM when the name is not a class), by name."""
+
+    def __init__(self, trace: bool = False) -> None:
+        import collections
+        import traceback
+
+        from py4j import clientserver
+
+        self.commands = 0
+        self.lookups: collections.Counter[str] = collections.Counter()
+        # With `trace`: where each look-up comes from (the innermost frame outside py4j and pyspark).
+        self.callers: collections.Counter[str] = collections.Counter()
+        original = clientserver.ClientServerConnection.send_command
+
+        def counted(connection: Any, command: str) -> Any:
+            self.commands += 1
+            if command.startswith("r\nu\n"):
+                name = command.split("\n")[2]
+                self.lookups[name] += 1
+                if trace:
+                    frames = [f for f in traceback.extract_stack()[:-1] if "/py4j/" not in f.filename]
+                    ours = [f for f in frames if "/pyspark/" not in f.filename]
+                    inner = frames[-1] if frames else None
+                    mine = ours[-1] if ours else None
+                    where = f"{mine.filename}:{mine.lineno}" if mine else "?"
+                    self.callers[f"{name} <- {inner.name if inner else '?'} <- {where}"] += 1
+            return original(connection, command)
+
+        clientserver.ClientServerConnection.send_command = counted  # type: ignore[method-assign]
+
+    def read(self) -> tuple[int, int]:
+        return self.commands, sum(self.lookups.values())
+
+
+def _with_children(pid: int) -> float:
+    """User + system CPU seconds of `pid` and of its children that exited and were waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """CPU seconds by part: this Python driver, Spark's JVM (driver and executor in local mode, with
+    the short-lived processes it waited for), the JVM's Python workers, the emulator (not the
+    job's: kept apart)."""
+
+    def __init__(self, jvm_pid: int, emulator_pid: int) -> None:
+        self.jvm_pid, self.emulator_pid = jvm_pid, emulator_pid
+
+    def read(self) -> dict[str, float]:
+        jvm_tree = tree_cpu_seconds(self.jvm_pid)
+        jvm_tree.pop(self.jvm_pid, None)
+        return {"driver_python": sum(os.times()[:2]), "jvm": _with_children(self.jvm_pid),
+                "python_workers": sum(jvm_tree.values()),
+                "emulator": sum(tree_cpu_seconds(self.emulator_pid).values())}
+
+    @staticmethod
+    def between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {key: after[key] - before[key] for key in after}
+
+
+def spark_counts(event_log: Path) -> dict[int, dict[str, float]]:
+    """Per streaming batch id: Spark jobs, stages, tasks and the tasks' CPU seconds (event log)."""
+    batch_of_job: dict[int, int] = {}
+    batch_of_stage: dict[int, int] = {}
+    out: dict[int, dict[str, float]] = {}
+    for line in event_log.read_text().splitlines():
+        event = json.loads(line)
+        kind = event["Event"]
+        if kind == "SparkListenerJobStart":
+            batch = (event.get("Properties") or {}).get("streaming.sql.batchId")
+            if batch is None:
+                continue
+            batch_of_job[event["Job ID"]] = int(batch)
+            counts = out.setdefault(int(batch), {"jobs": 0, "stages": 0, "tasks": 0, "task_cpu_s": 0.0,
+                                                 "task_run_s": 0.0})
+            counts["jobs"] += 1
+            for stage in event["Stage IDs"]:
+                batch_of_stage[stage] = int(batch)
+        elif kind == "SparkListenerStageCompleted":
+            info = event["Stage Info"]
+            batch = batch_of_stage.get(info["Stage ID"])
+            if batch is not None and "Submission Time" in info:  # skipped stages never ran
+                out[batch]["stages"] += 1
+        elif kind == "SparkListenerTaskEnd":
+            batch = batch_of_stage.get(event["Stage ID"])
+            metrics = event.get("Task Metrics") or {}
+            if batch is not None:
+                out[batch]["tasks"] += 1
+                out[batch]["task_cpu_s"] += (metrics.get("Executor CPU Time", 0)
+                                             + metrics.get("Executor Deserialize CPU Time", 0)) / 1e9
+                out[batch]["task_run_s"] += metrics.get("Executor Run Time", 0) / 1e3
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=8, help="rounds run first and not counted")
+    parser.add_argument("--events", type=int, default=50, help="background events per round")
+    parser.add_argument("--entities", type=int, default=20_000)
+    parser.add_argument("--trigger", default="500 milliseconds")
+    parser.add_argument("--idle-s", type=float, default=6.0, help="idle time after the rounds (idle triggers' CPU)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--driver-write-max-records", type=int, default=None)
+    parser.add_argument("--results-dir", type=Path, required=True)
+    parser.add_argument("--label", default="", help="a name for this variant in the JSON")
+    parser.add_argument("--trace-lookups", action="store_true", help="print where py4j name look-ups come from")
+    args = parser.parse_args(argv)
+
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from featurestream.cli.commands.stream import prepare_profile
+    from featurestream.cli.job_session import job_session
+    from featurestream.dev.stack import manager
+    from featurestream.engine.pipeline import start_source_query
+
+    machine_line = machine()
+    before = {s.name for s in manager.status() if s.healthy}
+    manager.up(["kafka"])
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-cost-"))
+    emulator = EmulatorProcess(work / "emulator", flush_interval_s=3600).start()
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = emulator.url
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME"] = emulator.url
+    bootstrap = manager.env()["FEATURESTREAM_KAFKA_BOOTSTRAP"]
+    lines = _Lines()
+    logging.getLogger("featurestream").addHandler(lines)
+    logging.getLogger("featurestream").setLevel(logging.INFO)
+    event_log = work / "events"
+    event_log.mkdir()
+    try:
+        suffix = uuid.uuid4().hex[:8]
+        topic = f"batch-cost-{suffix}"
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
+        group_file = work / "cost_cards.yaml"
+        group_file.write_text(GROUP.replace("TOPIC", topic).replace("FGNAME", f"cost-cards-{suffix}"))
+        spec = load_feature_group(group_file)
+        ensure_feature_group(boto3.client("sagemaker"), spec, online_only())
+        profile_file = write_profile(work / "profile.yaml", work / "job", bootstrap, 1_000_000, args.trigger)
+        raw = yaml.safe_load(profile_file.read_text())
+        raw["spark"]["conf"] = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(event_log),
+                                **dict(item.split("=", 1) for item in args.spark_conf)}
+        if args.driver_write_max_records is not None:
+            raw["feature_store"]["driver_write_max_records"] = args.driver_write_max_records
+        profile_file.write_text(yaml.safe_dump(raw))
+        profile = prepare_profile(load_profile(str(profile_file)), str(profile_file))
+        spark, _ = job_session("batch-cost", profile, (profile.checkpoint_root, profile.dlq_path))
+        collected = _Progress()
+        spark.streams.addListener(collected.listener)
+        started = start_source_query(spark, [spec], profile)
+        query = started.query
+        calls = _Py4jCalls(trace=args.trace_lookups)
+        clock = _Cpu(spark.sparkContext._gateway.proc.pid, emulator._proc.pid)  # type: ignore[union-attr]
+        rounds: list[dict[str, float]] = []
+        last_names: dict[str, int] = {}
+        n = 0
+        for index in range(args.warmup + args.batches):
+            for _ in range(args.events):
+                producer.send(topic, _event(f"card-{random.randrange(args.entities)}", n))
+                n += 1
+            producer.send(topic, _event(f"new-{suffix}-{index}", -index))
+            producer.flush()
+            cpu, wall, (commands, lookups) = clock.read(), time.monotonic(), calls.read()
+            names = dict(calls.lookups)
+            query.processAllAvailable()
+            if index >= args.warmup:
+                done = calls.read()
+                rounds.append({**clock.between(cpu, clock.read()), "wall_s": time.monotonic() - wall,
+                               "py4j_commands": done[0] - commands, "py4j_lookups": done[1] - lookups})
+                if index == args.warmup + args.batches - 1:
+                    last_names = {k: v - names.get(k, 0) for k, v in calls.lookups.items() if v > names.get(k, 0)}
+        cpu, wall = clock.read(), time.monotonic()
+        time.sleep(args.idle_s)
+        idle = {k: v / (time.monotonic() - wall) for k, v in clock.between(cpu, clock.read()).items()}
+        query.stop()
+        spark.streams.removeListener(collected.listener)
+        spark.stop()
+    finally:
+        emulator.stop()
+        if "kafka" not in before:
+            manager.down(["kafka"])
+    progress = [p for p in collected.events if int(p.get("numInputRows", 0)) > 0]
+    measured = {int(p["batchId"]) for p in progress[-args.batches:]}
+    counts = {}
+    for log_file in event_log.iterdir():
+        counts.update(spark_counts(log_file))
+    kept = [c for b, c in counts.items() if b in measured]
+    engine = [e for e in lines.events if e.get("event") == "engine_batch" and e.get("batch_id") in measured]
+    writes = [e for e in lines.events if e.get("event") == "online_store_batch" and e.get("batch_id") in measured]
+    result: dict[str, Any] = {
+        "label": args.label, "batches": len(measured),
+        "input_rows": _median([float(p["numInputRows"]) for p in progress if int(p["batchId"]) in measured]),
+        "round_wall_s": _median([r["wall_s"] for r in rounds]),
+        "py4j_commands": _median([r["py4j_commands"] for r in rounds]),
+        "py4j_name_lookups": _median([r["py4j_lookups"] for r in rounds]),
+        "py4j_names_looked_up_last_round": dict(sorted(last_names.items(), key=lambda kv: -kv[1])),
+        "idle_cpu_per_s": {k: round(v, 4) for k, v in idle.items()},
+    }
+    parts = ("driver_python", "jvm", "python_workers")
+    result["job_cpu_s"] = _median([sum(r[k] - idle[k] * r["wall_s"] for k in parts) for r in rounds])
+    for key in (*parts, "emulator"):
+        result[f"cpu_{key}_s"] = _median([r[key] - idle[key] * r["wall_s"] for r in rounds])
+    for key in ("jobs", "stages", "tasks", "task_cpu_s", "task_run_s"):
+        result[f"spark_{key}"] = _median([c[key] for c in kept])
+    result["trigger_s"] = _median([p["durationMs"].get("triggerExecution", 0) / 1000 for p in progress
+                                   if int(p["batchId"]) in measured])
+    for phase in sorted({k for p in progress for k in p["durationMs"]}):
+        result[f"phase_{phase}_s"] = _median([p["durationMs"].get(phase, 0) / 1000 for p in progress
+                                              if int(p["batchId"]) in measured])
+    for lap in sorted({k for e in engine for k in e.get("seconds", {})}):
+        result[f"body_{lap}"] = _median([e["seconds"].get(lap, 0.0) for e in engine])
+    result["writer_s"] = _median([e["seconds"] for e in writes])
+    result["writer_calls_s"] = _median([e["write_seconds"] for e in writes if e.get("write_seconds") is not None])
+    if args.trace_lookups:
+        for caller, count in calls.callers.most_common(40):
+            print(f"{count:6d} {caller}")
+    print(json.dumps(result, indent=1), flush=True)
+    params = {"batches": args.batches, "warmup": args.warmup, "events": args.events, "entities": args.entities,
+              "trigger": args.trigger, "spark_conf": args.spark_conf,
+              "driver_write_max_records": args.driver_write_max_records, "master": "local[2]"}
+    write_results("batch_cost", params, [], result, machine_description=machine_line, results_dir=args.results_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
