@@ -43,9 +43,23 @@ class OpsListener(StreamingQueryListener):
         except Exception:  # never let a log line kill the listener bus callback
             log.exception("listener: query started")
 
+    @property
+    def _jlistener(self) -> Any:
+        """What Spark calls: `_ProgressAsJson` instead of pyspark's wrapper (see there)."""
+        from pyspark import SparkContext
+
+        if getattr(self, "_jlistenerobj", None) is None:
+            assert SparkContext._jvm is not None
+            self._jlistenerobj = SparkContext._jvm.PythonStreamingQueryListenerWrapper(_ProgressAsJson(self))
+        return self._jlistenerobj
+
     def onQueryProgress(self, event: QueryProgressEvent) -> None:
+        self.on_progress_json(event.progress.json)
+
+    def on_progress_json(self, text: str) -> None:
+        """A micro-batch's progress (Spark's JSON): metrics, one log line, the caller's hook."""
         try:
-            progress = BatchProgress.from_json(event.progress.json)
+            progress = BatchProgress.from_json(text)
             self._metrics.observe_progress(progress)
             log.info(json.dumps(progress.log_fields()))
             if progress.lost_records:
@@ -70,6 +84,35 @@ class OpsListener(StreamingQueryListener):
                                 "error": error}))
         except Exception:
             log.exception("listener: query terminated")
+
+
+class _ProgressAsJson:
+    """The py4j side of `OpsListener`: a progress event reaches it as one call for its JSON.
+
+    pyspark's own wrapper turns every progress event into Python objects first, iterating its
+    Java maps and lists from Python: py4j ends each iteration on a Java exception, which pyspark
+    converts with ~15 `is_instance_of` checks, each a class search over every jar: ~120 py4j
+    name look-ups per micro-batch (`bench/batch_cost.py`) for fields the listener reads from the
+    JSON anyway.
+    """
+
+    def __init__(self, listener: OpsListener) -> None:
+        self._listener = listener
+
+    def onQueryStarted(self, jevent: Any) -> None:
+        self._listener.onQueryStarted(QueryStartedEvent.fromJObject(jevent))
+
+    def onQueryProgress(self, jevent: Any) -> None:
+        self._listener.on_progress_json(jevent.progress().json())
+
+    def onQueryIdle(self, jevent: Any) -> None:
+        """Nothing to do: idle triggers carry no new numbers."""
+
+    def onQueryTerminated(self, jevent: Any) -> None:
+        self._listener.onQueryTerminated(QueryTerminatedEvent.fromJObject(jevent))
+
+    class Java:
+        implements = ["org.apache.spark.sql.streaming.PythonStreamingQueryListener"]
 
 
 def drain(spark: Any, timeout_s: float = 30.0) -> None:

@@ -96,9 +96,28 @@ def test_stop_signal_from_a_stop_file(tmp_path: Path) -> None:
     assert signal.wait(0.01) and signal.reason == f"stop file {marker}"
 
 
-def test_listener_counts_observed_rows_and_event_times(spark: Any, tmp_path: Path) -> None:
+def _count_callback_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """py4j name look-ups (`jvm.a.b`, each a class search over every jar) made off the main thread:
+    from Spark's calls into Python (the listener)."""
+    from py4j import clientserver
+
+    found: list[str] = []
+    original = clientserver.ClientServerConnection.send_command
+
+    def counted_send(connection: Any, command: str) -> Any:
+        if command.startswith("r\nu\n") and threading.current_thread() is not threading.main_thread():
+            found.append(command.split("\n")[2])
+        return original(connection, command)
+
+    monkeypatch.setattr(clientserver.ClientServerConnection, "send_command", counted_send)
+    return found
+
+
+def test_listener_counts_observed_rows_and_event_times(spark: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from pyspark.sql import functions as F
 
+    lookups = _count_callback_lookups(monkeypatch)
     source = tmp_path / "in"
     write_events(source, "a", good=40, bad=7)
     metrics = JobMetrics(CollectorRegistry())
@@ -133,6 +152,9 @@ def test_listener_counts_observed_rows_and_event_times(spark: Any, tmp_path: Pat
         # Every event time of the input lies in 10:00:00..10:00:59, so the freshness is at least
         # the time since 10:00:59 and at most the time since 10:00:00, as of the scrape.
         assert values[("featurestream_freshness_seconds_count", ())] >= 40
+        # Progress reaches the listener as JSON: pyspark's wrapper iterated Java maps from Python
+        # (~120 look-ups a progress event, a Java exception ending each iteration).
+        assert len(lookups) < 20, sorted(set(lookups))
     finally:
         spark.streams.removeListener(listener)
 
