@@ -139,7 +139,7 @@ class OfflineStoreSink:
     def _publish(self, spark: SparkSession, staging: str, batch_id: int) -> int:
         """Move the staged files to their final names; a name already there (a replay) is replaced."""
         per_hour: dict[str, int] = {}
-        moved = 0
+        moves: list[tuple[str, str]] = []
         for source in hadoop_fs.list_files(spark, staging):
             folder, _, name = source.rpartition("/")
             match = _HOUR_DIR.search(folder)
@@ -150,12 +150,9 @@ class OfflineStoreSink:
             index = per_hour.get(hour_dir, 0)
             per_hour[hour_dir] = index + 1
             name = f"{year}{month}{day}T{hour}0000Z{file_tag(self.range_id)}b{batch_id:06d}-{index:04d}.parquet"
-            target = paths.join(self.data_root, hour_dir, name)
-            if hadoop_fs.exists(spark, target):
-                hadoop_fs.delete(spark, target, recursive=False)
-            hadoop_fs.rename(spark, source, target)
-            moved += 1
-        return moved
+            moves.append((source, paths.join(self.data_root, hour_dir, name)))
+        hadoop_fs.move_files(spark, moves)
+        return len(moves)
 
 
 def files_of_range(spark: SparkSession, data_root: str, range_id: str) -> list[str]:
