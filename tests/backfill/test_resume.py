@@ -13,12 +13,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from featurestream.backfill.chunks import range_id
+from featurestream.backfill.offline import OfflineStoreSink
 from tests.backfill.harness import backfill, dumps, new_setup, offline_records, offline_root, write_events
 from tests.engine.harness import event
 from tests.ops.job import ROOT, job_env
 
 START_MS = (int(time.time()) // 3600 - 30) * 3_600_000  # on an hour, inside the 7-day TTL
+METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
 
 
 def _events() -> list[dict[str, Any]]:
@@ -31,11 +35,24 @@ def _rows(setup: Any) -> dict[str, str]:
             for k, row in offline_records(setup).items()}
 
 
-def test_a_rerun_replaces_its_own_output(spark: Any, tmp_path: Path) -> None:
+def test_a_rerun_replaces_its_own_output(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Also: the passes run with HotSpot's method size limit for generated code (a profile found the
+    # engine's output conversion interpreted, in a method above 8,000 bytes), and the session gets
+    # its own setting back.
+    limits: list[str] = []
+    write_batch = OfflineStoreSink.write_batch
+
+    def noting_the_limit(self: OfflineStoreSink, records: Any, batch_id: int, rows: int | None = None) -> int:
+        limits.append(records.sparkSession.conf.get(METHOD_LIMIT))
+        return write_batch(self, records, batch_id, rows)
+
+    monkeypatch.setattr(OfflineStoreSink, "write_batch", noting_the_limit)
+    limit_before = spark.conf.get(METHOD_LIMIT)
     setup = new_setup(tmp_path, "127.0.0.1:1")  # no Kafka: the backfill reads files only
     events = _events()
     first = backfill(spark, setup, events, timedelta(hours=1))
     assert len(first.chunks) == 2 and not any(c.skipped for c in first.chunks)
+    assert limits == ["8000", "8000"] and spark.conf.get(METHOD_LIMIT) == limit_before
     rows, files = _rows(setup), sorted(offline_root(setup).rglob("*.parquet"))
     assert len(rows) >= len(events)
 
