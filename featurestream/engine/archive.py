@@ -1,32 +1,40 @@
 """The raw event archive: every parsed, valid event of a source (before transforms) in an Iceberg
 table of the project's catalog, one table per source topic or stream, partitioned by event date.
 
-Exactly once across restarts and replays: the archive is written from a micro-batch body (Spark's
-foreachBatch, whose batch ids are the checkpoint's), and each append records the writer (the
-query's checkpoint) and the batch id in its snapshot summary. Before appending, the writer looks
-up the newest batch id it committed: a replayed batch (a restart after kill -9 between the
-Iceberg commit and Spark's commit log) is not appended twice. One commit per batch: readers
-(Athena, Trino, DuckDB, pyiceberg) never see a batch in part, nor files of a failed one.
+It rides the source's one query (`featurestream.engine.pipeline`): the valid events of a
+micro-batch come out of the same read as the groups' records and the foreachBatch body appends
+them here after the groups' writes. Exactly once across restarts and replays: each append is one
+Iceberg commit whose snapshot summary names the query (the id Spark keeps in the checkpoint's
+`metadata` file, which a new checkpoint at the same path does not share) and the batch id. At its
+first write after a start the writer looks up the newest batch id its query committed: a
+replayed batch (a kill -9 between the Iceberg commit and Spark's commit log) is not appended
+twice. Later batches of the same run have higher ids, so one lookup per start is enough. Readers
+(Athena, Trino, DuckDB, pyiceberg) never see a batch in part, nor files of a failed one. A batch
+without a valid event commits nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import StructType
 
 from featurestream.config.feature_group import FeatureGroupSpec, KafkaSourceSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.iceberg import IcebergCatalog
-from featurestream.io import paths
+from featurestream.io import hadoop_fs, paths
 
 log = logging.getLogger(__name__)
 
+# Snapshot summary keys. WRITER: the checkpoint that wrote the batch (the archive's own query's
+# checkpoint before it rode the source query; kept for people and for that switch).
 WRITER = "featurestream.archive.writer"
+QUERY_ID = "featurestream.archive.query-id"
 BATCH_ID = "featurestream.archive.batch-id"
 EVENT_DATE = "event_date"
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -42,43 +50,66 @@ def with_event_date(events: DataFrame, event_time: str) -> DataFrame:
     return events.withColumn(EVENT_DATE, F.to_date(F.col(event_time)))
 
 
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ensure_table(spark: SparkSession, table: str, schema: StructType) -> None:
+    """The archive table for events of `schema` (the source's columns, event time a timestamp)."""
+    if spark.catalog.tableExists(table):
+        return
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {table.rsplit('.', 1)[0]}")
+    columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in schema.fields)
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({columns}, `{EVENT_DATE}` date) USING iceberg "
+              f"PARTITIONED BY ({EVENT_DATE})")
+
+
+def last_batch(spark: SparkSession, table: str, key: str, value: str) -> int | None:
+    """The newest batch id among the table's snapshots whose summary has `key` = `value`."""
+    if not spark.catalog.tableExists(table):
+        return None
+    row = spark.sql(
+        f"SELECT max(CAST(summary['{BATCH_ID}'] AS BIGINT)) AS done FROM {table}.snapshots "  # noqa: S608
+        f"WHERE summary['{key}'] = {_quoted(value)}"
+    ).first()
+    return None if row is None or row.done is None else int(row.done)
+
+
+def query_id(spark: SparkSession, checkpoint: str) -> str:
+    """The id of the streaming query of `checkpoint` (Spark writes it once, when the query is created)."""
+    return str(json.loads(hadoop_fs.read_text(spark, paths.join(checkpoint, "metadata")))["id"])
+
+
 @dataclass
 class ArchiveWriter:
-    """A foreachBatch body: `(events, batch_id)` appended to `table` once per batch id."""
+    """Appends a micro-batch's valid events to `table`, once per (query, batch id)."""
 
     table: str  # <catalog>.<namespace>.<table>
-    writer: str  # who writes: the archive query's checkpoint location
+    checkpoint: str  # the source query's checkpoint
     event_time: str
+    _query: str | None = field(default=None, repr=False)
+    _done: int | None = field(default=None, repr=False)  # the newest batch id our query committed
 
-    def __call__(self, events: DataFrame, batch_id: int) -> None:
+    def write(self, events: DataFrame, batch_id: int, rows: int) -> bool:
+        """Append `events` (`rows` of them, counted by the caller: never 0) unless `batch_id` is in the
+        table already; True when it appended."""
         spark = events.sparkSession
-        self.ensure_table(spark, events)
-        done = self.last_committed(spark)
-        if done is not None and batch_id <= done:
-            log.info("archive: batch %d of %s already in %s (replayed); not appended again",
-                     batch_id, self.writer, self.table)
-            return
+        if self._query is None:  # the first batch of this start: the only one that can be a replay
+            self._query = query_id(spark, self.checkpoint)
+            self._done = last_batch(spark, self.table, QUERY_ID, self._query)
+        if self._done is not None and batch_id <= self._done:
+            log.info(json.dumps({"event": "archive_replayed", "table": self.table, "batch_id": batch_id,
+                                 "query_id": self._query}))
+            return False
         (with_event_date(events, self.event_time).writeTo(self.table)
-         .option(f"snapshot-property.{WRITER}", self.writer)
+         .option(f"snapshot-property.{WRITER}", self.checkpoint)
+         .option(f"snapshot-property.{QUERY_ID}", self._query)
          .option(f"snapshot-property.{BATCH_ID}", str(batch_id))
          .append())
-
-    def ensure_table(self, spark: SparkSession, events: DataFrame) -> None:
-        if spark.catalog.tableExists(self.table):
-            return
-        namespace = self.table.rsplit(".", 1)[0]
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-        empty = with_event_date(events.limit(0), self.event_time)
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in empty.schema.fields)
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {self.table} ({columns}) USING iceberg PARTITIONED BY ({EVENT_DATE})")
-
-    def last_committed(self, spark: SparkSession) -> int | None:
-        """The newest batch id this writer committed (snapshot summaries of the table's history)."""
-        row = spark.sql(
-            f"SELECT max(CAST(summary['{BATCH_ID}'] AS BIGINT)) AS done FROM {self.table}.snapshots "  # noqa: S608
-            f"WHERE summary['{WRITER}'] = '{self.writer.replace(chr(39), chr(39) * 2)}'"
-        ).first()
-        return None if row is None or row.done is None else int(row.done)
+        self._done = batch_id
+        log.info(json.dumps({"event": "archive_batch", "table": self.table, "batch_id": batch_id, "events": rows,
+                             "query_id": self._query}))
+        return True
 
 
 def source_table(spec: FeatureGroupSpec, profile: EnvironmentProfile, catalog: IcebergCatalog) -> str:
@@ -86,15 +117,3 @@ def source_table(spec: FeatureGroupSpec, profile: EnvironmentProfile, catalog: I
     source = spec.source
     kind, name = ("kafka", source.topic) if isinstance(source, KafkaSourceSpec) else ("kinesis", source.stream)
     return catalog.spark_table(profile.archive.namespace, table_name(kind, name))
-
-
-def start_archive_query(valid: DataFrame, spec: FeatureGroupSpec, profile: EnvironmentProfile, table: str, *,
-                        available_now: bool = False) -> StreamingQuery:
-    """The archive's own query over the source's valid events, with its own checkpoint."""
-    checkpoint = paths.join(profile.checkpoint_root, "_archive", table.rsplit(".", 1)[1])
-    writer = (valid.writeStream.queryName(f"archive-{table.rsplit('.', 1)[1]}")
-              .foreachBatch(ArchiveWriter(table, checkpoint, spec.event_time.field))
-              .option("checkpointLocation", checkpoint))
-    trigger = writer.trigger(availableNow=True) if available_now else writer.trigger(
-        processingTime=profile.spark.trigger_interval)
-    return trigger.start()

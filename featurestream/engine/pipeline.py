@@ -20,9 +20,11 @@ every feature group that reads it, and their DLQs; each record is fetched and pa
   whole if the batch is replayed: exactly one copy), counters to the log and to the group's
   `EngineMetrics`.
 - Per group, events in = DLQ + filtered + duplicates + late + aggregated.
-- `archive-<table>` (a group with `archive: true`): the source's valid events, before transforms,
-  to the raw event archive (engine.archive; checkpoint `<checkpoint_root>/_archive/<table>`), for
-  now in a query of its own, which reads the source a second time.
+- The raw event archive (a group with `archive: true`): the source's valid events, before
+  transforms, are one more branch of the union (`archive_events`, from the same read: one group
+  then has the shared shuffle too), and the same foreachBatch body appends them to the archive's
+  Iceberg table after the groups' writes, once per batch id (`engine.archive.ArchiveWriter`),
+  nothing for a batch without a valid event.
 
 Checkpoint: `<checkpoint_root>/<group>/features` for a job of one group on its source (the
 features query's checkpoint of before, reused as is), `<checkpoint_root>/<g1>+<g2>.../features`
@@ -66,8 +68,10 @@ from featurestream.ops.metrics import observe_freshness
 
 log = logging.getLogger(__name__)
 
-# Columns of the union of the groups' engine outputs (see `_tagged`).
+# Columns of the union of the groups' engine outputs (see `_tagged`); the archive's branch is
+# the group ARCHIVED, its events in the struct column of that name (see `_archived`).
 GROUP, TO_DLQ = "_group", "_to_dlq"
+ARCHIVED, ARCHIVED_GROUP, _ROWS = "_archived", -1, "_rows"
 
 
 def late_path(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> str:
@@ -303,7 +307,7 @@ class _BatchColumns:
 
     @classmethod
     def build(cls, groups: int) -> _BatchColumns:
-        return cls((*_counter_columns(F.col(TO_DLQ)), _freshness_column()),
+        return cls((*_counter_columns(F.col(TO_DLQ)), _freshness_column(), F.count(F.lit(1)).alias(_ROWS)),
                    tuple(F.col(GROUP) == index for index in range(groups)))
 
 
@@ -316,12 +320,20 @@ def _tagged(output: DataFrame, index: int) -> DataFrame:
     )
 
 
+def _archived(events: DataFrame) -> DataFrame:
+    """The archive's valid events in the union's layout: the group ARCHIVED_GROUP, the events in a struct."""
+    return events.select(F.lit(ARCHIVED_GROUP).alias(GROUP),
+                         F.struct(*[F.col(f"`{name}`") for name in events.columns]).alias(ARCHIVED))
+
+
 @dataclass
 class SourceBatchWriter:
-    """The foreachBatch body of a source's query: one persist, one counting pass, then each group's writes."""
+    """The foreachBatch body of a source's query: one persist, one counting pass, then each group's
+    writes and the archive's append."""
 
     writers: list[FeatureBatchWriter]
     checkpoint: str
+    archive: archive.ArchiveWriter | None = None
     _columns: _BatchColumns | None = field(default=None, repr=False)
 
     def __call__(self, output: DataFrame, batch_id: int) -> None:
@@ -344,6 +356,10 @@ class SourceBatchWriter:
                     writer.write(output.where(columns.of_group[index]).select(f"_g{index}.*"), batch_id, counted)
                     self._freshness(found[index], counted)
             timer.lap("writes_s")
+            if self.archive is not None and ARCHIVED_GROUP in found:  # no valid event: no commit
+                self.archive.write(output.where(F.col(GROUP) == ARCHIVED_GROUP).select(f"{ARCHIVED}.*"), batch_id,
+                                   int(found[ARCHIVED_GROUP][_ROWS]))
+                timer.lap("archive_s")
         finally:
             output.unpersist()
             aggregation.clear_batch_watermark(spark)
@@ -368,28 +384,25 @@ class SourceBatchWriter:
 
 @dataclass(frozen=True)
 class SourceQuery:
-    """The one query of a source: its groups (sorted by name) and each group's running totals; the
-    raw-event archive's own query when a group asks for it."""
+    """The one query of a source: its groups (sorted by name) and each group's running totals."""
 
     query: StreamingQuery
     specs: tuple[FeatureGroupSpec, ...]
     metrics: tuple[EngineMetrics, ...]
-    archive: StreamingQuery | None = None
 
     def all(self) -> list[StreamingQuery]:
-        return [self.query, *([self.archive] if self.archive is not None else [])]
+        return [self.query]
 
 
 @dataclass(frozen=True)
 class StreamQueries:
-    """A one-group job: its query and the engine's totals (and the archive's query, if asked)."""
+    """A one-group job: its query and the engine's totals."""
 
     features: StreamingQuery
     metrics: EngineMetrics
-    archive: StreamingQuery | None = None
 
     def all(self) -> list[StreamingQuery]:
-        return [self.features, *([self.archive] if self.archive is not None else [])]
+        return [self.features]
 
 
 def _trigger(writer: DataStreamWriter, available_now: bool, interval: str) -> DataStreamWriter:
@@ -409,7 +422,7 @@ def source_events(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profil
     """The source's records, read once for every group of the job that reads it.
 
     The one place where a micro-batch's records exist once, before they fan out to the groups
-    (a raw-event archive taps the stream here).
+    and the raw event archive.
     """
     return read_events(spark, specs[0], profile)
 
@@ -437,20 +450,28 @@ def _shared(frame: DataFrame, *by: str) -> DataFrame:
     return spread.select(*[F.when(barrier, F.col(f"`{c}`")).alias(c) for c in frame.columns])
 
 
-def group_events(raw: DataFrame, specs: Sequence[FeatureGroupSpec]) -> list[DataFrame]:
-    """Each group's routed events (`parsing.routed_events`) from one read of the source.
+def group_events(raw: DataFrame, specs: Sequence[FeatureGroupSpec], *, archive: FeatureGroupSpec | None = None,
+                 ) -> list[DataFrame]:
+    """Each group's routed events (`parsing.routed_events`) from one read of the source, and after
+    them, with `archive` (the group whose parse decides what is valid), the archive's events.
 
-    One group: parsed in place. Several: parsed once and shared through one shuffle when they
-    parse alike (the same entity key, event time and string limits), else the raw records are
-    shared and each group parses them.
+    One group alone: parsed in place. Several (a group and the archive are two): parsed once and
+    shared through one shuffle when they parse alike (the same entity key, event time and string
+    limits), else the raw records are shared and each group parses them.
     """
-    if len(specs) == 1:
+    if len(specs) == 1 and archive is None:
         return [routed_events(parse_events(raw, specs[0]), specs[0])]
     if len({_parse_key(spec) for spec in specs}) == 1:
         shared = _shared(routed_events(parse_events(raw, specs[0]), specs[0]), specs[0].entity.key)
-        return [shared] * len(specs)
+        return [shared] * len(specs) + ([archive_events(shared, archive)] if archive is not None else [])
     records = _shared(raw, "partition", "offset")
-    return [routed_events(parse_events(records, spec), spec) for spec in specs]
+    routed = [routed_events(parse_events(records, spec), spec) for spec in specs]
+    return routed + ([archive_events(routed[list(specs).index(archive)], archive)] if archive is not None else [])
+
+
+def archive_events(routed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
+    """The valid events of routed ones (`parsing.routed_events`), as the source has them: the archive's rows."""
+    return routed.where(F.col(DLQ).isNull()).select(*[F.col(f"`{name}`") for name in spec.source.schema_])
 
 
 def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], profile: EnvironmentProfile,
@@ -460,13 +481,15 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
 
     `specs` read the same source (see `by_source`). `sinks` replaces a group's online-store sink
     (anything with `write_batch(records, batch_id)`), by group name. `archive_table`: also archive
-    the source's valid events there (engine.archive), for now in a query of its own (a second read).
+    the source's valid events there (engine.archive), from the same read, in the same foreachBatch.
     """
     ordered = sorted(specs, key=lambda s: s.name)
     raw = source_events(spark, ordered, profile)
     checkpoint = source_checkpoint(profile, ordered)
+    archived = next((spec for spec in ordered if spec.archive), ordered[0]) if archive_table is not None else None
+    frames = group_events(raw, ordered, archive=archived)
     writers, outputs = [], []
-    for index, (spec, events) in enumerate(zip(ordered, group_events(raw, ordered), strict=True)):
+    for index, (spec, events) in enumerate(zip(ordered, frames[:len(ordered)], strict=True)):
         check_with_spark(spec, spark)
         sink = (sinks or {}).get(spec.name) or build_sink(online_target(spec, profile), profile.feature_store,
                                                           paths.join(profile.dlq_path, spec.name, "online-store"))
@@ -477,6 +500,12 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
         # Append mode: Spark 3.5 takes several state operators in one query only so (their records
         # are never revised, which holds for the engine's output).
         outputs.append(_tagged(feature_stream(events, spec, observation=observation, append=True), index))
+    archiver = None
+    if archive_table is not None and archived is not None:
+        events = frames[-1]
+        archive.ensure_table(spark, archive_table, events.schema)
+        archiver = archive.ArchiveWriter(archive_table, checkpoint, archived.event_time.field)
+        outputs.append(_archived(events))
     union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), outputs)
     if len(ordered) > 1:
         # One watermark per group's operator; the job's is the newest (the source's clock): with
@@ -487,24 +516,19 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
     writer = (
         union.writeStream.queryName(f"{job_key(ordered)}-features")
         .outputMode("append")
-        .foreachBatch(SourceBatchWriter(writers, checkpoint))
+        .foreachBatch(SourceBatchWriter(writers, checkpoint, archiver))
         .option("checkpointLocation", checkpoint)
     )
     query = _trigger(writer, available_now, profile.spark.trigger_interval).start()
-    archived = None
-    if archive_table is not None:
-        group = next((spec for spec in ordered if spec.archive), ordered[0])
-        archived = archive.start_archive_query(valid_events(parse_events(raw, group), group), group, profile,
-                                               archive_table, available_now=available_now)
-    return SourceQuery(query, tuple(ordered), tuple(w.metrics for w in writers), archived)
+    return SourceQuery(query, tuple(ordered), tuple(w.metrics for w in writers))
 
 
 def start_stream(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,
                  *, available_now: bool = False, sink: Any = None, archive_table: str | None = None) -> StreamQueries:
-    """A job of one feature group: its one query (features and DLQ); the caller waits or stops it."""
+    """A job of one feature group: its one query (features, DLQ, archive); the caller waits or stops it."""
     started = start_source_query(spark, [spec], profile, available_now=available_now,
                                  sinks={spec.name: sink} if sink is not None else None, archive_table=archive_table)
-    return StreamQueries(features=started.query, metrics=started.metrics[0], archive=started.archive)
+    return StreamQueries(features=started.query, metrics=started.metrics[0])
 
 
 def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: EnvironmentProfile,

@@ -1,7 +1,7 @@
 """The raw event archive of the real streaming job: kill -9 at a random moment after the archive's
 first commit (inside a later batch or between two), then a restart to the end of the topic; the
 archive, read by pyiceberg (not Spark), holds every produced valid event exactly once (malformed
-records go to the DLQ only)."""
+records go to the DLQ only). The archive rides the job's one query (no query of its own)."""
 
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ def test_the_archive_survives_kill_9_with_each_event_once(stack_env: dict[str, s
     group_file = tmp_path / "card_activity.yaml"
     group_file.write_text(yaml.safe_dump(group))
     local = yaml.safe_load((ROOT / "featurestream/config/profiles/local.yaml").read_text())
-    profile_file = tmp_path / "profile.yaml"
-    profile_file.write_text(yaml.safe_dump({
-        **local, "kafka": {"bootstrap_servers": stack_env["FEATURESTREAM_KAFKA_BOOTSTRAP"],
-                           "max_offsets_per_trigger": 60},
-        "spark": {"master": "local[2]", "shuffle_partitions": 2, "trigger_interval": "1 seconds"},
-        "checkpoint_root": str(tmp_path / "checkpoints"), "dlq_path": str(tmp_path / "dlq"),
-        "metrics": {"enabled": False}, "lineage": {"transport": "none", "sagemaker": {"enabled": True}}}))
+    profile_file, catch_up = tmp_path / "profile.yaml", tmp_path / "catch-up.yaml"
+    for path, per_trigger in ((profile_file, 60), (catch_up, 1000)):  # the restart: the rest in one batch
+        path.write_text(yaml.safe_dump({
+            **local, "kafka": {"bootstrap_servers": stack_env["FEATURESTREAM_KAFKA_BOOTSTRAP"],
+                               "max_offsets_per_trigger": per_trigger},
+            "spark": {"master": "local[2]", "shuffle_partitions": 2, "trigger_interval": "1 seconds"},
+            "checkpoint_root": str(tmp_path / "checkpoints"), "dlq_path": str(tmp_path / "dlq"),
+            "metrics": {"enabled": False}, "lineage": {"transport": "none", "sagemaker": {"enabled": True}}}))
     spec = load_feature_group(group_file)
     ensure_feature_group(boto3.client("sagemaker"), spec, load_profile(profile_file))
 
@@ -58,16 +59,17 @@ def test_the_archive_survives_kill_9_with_each_event_once(stack_env: dict[str, s
     ensure_topic(bootstrap, spec.source.topic, partitions=2)
     produce_kafka(list(encode(events, settings)), bootstrap, spec.source.topic)
 
-    args = ["--feature-group", str(group_file), "--env", str(profile_file)]
-    first = JobProcess(args, tmp_path / "run1").start()
+    args = ["--feature-group", str(group_file), "--env"]
+    first = JobProcess([*args, str(profile_file)], tmp_path / "run1").start()
     try:
-        first.wait_for(lambda e: e.get("event") == "batch_progress" and str(e.get("query", "")).startswith("archive-"),
-                       600)
+        first.wait_for(lambda e: e.get("event") == "archive_batch", 600)
         time.sleep(random.uniform(0.0, 2.0))  # 300 events at 60 a trigger: more batches follow
     finally:
         first.stop_if_running()  # kill -9 of the job's process group, at a point the archive is writing
-    rc = JobProcess([*args, "--available-now"], tmp_path / "run2").start().wait(900)
-    assert rc == 0
+    second = JobProcess([*args, str(catch_up), "--available-now"], tmp_path / "run2").start()
+    assert second.wait(900) == 0
+    (started,) = [e for e in second.events() if e.get("event") == "stream_started"]
+    assert [q["name"] for q in started["queries"]] == [f"{spec.name}-features"]  # one query reads the topic
 
     catalog = iceberg.load_catalog(iceberg.from_profile(load_profile(profile_file)))
     table = catalog.load_table(("raw_events", table_name("kafka", spec.source.topic)))

@@ -257,19 +257,26 @@ def run(args: argparse.Namespace) -> int:
             server.stop()
 
 
+def _archive_table(group: list[FeatureGroupSpec], profile: EnvironmentProfile,
+                   catalog: IcebergCatalog | None) -> str | None:
+    """The raw event archive table of a source's groups, if one of them asks for it."""
+    from featurestream.engine.archive import source_table
+
+    archived = [spec for spec in group if spec.archive]
+    return source_table(archived[0], profile, catalog) if archived and catalog is not None else None
+
+
 def _start_all(spark: SparkSession, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                available_now: bool, stop: Any, metrics: Any, catalog: IcebergCatalog | None = None) -> list[Any]:
-    """One query per source, whatever the number of groups reading it (and its archive's, if asked)."""
-    from featurestream.engine.archive import source_table
+    """One query per source, whatever the number of groups reading it (its archive included)."""
     from featurestream.engine.pipeline import by_source, start_source_query
 
     queries: list[Any] = []
     for group in by_source(specs):
         if stop.requested:
             break
-        archived = [spec for spec in group if spec.archive and catalog is not None]
-        table = source_table(archived[0], profile, catalog) if archived and catalog is not None else None
-        started = start_source_query(spark, group, profile, available_now=available_now, archive_table=table)
+        started = start_source_query(spark, group, profile, available_now=available_now,
+                                     archive_table=_archive_table(group, profile, catalog))
         queries += started.all()
         # Each group's running totals (dlq, late, duplicates, ...), labelled by group.
         for spec, totals in zip(started.specs, started.metrics, strict=True):
@@ -323,7 +330,8 @@ def _shuffle_partitions(spark: SparkSession, profile: EnvironmentProfile, profil
 def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profile: EnvironmentProfile,
                  profile_file: str, stop: Any, run_lineage: ol.LineageRun, metrics: Any,
                  catalog: IcebergCatalog | None = None) -> int:
-    from featurestream.engine.pipeline import by_source, definition_dir, job_key
+    from featurestream.engine.archive_switch import check_switch
+    from featurestream.engine.pipeline import by_source, definition_dir, job_key, source_checkpoint
     from featurestream.io import hadoop_fs
     from featurestream.ops.checkpoint_layout import check_layout
     from featurestream.ops.checkpoints import check_fixed_settings
@@ -347,6 +355,9 @@ def _run_queries(args: argparse.Namespace, specs: list[FeatureGroupSpec], profil
         sources = by_source(specs)
         for group in sources:
             check_layout(spark, profile.checkpoint_root, profile.dlq_path, [spec.name for spec in group], profile_file)
+            table = _archive_table(group, profile, catalog)
+            if table is not None:  # the archive's own checkpoint of before, retired or exit 2
+                check_switch(spark, profile, table, source_checkpoint(profile, group), profile_file)
         check_fixed_settings(spark, [paths.join(profile.checkpoint_root, job_key(group)) for group in sources],
                              *_shuffle_partitions(spark, profile, profile_file))
         # Every group's checkpoint against its definition before any query starts (exit 2 on a change).
