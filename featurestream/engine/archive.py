@@ -95,6 +95,9 @@ class ArchiveWriter:
         table already; True when it appended."""
         spark = events.sparkSession
         if self._query is None:  # the first batch of this start: the only one that can be a replay
+            # In the query's own session (foreachBatch's): a lookup from the job's session would
+            # leave a table without our commits in that session's catalog cache for its readers.
+            ensure_table(spark, self.table, events.schema)
             self._query = query_id(spark, self.checkpoint)
             self._done = last_batch(spark, self.table, QUERY_ID, self._query)
         if self._done is not None and batch_id <= self._done:

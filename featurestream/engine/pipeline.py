@@ -69,7 +69,7 @@ from featurestream.ops.metrics import observe_freshness
 log = logging.getLogger(__name__)
 
 # Columns of the union of the groups' engine outputs (see `_tagged`); the archive's branch is
-# the group ARCHIVED, its events in the struct column of that name (see `_archived`).
+# the group ARCHIVED_GROUP, its events in the struct column ARCHIVED (see `_archived`).
 GROUP, TO_DLQ = "_group", "_to_dlq"
 ARCHIVED, ARCHIVED_GROUP, _ROWS = "_archived", -1, "_rows"
 
@@ -450,23 +450,25 @@ def _shared(frame: DataFrame, *by: str) -> DataFrame:
     return spread.select(*[F.when(barrier, F.col(f"`{c}`")).alias(c) for c in frame.columns])
 
 
-def group_events(raw: DataFrame, specs: Sequence[FeatureGroupSpec], *, archive: FeatureGroupSpec | None = None,
+def group_events(raw: DataFrame, specs: Sequence[FeatureGroupSpec], *, archived: FeatureGroupSpec | None = None,
                  ) -> list[DataFrame]:
     """Each group's routed events (`parsing.routed_events`) from one read of the source, and after
-    them, with `archive` (the group whose parse decides what is valid), the archive's events.
+    them, with `archived` (the group whose parse decides what is valid), the archive's events.
 
     One group alone: parsed in place. Several (a group and the archive are two): parsed once and
     shared through one shuffle when they parse alike (the same entity key, event time and string
     limits), else the raw records are shared and each group parses them.
     """
-    if len(specs) == 1 and archive is None:
+    if len(specs) == 1 and archived is None:
         return [routed_events(parse_events(raw, specs[0]), specs[0])]
     if len({_parse_key(spec) for spec in specs}) == 1:
         shared = _shared(routed_events(parse_events(raw, specs[0]), specs[0]), specs[0].entity.key)
-        return [shared] * len(specs) + ([archive_events(shared, archive)] if archive is not None else [])
+        return [shared] * len(specs) + ([archive_events(shared, archived)] if archived is not None else [])
     records = _shared(raw, "partition", "offset")
     routed = [routed_events(parse_events(records, spec), spec) for spec in specs]
-    return routed + ([archive_events(routed[list(specs).index(archive)], archive)] if archive is not None else [])
+    if archived is None:
+        return routed
+    return [*routed, archive_events(routed[list(specs).index(archived)], archived)]
 
 
 def archive_events(routed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
@@ -487,7 +489,7 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
     raw = source_events(spark, ordered, profile)
     checkpoint = source_checkpoint(profile, ordered)
     archived = next((spec for spec in ordered if spec.archive), ordered[0]) if archive_table is not None else None
-    frames = group_events(raw, ordered, archive=archived)
+    frames = group_events(raw, ordered, archived=archived)
     writers, outputs = [], []
     for index, (spec, events) in enumerate(zip(ordered, frames[:len(ordered)], strict=True)):
         check_with_spark(spec, spark)
@@ -502,10 +504,8 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
         outputs.append(_tagged(feature_stream(events, spec, observation=observation, append=True), index))
     archiver = None
     if archive_table is not None and archived is not None:
-        events = frames[-1]
-        archive.ensure_table(spark, archive_table, events.schema)
         archiver = archive.ArchiveWriter(archive_table, checkpoint, archived.event_time.field)
-        outputs.append(_archived(events))
+        outputs.append(_archived(frames[-1]))
     union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), outputs)
     if len(ordered) > 1:
         # One watermark per group's operator; the job's is the newest (the source's clock): with

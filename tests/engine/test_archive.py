@@ -98,20 +98,27 @@ def _record(i: int) -> bytes:
                        "event_time": "2026-12-01T10:00:00Z"}).encode()
 
 
+@pytest.mark.parametrize("groups", [1, 2])
 def test_the_job_reads_the_source_once_and_archives_each_event_once(stack_env: dict[str, str], spark: Any,
-                                                                     tmp_path: Path) -> None:
+                                                                     tmp_path: Path, groups: int) -> None:
+    """One group, or two on the topic (the second without `archive:`, another filter): one archive."""
     catalog = _catalog(spark, stack_env)
     suffix = uuid.uuid4().hex[:8]
-    group_file = tmp_path / "archived.yaml"
-    group_file.write_text(GROUP.replace("TOPIC", f"archive-{suffix}").replace("FGNAME", f"archived-{suffix}"))
-    spec = load_feature_group(group_file)
+    specs = []
+    for name, text in (("archived", GROUP), ("other", GROUP.replace("amount > 0", "amount > 2").replace(
+            "archive: true", "")))[:groups]:
+        group_file = tmp_path / f"{name}.yaml"
+        group_file.write_text(text.replace("TOPIC", f"archive-{suffix}").replace("FGNAME", f"{name}-{suffix}"))
+        specs.append(load_feature_group(group_file))
+    spec = specs[0]
     profile = load_profile("local")
     profile = profile.model_copy(update={
         "checkpoint_root": str(tmp_path / "checkpoints"), "dlq_path": str(tmp_path / "dlq"),
         "kafka": profile.kafka.model_copy(update={"bootstrap_servers": stack_env["FEATURESTREAM_KAFKA_BOOTSTRAP"],
                                                   "max_offsets_per_trigger": 10}),
     })
-    ensure_feature_group(boto3.client("sagemaker"), spec, profile)
+    for each in specs:
+        ensure_feature_group(boto3.client("sagemaker"), each, profile)
     bootstrap, topic = profile.kafka.bootstrap_servers, spec.source.topic
     ensure_topic(bootstrap, topic, partitions=2)
     table = archive.source_table(spec, profile, catalog)
@@ -122,7 +129,7 @@ def test_the_job_reads_the_source_once_and_archives_each_event_once(stack_env: d
     produce_kafka([(None, value) for value in produced], bootstrap, topic)
 
     def run(expected_rows: int) -> None:
-        started = start_source_query(spark, [spec], profile, available_now=True, archive_table=table)
+        started = start_source_query(spark, specs, profile, available_now=True, archive_table=table)
         for query in started.all():
             query.awaitTermination()
             assert query.exception() is None, query.exception()
@@ -135,7 +142,7 @@ def test_the_job_reads_the_source_once_and_archives_each_event_once(stack_env: d
     committed = {int(s.summary[archive.BATCH_ID]) for s in loaded.snapshots() if s.summary is not None}
     # A crash after the last batch's Iceberg commit, before Spark logged the batch as done: Spark
     # runs it again at the next start. Then a batch of malformed records only: nothing to commit.
-    checkpoint = Path(source_checkpoint(profile, [spec]))
+    checkpoint = Path(source_checkpoint(profile, specs))
     last = max(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
     assert last in committed
     replayed = json.loads((checkpoint / "offsets" / str(last)).read_text().splitlines()[2])
