@@ -138,8 +138,8 @@ bench-stream: setup
 bench-freshness: setup
 	$(SCRATCH) $(BIN)/python bench/freshness_bench.py $(BENCH_ARGS)
 
-# 4M events, 100k cards (~20 min, the machine alone; BENCH_ARGS="--events 10000000": the issue's
-# size, ~45-50 min). A small trial: BENCH_ARGS="--events 200000
+# 10M events, 100k cards, 30 days (~25-30 min, the machine alone; BENCH_ARGS="--events 4000000"
+# for a shorter run). A small trial: BENCH_ARGS="--events 200000
 # --entities 2000 --days 3 --results-dir /tmp/bench-backfill".
 bench-backfill: setup
 	$(SCRATCH) $(BIN)/python bench/backfill_bench.py $(BENCH_ARGS)

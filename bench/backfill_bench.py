@@ -1,16 +1,16 @@
 """`featurestream backfill` vs Spark window functions over the same events, same output format.
 
-    make bench-backfill            # → bench/results/backfill.json (4M events, 100k cards, 30 days: ~20 min alone)
-    make bench-backfill BENCH_ARGS="--events 10000000"   # the issue's ~10M events: ~45-50 min alone (estimate)
+    make bench-backfill            # → bench/results/backfill.json (10M events, 100k cards, 30 days)
+    make bench-backfill BENCH_ARGS="--events 4000000"    # a smaller run when the machine has less time
     .venv/bin/python bench/backfill_bench.py --events 200000 --entities 2000 --days 3 --results-dir /tmp/x
 
-Size: the issue asks for ~10M events over 100k cards. Measured at 1M events, 10k cards, 30 days
-(the same 100 events per card; CPU seconds, the machine loaded by others, 2026-12-06), the whole
-run (ours in daily chunks, window functions, ours as one chunk, the comparison) costs about 340
-CPU s after the hugeMethodLimit fix (featurestream/backfill/job.py), and it grows linearly with
-the events: ~3,400 CPU s at 10M, ~45-50 minutes on this 2-core machine alone. The default is the
-largest size that fits about 20 minutes, 4M events, keeping 100k cards (40 events per card);
-`--events 10000000` runs the issue's size.
+Size: the issue's ~10M events over 100k cards is the default. Measured on 2026-12-06 (CPU
+seconds, the machine loaded by others) at 1M events / 10k cards and 2M / 20k: ours in daily
+chunks 210 and 254 CPU s, window functions 49 and 68, ours as one chunk 106 at 1M. The daily
+side is mostly a fixed cost per chunk (~3.5-5.5 CPU s), so a straight-line fit gives at 10M about
+610 (daily) + 210 (window functions) + 1,060 (one chunk) CPU s: ~25-30 minutes alone on 2 cores.
+The session's driver (the executors, in local mode) gets `--driver-memory` (default 6g): at 1 GB
+the one-chunk run of 2M events ran out of heap merging the write's sort spills.
 
 Input: `--events` events of `--entities` cards spread uniformly over `--days` days (ending at
 today's midnight UTC), 1% with a non-positive amount (the group's filter drops them), written as
@@ -220,10 +220,11 @@ def compare(spark: Any, ours: Path, baseline: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=4_000_000)  # see "Size" above
+    parser.add_argument("--events", type=int, default=10_000_000)  # see "Size" above
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--shuffle-partitions", type=int, default=4)
+    parser.add_argument("--driver-memory", default="6g", help="the local session's heap (see Size above)")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where backfill.json goes (default bench/results; a small trial run goes elsewhere)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
@@ -232,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=args.days)
     work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
-    spark = local_session("bench-backfill", SparkSpec(master="local[2]", shuffle_partitions=args.shuffle_partitions))
+    spark = local_session("bench-backfill", SparkSpec(master="local[2]", shuffle_partitions=args.shuffle_partitions,
+                                                      conf={"spark.driver.memory": args.driver_memory}))
     spark.sparkContext.setLogLevel("ERROR")
     try:
         group = work / "bench_backfill.yaml"
@@ -269,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         "tolerances": "doubles 1e-9 relative; stddev 1e-6 of the window mean (sums of squares vs Chan's merge)",
     })
     params = {"events": args.events, "entities": args.entities, "days": args.days, "chunk": "1d",
-              "master": "local[2]", "shuffle_partitions": args.shuffle_partitions, "tile": "1m",
+              "master": "local[2]", "shuffle_partitions": args.shuffle_partitions,
+              "driver_memory": args.driver_memory, "tile": "1m",
               "windows": ["5m", "1h", "24h"], "aggregations": ["count", "sum", "mean", "max", "stddev_pop"],
               "filtered_share": 0.01}
     pairs = [Pair("seconds: backfill (daily chunks) vs Spark window functions (rangeBetween), same input and output",
