@@ -9,6 +9,8 @@ seconds, the machine loaded by others) at 1M events / 10k cards and 2M / 20k: ou
 chunks 210 and 254 CPU s, window functions 49 and 68, ours as one chunk 106 at 1M. The daily
 side is mostly a fixed cost per chunk (~3.5-5.5 CPU s), so a straight-line fit gives at 10M about
 610 (daily) + 210 (window functions) + 1,060 (one chunk) CPU s: ~25-30 minutes alone on 2 cores.
+Alone on the machine at 4M events (2026-12-06) the whole bench took 7.5 minutes (daily 307.5,
+window functions 71.8, one chunk 195.0 CPU s), so 10M should take ~20 minutes.
 The session's driver (the executors, in local mode) gets `--driver-memory` (default 6g): at 1 GB
 the one-chunk run of 2M events ran out of heap merging the write's sort spills.
 
