@@ -138,7 +138,7 @@ bench-stream: setup
 bench-freshness: setup
 	$(SCRATCH) $(BIN)/python bench/freshness_bench.py $(BENCH_ARGS)
 
-# 10M events, 100k cards, 30 days (~20 min, the machine alone; BENCH_ARGS="--events 4000000"
+# 10M events, 100k cards, 30 days (~15 min, the machine alone, a 12 GB heap; BENCH_ARGS="--events 4000000"
 # for a shorter run). A small trial: BENCH_ARGS="--events 200000
 # --entities 2000 --days 3 --results-dir /tmp/bench-backfill".
 bench-backfill: setup

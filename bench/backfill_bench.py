@@ -10,9 +10,10 @@ chunks 210 and 254 CPU s, window functions 49 and 68, ours as one chunk 106 at 1
 side is mostly a fixed cost per chunk (~3.5-5.5 CPU s), so a straight-line fit gives at 10M about
 610 (daily) + 210 (window functions) + 1,060 (one chunk) CPU s: ~25-30 minutes alone on 2 cores.
 Alone on the machine at 4M events (2026-12-06) the whole bench took 7.5 minutes (daily 307.5,
-window functions 71.8, one chunk 195.0 CPU s), so 10M should take ~20 minutes.
-The session's driver (the executors, in local mode) gets `--driver-memory` (default 6g): at 1 GB
-the one-chunk run of 2M events ran out of heap merging the write's sort spills.
+window functions 71.8, one chunk 195.0 CPU s); at 10M, 15 minutes (daily 643.5, window functions
+152.4, one chunk 479.3 CPU s; peak heap 10.7 GB daily, 12.8 GB one chunk).
+The session's driver (the executors, in local mode) gets `--driver-memory` (default 12g, what the
+10M run had): at 1 GB the one-chunk run of 2M events ran out of heap merging the write's sort spills.
 
 Input: `--events` events of `--entities` cards spread uniformly over `--days` days (ending at
 today's midnight UTC), 1% with a non-positive amount (the group's filter drops them), written as
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--shuffle-partitions", type=int, default=4)
-    parser.add_argument("--driver-memory", default="6g", help="the local session's heap (see Size above)")
+    parser.add_argument("--driver-memory", default="12g", help="the local session's heap (see Size above)")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where backfill.json goes (default bench/results; a small trial run goes elsewhere)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
