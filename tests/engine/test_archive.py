@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +91,15 @@ def test_a_replayed_batch_is_archived_once(stack_env: dict[str, str], spark: Any
     assert [f.name for f in loaded.spec().fields] == ["event_date"]
 
 
+# An hour before the run: within the group's TTL and `event_time.max_future` on any day.
+EVENT_TIME = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _record(i: int) -> bytes:
     # One event time for all: the watermark never moves after the first batch, so Spark runs no
     # batch without data after the last one, and the batch replayed below is one with events.
     return json.dumps({"transaction_id": f"t{i}", "card_id": f"c{i % 4}", "amount": float(i % 5),
-                       "event_time": "2026-12-01T10:00:00Z"}).encode()
+                       "event_time": EVENT_TIME}).encode()
 
 
 @pytest.mark.parametrize("groups", [1, 2])
