@@ -26,9 +26,10 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from featurestream.connectors.writer.dedup import latest_per_entity
 from featurestream.connectors.writer.dlq import DlqEntry, write_entries
@@ -44,7 +45,8 @@ from featurestream.connectors.writer.task import RESULT_SCHEMA, write_partition
 from featurestream.errors import SinkError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
 
     from featurestream.config.profile import FeatureStoreSpec
 
@@ -93,28 +95,59 @@ class OnlineStoreSink:
             worker_tps=worker_tps(self.settings.account_tps, executors, slots),
         )
 
+    @property
+    def driver_write_max_records(self) -> int:
+        """Batches of at most this many records are written from the driver (the profile's setting)."""
+        return self.settings.driver_write_max_records
+
     def write_batch(self, records: DataFrame, batch_id: int, rows: int | None = None) -> BatchMetrics:
         """`rows`: how many rows `records` holds, when the caller knows (a small batch is written
         from the driver); None = on the executors."""
         install_redaction()
-        settings = self.settings
         started = time.monotonic()
         target = self.target
         latest = records if target.already_unique else \
             latest_per_entity(records, target.record_identifier, target.event_time_feature, target.feature_names)
-        on_driver = rows is not None and rows <= settings.driver_write_max_records
-        plan = self.plan(records, time.time() + settings.batch_timeout_s, on_driver=on_driver)
+        on_driver = rows is not None and rows <= self.settings.driver_write_max_records
+        plan = self.plan(records, time.time() + self.settings.batch_timeout_s, on_driver=on_driver)
+        results = self._results(batch_id, lambda: _write_on_driver(latest, plan) if on_driver else
+                                latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect())
+        return self._report(records.sparkSession, results, plan, batch_id, started, on_driver)
+
+    def write_arrow(self, spark: SparkSession, batches: Sequence[pa.RecordBatch], batch_id: int,
+                    *, concurrent: int = 1) -> BatchMetrics:
+        """Records already on the driver as Arrow, in `records`' layout and one per entity (the
+        caller collected its micro-batch once), written by the same partition writer on this
+        thread: no Spark job. `concurrent`: how many such writes run at once (they share the
+        account's budget). `spark` only writes rejected records to the DLQ."""
+        install_redaction()
+        started = time.monotonic()
+        target, settings = self.target, self.settings
+        if not target.already_unique:
+            raise SinkError(f"writing batch {batch_id} to {target.feature_group_name} failed: "
+                            "Arrow records must be one per entity (OnlineStoreTarget.already_unique)")
+        plan = WritePlan(target=target, settings=settings, endpoint_url=runtime_endpoint(settings),
+                         deadline_epoch=time.time() + settings.batch_timeout_s,
+                         worker_tps=worker_tps(settings.account_tps, 1, concurrent))
+        results = self._results(batch_id, lambda: _write_arrow(batches, plan))
+        return self._report(spark, results, plan, batch_id, started, on_driver=True)
+
+    def _results(self, batch_id: int, write: Callable[[], list[Any]]) -> list[Any]:
         try:
-            results = _write_on_driver(latest, plan) if on_driver else \
-                latest.mapInArrow(partial(write_partition, plan), RESULT_SCHEMA).collect()
+            return write()
         except Exception as exc:
             # The executor's message names the cause (deadline, missing group, ...); the JVM
             # stack around it adds nothing a user can act on.
-            raise SinkError(f"writing batch {batch_id} to {target.feature_group_name} failed: "
+            raise SinkError(f"writing batch {batch_id} to {self.target.feature_group_name} failed: "
                             f"{_worker_error(exc)}") from exc
+
+    def _report(self, spark: SparkSession, results: list[Any], plan: WritePlan, batch_id: int, started: float,
+                on_driver: bool) -> BatchMetrics:
+        """The writers' results: rejected records to the DLQ, one metrics line, the history."""
+        settings, target = self.settings, self.target
         parts = [json.loads(r["payload"]) for r in results if r["kind"] == "metrics"]
         rejected = [DlqEntry.from_json(r["payload"]) for r in results if r["kind"] == "dlq"]
-        self._dead_letter(records, rejected, batch_id)
+        self._dead_letter(spark, rejected, batch_id)
         totals = merge_partitions(parts)
         metrics = BatchMetrics(
             feature_group=target.feature_group_name, batch_id=batch_id, sink="featurestream",
@@ -132,7 +165,7 @@ class OnlineStoreSink:
         log.info(json.dumps({"event": "online_store_batch", **metrics.to_dict()}))
         return metrics
 
-    def _dead_letter(self, records: DataFrame, rejected: list[DlqEntry], batch_id: int) -> None:
+    def _dead_letter(self, spark: SparkSession, rejected: list[DlqEntry], batch_id: int) -> None:
         if not rejected:
             return
         settings = self.settings
@@ -144,7 +177,7 @@ class OnlineStoreSink:
             raise TooManyRejected(f"{len(rejected)} records of batch {batch_id} were rejected by {name}, above "
                                   f"dlq_max_records_per_batch={settings.dlq_max_records_per_batch}; "
                                   f"first: {rejected[0].error_code}: {rejected[0].error_message}")
-        write_entries(records.sparkSession, rejected, settings.dlq_path, batch_id)
+        write_entries(spark, rejected, settings.dlq_path, batch_id)
         log.warning(json.dumps({"event": "online_store_dlq", "feature_group": name, "batch_id": batch_id,
                                 "records": len(rejected), "path": settings.dlq_path,
                                 "first_error": rejected[0].error_code}))
@@ -152,7 +185,10 @@ class OnlineStoreSink:
 
 def _write_on_driver(records: DataFrame, plan: WritePlan) -> list[dict[str, str]]:
     """The partition writer on the driver, over the batch's rows as Arrow (one JVM-only collect)."""
-    batches = records._collect_as_arrow()
+    return _write_arrow(records._collect_as_arrow(), plan)
+
+
+def _write_arrow(batches: Sequence[pa.RecordBatch], plan: WritePlan) -> list[dict[str, str]]:
     out = write_partition(plan, iter(batches))
     return [row for batch in out for row in batch.to_pylist()]
 

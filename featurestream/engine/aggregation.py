@@ -318,15 +318,17 @@ def records(output: DataFrame, spec: FeatureGroupSpec, selection: RecordSelectio
 RecordSelection = tuple["Column", list["Column"]]
 
 
-def record_selection(spec: FeatureGroupSpec) -> RecordSelection:
-    """The condition and the columns of `records` (unresolved: they serve any micro-batch)."""
+def record_selection(spec: FeatureGroupSpec, *, within: str | None = None) -> RecordSelection:
+    """The condition and the columns of `records` (unresolved: they serve any micro-batch);
+    `within`: the output's columns are the fields of that struct column."""
     from pyspark.sql import functions as F
 
+    prefix = f"`{within}`." if within else ""
     key_type = "string" if spec.entity.type == "string" else "bigint"
-    return F.col(KIND) == RECORD, [
-        F.col(KEY).cast(key_type).alias(spec.entity.key),
-        F.col(AS_OF).alias(spec.event_time.field),
-        *[F.col(f"`{name}`") for name in feature_columns(spec)],
+    return F.col(f"{prefix}{KIND}") == RECORD, [
+        F.col(f"{prefix}{KEY}").cast(key_type).alias(spec.entity.key),
+        F.col(f"{prefix}{AS_OF}").alias(spec.event_time.field),
+        *[F.col(f"{prefix}`{name}`").alias(name) for name in feature_columns(spec)],
     ]
 
 

@@ -13,9 +13,12 @@ every feature group that reads it, and their DLQs; each record is fetched and pa
 - `routed_events` keeps usable events and records bound for the DLQ in one frame: an invalid
   record travels through the engine like a late event (no event time, a reserved key) and comes
   out whole. No second query re-reads and re-parses the topic for the DLQ.
-- The foreachBatch body persists the micro-batch once, counts every group's outcomes in one pass,
-  then per group writes: records to the online store, late events to
-  `<dlq_path>/<group>/late/batch_id=N/` and invalid records to
+- The foreachBatch body (`SourceBatchWriter`) runs a small micro-batch (the previous one's output
+  fit `driver_write_max_records`) as one Spark job: one Arrow collect of the union, the counters
+  and freshness points computed on the driver, the groups' records written from the driver at
+  once (`driver_batch`). A larger one (and the first of a start) is persisted once, its groups'
+  outcomes counted in one pass, then written group by group. Per group: records to the online
+  store, late events to `<dlq_path>/<group>/late/batch_id=N/` and invalid records to
   `<dlq_path>/<group>/events/batch_id=N/` (Parquet, each only when the batch has some, rewritten
   whole if the batch is replayed: exactly one copy), counters to the log and to the group's
   `EngineMetrics`.
@@ -42,9 +45,10 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -54,7 +58,8 @@ from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
 from featurestream.connectors.event_source import read_events
 from featurestream.connectors.online_store import OnlineStoreTarget, build_sink
-from featurestream.engine import aggregation, archive
+from featurestream.engine import aggregation, archive, driver_batch
+from featurestream.engine.driver_batch import COUNTERS, FRESHNESS_POINTS, GROUP, TO_DLQ
 from featurestream.engine.parsing import DLQ, parse_events, routed_events, valid_events
 from featurestream.engine.transforms import (
     FILTERED_OBSERVATION,
@@ -68,9 +73,9 @@ from featurestream.ops.metrics import observe_freshness
 
 log = logging.getLogger(__name__)
 
-# Columns of the union of the groups' engine outputs (see `_tagged`); the archive's branch is
-# the group ARCHIVED_GROUP, its events in the struct column ARCHIVED (see `_archived`).
-GROUP, TO_DLQ = "_group", "_to_dlq"
+# Columns of the union of the groups' engine outputs (see `_tagged`; GROUP and TO_DLQ in
+# driver_batch); the archive's branch is the group ARCHIVED_GROUP, its events in the struct column
+# ARCHIVED (see `_archived`).
 ARCHIVED, ARCHIVED_GROUP, _ROWS = "_archived", -1, "_rows"
 
 
@@ -161,7 +166,6 @@ class EngineMetrics:
             self.batches += 1
 
 
-COUNTERS = ("aggregated", "duplicates", "late_events", "dlq", "records", "decay_records", "folded")
 
 
 def _counter_columns(to_dlq: Column) -> list[Column]:
@@ -237,6 +241,18 @@ class FeatureBatchWriter:
         # leaves exactly one copy. One partition: Spark's writer always writes a file for its first
         # task, so rows of another partition would come with an empty file beside them.
         timer = _Timer()
+        self.write_rejected(output, batch_id, counters, timer)
+        if counters["records"]:
+            # The record columns once per query (py4j look-ups, see `_BatchColumns`).
+            self._selection = self._selection or aggregation.record_selection(self.spec)
+            self.sink.write_batch(aggregation.records(output, self.spec, self._selection), batch_id,
+                                  rows=counters["records"])
+            timer.lap("records_s")
+        self._seconds = timer.laps
+
+    def write_rejected(self, output: DataFrame, batch_id: int, counters: dict[str, int], timer: _Timer) -> None:
+        """The batch's late events and invalid records (the engine's late rows of `output`), each
+        to its folder when there are some."""
         if counters["late_events"]:
             (aggregation.late_events(output).coalesce(1)
              .write.mode("overwrite").parquet(paths.join(self.late_root, f"batch_id={batch_id}")))
@@ -245,13 +261,10 @@ class FeatureBatchWriter:
             (aggregation.dlq_events(output).coalesce(1)
              .write.mode("overwrite").parquet(paths.join(self.dlq_root, f"batch_id={batch_id}")))
             timer.lap("dlq_s")
-        if counters["records"]:
-            # The record columns once per query (py4j look-ups, see `_BatchColumns`).
-            self._selection = self._selection or aggregation.record_selection(self.spec)
-            self.sink.write_batch(aggregation.records(output, self.spec, self._selection), batch_id,
-                                  rows=counters["records"])
-            timer.lap("records_s")
-        self._seconds = timer.laps
+
+    def note(self, lap: str, seconds: float) -> None:
+        """A lap of this group's share of the batch, for the `engine_batch` line."""
+        self._seconds[lap] = round(seconds, 3)
 
     def done(self, batch_id: int, counters: dict[str, int], seconds: dict[str, float] | None = None) -> None:
         """Totals, and one log line: the batch's counters and where its time went (`seconds`)."""
@@ -262,8 +275,6 @@ class FeatureBatchWriter:
                              **counters, "seconds": spent}))
 
 
-# Points of the distribution of a batch's record times kept for the freshness metric.
-FRESHNESS_POINTS = 32
 _FRESH = "_fresh_as_of"
 
 
@@ -304,11 +315,14 @@ class _BatchColumns:
 
     counters: tuple[Column, ...]
     of_group: tuple[Column, ...]
+    # The collected path's projection (`driver_batch.collected_columns`).
+    collected: tuple[Column, ...]
 
     @classmethod
-    def build(cls, groups: int) -> _BatchColumns:
+    def build(cls, specs: Sequence[FeatureGroupSpec], archived: bool) -> _BatchColumns:
         return cls((*_counter_columns(F.col(TO_DLQ)), _freshness_column(), F.count(F.lit(1)).alias(_ROWS)),
-                   tuple(F.col(GROUP) == index for index in range(groups)))
+                   tuple(F.col(GROUP) == index for index in range(len(specs))),
+                   tuple(driver_batch.collected_columns(specs, ARCHIVED if archived else None)))
 
 
 def _tagged(output: DataFrame, index: int) -> DataFrame:
@@ -326,21 +340,64 @@ def _archived(events: DataFrame) -> DataFrame:
                          F.struct(*[F.col(f"`{name}`") for name in events.columns]).alias(ARCHIVED))
 
 
+@runtime_checkable
+class ArrowRecordSink(Protocol):
+    """A sink that also takes a group's records as Arrow on the driver (`OnlineStoreSink`)."""
+
+    driver_write_max_records: int
+
+    def write_arrow(self, spark: SparkSession, batches: Sequence[Any], batch_id: int, *,
+                    concurrent: int = 1) -> object: ...
+
+
 @dataclass
 class SourceBatchWriter:
-    """The foreachBatch body of a source's query: one persist, one counting pass, then each group's
-    writes and the archive's append."""
+    """The foreachBatch body of a source's query: each group's writes and the archive's append.
+
+    A micro-batch goes one of two ways (see `driver_batch`): collected (one Spark job, the rest on
+    the driver) when the previous micro-batch of this query had at most `driver_write_max_records`
+    rows of output (records, late events, invalid records and archived events together) and every
+    group's sink takes Arrow records; else cached (the batch persisted, counted in one pass, each
+    group's records written by their own Spark job, on the executors above that many records). The
+    first micro-batch of a start, which may carry a backlog, is cached; so is every batch with
+    `driver_write_max_records: 0`.
+    """
 
     writers: list[FeatureBatchWriter]
     checkpoint: str
     archive: archive.ArchiveWriter | None = None
     _columns: _BatchColumns | None = field(default=None, repr=False)
+    # Output rows of this query's previous micro-batch (None before the first): the rule above.
+    _previous_rows: int | None = field(default=None, repr=False)
+    # The union's schema: the type of the rows a collected batch sends back to Spark.
+    _schema: Any = field(default=None, repr=False)
 
     def __call__(self, output: DataFrame, batch_id: int) -> None:
         spark = output.sparkSession
         timer = _Timer()
-        columns = self._columns = self._columns or _BatchColumns.build(len(self.writers))
+        specs = [writer.spec for writer in self.writers]
+        columns = self._columns = self._columns or _BatchColumns.build(specs, self.archive is not None)
         aggregation.use_batch_watermark(spark, self.checkpoint, batch_id)
+        try:
+            if self.collects():
+                counters, self._previous_rows = self._collected(output, batch_id, columns, timer)
+            else:
+                counters, self._previous_rows = self._cached(output, batch_id, columns, timer)
+        finally:
+            aggregation.clear_batch_watermark(spark)
+        timer.lap("cleanup_s")
+        for writer, counted in zip(self.writers, counters, strict=True):
+            writer.done(batch_id, counted, timer.total())
+
+    def collects(self) -> bool:
+        """Whether the next micro-batch takes the collected path (the rule in the class's docstring)."""
+        sinks = [writer.sink for writer in self.writers]
+        if self._previous_rows is None or not all(isinstance(sink, ArrowRecordSink) for sink in sinks):
+            return False
+        return self._previous_rows <= min(sink.driver_write_max_records for sink in sinks)  # type: ignore[attr-defined]
+
+    def _cached(self, output: DataFrame, batch_id: int, columns: _BatchColumns,
+                timer: _Timer) -> tuple[list[dict[str, int]], int]:
         # `cache()`, not `persist()`: the same storage level, without py4j's look-up of StorageLevel.
         output = output.cache()
         timer.lap("setup_s")
@@ -354,7 +411,7 @@ class SourceBatchWriter:
             for index, (writer, counted) in enumerate(zip(self.writers, counters, strict=True)):
                 if any(counted.values()):
                     writer.write(output.where(columns.of_group[index]).select(f"_g{index}.*"), batch_id, counted)
-                    self._freshness(found[index], counted)
+                    self._freshness(found[index][_FRESH], counted, time.time())
             timer.lap("writes_s")
             if self.archive is not None and ARCHIVED_GROUP in found:  # no valid event: no commit
                 self.archive.write(output.where(F.col(GROUP) == ARCHIVED_GROUP).select(f"{ARCHIVED}.*"), batch_id,
@@ -362,24 +419,77 @@ class SourceBatchWriter:
                 timer.lap("archive_s")
         finally:
             output.unpersist()
-            aggregation.clear_batch_watermark(spark)
-        timer.lap("cleanup_s")
-        for writer, counted in zip(self.writers, counters, strict=True):
-            writer.done(batch_id, counted, timer.total())
+        return counters, sum(int(row[_ROWS]) for row in rows)
+
+    def _collected(self, output: DataFrame, batch_id: int, columns: _BatchColumns,
+                   timer: _Timer) -> tuple[list[dict[str, int]], int]:
+        spark = output.sparkSession
+        # The only Spark job of the batch: runs it (source, parse, engine, state commit) into Arrow.
+        table = driver_batch.as_table(output.select(*columns.collected)._collect_as_arrow())
+        timer.lap("engine_and_counters_s")
+        if table is None:
+            return [dict.fromkeys(COUNTERS, 0) for _ in self.writers], 0
+        parts = [driver_batch.group_rows(table, index) for index in range(len(self.writers))]
+        counters = [driver_batch.group_counters(part) for part in parts]
+        self._schema = self._schema or output.schema  # the same every batch of the query
+        for index, (writer, counted) in enumerate(zip(self.writers, counters, strict=True)):
+            if counted["late_events"] or counted["dlq"]:  # rare: back to Spark's Parquet writer
+                rows = driver_batch.struct_batches(table, driver_batch.late_column(index))
+                late = driver_batch.local_frame(spark, rows, self._schema[f"_g{index}"].dataType)
+                laps = _Timer()
+                writer.write_rejected(late, batch_id, counted, laps)
+                for lap, seconds in laps.laps.items():
+                    writer.note(lap, seconds)
+        ended = self._write_records(spark, table, counters, batch_id)
+        for index, counted in enumerate(counters):
+            if index in ended:
+                self._freshness(driver_batch.freshness_points(parts[index]), counted, ended[index])
+        timer.lap("writes_s")
+        archived = driver_batch.struct_batches(table, ARCHIVED) if self.archive is not None else []
+        if archived:  # no valid event: no commit
+            self.archive.write(driver_batch.local_frame(spark, archived,  # type: ignore[union-attr]
+                                                        self._schema[ARCHIVED].dataType),
+                               batch_id, sum(batch.num_rows for batch in archived))
+            timer.lap("archive_s")
+        return counters, table.num_rows
+
+    def _write_records(self, spark: SparkSession, table: Any, counters: list[dict[str, int]],
+                       batch_id: int) -> dict[int, float]:
+        """Each group's records from the driver, the groups at once (independent HTTP writes, no
+        Spark action: the batch's watermark, a property of this thread, is not needed there).
+        Returns when each group's write ended (epoch s)."""
+        todo = [index for index, counted in enumerate(counters) if counted["records"]]
+
+        def write(index: int) -> float:
+            started = time.monotonic()
+            sink: Any = self.writers[index].sink
+            sink.write_arrow(spark, driver_batch.struct_batches(table, driver_batch.records_column(index)),
+                             batch_id, concurrent=len(todo))
+            self.writers[index].note("records_s", time.monotonic() - started)
+            return time.time()
+
+        if len(todo) <= 1:
+            return {index: write(index) for index in todo}
+        with ThreadPoolExecutor(max_workers=min(len(todo), _WRITE_THREADS)) as pool:
+            futures = {index: pool.submit(write, index) for index in todo}
+            return {index: future.result() for index, future in futures.items()}
 
     @staticmethod
-    def _freshness(row: Any, counted: dict[str, int]) -> None:
+    def _freshness(points: list[float] | None, counted: dict[str, int], ended: float) -> None:
         """Freshness of the records just written: the end of their write minus their EventTime.
 
         The end of the write, not of the micro-batch (the offset commit and the other groups' writes
         come after): from then on GetRecord returns them. Per record, which is per event when an
         entity has one event in the batch (a probe's brand-new entity).
         """
-        times = [t for t in (row[_FRESH] or []) if t is not None]
+        times = [t for t in (points or []) if t is not None]
         fresh = counted["records"] - counted["decay_records"]
         if times and fresh > 0:
-            ended = time.time()
             observe_freshness([ended - t for t in times], at=ended, weight=fresh / len(times))
+
+
+# Groups whose records a collected micro-batch writes at once (each a thread of HTTP calls).
+_WRITE_THREADS = 4
 
 
 @dataclass(frozen=True)
