@@ -11,11 +11,17 @@ entity a round, as the freshness probe sends), each round processed before the n
 - Spark's counts from the event log: jobs, stages, tasks, and the tasks' CPU seconds;
 - CPU seconds of the whole process tree (driver JVM = executor in local mode, this Python driver,
   the Python workers), per round, minus the idle triggers' share (measured after the rounds);
+- what the micro-batch's plan read and moved: stages that scanned the source and the records they
+  read (once per batch when the groups share one read), shuffle records written and read;
 - the job's own timers: Spark's phases (`durationMs`), the foreachBatch body's laps
   (`engine_batch`), the writer's (`online_store_batch`); wall seconds, load-dependent.
 
     .venv/bin/python bench/batch_cost.py --results-dir /tmp/x             # 30 rounds of 50 events
     .venv/bin/python bench/batch_cost.py --spark-conf KEY=VALUE ...       # a variant, to compare
+    # several groups on one topic (`--groups`, copies of the group) on a dense shape, to compare
+    # CPU per event of 1 and 4 groups (bench-stream's groups pair, small):
+    .venv/bin/python bench/batch_cost.py --groups 4 --events 8000 --entities 80 --whole-rounds \
+        --batches 6 --warmup 3 --results-dir /tmp/x
 
 Writes `<results-dir>/batch_cost.json` (never bench/results unless asked); not a `make bench-*`
 target: a tool to decide with.
@@ -141,6 +147,7 @@ def spark_counts(event_log: Path) -> dict[int, dict[str, float]]:
     """Per streaming batch id: Spark jobs, stages, tasks and the tasks' CPU seconds (event log)."""
     batch_of_job: dict[int, int] = {}
     batch_of_stage: dict[int, int] = {}
+    input_records: dict[int, int] = {}
     out: dict[int, dict[str, float]] = {}
     for line in event_log.read_text().splitlines():
         event = json.loads(line)
@@ -151,7 +158,9 @@ def spark_counts(event_log: Path) -> dict[int, dict[str, float]]:
                 continue
             batch_of_job[event["Job ID"]] = int(batch)
             counts = out.setdefault(int(batch), {"jobs": 0, "stages": 0, "tasks": 0, "task_cpu_s": 0.0,
-                                                 "task_run_s": 0.0})
+                                                 "task_run_s": 0.0, "source_records_read": 0, "source_scans": 0,
+                                                 "shuffle_records_written": 0, "shuffle_mb_written": 0.0,
+                                                 "shuffle_records_read": 0})
             counts["jobs"] += 1
             for stage in event["Stage IDs"]:
                 batch_of_stage[stage] = int(batch)
@@ -160,6 +169,11 @@ def spark_counts(event_log: Path) -> dict[int, dict[str, float]]:
             batch = batch_of_stage.get(info["Stage ID"])
             if batch is not None and "Submission Time" in info:  # skipped stages never ran
                 out[batch]["stages"] += 1
+                # A stage that fetches from the source (a DataSourceRDD; a reused shuffle or the
+                # cache count input records too, but are not a scan of the source).
+                if any(rdd.get("Name") == "DataSourceRDD" for rdd in info.get("RDD Info", [])):
+                    out[batch]["source_scans"] += 1
+                    out[batch]["source_records_read"] += input_records.get(info["Stage ID"], 0)
         elif kind == "SparkListenerTaskEnd":
             batch = batch_of_stage.get(event["Stage ID"])
             metrics = event.get("Task Metrics") or {}
@@ -168,6 +182,13 @@ def spark_counts(event_log: Path) -> dict[int, dict[str, float]]:
                 out[batch]["task_cpu_s"] += (metrics.get("Executor CPU Time", 0)
                                              + metrics.get("Executor Deserialize CPU Time", 0)) / 1e9
                 out[batch]["task_run_s"] += metrics.get("Executor Run Time", 0) / 1e3
+                input_records[event["Stage ID"]] = (input_records.get(event["Stage ID"], 0)
+                                                    + (metrics.get("Input Metrics") or {}).get("Records Read", 0))
+                written = metrics.get("Shuffle Write Metrics") or {}
+                out[batch]["shuffle_records_written"] += written.get("Shuffle Records Written", 0)
+                out[batch]["shuffle_mb_written"] += written.get("Shuffle Bytes Written", 0) / 1e6
+                out[batch]["shuffle_records_read"] += (metrics.get("Shuffle Read Metrics") or {}).get(
+                    "Total Records Read", 0)
     return out
 
 
@@ -183,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver-write-max-records", type=int, default=None)
     parser.add_argument("--results-dir", type=Path, required=True)
     parser.add_argument("--label", default="", help="a name for this variant in the JSON")
+    parser.add_argument("--whole-rounds", action="store_true", help="send each round at once (one batch a round)")
+    parser.add_argument("--groups", type=int, default=1, help="copies of the group on the topic (one query)")
     parser.add_argument("--trace-lookups", action="store_true", help="print where py4j name look-ups come from")
     args = parser.parse_args(argv)
 
@@ -213,11 +236,17 @@ def main(argv: list[str] | None = None) -> int:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
         admin.close()
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2)
-        group_file = work / "cost_cards.yaml"
-        group_file.write_text(GROUP.replace("TOPIC", topic).replace("FGNAME", f"cost-cards-{suffix}"))
-        spec = load_feature_group(group_file)
-        ensure_feature_group(boto3.client("sagemaker"), spec, online_only())
+        # `--whole-rounds`: the producer holds a round until its flush, so one micro-batch takes it
+        # whole (a round under ~1 MB: one request per partition within the broker's message size).
+        producer = (KafkaProducer(bootstrap_servers=bootstrap, linger_ms=60_000, batch_size=900_000,
+                                  delivery_timeout_ms=120_000)
+                    if args.whole_rounds else KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2))
+        specs = []
+        for copy in range(args.groups):
+            group_file = work / (f"cost_cards_{copy}.yaml" if args.groups > 1 else "cost_cards.yaml")
+            group_file.write_text(GROUP.replace("TOPIC", topic).replace("FGNAME", f"cost-cards-{suffix}-{copy}"))
+            specs.append(load_feature_group(group_file))
+            ensure_feature_group(boto3.client("sagemaker"), specs[-1], online_only())
         profile_file = write_profile(work / "profile.yaml", work / "job", bootstrap, 1_000_000, args.trigger)
         raw = yaml.safe_load(profile_file.read_text())
         raw["spark"]["conf"] = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(event_log),
@@ -227,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_file.write_text(yaml.safe_dump(raw))
         profile = prepare_profile(load_profile(str(profile_file)), str(profile_file))
         spark, _ = job_session("batch-cost", profile, (profile.checkpoint_root, profile.dlq_path))
-        started = start_source_query(spark, [spec], profile)
+        started = start_source_query(spark, specs, profile)
         query = started.query
         calls = _Py4jCalls(trace=args.trace_lookups)
         clock = _Cpu(spark.sparkContext._gateway.proc.pid, emulator._proc.pid)  # type: ignore[union-attr]
@@ -270,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = [e for e in lines.events if e.get("event") == "engine_batch" and e.get("batch_id") in measured]
     writes = [e for e in lines.events if e.get("event") == "online_store_batch" and e.get("batch_id") in measured]
     result: dict[str, Any] = {
-        "label": args.label, "batches": len(measured),
+        "label": args.label, "groups": args.groups, "batches": len(measured),
         "input_rows": _median([float(p["numInputRows"]) for p in progress if int(p["batchId"]) in measured]),
         "round_wall_s": _median([r["wall_s"] for r in rounds]),
         "py4j_commands": _median([r["py4j_commands"] for r in rounds]),
@@ -280,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     parts = ("driver_python", "jvm", "python_workers")
     result["job_cpu_s"] = _median([sum(r[k] - idle[k] * r["wall_s"] for k in parts) for r in rounds])
+    # Per event of a round (its background events and the probe's one): the figure to compare groups by.
+    result["job_cpu_us_per_event"] = round(1e6 * (result["job_cpu_s"] or 0.0) / (args.events + 1), 2)
     for key in (*parts, "emulator"):
         result[f"cpu_{key}_s"] = _median([r[key] - idle[key] * r["wall_s"] for r in rounds])
-    for key in ("jobs", "stages", "tasks", "task_cpu_s", "task_run_s"):
+    for key in ("jobs", "stages", "tasks", "task_cpu_s", "task_run_s", "source_records_read", "source_scans",
+                "shuffle_records_written", "shuffle_mb_written", "shuffle_records_read"):
         result[f"spark_{key}"] = _median([c[key] for c in kept])
     result["trigger_s"] = _median([p["durationMs"].get("triggerExecution", 0) / 1000 for p in progress
                                    if int(p["batchId"]) in measured])
@@ -297,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         for caller, count in calls.callers.most_common(40):
             print(f"{count:6d} {caller}")
     print(json.dumps(result, indent=1), flush=True)
-    params = {"batches": args.batches, "warmup": args.warmup, "events": args.events, "entities": args.entities,
+    params = {"groups": args.groups, "whole_rounds": args.whole_rounds, "batches": args.batches,
+              "warmup": args.warmup, "events": args.events, "entities": args.entities,
               "trigger": args.trigger, "spark_conf": args.spark_conf,
               "driver_write_max_records": args.driver_write_max_records, "master": "local[2]"}
     write_results("batch_cost", params, [], result, machine_description=machine_line, results_dir=args.results_dir)
