@@ -141,6 +141,58 @@ def test_records_render_values_as_sagemaker_expects() -> None:
     assert format_event_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05.000Z"
 
 
+def test_records_built_in_arrow_match_a_value_by_value_rendering() -> None:
+    """The Arrow-built record JSON is, to the character, what rendering each value on its own gives:
+    ints as str, floats as repr (NaN, inf and nulls left out), booleans 1/0, timestamps in UTC with
+    milliseconds floored (any zone, before 1970 too; a year below 1000 takes the Python path),
+    strings JSON-escaped."""
+    import json
+
+    rng = random.Random(5)
+    tricky = ['a"b', "back\\slash", "line\nbreak", "üñí 漢字 \u2028", "\x01", ""]
+    floats = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, 1e16, 5e-324, 1e-7, None]
+    n = 600
+    ids = [None if i == 7 else f"{rng.choice(tricky)}-{i}" for i in range(n)]
+    micros = [rng.randint(-30_610_224_000 * 10**6, 253_402_300_799 * 10**6) if i % 50 else None for i in range(n)]
+    ints = [rng.randint(-2**63, 2**63 - 1) if i % 9 else None for i in range(n)]
+    xs = [rng.choice(floats) if i % 4 == 0 else rng.random() * 10.0 ** rng.randint(-30, 30) for i in range(n)]
+    flags = [rng.choice([True, False, None]) for _ in range(n)]
+    texts = [rng.choice([*tricky, None]) for _ in range(n)]
+    batch = pa.record_batch({
+        "id": pa.array(ids), "ts": pa.array(micros, pa.timestamp("us", tz="America/New_York")),
+        "n": pa.array(ints, pa.int64()), "x": pa.array(xs, pa.float64()), "f": pa.array(xs, pa.float32()),
+        "b": pa.array(flags), "s": pa.array(texts),
+    })
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def stamp(us: int | None) -> str | None:
+        if us is None:
+            return None
+        at = epoch + timedelta(microseconds=us)
+        return f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}." \
+               f"{at.microsecond // 1000:03d}Z"
+
+    def number(v: float | None) -> str | None:
+        return None if v is None or not math.isfinite(v) else repr(v)
+
+    columns = {
+        "id": ids, "ts": [stamp(us) for us in micros], "n": [None if v is None else str(v) for v in ints],
+        "x": [number(v) for v in xs], "f": [number(v) for v in pa.array(xs, pa.float32()).to_pylist()],
+        "b": [None if v is None else "1" if v else "0" for v in flags], "s": texts,
+    }
+    expected = [
+        (columns["id"][i], columns["ts"][i], json.dumps(
+            [{"FeatureName": k, "ValueAsString": v[i]} for k, v in columns.items() if v[i] is not None],
+            separators=(",", ":"), ensure_ascii=False))
+        for i in range(n)
+    ]
+    got = records_from_batch(batch, "id", "ts", ["n", "x", "f", "b", "s"])
+    assert [(r.identifier, r.event_time, r.record_json) for r in got] == expected
+    old = datetime(999, 1, 2, 3, 4, 5, 6789)
+    early = pa.record_batch({"id": pa.array(["a"]), "ts": pa.array([old])})
+    assert records_from_batch(early, "id", "ts", [])[0].event_time == format_event_time(old)
+
+
 def test_redaction_hides_values_and_signed_header_parts() -> None:
     line = ("headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP/20261126/us-east-1/"
             "sagemaker/aws4_request, SignedHeaders=host, Signature=0123abcd', 'X-Amz-Security-Token': b'tok'} "
