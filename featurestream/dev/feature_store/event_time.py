@@ -9,9 +9,10 @@ far past 9999) are shifted by whole 400-year Gregorian cycles, which repeat the 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from featurestream.dev.feature_store.errors import InvalidInput
 
@@ -20,7 +21,8 @@ MIN_EVENT_TIME = -62_167_219_200.0
 MAX_EVENT_TIME = 253_402_300_800.0
 
 _CYCLE_S = 146_097 * 86_400  # 400 Gregorian years: a whole number of days and weeks
-_Y2K = 946_684_800  # 2000-01-01T00:00:00Z, the start of a cycle inside datetime's range
+_Y2K = 946_684_800
+_EPOCH_DAY = date(1970, 1, 1)  # 2000-01-01T00:00:00Z, the start of a cycle inside datetime's range
 _ISO_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?(Z|[+-]\d{2}:?\d{2})"
 )
@@ -53,6 +55,13 @@ def _parse_iso(feature_name: str, value: str) -> float:
             "yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ."
         )
     year, month, day, hour, minute, second, millis, zone = match.groups()
+    if zone == "Z" and year != "0000":
+        # The common case (every write's EventTime, in UTC): the date's midnight from a cache and
+        # the time of day added, the same arithmetic as `_timestamp` without building datetimes.
+        hours, minutes, seconds = int(hour), int(minute), int(second)
+        midnight = _midnight(value[:10])
+        if midnight is not None and hours < 24 and minutes < 60 and seconds < 60:
+            return midnight + (hours * 3600 + minutes * 60 + seconds) + int(millis or 0) * 1000 / 1e6
     # Year 0000 is read one cycle later (0400 has the same calendar) and shifted back.
     shift = 1 if year == "0000" else 0
     try:
@@ -63,6 +72,15 @@ def _parse_iso(feature_name: str, value: str) -> float:
     except ValueError as exc:
         raise InvalidInput(f"Invalid EventTime '{value}' for feature '{feature_name}': {exc}.") from exc
     return _timestamp(stamp) - shift * _CYCLE_S
+
+
+@functools.lru_cache(maxsize=4096)
+def _midnight(date_text: str) -> int | None:
+    """Unix seconds of 00:00Z on a `yyyy-MM-dd` date (year 0001 on); None for a date that does not exist."""
+    try:
+        return (date(int(date_text[:4]), int(date_text[5:7]), int(date_text[8:10])) - _EPOCH_DAY).days * 86_400
+    except ValueError:
+        return None  # the full parse reports it
 
 
 def _timestamp(stamp: datetime) -> float:

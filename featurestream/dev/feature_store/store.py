@@ -35,6 +35,7 @@ _UPSERT = (
     "WHERE excluded.event_time > records.event_time "
     "OR (records.expires_at IS NOT NULL AND records.expires_at <= ?)"
 )
+_ENQUEUE = "INSERT INTO offline_queue(gid, row) VALUES (?, ?)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feature_groups (
@@ -305,25 +306,26 @@ class Store:
         api_time: float,
     ) -> bool:
         """Apply one write; True when the online store took it (its EventTime was newer)."""
-        return self.put_many([PendingPut(gid, record, online, offline, expires_at)], api_time)[0]
+        return self.put_many([PendingPut(gid, record, online, offline, expires_at)], api_time) > 0
 
-    def put_many(self, puts: list[PendingPut], api_time: float) -> list[bool]:
-        """Apply several writes in one transaction (a BatchWriteRecord); online-taken flags."""
+    def put_many(self, puts: list[PendingPut], api_time: float) -> int:
+        """Apply several writes in one transaction (a BatchWriteRecord); how many the online store took.
+
+        One `executemany` per table instead of a statement call per record: SQLite runs the rows
+        in entry order, so the event-time rule still applies between entries for the same record.
+        """
         encoded = [json.dumps(p.record.values) for p in puts]
+        online = [(p.gid, p.record.record_id, p.record.event_time, p.expires_at, values, api_time)
+                  for p, values in zip(puts, encoded, strict=True) if p.online]
+        offline = [(p.gid, _offline_row(values, p.record.event_time, api_time, False))
+                   for p, values in zip(puts, encoded, strict=True) if p.offline]
 
-        def apply(conn: sqlite3.Connection) -> list[bool]:
-            taken = []
-            for put, values in zip(puts, encoded, strict=True):
-                took = False
-                if put.online:
-                    # Upsert only over an older or expired record: the event-time rule in one statement.
-                    cur = conn.execute(_UPSERT, (put.gid, put.record.record_id, put.record.event_time,
-                                                 put.expires_at, values, api_time))
-                    took = cur.rowcount > 0
-                if put.offline:
-                    _enqueue(conn, put.gid, values, put.record.event_time, api_time, False)
-                taken.append(took)
-            return taken
+        def apply(conn: sqlite3.Connection) -> int:
+            # Upsert only over an older or expired record: the event-time rule in one statement.
+            taken = conn.executemany(_UPSERT, online).rowcount if online else 0
+            if offline:
+                conn.executemany(_ENQUEUE, offline)
+            return int(taken)
 
         return self._write(apply)
 
@@ -545,6 +547,9 @@ def _enqueue(
     api_time: float,
     is_deleted: bool,
 ) -> None:
+    conn.execute(_ENQUEUE, (gid, _offline_row(values_json, event_time, api_time, is_deleted)))
+
+
+def _offline_row(values_json: str, event_time: float, api_time: float, is_deleted: bool) -> str:
     # The values are spliced in already serialised, to encode each record only once.
-    row = f'{{"v":{values_json},"t":{event_time!r},"a":{api_time!r},"d":{"true" if is_deleted else "false"}}}'
-    conn.execute("INSERT INTO offline_queue(gid, row) VALUES (?, ?)", (gid, row))
+    return f'{{"v":{values_json},"t":{event_time!r},"a":{api_time!r},"d":{"true" if is_deleted else "false"}}}'
