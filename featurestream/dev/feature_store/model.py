@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ from featurestream.dev.feature_store.types import (
     RESERVED_FEATURE_NAMES,
     STRING,
     is_valid_name,
+    quick_check,
     ttl_seconds,
 )
 from featurestream.io.s3_uri import S3UriError, parse_s3_uri
@@ -50,6 +53,12 @@ class FeatureGroup:
     @property
     def creation_epoch(self) -> int:
         return int(self.creation_time)
+
+    @functools.cached_property
+    def scalar_checks(self) -> dict[str, Callable[[str], object] | None]:
+        """{name: `quick_check` of its type} of the scalar features; a group is never changed in
+        place (an update makes a new one), so this is computed once per group."""
+        return {name: quick_check(f.type) for name, f in self.features.items() if f.collection is None}
 
     def feature(self, name: str) -> Feature:
         try:

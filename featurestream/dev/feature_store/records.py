@@ -8,7 +8,7 @@ from typing import Any
 from featurestream.dev.feature_store.errors import InvalidInput
 from featurestream.dev.feature_store.event_time import parse_event_time
 from featurestream.dev.feature_store.model import Feature, FeatureGroup
-from featurestream.dev.feature_store.types import FRACTIONAL, MAX_RECORD_BYTES, STRING, check_scalar
+from featurestream.dev.feature_store.types import FRACTIONAL, MAX_RECORD_BYTES, check_scalar
 
 Value = str | list[str]
 
@@ -16,6 +16,7 @@ ONLINE = "OnlineStore"
 OFFLINE = "OfflineStore"
 # Quotas page: "Maximum size of a record identifier: 2 KB" (counted here in UTF-8 bytes).
 MAX_RECORD_IDENTIFIER_BYTES = 2 * 1024
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True)
@@ -71,23 +72,25 @@ def parse_feature_values(group: FeatureGroup, record: Any, where: str) -> dict[s
     if type(record) is not list or not record:
         raise InvalidInput(f"{where} must contain at least one FeatureValue.")
     features = group.features
+    checks = group.scalar_checks
     values: dict[str, Value] = {}
     chars = 0
     for item in record:
         name = item.get("FeatureName") if type(item) is dict else None
         if type(name) is not str:
             raise InvalidInput(f"Every FeatureValue in {where} needs a FeatureName.")
-        feature = features.get(name) or group.feature(name)
-        if name in values:
+        if name in values:  # known: it was looked up the first time
             raise InvalidInput(f"Feature '{name}' appears more than once in {where}.")
         scalar = item.get("ValueAsString")
-        if feature.collection is None and type(scalar) is str and "ValueAsStringList" not in item:
-            if feature.type != STRING:
-                check_scalar(name, feature.type, scalar)
+        quick = checks.get(name, _UNKNOWN)
+        if quick is not _UNKNOWN and type(scalar) is str and "ValueAsStringList" not in item:
+            if quick is not None and quick(scalar) is None:  # type: ignore[operator]
+                check_scalar(name, features[name].type, scalar)
             value: Value = scalar
             chars += len(name) + len(scalar)
         else:
-            value = _feature_value(feature, item)
+            # An unknown name (ValidationError), a collection, or a value of the wrong shape.
+            value = _feature_value(features.get(name) or group.feature(name), item)
             chars += len(name) + sum(len(v) for v in value)
         values[name] = value
     # A UTF-8 character takes at most 4 bytes: count exactly only when it could matter.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeGuard
 
@@ -25,6 +26,8 @@ NAME_PATTERN = re.compile(r"[a-zA-Z0-9]([_-]*[a-zA-Z0-9]){0,63}")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INTEGRAL_RE = re.compile(r"[+-]?\d+")
+# At most 18 digits always fits a 64-bit integer: no range check needed.
+_SHORT_INTEGRAL_RE = re.compile(r"[+-]?\d{1,18}")
 # TtlDurationValue is a Smithy `integer` in botocore's model: a signed 32-bit value (min 1).
 MAX_TTL_VALUE = 2**31 - 1
 
@@ -50,6 +53,19 @@ def check_scalar(feature_name: str, feature_type: str, value: str) -> None:
                 f"Invalid value '{_clip(value)}' for feature '{feature_name}' of type Fractional: "
                 "expected a floating point number."
             )
+
+
+def quick_check(feature_type: str) -> Callable[[str], object] | None:
+    """A test that, when it returns a match, `value` passes `check_scalar` (None: any string does).
+
+    Without a match the value may still pass (a long Integral literal within range): ask
+    `check_scalar`, which also makes the error message. One C call per value on the write path.
+    """
+    if feature_type == INTEGRAL:
+        return _SHORT_INTEGRAL_RE.fullmatch
+    if feature_type == FRACTIONAL:
+        return FRACTIONAL_RE.fullmatch
+    return None
 
 
 def parse_scalar(feature_type: str, value: str) -> int | float | str:
