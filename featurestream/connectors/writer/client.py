@@ -45,6 +45,7 @@ def runtime_client(region: str, endpoint_url: str | None, threads: int, call_tim
                 # The writer builds every value as a string of a known shape; botocore's
                 # per-value validation would only cost CPU.
                 parameter_validation=False,
+                user_agent=_user_agent(),
             )
             client = boto3.session.Session().client(
                 "sagemaker-featurestore-runtime", endpoint_url=endpoint_url, config=config
@@ -52,6 +53,26 @@ def runtime_client(region: str, endpoint_url: str | None, threads: int, call_tim
             prepare(client)
             _clients[key] = client
         return client
+
+
+def _user_agent() -> str:
+    """The writer's User-Agent, made once per client.
+
+    botocore rebuilds its default one from ~40 sanitised parts twice per call (70-90 µs each on
+    this machine under load, ~15% of a BatchWriteRecord call's client CPU); this one names the
+    caller and the SDK the same way, without the per-call feature list."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import boto3
+    import botocore
+
+    try:
+        ours = version("featurestream")
+    except PackageNotFoundError:
+        ours = "unknown"
+    return (f"featurestream/{ours} Boto3/{boto3.__version__} md/Botocore#{botocore.__version__} ua/2.1 "
+            f"lang/python#{platform.python_version()}")
 
 
 def _use_prepared_body(params: dict[str, Any], **_: Any) -> None:

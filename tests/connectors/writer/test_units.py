@@ -266,3 +266,17 @@ def test_batch_write_body_is_what_botocore_would_send() -> None:
     with pytest.raises(RuntimeError, match="captured"):
         writer._send_batch(records)
     assert json.loads(sent[0]) == json.loads(theirs)
+
+
+def test_the_client_names_itself_without_botocore_rebuilding_its_user_agent() -> None:
+    """botocore's default User-Agent is rebuilt from ~40 parts twice per call; the writer's client
+    gives its own, made once, naming featurestream and the SDK."""
+    import boto3
+    import botocore
+
+    from featurestream.connectors.writer.client import runtime_client
+
+    client = runtime_client("us-east-1", "http://127.0.0.1:9", 3, 1.5)
+    agent = client._user_agent_creator.to_string()
+    assert agent.startswith("featurestream/") and f"Boto3/{boto3.__version__}" in agent
+    assert f"Botocore#{botocore.__version__}" in agent
