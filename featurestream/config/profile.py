@@ -93,7 +93,9 @@ class FeatureStoreSpec(Frozen):
     # A micro-batch of at most this many records is written from the driver (its Arrow rows
     # collected from the cached batch, the writer's thread pool on the driver) instead of a
     # Spark job of Python tasks; 0 = always on the executors. Small batches spend most of their
-    # time in that job's scheduling and Python workers, not in the writes.
+    # time in that job's scheduling and Python workers, not in the writes. The stream also runs
+    # a micro-batch as one Spark job collected to the driver when the previous one had at most
+    # this many rows of output (engine.driver_batch, pipeline.SourceBatchWriter).
     driver_write_max_records: int = Field(default=5_000, ge=0, le=1_000_000)
 
     @field_validator("offline_store_s3_uri", mode="before")
