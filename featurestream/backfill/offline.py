@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from featurestream.backfill.iceberg_output import IcebergRangeWriter
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.connectors.provisioning import feature_definitions
+from featurestream.engine.aggregation import chunk_value
 from featurestream.io import hadoop_fs, paths
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ def offline_rows(records: DataFrame, spec: FeatureGroupSpec, written_at: datetim
         else:
             value = value.cast("string")
         columns.append(value.alias(name))
-    stamp = F.lit(written_at).cast("timestamp")
+    # Not a literal: the write time changes per chunk and would make Spark compile the stage anew.
+    micros = int(written_at.timestamp()) * 1_000_000 + written_at.microsecond
+    stamp = F.timestamp_micros(chunk_value(records.sparkSession, micros))
     columns += [stamp.alias("write_time"), stamp.alias("api_invocation_time"), F.lit(False).alias("is_deleted")]
     columns += [F.date_format(as_of, pattern).alias(part) for part, pattern in _PARTITIONS]
     return records.select(*columns)

@@ -9,12 +9,13 @@ archive (featurestream.engine.archive: the stream's parsed, valid events in an I
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.training_set import JdbcSpec, PartitioningSpec
@@ -54,6 +55,9 @@ class FileSource:
 
     path: str
     format: Literal["parquet", "json"] = "parquet"
+    # The Parquet files' schema once read: Spark reads it with a job of its own at every read, one
+    # more job per chunk.
+    _schema: dict[str, StructType] = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"{self.format} files {self.path}"
@@ -63,7 +67,9 @@ class FileSource:
             # The source schema, read as the stream's from_json reads a payload.
             frame = spark.read.schema(spec.source.ddl()).json(self.path)
         else:
-            frame = spark.read.parquet(self.path)
+            known = self._schema.get("parquet")
+            frame = (spark.read if known is None else spark.read.schema(known)).parquet(self.path)
+            self._schema.setdefault("parquet", frame.schema)
             missing = sorted(set(spec.source.schema_) - set(frame.columns))
             if missing:
                 raise ConfigError("command line", "--from-files",

@@ -262,7 +262,16 @@ def history_input(events: DataFrame, spec: FeatureGroupSpec, *, watermark: int) 
     from pyspark.sql import functions as F
 
     laid_out = engine_input(events, spec, plan(spec, history=True))
-    return laid_out.withColumn(EVENT, F.when(F.col("_ts") < F.lit(watermark), F.col(EVENT)))
+    return laid_out.withColumn(EVENT, F.when(F.col("_ts") < chunk_value(events.sparkSession, watermark), F.col(EVENT)))
+
+
+def chunk_value(spark: SparkSession, value: int) -> Column:
+    """A backfill chunk's own number (watermark, write time) as a column that keeps Spark's generated
+    code the same from chunk to chunk (a literal is compiled into it; see `HistoryPass.chunkValue`)."""
+    from pyspark.sql import Column as SparkColumn
+
+    ensure_engine(spark)
+    return SparkColumn(java_class(spark, BATCH_HISTORY_CLASS).chunkValue(value))
 
 
 def run_history_pass(laid_out: DataFrame, state: DataFrame, spec: FeatureGroupSpec, *, watermark: int,
