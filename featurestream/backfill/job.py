@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from featurestream.backfill.chunks import DONE, Chunk, Progress, plan_chunks, range_id
-from featurestream.backfill.offline import OfflineStoreSink, files_of_chunk, files_of_range
+from featurestream.backfill.offline import OfflineStoreSink, chunk_of_file, files_of_range
 from featurestream.backfill.sources import EventSource
 from featurestream.compaction.sparkconf import scoped_conf
 from featurestream.config.feature_group import FeatureGroupSpec
@@ -205,6 +205,20 @@ def _restart(spark: SparkSession, request: BackfillRequest, work: str, rid: str)
     return removed
 
 
+def _remove_unfinished(spark: SparkSession, request: BackfillRequest, rid: str, progress: Progress,
+                       chunks: list[Chunk]) -> None:
+    """Delete the offline files of chunks not done (written by a run killed before their commit).
+
+    Once per run, not per chunk: the listing covers the whole offline store, and chunks run in
+    order, so no other file of a chunk that is not done can appear during the run.
+    """
+    done = {c.index for c in chunks if progress.state(c) == DONE}
+    for path in files_of_range(spark, request.data_root, rid):
+        chunk = chunk_of_file(path, rid)
+        if chunk is not None and chunk not in done:
+            hadoop_fs.delete(spark, path, recursive=False)
+
+
 def run_backfill(spark: SparkSession, request: BackfillRequest,
                  report: Callable[[ChunkReport], None] = lambda _: None) -> BackfillResult:
     spec = request.spec
@@ -218,6 +232,7 @@ def run_backfill(spark: SparkSession, request: BackfillRequest,
     progress = Progress.load_or_new(spark, work, rid, spec.online_store.feature_group_name, request.start,
                                     request.end, request.chunk_ms)
     chunks = plan_chunks(request.start, request.end, request.chunk_ms)
+    _remove_unfinished(spark, request, rid, progress, chunks)
     sink = OfflineStoreSink(spec, request.data_root, paths.join(work, "out"), rid)
     writer = FeatureBatchWriter(spec, sink, paths.join(work, "late"))
     result = BackfillResult(rid, work, [])
@@ -235,8 +250,6 @@ def run_backfill(spark: SparkSession, request: BackfillRequest,
                 result.chunks.append(done)
                 report(done)
                 continue
-            for stale in files_of_chunk(spark, request.data_root, rid, chunk.index):
-                hadoop_fs.delete(spark, stale, recursive=False)  # written by a run killed before the commit
             files_before = sink.files_written
             figures, after = _run_chunk(spark, request, chunk, carried, work, writer)
             figures["files"] = sink.files_written - files_before

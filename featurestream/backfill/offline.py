@@ -166,10 +166,7 @@ def files_of_range(spark: SparkSession, data_root: str, range_id: str) -> list[s
     return hadoop_fs.glob(spark, paths.join(data_root, "year=*/month=*/day=*/hour=*", f"*{file_tag(range_id)}*"))
 
 
-def files_of_chunk(spark: SparkSession, data_root: str, range_id: str, batch_id: int) -> list[str]:
-    """The offline-store files one chunk (batch) of a range wrote; none for an Iceberg table, whose
-    writer replaces a batch's rows itself."""
-    if iceberg_table_of(data_root) is not None:
-        return []
-    return hadoop_fs.glob(spark, paths.join(data_root, "year=*/month=*/day=*/hour=*",
-                                            f"*{file_tag(range_id)}b{batch_id:06d}-*"))
+def chunk_of_file(path: str, range_id: str) -> int | None:
+    """The batch (chunk) that wrote a file of `files_of_range`; None for another name."""
+    match = re.search(re.escape(file_tag(range_id)) + r"b(\d{6})-\d{4}\.parquet$", path)
+    return None if match is None else int(match.group(1))
