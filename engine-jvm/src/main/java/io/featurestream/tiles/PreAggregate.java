@@ -220,10 +220,13 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     long events;
     private Tile recent;
     private final Tile[] recentBuckets;
+    /** The sketch inputs not yet folded (null: updated as they come, see SketchBuffer). */
+    private final SketchBuffer pending;
 
     Fold(EntityState state) {
       this.state = state;
       this.recentBuckets = new Tile[cfg.grains.length];
+      this.pending = SketchBuffer.applies(cfg) ? new SketchBuffer(cfg) : null;
     }
 
     @Override
@@ -233,6 +236,9 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
 
     @Override
     public byte[] encode(EngineConfig cfg) {
+      if (pending != null) {
+        pending.replay(cfg, state, recentBuckets);
+      }
       return PreAggregate.encode(state, events, cfg);
     }
 
@@ -247,7 +253,15 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
         }
         tile = recent;
       }
-      TileFunction.add(cfg, state, tile, recentBuckets, row, t);
+      if (pending == null) {
+        TileFunction.add(cfg, state, tile, recentBuckets, row, t);
+        return;
+      }
+      TileFunction.addExceptSketches(cfg, state, tile, row, t);
+      pending.add(cfg, tile, row);
+      if (pending.isFull()) {
+        pending.replay(cfg, state, recentBuckets);
+      }
     }
   }
 

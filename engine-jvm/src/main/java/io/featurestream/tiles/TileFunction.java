@@ -215,6 +215,30 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
    * next one usually lands in the same buckets without a look-up. Null: look every bucket up.
    */
   static void add(EngineConfig cfg, EntityState s, Tile tile, Tile[] recentBuckets, Row row, long t) {
+    addExceptSketches(cfg, s, tile, row, t);
+    if (tile == null) {
+      return;
+    }
+    tile.addSketches(cfg, cfg.fine, row);
+    for (int g = 0; g < cfg.grains.length; g++) {
+      long index = Math.floorDiv(tile.index, cfg.grains[g]);
+      Tile bucket = recentBuckets == null ? null : recentBuckets[g];
+      if (bucket == null || bucket.index != index) {
+        bucket = s.bucket(g, index, cfg);
+        if (recentBuckets != null) {
+          recentBuckets[g] = bucket;
+        }
+      }
+      bucket.addSketches(cfg, cfg.atGrain[g], row);
+    }
+  }
+
+  /**
+   * The event's count, numeric inputs and last values, not its sketch inputs (the map side holds
+   * those in a {@link SketchBuffer}): the two parts touch disjoint slots, so their order does not
+   * matter.
+   */
+  static void addExceptSketches(EngineConfig cfg, EntityState s, Tile tile, Row row, long t) {
     s.maxEvent = Math.max(s.maxEvent, t);
     if (tile != null) {
       tile.count++;
@@ -223,18 +247,6 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
         if (!row.isNullAt(idx)) {
           tile.addNumeric(i, row.getDouble(idx));
         }
-      }
-      tile.addSketches(cfg, cfg.fine, row);
-      for (int g = 0; g < cfg.grains.length; g++) {
-        long index = Math.floorDiv(tile.index, cfg.grains[g]);
-        Tile bucket = recentBuckets == null ? null : recentBuckets[g];
-        if (bucket == null || bucket.index != index) {
-          bucket = s.bucket(g, index, cfg);
-          if (recentBuckets != null) {
-            recentBuckets[g] = bucket;
-          }
-        }
-        bucket.addSketches(cfg, cfg.atGrain[g], row);
       }
     }
     for (int i = 0; i < cfg.lastSlots; i++) {

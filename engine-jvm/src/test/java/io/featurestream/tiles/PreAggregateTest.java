@@ -210,4 +210,43 @@ class PreAggregateTest {
       assertArrayEquals(oneByOne.encode(cfg), merged.encode(cfg), key);
     }
   }
+
+  /**
+   * The sketch group's map side holds each entity's sketch inputs and folds them a run at a time
+   * (SketchBuffer): its partials are byte for byte those of adding the events one by one, with
+   * more events per entity than the buffer holds, interleaved entities, nulls and events out of
+   * order across tiles and buckets.
+   */
+  @Test
+  void sketchPartialsAreTheBytesOfOneByOneAdds() {
+    EngineConfig cfg = SketchGroupCost.config();
+    assertTrue(SketchBuffer.applies(cfg));
+    Random random = new Random(7);
+    List<Row> in = new ArrayList<>();
+    long base = 1_800_000_000_000L;
+    for (int i = 0; i < 3 * 150; i++) {
+      long t = base + (random.nextInt(8) == 0 ? random.nextInt(7_200_000) : i * 15_000L);
+      String merchant = random.nextInt(9) == 0 ? null : "m-" + random.nextInt(70);
+      Long hash = merchant == null ? null : (long) merchant.hashCode() * 0x9E3779B97F4A7C15L;
+      Double q0 = random.nextInt(9) == 0 ? null : random.nextGaussian();
+      Double q1 = random.nextInt(9) == 0 ? null : random.nextInt(9) == 0 ? Double.NaN : (double) random.nextInt(50);
+      in.add(RowFactory.create("card-" + i % 3, t, null, null, hash, q0, q1, merchant, RowFactory.create("e"), null,
+          null));
+    }
+    List<Row> out = drain(new PreAggregate(cfg).process(in.iterator(), base));
+    assertEquals(3, out.size());
+    for (Row r : out) {
+      String key = r.getString(cfg.keyIdx);
+      EntityState oneByOne = new EntityState(cfg);
+      long events = 0;
+      for (Row e : in) {
+        if (e.getString(0).equals(key)) {
+          TileFunction.add(cfg, oneByOne, e, e.getLong(1));
+          events++;
+        }
+      }
+      assertTrue(events > SketchBuffer.CAPACITY);
+      assertArrayEquals(PreAggregate.encode(oneByOne, events, cfg), (byte[]) r.get(cfg.partialIdx), key);
+    }
+  }
 }

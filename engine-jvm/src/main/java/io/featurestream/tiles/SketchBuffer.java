@@ -1,0 +1,143 @@
+package io.featurestream.tiles;
+
+import java.util.Arrays;
+import org.apache.spark.sql.Row;
+
+/**
+ * The map side's sketch inputs of one entity, held until {@link #replay} folds them into the
+ * entity's tiles and buckets a run at a time.
+ *
+ * <p>Why: a partition's events interleave its entities, so each event's sketch updates (every
+ * input at every grain: a dozen hash tables and arrays on bench-stream's sketch group) found them
+ * cold in the cache, and those misses were most of the map side's time. Appending an event's
+ * values here touches a few array ends; a replay then updates one sketch with a run of values
+ * while it is hot. Each sketch still gets its values in event order, so the partial is the one
+ * the event-by-event fold builds.
+ */
+final class SketchBuffer {
+  /** Events held before a replay (bounds the memory per entity). */
+  static final int CAPACITY = 64;
+  private static final int INITIAL = 8;
+
+  private final int hashSlots;
+  private final int quantileSlots;
+  private final int topKSlots;
+  private final int stride;
+  private int size;
+  /** Per event, the tile it went to. */
+  private Tile[] tiles = new Tile[INITIAL];
+  /** Per event, the distinct-count hashes then the percentile values (raw bits; null as NaN, which is ignored too). */
+  private long[] values;
+  /** Per event and distinct-count slot, whether the hash is there (the input was not null). */
+  private boolean[] hashed;
+  /** Per event and top-k slot, the value (null: none). */
+  private String[] strings;
+
+  SketchBuffer(EngineConfig cfg) {
+    this.hashSlots = cfg.hashSlots;
+    this.quantileSlots = cfg.quantileSlots;
+    this.topKSlots = cfg.topKSlots;
+    this.stride = hashSlots + quantileSlots;
+    this.values = new long[INITIAL * stride];
+    this.hashed = new boolean[INITIAL * hashSlots];
+    this.strings = new String[INITIAL * topKSlots];
+  }
+
+  /** Whether a group has sketch inputs to hold (else the map side updates as it goes). */
+  static boolean applies(EngineConfig cfg) {
+    return cfg.maxWindowTiles > 0 && cfg.hashSlots + cfg.quantileSlots + cfg.topKSlots > 0;
+  }
+
+  boolean isFull() {
+    return size == CAPACITY;
+  }
+
+  /** One event's sketch inputs, bound for {@code tile} (and the buckets holding it). */
+  void add(EngineConfig cfg, Tile tile, Row row) {
+    if (size == tiles.length) {
+      int cap = Math.min(CAPACITY, size * 2);
+      tiles = Arrays.copyOf(tiles, cap);
+      values = Arrays.copyOf(values, cap * stride);
+      hashed = Arrays.copyOf(hashed, cap * hashSlots);
+      strings = Arrays.copyOf(strings, cap * topKSlots);
+    }
+    int i = size++;
+    tiles[i] = tile;
+    int o = i * stride;
+    for (int s = 0; s < hashSlots; s++) {
+      int idx = cfg.hashIdx + s;
+      boolean present = !row.isNullAt(idx);
+      hashed[i * hashSlots + s] = present;
+      values[o + s] = present ? row.getLong(idx) : 0L;
+    }
+    for (int s = 0; s < quantileSlots; s++) {
+      int idx = cfg.quantileIdx + s;
+      double v = row.isNullAt(idx) ? Double.NaN : row.getDouble(idx);
+      values[o + hashSlots + s] = Double.doubleToRawLongBits(v);
+    }
+    for (int s = 0; s < topKSlots; s++) {
+      int idx = cfg.topKIdx + s;
+      strings[i * topKSlots + s] = row.isNullAt(idx) ? null : row.getString(idx);
+    }
+  }
+
+  /**
+   * Folds the held events into their tiles' sketch slots and into the buckets of every grain,
+   * one slot and one grain at a time, then empties the buffer. {@code recentBuckets} (one per
+   * grain, entries may be null) caches the bucket of the previous event, as {@link TileFunction#add}.
+   */
+  void replay(EngineConfig cfg, EntityState state, Tile[] recentBuckets) {
+    if (size == 0) {
+      return;
+    }
+    feed(cfg.fine, tiles);
+    if (cfg.grains.length > 0) {
+      Tile[] buckets = new Tile[size];
+      for (int g = 0; g < cfg.grains.length; g++) {
+        Tile bucket = recentBuckets[g];
+        for (int i = 0; i < size; i++) {
+          long index = Math.floorDiv(tiles[i].index, cfg.grains[g]);
+          if (bucket == null || bucket.index != index) {
+            bucket = state.bucket(g, index, cfg);
+          }
+          buckets[i] = bucket;
+        }
+        recentBuckets[g] = bucket;
+        feed(cfg.atGrain[g], buckets);
+      }
+    }
+    Arrays.fill(tiles, 0, size, null);
+    Arrays.fill(strings, 0, size * topKSlots, null);
+    size = 0;
+  }
+
+  /** Every held event into the slots {@code keep} holds of {@code into[i]}, slot by slot. */
+  private void feed(SketchSlots keep, Tile[] into) {
+    for (int s = 0; s < hashSlots; s++) {
+      if (keep.hash[s]) {
+        for (int i = 0; i < size; i++) {
+          if (hashed[i * hashSlots + s]) {
+            into[i].hashes[s].add(values[i * stride + s]);
+          }
+        }
+      }
+    }
+    for (int s = 0; s < quantileSlots; s++) {
+      if (keep.quantile[s]) {
+        for (int i = 0; i < size; i++) {
+          into[i].quantiles[s].add(Double.longBitsToDouble(values[i * stride + hashSlots + s]));
+        }
+      }
+    }
+    for (int s = 0; s < topKSlots; s++) {
+      if (keep.topK[s]) {
+        for (int i = 0; i < size; i++) {
+          String v = strings[i * topKSlots + s];
+          if (v != null) {
+            into[i].topK[s].add(v);
+          }
+        }
+      }
+    }
+  }
+}
