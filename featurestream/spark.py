@@ -21,11 +21,12 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 from featurestream.config.profile import SparkSpec
-from featurestream.io.jars import aws_connector_jars, spark_jars
+from featurestream.io.jars import ENGINE_JAR, aws_connector_jars, module_jar, spark_jars
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,8 @@ def configure_builder(
         settings[key] = with_utc_zone(given if given is not None else _launch_setting(key))
     # Python workers: pyspark's non-Arrow conversions of timestamps use the process's local zone.
     settings["spark.executorEnv.TZ"] = "UTC"
+    if launching_local:
+        _local_files_without_forks(settings, already)
     for key, value in settings.items():
         builder = builder.config(key, value)
     if launching_local:
@@ -197,6 +200,33 @@ def _python_for_workers(configured: object) -> None:
     """
     if "PYSPARK_PYTHON" not in os.environ:
         os.environ["PYSPARK_PYTHON"] = str(configured) if configured else sys.executable
+
+
+# The local file system (scheme `file`) of local sessions: Hadoop's, with permissions set in the
+# JVM instead of by a `chmod` process per file and folder (engine-jvm, io.featurestream.fs).
+LOCAL_FS_KEY, LOCAL_FS_CLASS = "spark.hadoop.fs.file.impl", "io.featurestream.fs.NioLocalFileSystem"
+_DRIVER_CLASSPATH = "spark.driver.extraClassPath"
+
+
+def _local_files_without_forks(settings: dict[str, str], already: dict[str, Any]) -> None:
+    """Name NioLocalFileSystem for `file` paths when this builder launches the driver's JVM.
+
+    Without Hadoop's native library (pyspark ships none) Hadoop's local file system forks `chmod`
+    for every file and folder it creates: ~9 processes for a one-file Parquet write, a third of its
+    time (bench-free measure: 79 vs 123 ms a write, same session). The class must be on the
+    JVM's own classpath (`spark.driver.extraClassPath`): spark-submit opens `spark.jars` with the
+    file system before it loads them. A class the profile or spark-defaults names is kept; so is
+    Hadoop's when a JVM already runs (its classpath is fixed) or the engine jar is not built.
+    """
+    from pyspark import SparkContext
+
+    jar = module_jar(ENGINE_JAR)
+    if (LOCAL_FS_KEY in settings or LOCAL_FS_KEY in already or _launch_setting(LOCAL_FS_KEY) is not None
+            or SparkContext._jvm is not None or "PYSPARK_GATEWAY_PORT" in os.environ or not jar.is_file()):
+        return
+    given = settings.get(_DRIVER_CLASSPATH) or already.get(_DRIVER_CLASSPATH) or _launch_setting(_DRIVER_CLASSPATH)
+    settings[_DRIVER_CLASSPATH] = os.pathsep.join([*([str(given)] if given else []), str(jar)])
+    settings[LOCAL_FS_KEY] = LOCAL_FS_CLASS
 
 
 def start_session(builder: SparkSession.Builder) -> SparkSession:

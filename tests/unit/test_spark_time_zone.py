@@ -58,3 +58,22 @@ def test_spark_defaults_options_are_merged(no_gateway: Path) -> None:
     options = _options(SparkSpec(master="local[1]"))
     assert options[EXECUTOR] == "-verbose:gc -XX:OnOutOfMemoryError='kill -9 %p' -Duser.timezone=UTC"
     assert options[DRIVER] == "-Dnew=2 -Duser.timezone=UTC"
+
+
+def test_local_sessions_name_the_file_system_without_forks(no_gateway: Path) -> None:
+    from featurestream.io.jars import ENGINE_JAR, module_jar
+    from featurestream.spark import LOCAL_FS_CLASS, LOCAL_FS_KEY
+
+    jar = str(module_jar(ENGINE_JAR))
+    (no_gateway / "spark-defaults.conf").write_text("spark.driver.extraClassPath /opt/site/extra.jar\n")
+    options = _options(SparkSpec(master="local[1]"))
+    assert options[LOCAL_FS_KEY] == LOCAL_FS_CLASS
+    # On the JVM's own classpath, after the cluster's entry (spark-submit opens spark.jars first).
+    assert options["spark.driver.extraClassPath"] == f"/opt/site/extra.jar:{jar}"
+    # A class the profile names is kept, and nothing is added for it.
+    mine = _options(SparkSpec(master="local[1]", conf={LOCAL_FS_KEY: "org.apache.hadoop.fs.LocalFileSystem"}))
+    assert mine[LOCAL_FS_KEY] == "org.apache.hadoop.fs.LocalFileSystem"
+    assert "spark.driver.extraClassPath" not in mine
+    # Not for a cluster master.
+    assert LOCAL_FS_KEY not in _options(SparkSpec(master="spark://10.0.0.1:7077"))
+
