@@ -1,5 +1,6 @@
 package io.featurestream.tiles;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -303,9 +304,20 @@ class SketchTileTest {
     s.asOf = 5;
     byte[] bytes = s.encode(cfg);
     EntityState back = EntityState.decode(bytes, cfg);
-    assertEquals(Arrays.asList(Windows.valuesAsOf(s, TILE + 5, cfg)),
-        Arrays.asList(Windows.valuesAsOf(back, TILE + 5, cfg)));
-    assertEquals(bytes.length, back.encode(cfg).length);
+    // The round trip is exact: the decoded state encodes to the same bytes.
+    assertArrayEquals(bytes, back.encode(cfg));
+    // Values of both: equal, except percentiles over 2 tiles. Merging KLL sketches compacts them
+    // with random coin flips (DataSketches' own), so two merges of the same tiles may answer
+    // different items within KLL's error (k = 16 here: uniform values within 0.15).
+    Object[] before = Windows.valuesAsOf(s, TILE + 5, cfg);
+    Object[] after = Windows.valuesAsOf(back, TILE + 5, cfg);
+    for (int i = 0; i < before.length; i++) {
+      if (cfg.features[i].name.startsWith("p") && before[i] != null) {
+        assertEquals((Double) before[i], (Double) after[i], 0.15, cfg.features[i].name);
+      } else {
+        assertEquals(before[i], after[i], cfg.features[i].name);
+      }
+    }
     // Read back, then updated: the sketches come back to life (HLL is deterministic: same value).
     TileFunction.add(cfg, back, event("a", 7, 1L, 0.5, "v1"), 7);
     TileFunction.add(cfg, s, event("a", 7, 1L, 0.5, "v1"), 7);
