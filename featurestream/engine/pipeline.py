@@ -166,8 +166,6 @@ class EngineMetrics:
             self.batches += 1
 
 
-
-
 def _counter_columns(to_dlq: Column) -> list[Column]:
     kind = F.col(aggregation.KIND)
     is_record = kind == aggregation.RECORD
