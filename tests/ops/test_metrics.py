@@ -19,6 +19,10 @@ from featurestream.ops.metrics import JobMetrics, counted
 from featurestream.ops.progress import BatchProgress
 from tests.ops.samples import at, progress
 
+# The samples' batch starts a minute before now and freshness windows count back from now: every
+# test here may see the clock (and the module runs in well under a second).
+pytestmark = pytest.mark.clock
+
 
 def epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()

@@ -157,6 +157,7 @@ def runs(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
                 lineage_file=work / "lineage" / "events.jsonl", checkpoint=checkpoint)
 
 
+@pytest.mark.clock  # freshness and watermark lag: event times (a recent start) against now
 def test_metrics_served_during_the_run(runs: Runs) -> None:
     for name in ("featurestream_input_rows_total", "featurestream_batch_duration_seconds_bucket",
                  "featurestream_input_rows_per_second", "featurestream_processed_rows_per_second",
@@ -194,6 +195,7 @@ def test_sigterm_finishes_the_batch_in_flight_then_stops(runs: Runs) -> None:
     assert lineage and all(e["graceful"] for e in lineage)
 
 
+@pytest.mark.clock  # the online TTL and the job's future-event bound compare event times with now
 def test_restart_continues_without_loss(runs: Runs) -> None:
     assert runs.second_rc == 0, runs.second.stderr_path.read_text()[-3000:]
     features = [e for e in runs.second.events() if e.get("event") == "batch_progress"

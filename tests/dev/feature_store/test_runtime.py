@@ -133,6 +133,7 @@ def test_fractional_event_time(rt: Any, make_group: Any) -> None:
         rt.put_record(FeatureGroupName=name, Record=record(id=7, et=T0))
 
 
+@pytest.mark.clock  # EventTimes an hour or two before now, expired or not by the TTL
 def test_ttl_group_level_and_record_override(rt: Any, make_group: Any) -> None:
     name = make_group(online={"EnableOnlineStore": True, "TtlDuration": {"Unit": "Hours", "Value": 1}})[
         "FeatureGroupName"
