@@ -64,11 +64,12 @@ class Runs:
     checkpoint: Path
 
 
-def write_profile(path: Path, work: Path, bootstrap: str, shuffle: int, secret_file: Path) -> Path:
+def write_profile(path: Path, work: Path, bootstrap: str, shuffle: int, secret_file: Path,
+                  per_trigger: int = 150) -> Path:
     """A private profile; its metrics textfile is named after it (each run leaves its own)."""
     path.write_text(yaml.safe_dump({
         "kind": "local",
-        "kafka": {"bootstrap_servers": bootstrap, "max_offsets_per_trigger": 150,
+        "kafka": {"bootstrap_servers": bootstrap, "max_offsets_per_trigger": per_trigger,
                   "options": {"security.protocol": "PLAINTEXT"}},
         "feature_store": {"region": os.environ.get("AWS_REGION", "us-east-1"),
                           "offline_store_s3_uri": "s3://featurestream-offline/ops-tests",
@@ -142,14 +143,25 @@ def runs(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     offsets_after_first, commits_after_first = batch_ids(checkpoint, "offsets"), batch_ids(checkpoint, "commits")
 
     produce_kafka(records[half:], bootstrap, spec.source.topic)
-    second = JobProcess([*args, "--available-now"], work / "run2")
+    # The restart catches up in one batch: the same profile (its textfile is profile.prom too, in
+    # its own folder) but for the batch size, which the checkpoint does not fix.
+    (work / "catch-up").mkdir()
+    catch_up = write_profile(work / "catch-up" / "profile.yaml", work, bootstrap, 2, secret_file, per_trigger=2000)
+    second = JobProcess(["--feature-group", str(group_file), "--env", str(catch_up), "--available-now"],
+                        work / "run2")
     second.env.update(env_secret)
-    second_rc = second.start().wait(900)
-
+    # The third run only reads the checkpoint the first one left (its shuffle partitions) and
+    # stops before any query starts: it runs beside the second.
     changed = write_profile(work / "profile-changed.yaml", work, bootstrap, 3, secret_file)
     third = JobProcess(["--feature-group", str(group_file), "--env", str(changed), "--available-now"], work / "run3")
     third.env.update(env_secret)
-    third_rc = third.start().wait(300)
+    second.start()
+    third.start()
+    try:
+        second_rc, third_rc = second.wait(900), third.wait(300)
+    finally:
+        second.stop_if_running()
+        third.stop_if_running()
     return Runs(work=work, spec=spec, events=events, malformed=sum(1 for key, _ in records if key is None),
                 secrets=[jaas, jaas_password, keystore_password, *aws.values()], scraped=scraped, in_flight=flight,
                 offsets_after_first=offsets_after_first, commits_after_first=commits_after_first,
