@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -254,6 +255,25 @@ def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = Fal
     # `append`: the state operator in append mode, for a query in append mode (several groups in one query).
     jdf = java_class(spark, ENGINE_CLASS).apply(engine_input(events, spec, engine)._jdf, engine.config, append)
     return SparkDataFrame(jdf, spark)
+
+
+def run_engine_groups(inputs: Sequence[tuple[DataFrame, FeatureGroupSpec]]) -> DataFrame:
+    """Several groups' streaming events (after each group's transforms) → one state operator's output.
+
+    One shuffle and one state operator for all the groups (`TileEngine.applyGroups`), keyed by
+    (group, entity): rows of `_group` (the index in `inputs`) and `_o0` … `_o<n-1>`, each group's
+    output (as `run_engine` gives it, append mode) in its own struct, the others null.
+    """
+    from pyspark.sql import DataFrame as SparkDataFrame
+
+    spark = inputs[0][0].sparkSession
+    ensure_engine(spark)
+    frames, configs = java_class(spark, "java.util.ArrayList")(), java_class(spark, "java.util.ArrayList")()
+    for events, spec in inputs:
+        engine = plan(spec)
+        frames.add(engine_input(events, spec, engine)._jdf)
+        configs.add(engine.config)
+    return SparkDataFrame(java_class(spark, ENGINE_CLASS).applyGroups(frames, configs), spark)
 
 
 def history_input(events: DataFrame, spec: FeatureGroupSpec, *, watermark: int) -> DataFrame:

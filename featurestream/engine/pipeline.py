@@ -3,12 +3,15 @@
 One source per query (one Kafka source, one offset range per micro-batch, one checkpoint) feeds
 every feature group that reads it, and their DLQs; each record is fetched and parsed once:
 
-    source ─► parse ─► `routed_events` ─► shuffle ─► per group: stateless transforms ─► tile engine ─┐
-                                                                                                    ├─► union ─►
-    (the next group on the same source reads the same shuffle: `group_events`) ────────────────────┘ foreachBatch
-                                                                                              (`SourceBatchWriter`)
-- Spark plans each branch of the union on its own; the branches' shuffles are one plan, which
-  Spark's ReuseExchange rule runs once (a group alone has no such shuffle).
+    source ─► parse ─► `routed_events` ─► shuffle ─► per group: stateless transforms ─► map side ─┐
+                                                                                                 ├─► one
+    (the next group on the same source reads the same shuffle: `group_events`) ─────────────────┘ state operator
+                                                      ─► the union's layout (`_tagged_groups`) ─► foreachBatch
+                                                                                            (`SourceBatchWriter`)
+- Spark plans each branch on its own; the branches' shuffles are one plan, which Spark's
+  ReuseExchange rule runs once (a group alone has no such shuffle, and its own state operator).
+- Several groups have one shuffle and one state operator for all of them, keyed by (group,
+  entity) (`aggregation.run_engine_groups`): one state stage, whatever the number of groups.
 
 - `routed_events` keeps usable events and records bound for the DLQ in one frame: an invalid
   record travels through the engine like a late event (no event time, a reserved key) and comes
@@ -35,7 +38,8 @@ features query's checkpoint of before, reused as is), `<checkpoint_root>/<g1>+<g
 groups of one query share Spark's watermark (the newest over their events, minus the lateness),
 so they must agree on the event time and the allowed lateness (`check_shared_source`).
 `featurestream.ops.checkpoint_layout` stops a job (exit 2) that meets the two-query layout of
-before or a group whose state is in another job's checkpoint.
+before, a group whose state is in another job's checkpoint, or several groups' checkpoint with one
+state operator per group (the layout before they shared one).
 """
 
 from __future__ import annotations
@@ -181,11 +185,15 @@ def _counter_columns(to_dlq: Column) -> list[Column]:
     ]
 
 
-def _bound_for_dlq(output: DataFrame) -> Column:
-    names = output.schema[aggregation.EVENT].dataType.names  # type: ignore[attr-defined]
+def _bound_for_dlq(output: DataFrame, within: str | None = None) -> Column:
+    """Whether an engine output row is an invalid record bound for the DLQ; `within`: the output
+    is that struct column of `output` (a group's share of `run_engine_groups`)."""
+    schema: Any = output.schema[within].dataType if within else output.schema
+    names = schema[aggregation.EVENT].dataType.names
     if DLQ not in names:
         return F.lit(False)
-    return F.coalesce(F.col(f"{aggregation.EVENT}.{DLQ}").isNotNull(), F.lit(False))
+    event = f"{within}.{aggregation.EVENT}" if within else aggregation.EVENT
+    return F.coalesce(F.col(f"{event}.{DLQ}").isNotNull(), F.lit(False))
 
 
 def batch_counters(output: DataFrame) -> dict[str, int]:
@@ -329,6 +337,23 @@ def _tagged(output: DataFrame, index: int) -> DataFrame:
         F.lit(index).alias(GROUP), aggregation.KIND, aggregation.AGGREGATED, aggregation.DUPLICATES,
         aggregation.FOLDED, aggregation.AS_OF, _bound_for_dlq(output).alias(TO_DLQ),
         F.struct(*[F.col(f"`{name}`") for name in output.columns]).alias(f"_g{index}"),
+    )
+
+
+def _tagged_groups(output: DataFrame, groups: int) -> DataFrame:
+    """The one state operator's output of several groups (`aggregation.run_engine_groups`) in the
+    union's layout `_tagged` gives each group alone: one projection, so one branch and one stage."""
+    shares = [f"_o{index}" for index in range(groups)]
+
+    def common(name: str) -> Column:
+        return F.coalesce(*[F.col(f"{share}.{name}") for share in shares]).alias(name)
+
+    return output.select(
+        F.col("_group").alias(GROUP), common(aggregation.KIND), common(aggregation.AGGREGATED),
+        common(aggregation.DUPLICATES), common(aggregation.FOLDED), common(aggregation.AS_OF),
+        F.coalesce(*[F.when(F.col("_group") == index, _bound_for_dlq(output, share))
+                     for index, share in enumerate(shares)]).alias(TO_DLQ),
+        *[F.col(share).alias(f"_g{index}") for index, share in enumerate(shares)],
     )
 
 
@@ -599,26 +624,32 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
     archived = next((spec for spec in ordered if spec.archive), ordered[0]) if archive_table is not None else None
     frames = group_events(raw, ordered, archived=archived)
     writers, outputs = [], []
+    transformed: list[tuple[DataFrame, FeatureGroupSpec]] = []
     for index, (spec, events) in enumerate(zip(ordered, frames[:len(ordered)], strict=True)):
         check_with_spark(spec, spark)
         sink = (sinks or {}).get(spec.name) or build_sink(online_target(spec, profile), profile.feature_store,
                                                           paths.join(profile.dlq_path, spec.name, "online-store"))
         writers.append(FeatureBatchWriter(spec, sink, late_path(spec, profile), checkpoint=checkpoint,
                                           dlq_root=dlq_events_path(spec, profile)))
-        # Filter counts per group (one observation name per group when several share the query).
-        observation = filtered_observation(spec.name if len(ordered) > 1 else None)
-        # Append mode: Spark 3.5 takes several state operators in one query only so (their records
-        # are never revised, which holds for the engine's output).
-        outputs.append(_tagged(feature_stream(events, spec, observation=observation, append=True), index))
+        if len(ordered) == 1:
+            # Append mode, as the several groups' one operator (their records are never revised).
+            outputs.append(_tagged(feature_stream(events, spec, append=True), index))
+        else:
+            # Filter counts per group: one observation name per group when several share the query.
+            transformed.append((apply_stream_transforms(events, spec, filtered_observation(spec.name)), spec))
+    if transformed:
+        # Several groups: one shuffle and one state operator for all (keyed by group and entity).
+        outputs.append(_tagged_groups(aggregation.run_engine_groups(transformed), len(ordered)))
     archiver = None
     if archive_table is not None and archived is not None:
         archiver = archive.ArchiveWriter(archive_table, checkpoint, archived.event_time.field)
         outputs.append(_archived(frames[-1]))
     union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), outputs)
     if len(ordered) > 1:
-        # One watermark per group's operator; the job's is the newest (the source's clock): with
-        # Spark's default (the oldest), a group whose filter let nothing through yet, or whose
-        # batch held only invalid records (null event times), would hold every group's clock back.
+        # One watermark per group (on its branch, before the shared state operator); the job's is
+        # the newest (the source's clock): with Spark's default (the oldest), a group whose filter
+        # let nothing through yet, or whose batch held only invalid records (null event times),
+        # would hold every group's clock back.
         # Recorded in the checkpoint's offset log at the query's start (Spark keeps it on restart).
         spark.conf.set("spark.sql.streaming.multipleWatermarkPolicy", "max")
     writer = (

@@ -9,6 +9,8 @@ state, so both stop the job with exit 2 and one line saying what to do:
   its own offsets; see docs/operations.md, "Checkpoint layout", for the one-step migration;
 - a group whose state is in the checkpoint of another set of groups (run alone before, now with
   others, or the other way round): a new combination would start from an empty state.
+- several groups' checkpoint with one state operator per group (before all groups of a source
+  shared one, keyed by group and entity): the one operator would read the first group's state only.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ def check_layout(spark: SparkSession, root: str, dlq_root: str, groups: Sequence
                 f"checkpoint {old_dlq} and file sink {paths.join(dlq_root, group, 'events')}); the job now reads "
                 "the source once: stop the old job, move both away and start again (docs/operations.md, "
                 "'Checkpoint layout')")
+    # Spark names a query's state operators 0, 1, ... in the checkpoint: a second one is the old layout.
+    per_group = paths.join(root, key, "features", "state", "1")
+    if len(groups) > 1 and hadoop_fs.exists(spark, per_group):
+        raise ConfigError(
+            profile_file, "checkpoint_root",
+            f"{paths.join(root, key, 'features')} has one state operator per group (the layout before all "
+            "groups of a source shared one): stop the old job, use a new checkpoint_root and backfill the "
+            "groups (docs/operations.md, 'Checkpoint layout')")
     for found in hadoop_fs.glob(spark, paths.join(root, "*", "features", "offsets")):
         name = found.rsplit("/features/offsets", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         shared = sorted(set(name.split("+")) & set(groups))

@@ -1,5 +1,6 @@
-"""The checkpoint layout guard: an old two-query checkpoint, or a group's state in another job's
-checkpoint, stops the job with one line (exit 2) before any query starts."""
+"""The checkpoint layout guard: an old two-query checkpoint, a group's state in another job's
+checkpoint, or several groups' checkpoint with one state operator per group, stops the job with one
+line (exit 2) before any query starts."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ def test_old_layout_and_moved_groups_exit_2(spark: Any, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"the state of a is in .*/a, the checkpoint of a job of a on the same"):
         check_layout(spark, str(root), str(dlq), ["b", "a"], "local.yaml")
     check_layout(spark, str(root), str(dlq), ["b"], "local.yaml")  # b alone shares nothing with it
+
+    # a + b's checkpoint with one state operator per group (before they shared one), and the new one.
+    _batch(root / "a+b" / "features")
+    (root / "a+b" / "features" / "state" / "0" / "0").mkdir(parents=True)
+    (root / "a").rename(tmp_path / "a-alone")
+    check_layout(spark, str(root), str(dlq), ["a", "b"], "local.yaml")
+    (root / "a+b" / "features" / "state" / "1" / "0").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"local.yaml: checkpoint_root: .*/a\+b/features has one state operator per "
+                                          r"group \(the layout before all groups of a source shared one\): stop the old"):
+        check_layout(spark, str(root), str(dlq), ["b", "a"], "local.yaml")

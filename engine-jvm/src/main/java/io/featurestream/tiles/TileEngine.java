@@ -64,6 +64,70 @@ public final class TileEngine {
             Encoders.row(Output.schema(cfg)), GroupStateTimeout.EventTimeTimeout());
   }
 
+  /**
+   * Several feature groups on one source in one state operator ({@link GroupsTileFunction}):
+   * each group's events go through its own map side (PreAggregate), then all of them through one
+   * shuffle keyed by (group, entity) and one flatMapGroupsWithState (append mode). The groups of
+   * one query share Spark's watermark, so their allowed lateness is the same.
+   *
+   * @param inputs each group's events in the engine's input layout (as {@link #apply} takes them)
+   * @param configJsons each group's config, in the same order
+   * @return rows of {@code _group} (the group's index) and {@code _o0 .. _o<n-1>}, the group's
+   *     output ({@link Output#schema}) in its own field, the others null
+   */
+  public static Dataset<Row> applyGroups(List<Dataset<Row>> inputs, List<String> configJsons) {
+    int n = inputs.size();
+    boolean java8Time = Boolean.parseBoolean(
+        inputs.get(0).sparkSession().conf().get("spark.sql.datetime.java8API.enabled", "false"));
+    Column watermark = batchWatermarkColumn();
+    EngineConfig[] cfgs = new EngineConfig[n];
+    Dataset<Row>[] mapped = newArray(n);
+    long latenessMs = 0;
+    for (int g = 0; g < n; g++) {
+      Dataset<Row> input = inputs.get(g);
+      latenessMs = EngineConfig.parse(configJsons.get(g), input.schema(), java8Time).latenessMs;
+      input = input.withColumn("_event", functions.when(
+          watermark.isNull().or(functions.col("_ts").lt(watermark)), functions.col("_event")));
+      StructType mappedSchema = mappedSchema(input.schema());
+      cfgs[g] = EngineConfig.parse(configJsons.get(g), mappedSchema, java8Time);
+      mapped[g] = input.mapPartitions(new PreAggregate(cfgs[g]), Encoders.row(mappedSchema));
+    }
+    Dataset<Row> shared = null;
+    for (int g = 0; g < n; g++) {
+      Column[] columns = new Column[n + 1];
+      columns[0] = functions.concat(functions.lit(GroupsTileFunction.key(g, "")), functions.col("_key")).as("_key");
+      for (int h = 0; h < n; h++) {
+        columns[1 + h] = (h == g ? functions.struct(allColumns(mapped[h])) : functions.lit(null).cast(mapped[h].schema()))
+            .as("_r" + h);
+      }
+      Dataset<Row> shaped = mapped[g].select(columns);
+      shared = shared == null ? shaped : shared.union(shaped);
+    }
+    StructType output = new StructType().add("_group", DataTypes.IntegerType, false);
+    for (int g = 0; g < n; g++) {
+      output = output.add("_o" + g, Output.schema(cfgs[g]), true);
+    }
+    Dataset<Row> guarded = shared.withColumn("_wm", functions.lit(null).cast(DataTypes.TimestampType).as("_wm",
+        new MetadataBuilder().putLong(EventTimeWatermark.delayKey(), latenessMs).build()));
+    return byKeyColumn(guarded, 0)
+        .flatMapGroupsWithState(new GroupsTileFunction(cfgs), OutputMode.Append(), Encoders.BINARY(),
+            Encoders.row(output), GroupStateTimeout.EventTimeTimeout());
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Dataset<Row>[] newArray(int n) {
+    return (Dataset<Row>[]) new Dataset<?>[n];
+  }
+
+  private static Column[] allColumns(Dataset<Row> frame) {
+    String[] names = frame.columns();
+    Column[] columns = new Column[names.length];
+    for (int i = 0; i < names.length; i++) {
+      columns[i] = frame.col("`" + names[i] + "`");
+    }
+    return columns;
+  }
+
   /** The micro-batch's watermark as the map side's tasks know it (see PreAggregate), else null. */
   static Column batchWatermarkColumn() {
     return functions.udf((UDF0<Long>) PreAggregate::currentWatermark, DataTypes.LongType)
