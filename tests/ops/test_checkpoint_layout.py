@@ -42,6 +42,7 @@ def test_old_layout_and_moved_groups_exit_2(spark: Any, tmp_path: Path) -> None:
     (root / "a").rename(tmp_path / "a-alone")
     check_layout(spark, str(root), str(dlq), ["a", "b"], "local.yaml")
     (root / "a+b" / "features" / "state" / "1" / "0").mkdir(parents=True)
-    with pytest.raises(ConfigError, match=r"local.yaml: checkpoint_root: .*/a\+b/features has one state operator per "
-                                          r"group \(the layout before all groups of a source shared one\): stop the old"):
+    with pytest.raises(ConfigError, match=r"local.yaml: checkpoint_root: .*/a\+b/features has one state operator "
+                                          r"per group \(the layout before all groups of a source shared one\): stop "
+                                          r"the old"):
         check_layout(spark, str(root), str(dlq), ["b", "a"], "local.yaml")
