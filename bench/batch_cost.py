@@ -14,10 +14,15 @@ entity a round, as the freshness probe sends), each round processed before the n
 - what the micro-batch's plan read and moved: stages that scanned the source and the records they
   read (once per batch when the groups share one read), shuffle records written and read;
 - the job's own timers: Spark's phases (`durationMs`), the foreachBatch body's laps
-  (`engine_batch`), the writer's (`online_store_batch`); wall seconds, load-dependent.
+  (`engine_batch`), the writer's (`online_store_batch`); wall seconds, load-dependent;
+- with `--jfr DIR`: a JFR recording of the driver JVM over the measured rounds, its samples per
+  micro-batch by thread and the query thread's shares by phase of Spark's micro-batch
+  (`bench/jfr_phases.py`: planning, the foreachBatch call's physical plan and code generation,
+  the plan description Spark's SQL listener event carries).
 
     .venv/bin/python bench/batch_cost.py --results-dir /tmp/x             # 30 rounds of 50 events
     .venv/bin/python bench/batch_cost.py --spark-conf KEY=VALUE ...       # a variant, to compare
+    .venv/bin/python bench/batch_cost.py --jfr /tmp/x ...                 # where the JVM's time goes
     # several groups on one topic (`--groups`, copies of the group) on a dense shape, to compare
     # CPU per event of 1 and 4 groups (bench-stream's groups pair, small):
     .venv/bin/python bench/batch_cost.py --groups 4 --events 8000 --entities 80 --whole-rounds \
@@ -52,6 +57,7 @@ for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY",
 import boto3  # noqa: E402
 import yaml  # noqa: E402
 
+from bench import jfr_phases  # noqa: E402
 from bench.common import machine, write_results  # noqa: E402
 from bench.freshness_bench import GROUP, _event  # noqa: E402
 from bench.proc_cpu import tree_cpu_seconds  # noqa: E402
@@ -207,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole-rounds", action="store_true", help="send each round at once (one batch a round)")
     parser.add_argument("--groups", type=int, default=1, help="copies of the group on the topic (one query)")
     parser.add_argument("--trace-lookups", action="store_true", help="print where py4j name look-ups come from")
+    parser.add_argument("--jfr", type=Path, default=None, metavar="DIR",
+                        help="record the driver JVM with JFR over the measured rounds into DIR")
     args = parser.parse_args(argv)
 
     from kafka import KafkaProducer
@@ -251,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         raw = yaml.safe_load(profile_file.read_text())
         raw["spark"]["conf"] = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(event_log),
                                 **dict(item.split("=", 1) for item in args.spark_conf)}
+        if args.jfr is not None:
+            key = "spark.driver.extraJavaOptions"
+            raw["spark"]["conf"][key] = f"{raw['spark']['conf'].get(key, '')} {jfr_phases.STACK_OPTION}".strip()
         if args.driver_write_max_records is not None:
             raw["feature_store"]["driver_write_max_records"] = args.driver_write_max_records
         profile_file.write_text(yaml.safe_dump(raw))
@@ -263,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         rounds: list[dict[str, float]] = []
         last_names: dict[str, int] = {}
         n = 0
+        recording, jfr_file = None, None
         for index in range(args.warmup + args.batches):
+            if index == args.warmup and args.jfr is not None:
+                recording = jfr_phases.start(spark.sparkContext._jvm)
             for _ in range(args.events):
                 producer.send(topic, _event(f"card-{random.randrange(args.entities)}", n))
                 n += 1
@@ -278,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                                "py4j_commands": done[0] - commands, "py4j_lookups": done[1] - lookups})
                 if index == args.warmup + args.batches - 1:
                     last_names = {k: v - names.get(k, 0) for k, v in calls.lookups.items() if v > names.get(k, 0)}
+        if recording is not None and args.jfr is not None:
+            args.jfr.mkdir(parents=True, exist_ok=True)
+            jfr_file = jfr_phases.stop(spark.sparkContext._jvm, recording, args.jfr / "batch_cost.jfr")
         cpu, wall = clock.read(), time.monotonic()
         time.sleep(args.idle_s)
         idle = {k: v / (time.monotonic() - wall) for k, v in clock.between(cpu, clock.read()).items()}
@@ -325,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         result[f"body_{lap}"] = _median([e["seconds"].get(lap, 0.0) for e in engine])
     result["writer_s"] = _median([e["seconds"] for e in writes])
     result["writer_calls_s"] = _median([e["write_seconds"] for e in writes if e.get("write_seconds") is not None])
+    if jfr_file is not None:
+        result["jfr"] = {"file": str(jfr_file), **jfr_phases.phases(jfr_file, len(measured))}
     if args.trace_lookups:
         for caller, count in calls.callers.most_common(40):
             print(f"{count:6d} {caller}")
@@ -332,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     params = {"groups": args.groups, "whole_rounds": args.whole_rounds, "batches": args.batches,
               "warmup": args.warmup, "events": args.events, "entities": args.entities,
               "trigger": args.trigger, "spark_conf": args.spark_conf,
-              "driver_write_max_records": args.driver_write_max_records, "master": "local[2]"}
+              "driver_write_max_records": args.driver_write_max_records, "master": "local[2]",
+              "jfr": args.jfr is not None}
     write_results("batch_cost", params, [], result, machine_description=machine_line, results_dir=args.results_dir)
     return 0
 
