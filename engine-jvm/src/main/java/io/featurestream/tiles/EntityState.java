@@ -17,7 +17,13 @@ import java.util.TreeMap;
  * One entity's state: its tiles, the sketch buckets of coarser grains, whole-history last values,
  * dedupe keys and what was emitted.
  *
- * <p>State format 3 (the one written): a tile holds only the sketch slots of grain-1 features,
+ * <p>State format 4 (the one written) is format 3 with compact forms of two sketch slots: raw
+ * percentile values that are short decimals as varints (QuantileSlot), and top-k sketches that
+ * never purged as sorted values and counts (TopKSlot). Format 3 is read as it is (its slots are
+ * the other forms of the same layout); an engine before format 4 refuses format 4 (unknown format,
+ * start from a new checkpoint).
+ *
+ * <p>State format 3: a tile holds only the sketch slots of grain-1 features,
  * and after the tiles come, per grain above 1 (EngineConfig.grains), its buckets: index, then the
  * sketch slots of that grain's features. Format 2 (sketches in every tile, no buckets) adds the
  * percentile and top-k slot counts to the header and, per tile, a mode byte before each
@@ -28,7 +34,8 @@ import java.util.TreeMap;
  */
 final class EntityState {
   static final long NONE = Long.MIN_VALUE;
-  static final byte VERSION = 3;
+  static final byte VERSION = 4;
+  private static final byte VERSION_BEFORE_COMPACT = 3;
   private static final byte VERSION_BEFORE_BUCKETS = 2;
   private static final byte VERSION_BEFORE_SKETCHES = 1;
 
@@ -149,9 +156,18 @@ final class EntityState {
   }
 
   byte[] encode(EngineConfig cfg) {
+    return encode(cfg, VERSION);
+  }
+
+  /** In state format {@code version}: 4, or 3 (what the engine wrote before; for the tests of reading it). */
+  byte[] encode(EngineConfig cfg, byte version) {
+    if (version != VERSION && version != VERSION_BEFORE_COMPACT) {
+      throw new IllegalArgumentException("cannot write state format " + version);
+    }
+    boolean compact = version == VERSION;
     ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + tiles.size() * 64);
     try (DataOutputStream out = new DataOutputStream(bytes)) {
-      out.writeByte(VERSION);
+      out.writeByte(version);
       out.writeInt(cfg.numericSlots);
       out.writeInt(cfg.hashSlots);
       out.writeInt(cfg.lastSlots);
@@ -168,7 +184,7 @@ final class EntityState {
         out.writeLong(e.getKey());
         out.writeLong(e.getValue());
       }
-      writeTiles(out, cfg);
+      writeTiles(out, cfg, compact);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -176,7 +192,7 @@ final class EntityState {
   }
 
   /** The tiles, then the buckets of every grain (the part of the state a map-side partial has too). */
-  void writeTiles(DataOutputStream out, EngineConfig cfg) throws IOException {
+  void writeTiles(DataOutputStream out, EngineConfig cfg, boolean compact) throws IOException {
     out.writeInt(tiles.size());
     for (Tile t : tiles.values()) {
       out.writeLong(t.index);
@@ -194,7 +210,7 @@ final class EntityState {
         boolean empty = t.sketchesEmpty(cfg.fine);
         out.writeBoolean(!empty);
         if (!empty) {
-          writeSketches(out, t, cfg, cfg.fine);
+          writeSketches(out, t, cfg, cfg.fine, compact);
         }
       }
       for (int s = 0; s < cfg.lastSlots; s++) {
@@ -206,13 +222,13 @@ final class EntityState {
       out.writeInt(buckets.get(g).size());
       for (Tile b : buckets.get(g).values()) {
         out.writeLong(b.index);
-        writeSketches(out, b, cfg, cfg.atGrain[g]);
+        writeSketches(out, b, cfg, cfg.atGrain[g], compact);
       }
     }
   }
 
-  private static void writeSketches(DataOutputStream out, Tile t, EngineConfig cfg, SketchSlots keep)
-      throws IOException {
+  private static void writeSketches(DataOutputStream out, Tile t, EngineConfig cfg, SketchSlots keep,
+      boolean compact) throws IOException {
     for (int s = 0; s < cfg.hashSlots; s++) {
       if (keep.hash[s]) {
         t.hashes[s].writeTo(out);
@@ -220,12 +236,12 @@ final class EntityState {
     }
     for (int s = 0; s < cfg.quantileSlots; s++) {
       if (keep.quantile[s]) {
-        t.quantiles[s].writeTo(out);
+        t.quantiles[s].writeTo(out, compact);
       }
     }
     for (int s = 0; s < cfg.topKSlots; s++) {
       if (keep.topK[s]) {
-        t.topK[s].writeTo(out);
+        t.topK[s].writeTo(out, compact);
       }
     }
   }
@@ -256,7 +272,7 @@ final class EntityState {
 
   /** Tiles (and buckets) as {@link #writeTiles} writes them in state format {@code version}. */
   void readTiles(DataInputStream in, EngineConfig cfg, byte version) throws IOException {
-    boolean bucketed = version >= VERSION;
+    boolean bucketed = version >= VERSION_BEFORE_COMPACT;
     SketchSlots inTiles = bucketed ? cfg.fine : SketchSlots.all(cfg.hashSlots, cfg.quantileSlots, cfg.topKSlots);
     int count = in.readInt();
     for (int i = 0; i < count; i++) {
@@ -336,7 +352,8 @@ final class EntityState {
       int numeric = in.readInt();
       int hash = in.readInt();
       int last = in.readInt();
-      boolean known = version == VERSION || version == VERSION_BEFORE_BUCKETS || version == VERSION_BEFORE_SKETCHES;
+      boolean known = version == VERSION || version == VERSION_BEFORE_COMPACT || version == VERSION_BEFORE_BUCKETS
+          || version == VERSION_BEFORE_SKETCHES;
       int quantile = version != VERSION_BEFORE_SKETCHES ? in.readInt() : 0;
       int topK = version != VERSION_BEFORE_SKETCHES ? in.readInt() : 0;
       if (!known || numeric != cfg.numericSlots || hash != cfg.hashSlots || last != cfg.lastSlots

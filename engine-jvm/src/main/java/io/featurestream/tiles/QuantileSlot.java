@@ -14,12 +14,15 @@ import org.apache.datasketches.memory.Memory;
  *
  * <p>What is read from the state stays serialised until the tile gets another value: a window
  * reads a sketch through a read-only wrap and raw values straight from their bytes, and an
- * untouched slot is written back as the bytes it was read from.
+ * untouched slot is written back as the bytes it was read from. Raw values that are all short
+ * decimals (amounts, cents) are stored as varints of value x 10^scale ({@link Compact}, state
+ * format 4: ~3 bytes a value instead of 8), the same doubles bit for bit when read back.
  */
 final class QuantileSlot {
   static final int DEFAULT_K = 200;
   private static final byte RAW = 0;
   private static final byte SKETCH = 1;
+  private static final byte RAW_DECIMAL = 2;
   private static final double[] NONE = new double[0];
 
   private final int k;
@@ -28,6 +31,8 @@ final class QuantileSlot {
   private int size;
   /** The raw values as the state holds them, while they are unchanged since read or written; else null. */
   private byte[] rawBytes;
+  /** Whether {@link #rawBytes} holds {@link Compact#decimals} (else 8 bytes a value). */
+  private boolean rawDecimal;
   private KllDoublesSketch sketch;
   private byte[] packed;
 
@@ -82,6 +87,10 @@ final class QuantileSlot {
 
   private void unpack() {
     if (raw == null) {
+      if (rawDecimal) {
+        raw = Compact.fromDecimals(rawBytes, size);
+        return;
+      }
       raw = new double[size];
       for (int i = 0; i < size; i++) {
         raw[i] = Packed.doubleAt(rawBytes, i);
@@ -91,6 +100,9 @@ final class QuantileSlot {
 
   /** Raw value {@code i} (only while {@link #isRaw}), from the array or the bytes read. */
   private double rawValue(int i) {
+    if (raw == null && rawDecimal) {
+      unpack();
+    }
     return raw != null ? raw[i] : Packed.doubleAt(rawBytes, i);
   }
 
@@ -110,12 +122,29 @@ final class QuantileSlot {
   }
 
   void writeTo(DataOutputStream out) throws IOException {
-    if (isRaw()) {
-      if (rawBytes == null) {
-        rawBytes = Packed.ofDoubles(raw, size);
-      }
+    writeTo(out, true);
+  }
+
+  /** @param compact false: state format 3's forms (raw values 8 bytes each) */
+  void writeTo(DataOutputStream out, boolean compact) throws IOException {
+    if (isRaw() && !compact) {
+      unpack();
       out.writeByte(RAW);
       out.writeInt(size);
+      out.write(Packed.ofDoubles(raw, size));
+      return;
+    }
+    if (isRaw()) {
+      if (rawBytes == null) {
+        int scale = size == 0 ? -1 : Compact.decimalScale(raw, size);
+        rawDecimal = scale >= 0;
+        rawBytes = rawDecimal ? Compact.decimals(raw, size, scale) : Packed.ofDoubles(raw, size);
+      }
+      out.writeByte(rawDecimal ? RAW_DECIMAL : RAW);
+      out.writeInt(size);
+      if (rawDecimal) {
+        out.writeInt(rawBytes.length);
+      }
       out.write(rawBytes);
       return;
     }
@@ -130,7 +159,14 @@ final class QuantileSlot {
     if (mode == RAW) {
       size = in.readInt();
       rawBytes = Packed.read(in, size);
+      rawDecimal = false;
       raw = size == 0 ? NONE : null;
+    } else if (mode == RAW_DECIMAL) {
+      size = in.readInt();
+      rawBytes = new byte[in.readInt()];
+      in.readFully(rawBytes);
+      rawDecimal = true;
+      raw = null;
     } else if (mode == SKETCH) {
       packed = new byte[in.readInt()];
       in.readFully(packed);

@@ -3,6 +3,7 @@ package io.featurestream.tiles;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Comparator;
 import org.apache.datasketches.ArrayOfStringsSerDe;
@@ -15,6 +16,10 @@ import org.apache.datasketches.memory.Memory;
  * values as strings. It counts exactly while it holds at most 0.75 x sketch_size distinct values;
  * beyond, it keeps the most frequent ones and every count it reports is at most
  * 3.5 / sketch_size x (number of values) above the true one, never below.
+ *
+ * <p>State format 4 stores a sketch that still counts exactly (it never purged) as its values and
+ * counts alone, sorted by value, with varint counts and lengths: about a third of the sketch's own
+ * serialisation (a 48-byte header, 8 bytes a count, 4 a length). A negative length marks it.
  */
 final class TopKSlot {
   static final int DEFAULT_SIZE = 64;
@@ -24,6 +29,8 @@ final class TopKSlot {
   private ItemsSketch<String> sketch;
   /** The serialised sketch as read from the state, until the tile gets another value. */
   private byte[] packed;
+  /** Whether {@link #packed} is the exact form ({@link #exactBytes}) rather than the sketch's own. */
+  private boolean packedExact;
 
   TopKSlot(int mapSize) {
     this.mapSize = mapSize;
@@ -39,14 +46,63 @@ final class TopKSlot {
 
   private ItemsSketch<String> live() {
     if (sketch == null) {
-      sketch = packed != null ? ItemsSketch.getInstance(Memory.wrap(packed), SERDE) : new ItemsSketch<>(mapSize);
+      sketch = packed != null ? unpack() : new ItemsSketch<>(mapSize);
       packed = null;
     }
     return sketch;
   }
 
   private ItemsSketch<String> view() {
-    return sketch != null ? sketch : ItemsSketch.getInstance(Memory.wrap(packed), SERDE);
+    return sketch != null ? sketch : unpack();
+  }
+
+  private ItemsSketch<String> unpack() {
+    if (!packedExact) {
+      return ItemsSketch.getInstance(Memory.wrap(packed), SERDE);
+    }
+    ItemsSketch<String> s = new ItemsSketch<>(mapSize);
+    int[] pos = {0};
+    long n = varLong(packed, pos);
+    for (long i = 0; i < n; i++) {
+      long count = varLong(packed, pos);
+      int length = (int) varLong(packed, pos);
+      s.update(new String(packed, pos[0], length, StandardCharsets.UTF_8), count);
+      pos[0] += length;
+    }
+    return s;
+  }
+
+  /** A sketch that never purged, as its values and counts sorted by value (one form per content). */
+  private static byte[] exactBytes(ItemsSketch<String> sketch) {
+    ItemsSketch.Row<String>[] rows = sketch.getFrequentItems(0L, ErrorType.NO_FALSE_NEGATIVES);
+    Arrays.sort(rows, Comparator.comparing((ItemsSketch.Row<String> r) -> r.getItem()));
+    byte[][] items = new byte[rows.length][];
+    int room = 10;
+    for (int i = 0; i < rows.length; i++) {
+      items[i] = rows[i].getItem().getBytes(StandardCharsets.UTF_8);
+      room += 20 + items[i].length;
+    }
+    byte[] out = new byte[room];
+    int pos = Compact.putVarLong(out, 0, rows.length);
+    for (int i = 0; i < rows.length; i++) {
+      pos = Compact.putVarLong(out, pos, rows[i].getEstimate());
+      pos = Compact.putVarLong(out, pos, items[i].length);
+      System.arraycopy(items[i], 0, out, pos, items[i].length);
+      pos += items[i].length;
+    }
+    return Arrays.copyOf(out, pos);
+  }
+
+  private static long varLong(byte[] bytes, int[] pos) {
+    long v = 0;
+    int shift = 0;
+    byte b;
+    do {
+      b = bytes[pos[0]++];
+      v |= (long) (b & 0x7F) << shift;
+      shift += 7;
+    } while (b < 0);
+    return v;
   }
 
   /** Adds another partial of the same tile. */
@@ -57,19 +113,33 @@ final class TopKSlot {
   }
 
   void writeTo(DataOutputStream out) throws IOException {
+    writeTo(out, true);
+  }
+
+  /** @param compact false: state format 3's form (the sketch's own serialisation only) */
+  void writeTo(DataOutputStream out, boolean compact) throws IOException {
     if (isEmpty()) {
       out.writeInt(0);
       return;
     }
-    byte[] bytes = sketch != null ? sketch.toByteArray(SERDE) : packed;
-    out.writeInt(bytes.length);
+    if (!compact && (sketch != null || packedExact)) {
+      byte[] bytes = view().toByteArray(SERDE);
+      out.writeInt(bytes.length);
+      out.write(bytes);
+      return;
+    }
+    boolean exact = sketch != null ? sketch.getMaximumError() == 0 : packedExact;
+    byte[] bytes = sketch == null ? packed : exact ? exactBytes(sketch) : sketch.toByteArray(SERDE);
+    out.writeInt(exact ? -bytes.length : bytes.length);
     out.write(bytes);
   }
 
+  /** A slot as {@link #writeTo} writes it (format 3's have no exact form: positive lengths only). */
   void readFrom(DataInputStream in) throws IOException {
     int length = in.readInt();
-    if (length > 0) {
-      packed = new byte[length];
+    if (length != 0) {
+      packedExact = length < 0;
+      packed = new byte[Math.abs(length)];
       in.readFully(packed);
     }
   }
