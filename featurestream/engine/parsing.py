@@ -152,14 +152,28 @@ def _too_large(spec: FeatureGroupSpec) -> list[tuple[Column, str]]:
             for column, limit in spec.string_limits().items()]
 
 
-def _too_far_ahead(spec: FeatureGroupSpec) -> Column | None:
+def _processing_time_s(spark: SparkSession) -> Column:
+    """The micro-batch's timestamp in seconds: from the tile engine's jar, a column whose generated
+    code does not change per batch (`current_timestamp()` is a new literal in every batch's code,
+    so each batch compiled new classes); without the jar, `current_timestamp()`."""
+    from featurestream.engine.aggregation import EngineUnavailableError, ensure_engine
+
+    try:
+        ensure_engine(spark)
+    except EngineUnavailableError:
+        return F.current_timestamp().cast("double")
+    return Column(java_class(spark, "io.featurestream.tiles.BatchTime").column()) / F.lit(1000.0)
+
+
+def _too_far_ahead(spec: FeatureGroupSpec, spark: SparkSession) -> Column | None:
     bound = spec.event_time.max_future
     if bound is None:
         return None
     source_time = F.col(SOURCE_TIME)
     # Kafka reports a record without a timestamp as -1 ms: fall back to processing time then.
-    reference = F.when(source_time > F.lit(0).cast("timestamp"), source_time).otherwise(F.current_timestamp())
-    ahead_s = F.col(spec.event_time.field).cast("double") - reference.cast("double")
+    reference_s = F.when(source_time > F.lit(0).cast("timestamp"), source_time.cast("double")) \
+        .otherwise(_processing_time_s(spark))
+    ahead_s = F.col(spec.event_time.field).cast("double") - reference_s
     return F.coalesce(ahead_s > F.lit(parse_duration_ms(bound) / 1000.0), F.lit(False))
 
 
@@ -203,7 +217,7 @@ def parse_events(raw: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     )
     for check, text in [*_non_finite(spec, frame), *_too_large(spec)]:
         reason = reason.when(check, F.lit(text))
-    ahead = _too_far_ahead(spec)
+    ahead = _too_far_ahead(spec, raw.sparkSession)
     if ahead is not None:
         reason = reason.when(ahead, F.lit(f"event time {event_time} too far in the future: more than "
                                           f"{spec.event_time.max_future} after the record's timestamp"))

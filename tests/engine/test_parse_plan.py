@@ -64,3 +64,32 @@ def test_each_record_is_parsed_once_and_every_reason_survives(spark: Any, tmp_pa
     assert reasons[3].startswith("malformed JSON")
     assert reasons[4] == "missing entity key card_id"
     assert reasons[5] == "missing or unparsable event time event_time"
+
+
+def _code(frame: Any) -> list[str]:
+    """The source of every whole-stage class of the frame's plan (without running it)."""
+    stages = frame._jdf.queryExecution().debug().codegenToSeq()
+    return [str(stages.apply(i)._2()) for i in range(stages.size())]
+
+
+def test_the_future_bound_leaves_the_generated_code_the_same_in_every_batch(spark: Any, tmp_path: Path) -> None:
+    """Each plan of the parse step gets a new processing time (as each micro-batch does); its code
+    must not change with it, or every micro-batch compiles new classes. The bound still holds, from
+    the batch's timestamp that the foreachBatch body sets (here by hand: 2020-01-01 00:00 UTC) for
+    a record without a source timestamp."""
+    spec = _spec(tmp_path)
+    event = json.dumps({"card_id": "c1", "amount": 1.0, "event_time": "2020-01-02T12:00:00Z"}).encode()
+    raw = spark.createDataFrame([(event, "payments", 0, 0, None)],
+                                "value binary, topic string, partition int, offset long, timestamp timestamp")
+    codes = [_code(valid_events(parse_events(raw, spec), spec)) for _ in range(2)]
+    assert codes[0], "no whole-stage code generated"
+    assert codes[0] == codes[1]
+
+    assert invalid_events(parse_events(raw, spec)).count() == 0  # 2020 is in the past of the task's clock
+    context = spark.sparkContext
+    context.setLocalProperty("featurestream.tiles.batchTime", "7:1577836800000")
+    try:
+        reasons = [r["reason"] for r in invalid_events(parse_events(raw, spec)).collect()]
+    finally:
+        context.setLocalProperty("featurestream.tiles.batchTime", None)
+    assert reasons == ["event time event_time too far in the future: more than 1d after the record's timestamp"]

@@ -61,10 +61,15 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
 
   /** The batch's watermark from the task's local properties, or null when unknown or stale. */
   static Long batchWatermark(TaskContext task) {
+    return batchValue(task, WATERMARK_PROPERTY);
+  }
+
+  /** A `batchId:value` local property of the task, or null when unset or of another batch. */
+  static Long batchValue(TaskContext task, String property) {
     if (task == null) {
       return null;
     }
-    String value = task.getLocalProperty(WATERMARK_PROPERTY);
+    String value = task.getLocalProperty(property);
     if (value == null) {
       return null;
     }

@@ -147,7 +147,7 @@ public final class TileEngine {
    * Called by the engine's consumer (the foreachBatch body) before it runs the jobs of micro-batch
    * {@code batchId}: reads the batch's watermark from the query's offset log and hands it to the
    * map side's tasks as a local property of this thread (the query's own thread inside
-   * foreachBatch). Returns the watermark, or -1 when the log has no such batch (then nothing is set
+   * foreachBatch), the batch's timestamp likewise to the parse step ({@link BatchTime}). Returns the watermark, or -1 when the log has no such batch (then nothing is set
    * and the map side sends every event on as it is).
    */
   public static long useBatchWatermark(SparkSession spark, String checkpointLocation, long batchId) {
@@ -159,12 +159,15 @@ public final class TileEngine {
     }
     long watermark = batch.get().metadata().get().batchWatermarkMs();
     spark.sparkContext().setLocalProperty(PreAggregate.WATERMARK_PROPERTY, batchId + ":" + watermark);
+    spark.sparkContext().setLocalProperty(BatchTime.PROPERTY,
+        batchId + ":" + batch.get().metadata().get().batchTimestampMs());
     return watermark;
   }
 
   /** Removes what {@link #useBatchWatermark} set on this thread. */
   public static void clearBatchWatermark(SparkSession spark) {
     spark.sparkContext().setLocalProperty(PreAggregate.WATERMARK_PROPERTY, null);
+    spark.sparkContext().setLocalProperty(BatchTime.PROPERTY, null);
   }
 
   /**
