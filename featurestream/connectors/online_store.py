@@ -193,13 +193,14 @@ def _write_arrow(batches: Sequence[pa.RecordBatch], plan: WritePlan) -> list[dic
     return [row for batch in out for row in batch.to_pylist()]
 
 
-def build_sink(target: OnlineStoreTarget, store: FeatureStoreSpec, dlq_root: str) -> BatchSink:
+def build_sink(target: OnlineStoreTarget, store: FeatureStoreSpec, dlq_root: str, *,
+               local_master: bool = False) -> BatchSink:
     """The sink the profile asks for (`feature_store.sink`); both dead-letter to the same place.
 
     `dlq_root` is where this feature group's online-store DLQ goes unless the profile sets
-    `feature_store.dlq_path`.
+    `feature_store.dlq_path`; `local_master`: Spark runs in local mode (see `driver_write_max_records`).
     """
-    settings = WriterSettings.from_spec(store, dlq_root)
+    settings = WriterSettings.from_spec(store, dlq_root, local_master=local_master)
     if settings.sink == "sagemaker-connector":
         from featurestream.connectors.writer.connector_sink import ConnectorSink
 

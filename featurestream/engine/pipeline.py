@@ -103,6 +103,11 @@ def online_target(spec: FeatureGroupSpec, profile: EnvironmentProfile) -> Online
     )
 
 
+def local_master(spark: SparkSession) -> bool:
+    """Whether Spark runs in local mode: its executors are threads of the driver's JVM, on its cores."""
+    return str(spark.sparkContext.master).startswith("local")
+
+
 def job_key(specs: Sequence[FeatureGroupSpec]) -> str:
     """The name of a source query's checkpoint folder and query: its groups' names, sorted, joined by +."""
     return "+".join(sorted(spec.name for spec in specs))
@@ -628,7 +633,8 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
     for index, (spec, events) in enumerate(zip(ordered, frames[:len(ordered)], strict=True)):
         check_with_spark(spec, spark)
         sink = (sinks or {}).get(spec.name) or build_sink(online_target(spec, profile), profile.feature_store,
-                                                          paths.join(profile.dlq_path, spec.name, "online-store"))
+                                                          paths.join(profile.dlq_path, spec.name, "online-store"),
+                                                          local_master=local_master(spark))
         writers.append(FeatureBatchWriter(spec, sink, late_path(spec, profile), checkpoint=checkpoint,
                                           dlq_root=dlq_events_path(spec, profile)))
         if len(ordered) == 1:
@@ -676,7 +682,8 @@ def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: E
     """A component, not the shipped job: the features query alone on already parsed rows, usable events
     only (no DLQ). Benchmarks time the engine with it."""
     batch_sink = sink or build_sink(online_target(spec, profile), profile.feature_store,
-                                    paths.join(profile.dlq_path, spec.name, "online-store"))
+                                    paths.join(profile.dlq_path, spec.name, "online-store"),
+                                    local_master=local_master(spark))
     checkpoint = paths.join(profile.checkpoint_root, spec.name, "features")
     writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile), checkpoint=checkpoint)
     features = (

@@ -39,13 +39,15 @@ class WriterSettings:
     driver_write_max_records: int
 
     @classmethod
-    def from_spec(cls, store: FeatureStoreSpec, dlq_path: str | None) -> WriterSettings:
+    def from_spec(cls, store: FeatureStoreSpec, dlq_path: str | None, *, local_master: bool = False) -> WriterSettings:
         """The one conversion: every field from the spec's field of the same name.
 
-        `dlq_path` is used when the profile names none.
+        `dlq_path` is used when the profile names none; `local_master`: Spark runs in local mode
+        (the default of `driver_write_max_records` depends on it).
         """
         values = {f.name: getattr(store, f.name) for f in fields(cls)}
         values["dlq_path"] = store.dlq_path or dlq_path
+        values["driver_write_max_records"] = store.driver_write_limit(local_master)
         return cls(**values)
 
 

@@ -112,6 +112,19 @@ def test_settings_from_the_profile_keep_every_knob() -> None:
         FeatureStoreSpec(backoff_base_ms=100, backoff_cap_ms=10)
 
 
+def test_driver_write_limit_defaults_to_where_spark_runs() -> None:
+    # Unset: 5,000 records on a cluster; 50,000 with a local master, where the executors' Python
+    # workers share the driver's cores (bench-stream's dense batches of 10k records then take the
+    # collected path). A value the profile gives wins on both.
+    assert WriterSettings.from_spec(FeatureStoreSpec(), None).driver_write_max_records == 5_000
+    assert WriterSettings.from_spec(FeatureStoreSpec(), None, local_master=True).driver_write_max_records == 50_000
+    for given in (0, 17):
+        for local in (False, True):
+            settings = WriterSettings.from_spec(FeatureStoreSpec(driver_write_max_records=given), None,
+                                                local_master=local)
+            assert settings.driver_write_max_records == given
+
+
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     random.Random(2).shuffle(values)
