@@ -97,8 +97,8 @@ public final class TileEngine {
       Column[] columns = new Column[n + 1];
       columns[0] = functions.concat(functions.lit(GroupsTileFunction.key(g, "")), functions.col("_key")).as("_key");
       for (int h = 0; h < n; h++) {
-        columns[1 + h] = (h == g ? functions.struct(allColumns(mapped[h])) : functions.lit(null).cast(mapped[h].schema()))
-            .as("_r" + h);
+        Column own = h == g ? functions.struct(allColumns(mapped[h])) : functions.lit(null).cast(mapped[h].schema());
+        columns[1 + h] = own.as("_r" + h);
       }
       Dataset<Row> shaped = mapped[g].select(columns);
       shared = shared == null ? shaped : shared.union(shaped);
@@ -147,8 +147,9 @@ public final class TileEngine {
    * Called by the engine's consumer (the foreachBatch body) before it runs the jobs of micro-batch
    * {@code batchId}: reads the batch's watermark from the query's offset log and hands it to the
    * map side's tasks as a local property of this thread (the query's own thread inside
-   * foreachBatch), the batch's timestamp likewise to the parse step ({@link BatchTime}). Returns the watermark, or -1 when the log has no such batch (then nothing is set
-   * and the map side sends every event on as it is).
+   * foreachBatch), and the batch's timestamp likewise to the parse step ({@link BatchTime}).
+   * Returns the watermark, or -1 when the log has no such batch (then nothing is set and the map
+   * side sends every event on as it is).
    */
   public static long useBatchWatermark(SparkSession spark, String checkpointLocation, long batchId) {
     OffsetSeqLog log = new OffsetSeqLog(spark, new Path(checkpointLocation, "offsets").toString());
