@@ -157,7 +157,10 @@ class Job:
         self._started = time.monotonic()
         with (self.logs / "stdout.log").open("wb") as out, (self.logs / "stderr.log").open("wb") as err:
             # Its own process group, so that kill() takes the JVM and the Python workers along.
-            self.proc = subprocess.Popen(self.args, cwd=ROOT, env={**self.env, "TZ": self.zone}, stdout=out,
+            # Five short driver JVMs at once on 2 cores: the C1 compiler alone and the serial
+            # collector (JVM options only) took the setup from 106 to 61 s in two clean CI runs.
+            env = {"SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC", **self.env, "TZ": self.zone}
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=env, stdout=out,
                                          stderr=err, start_new_session=True)
         return self
 
