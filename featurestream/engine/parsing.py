@@ -86,6 +86,17 @@ def usable(spec: FeatureGroupSpec, frame: DataFrame) -> Column:
     return ok
 
 
+def _has_engine(spark: SparkSession) -> bool:
+    """Whether the tile engine's jar is loaded (the parse step's JVM columns come from it)."""
+    from featurestream.engine.aggregation import EngineUnavailableError, ensure_engine
+
+    try:
+        ensure_engine(spark)
+    except EngineUnavailableError:
+        return False
+    return True
+
+
 def _invalid_utf8(spark: SparkSession) -> tuple[Callable[[Column], Column], bool]:
     """(`value -> true when the bytes are not UTF-8` (false for null), whether it is a barrier).
 
@@ -96,11 +107,7 @@ def _invalid_utf8(spark: SparkSession) -> tuple[Callable[[Column], Column], bool
     makes the projection holding it an optimizer barrier (see `parse_events`). Without the jar,
     the round trip itself, and no barrier.
     """
-    from featurestream.engine.aggregation import EngineUnavailableError, ensure_engine
-
-    try:
-        ensure_engine(spark)
-    except EngineUnavailableError:
+    if not _has_engine(spark):
         return (lambda value: F.coalesce(F.encode(F.decode(value, "UTF-8"), "UTF-8") != value, F.lit(False))), False
     barrier = java_class(spark, "io.featurestream.tiles.InvalidUtf8").barrier
     return (lambda value: Column(barrier(value._jc))), True
@@ -156,11 +163,7 @@ def _processing_time_s(spark: SparkSession) -> Column:
     """The micro-batch's timestamp in seconds: from the tile engine's jar, a column whose generated
     code does not change per batch (`current_timestamp()` is a new literal in every batch's code,
     so each batch compiled new classes); without the jar, `current_timestamp()`."""
-    from featurestream.engine.aggregation import EngineUnavailableError, ensure_engine
-
-    try:
-        ensure_engine(spark)
-    except EngineUnavailableError:
+    if not _has_engine(spark):
         return F.current_timestamp().cast("double")
     return Column(java_class(spark, "io.featurestream.tiles.BatchTime").column()) / F.lit(1000.0)
 
