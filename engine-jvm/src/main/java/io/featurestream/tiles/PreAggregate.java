@@ -228,10 +228,14 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     /** The sketch inputs not yet folded (null: updated as they come, see SketchBuffer). */
     private final SketchBuffer pending;
 
+    /** Whether the events' tiles wait for the replay too (SketchBuffer#deferring). */
+    private final boolean deferred;
+
     Fold(EntityState state) {
       this.state = state;
       this.recentBuckets = new Tile[cfg.grains.length];
-      this.pending = SketchBuffer.applies(cfg) ? new SketchBuffer(cfg) : null;
+      this.deferred = SketchBuffer.deferring(cfg);
+      this.pending = SketchBuffer.applies(cfg) ? new SketchBuffer(cfg, deferred) : null;
     }
 
     @Override
@@ -250,6 +254,14 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     @Override
     public void add(Row row, long t) {
       events++;
+      if (deferred) {
+        state.maxEvent = Math.max(state.maxEvent, t);
+        pending.addDeferred(cfg, t, row);
+        if (pending.isFull()) {
+          pending.replay(cfg, state, recentBuckets);
+        }
+        return;
+      }
       Tile tile = null;
       if (cfg.maxWindowTiles > 0) {
         long index = Math.floorDiv(t, cfg.tileMs);

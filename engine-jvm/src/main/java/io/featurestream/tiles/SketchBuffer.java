@@ -17,15 +17,23 @@ import org.apache.spark.sql.Row;
 final class SketchBuffer {
   /** Events held before a replay (bounds the memory per entity). */
   static final int CAPACITY = 64;
+  /**
+   * The same for a buffer that also defers its events' tiles ({@link #deferring}): ~40 bytes an
+   * event on bench-stream's sketch group, so at most ~5 KB an entity, in a handful of arrays.
+   */
+  static final int DEFERRED_CAPACITY = 128;
   private static final int INITIAL = 8;
 
   private final int hashSlots;
   private final int quantileSlots;
   private final int topKSlots;
   private final int stride;
+  private final int capacity;
   private int size;
-  /** Per event, the tile it went to. */
+  /** Per event, the tile it went to (set at the replay when the buffer defers the tiles). */
   private Tile[] tiles = new Tile[INITIAL];
+  /** Per event, its time, when the buffer defers the tiles (else null). */
+  private long[] times;
   /** Per event, the distinct-count hashes then the percentile values (raw bits; null as NaN, which is ignored too). */
   private long[] values;
   /** Per event and distinct-count slot, whether the hash is there (the input was not null). */
@@ -34,6 +42,18 @@ final class SketchBuffer {
   private String[] strings;
 
   SketchBuffer(EngineConfig cfg) {
+    this(cfg, false);
+  }
+
+  /**
+   * @param deferTiles hold the events' times too and look their tiles up (and count them) only at
+   *     the replay: the map side then keeps an entity's events in a few arrays until its partial is
+   *     encoded instead of a tree of tiles, slots and sketch tables that every young collection of
+   *     the task copies ({@link #deferring})
+   */
+  SketchBuffer(EngineConfig cfg, boolean deferTiles) {
+    this.capacity = deferTiles ? DEFERRED_CAPACITY : CAPACITY;
+    this.times = deferTiles ? new long[INITIAL] : null;
     this.hashSlots = cfg.hashSlots;
     this.quantileSlots = cfg.quantileSlots;
     this.topKSlots = cfg.topKSlots;
@@ -48,21 +68,41 @@ final class SketchBuffer {
     return cfg.maxWindowTiles > 0 && cfg.hashSlots + cfg.quantileSlots + cfg.topKSlots > 0;
   }
 
+  /**
+   * Whether a group's events can defer their tiles to the replay: the map side of a group whose
+   * tiles hold nothing but the count and sketches (no numeric or last inputs) and whose entities
+   * are folded (see PreAggregate.Fold).
+   */
+  static boolean deferring(EngineConfig cfg) {
+    return applies(cfg) && cfg.numericSlots == 0 && cfg.lastSlots == 0;
+  }
+
   boolean isFull() {
-    return size == CAPACITY;
+    return size == capacity;
   }
 
   /** One event's sketch inputs, bound for {@code tile} (and the buckets holding it). */
   void add(EngineConfig cfg, Tile tile, Row row) {
+    add(cfg, row).tiles[size - 1] = tile;
+  }
+
+  /** One event's time and sketch inputs, its tile looked up and counted at the replay. */
+  void addDeferred(EngineConfig cfg, long t, Row row) {
+    add(cfg, row).times[size - 1] = t;
+  }
+
+  private SketchBuffer add(EngineConfig cfg, Row row) {
     if (size == tiles.length) {
-      int cap = Math.min(CAPACITY, size * 2);
+      int cap = Math.min(capacity, size * 2);
       tiles = Arrays.copyOf(tiles, cap);
       values = Arrays.copyOf(values, cap * stride);
       hashed = Arrays.copyOf(hashed, cap * hashSlots);
       strings = Arrays.copyOf(strings, cap * topKSlots);
+      if (times != null) {
+        times = Arrays.copyOf(times, cap);
+      }
     }
     int i = size++;
-    tiles[i] = tile;
     int o = i * stride;
     for (int s = 0; s < hashSlots; s++) {
       int idx = cfg.hashIdx + s;
@@ -79,16 +119,31 @@ final class SketchBuffer {
       int idx = cfg.topKIdx + s;
       strings[i * topKSlots + s] = row.isNullAt(idx) ? null : row.getString(idx);
     }
+    return this;
   }
 
   /**
-   * Folds the held events into their tiles' sketch slots and into the buckets of every grain,
+   * Folds the held events into their tiles' sketch slots (first into their tiles' counts when
+   * the buffer defers the tiles) and into the buckets of every grain,
    * one slot and one grain at a time, then empties the buffer. {@code recentBuckets} (one per
    * grain, entries may be null) caches the bucket of the previous event, as {@link TileFunction#add}.
    */
   void replay(EngineConfig cfg, EntityState state, Tile[] recentBuckets) {
     if (size == 0) {
       return;
+    }
+    if (times != null) {
+      // The deferred tiles, looked up and counted as TileFunction.addExceptSketches does
+      // (the count is a tile's only other content in a deferring group).
+      Tile tile = null;
+      for (int i = 0; i < size; i++) {
+        long index = Math.floorDiv(times[i], cfg.tileMs);
+        if (tile == null || tile.index != index) {
+          tile = state.tile(index, cfg);
+        }
+        tile.count++;
+        tiles[i] = tile;
+      }
     }
     feed(cfg.fine, tiles);
     if (cfg.grains.length > 0) {

@@ -213,14 +213,16 @@ class PreAggregateTest {
 
   /**
    * The sketch group's map side holds each entity's sketch inputs and folds them a run at a time
-   * (SketchBuffer): its partials are byte for byte those of adding the events one by one, with
-   * more events per entity than the buffer holds, interleaved entities, nulls and events out of
-   * order across tiles and buckets.
+   * (SketchBuffer), and their tiles too (no numeric or last inputs: SketchBuffer.deferring): its
+   * partials are byte for byte those of adding the events one by one, with more events per entity
+   * than the buffer holds, interleaved entities, nulls and events out of order across tiles and
+   * buckets.
    */
   @Test
   void sketchPartialsAreTheBytesOfOneByOneAdds() {
     EngineConfig cfg = SketchGroupCost.config();
     assertTrue(SketchBuffer.applies(cfg));
+    assertTrue(SketchBuffer.deferring(cfg));
     Random random = new Random(7);
     List<Row> in = new ArrayList<>();
     long base = 1_800_000_000_000L;
@@ -245,7 +247,7 @@ class PreAggregateTest {
           events++;
         }
       }
-      assertTrue(events > SketchBuffer.CAPACITY);
+      assertTrue(events > SketchBuffer.DEFERRED_CAPACITY);
       assertArrayEquals(PreAggregate.encode(oneByOne, events, cfg), (byte[]) r.get(cfg.partialIdx), key);
     }
   }
