@@ -123,6 +123,41 @@ class _Py4jCalls:
         return self.commands, sum(self.lookups.values())
 
 
+# The driver JVM's threads by what they do (Linux thread names, cut at 15 characters): the JIT
+# compilers and the garbage collector work for the JVM's warm-up and heap, not for the batch, and
+# swamp the batch's own CPU for minutes after a start.
+_THREAD_GROUPS = (("jit", ("C2 CompilerThre", "C1 CompilerThre")),
+                  ("gc", ("GC Thread", "G1 ")),
+                  ("query_thread", ("stream executio",)),
+                  ("tasks", ("Executor task l",)))
+
+
+def jvm_threads(pid: int) -> dict[int, tuple[str, float]]:
+    """{thread id: (group, user + system CPU seconds)} of the live threads of `pid`."""
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        group = next((label for label, prefixes in _THREAD_GROUPS if name.startswith(prefixes)), "other")
+        out[int(task.name)] = (group, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def thread_cpu_between(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                       process_s: float) -> dict[str, float]:
+    """CPU seconds by thread group between two readings; `ended` is what threads that exited in
+    between used (the process's total minus the live threads' share), e.g. the Arrow server's."""
+    out: dict[str, float] = {label: 0.0 for label, _ in _THREAD_GROUPS}
+    out["other"] = 0.0
+    for tid, (group, seconds) in after.items():
+        out[group] += seconds - (before[tid][1] if tid in before else 0.0)
+    out["ended"] = max(process_s - sum(out.values()), 0.0)
+    return out
+
+
 def _with_children(pid: int) -> float:
     """User + system CPU seconds of `pid` and of its children that exited and were waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -198,6 +233,15 @@ def spark_counts(event_log: Path) -> dict[int, dict[str, float]]:
     return out
 
 
+def _dump_plan(jvm: Any, query: Any, folder: Path) -> None:
+    """The query's last micro-batch: its physical plan and Spark's generated code (to compare batches)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = query._jsq.streamingQuery().lastExecution().executedPlan()
+    (folder / "plan.txt").write_text(plan.toString())
+    codegen = jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
+    (folder / "codegen.txt").write_text(codegen)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=30)
@@ -213,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole-rounds", action="store_true", help="send each round at once (one batch a round)")
     parser.add_argument("--groups", type=int, default=1, help="copies of the group on the topic (one query)")
     parser.add_argument("--trace-lookups", action="store_true", help="print where py4j name look-ups come from")
+    parser.add_argument("--dump-plans", type=Path, default=None, metavar="DIR",
+                        help="write the last two measured batches' physical plans and generated code into DIR")
     parser.add_argument("--jfr", type=Path, default=None, metavar="DIR",
                         help="record the driver JVM with JFR over the measured rounds into DIR")
     args = parser.parse_args(argv)
@@ -275,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         last_names: dict[str, int] = {}
         n = 0
         recording, jfr_file = None, None
+        jvm_pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
         for index in range(args.warmup + args.batches):
             if index == args.warmup and args.jfr is not None:
                 recording = jfr_phases.start(spark.sparkContext._jvm)
@@ -284,12 +331,17 @@ def main(argv: list[str] | None = None) -> int:
             producer.send(topic, _event(f"new-{suffix}-{index}", -index))
             producer.flush()
             cpu, wall, (commands, lookups) = clock.read(), time.monotonic(), calls.read()
+            threads = jvm_threads(jvm_pid)
             names = dict(calls.lookups)
             query.processAllAvailable()
             if index >= args.warmup:
-                done = calls.read()
-                rounds.append({**clock.between(cpu, clock.read()), "wall_s": time.monotonic() - wall,
+                done, spent = calls.read(), clock.between(cpu, clock.read())
+                by_thread = thread_cpu_between(threads, jvm_threads(jvm_pid), spent["jvm"])
+                rounds.append({**spent, **{f"jvm_{k}": v for k, v in by_thread.items()},
+                               "wall_s": time.monotonic() - wall,
                                "py4j_commands": done[0] - commands, "py4j_lookups": done[1] - lookups})
+                if args.dump_plans is not None and index >= args.warmup + args.batches - 2:
+                    _dump_plan(spark.sparkContext._jvm, query, args.dump_plans / f"round_{index - args.warmup}")
                 if index == args.warmup + args.batches - 1:
                     last_names = {k: v - names.get(k, 0) for k, v in calls.lookups.items() if v > names.get(k, 0)}
         if recording is not None and args.jfr is not None:
@@ -326,6 +378,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     parts = ("driver_python", "jvm", "python_workers")
     result["job_cpu_s"] = _median([sum(r[k] - idle[k] * r["wall_s"] for k in parts) for r in rounds])
+    # The batch's own CPU: the job's but the JVM's JIT compilers and garbage collector (no idle
+    # correction: the idle triggers' share is small beside it and mostly the JIT's).
+    result["job_cpu_no_jit_gc_s"] = _median([r["driver_python"] + r["python_workers"] + r["jvm"] - r["jvm_jit"]
+                                             - r["jvm_gc"] for r in rounds])
+    for key in ("query_thread", "tasks", "ended", "other", "jit", "gc"):
+        result[f"cpu_jvm_{key}_s"] = _median([r[f"jvm_{key}"] for r in rounds])
+    # Means too: the threads' CPU comes in ticks of 10 ms, coarse beside a median's steps.
+    result["mean_job_cpu_no_jit_gc_s"] = round(sum(r["driver_python"] + r["python_workers"] + r["jvm"] - r["jvm_jit"]
+                                                   - r["jvm_gc"] for r in rounds) / max(len(rounds), 1), 4)
+    for key in ("query_thread", "tasks"):
+        result[f"mean_cpu_jvm_{key}_s"] = round(sum(r[f"jvm_{key}"] for r in rounds) / max(len(rounds), 1), 4)
     # Per event of a round (its background events and the probe's one): the figure to compare groups by.
     result["job_cpu_us_per_event"] = round(1e6 * (result["job_cpu_s"] or 0.0) / (args.events + 1), 2)
     for key in (*parts, "emulator"):
