@@ -55,6 +55,7 @@ from featurestream.io.jvm import java_class
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ STATE, STATE_BYTES = 3, "_state"
 # Records bound for the DLQ ride the engine as late events (see `engine_input`).
 DLQ_COLUMN = "_dlq"
 DLQ_KEY_PREFIX = "\u0000dlq:"
+# The DLQ row's JSON text in `_event` (see `_event_field`): timestamps to the microsecond, so the
+# row reads back exactly.
+DLQ_JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
 _OLDEST_MS = -(2**63)
 # Spark's key for a column's watermark delay; see `_watermark_guard`.
 _WATERMARK_DELAY_KEY = "spark.watermarkDelayMs"
@@ -178,6 +182,19 @@ def _last_value(column: str, spark_type: str) -> Column:
     return value
 
 
+def _event_field(column: str) -> Column:
+    """A column of the `_event` struct, which the engine passes on whole for a late event or a
+    record bound for the DLQ. The DLQ row (a struct) goes as its JSON text (`dlq_events` reads it
+    back): the engine's Row encoders on both sides of its map side and of its state operator spell
+    every nested field out, and the DLQ row's seven fields nested in `_event` made a large share of
+    the micro-batch's plan, which Spark optimises, describes and generates code for in every batch."""
+    from pyspark.sql import functions as F
+
+    if column == DLQ_COLUMN:
+        return F.to_json(F.col(DLQ_COLUMN), DLQ_JSON_OPTIONS).alias(DLQ_COLUMN)
+    return F.col(f"`{column}`")
+
+
 def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) -> DataFrame:
     """Events (after the stateless transforms) → the engine's input layout, with the watermark set."""
     from pyspark.sql import functions as F
@@ -213,7 +230,7 @@ def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) 
         *[_last_value(c, types[c]).alias(f"_l{i}") for i, c in enumerate(engine.last)],
         *[F.col(f"`{c}`").cast("double").alias(f"_q{i}") for i, c in enumerate(engine.quantile)],
         *[F.col(f"`{c}`").cast("string").alias(f"_t{i}") for i, c in enumerate(engine.top_k)],
-        F.struct(*[F.col(f"`{c}`") for c in events.columns]).alias(EVENT),
+        F.struct(*[_event_field(c) for c in events.columns]).alias(EVENT),
     ]
     return watermarked.select(*columns)
 
@@ -239,6 +256,31 @@ def ensure_engine(spark: SparkSession) -> None:
             "`mvn -q -f engine-jvm/pom.xml package` (make does this), or pass it with --jars"
         )
     spark.sql(f"ADD JAR '{jar}'")
+
+
+def batch_time_ms(spark: SparkSession) -> Column | None:
+    """The micro-batch's timestamp (epoch ms) as a column of the engine's jar (`BatchTime`), None without the jar.
+
+    Inside the foreachBatch body, the time Spark recorded for the batch in the offset log (set by
+    `use_batch_watermark`): a replayed batch gets the same value. Unlike `current_timestamp()`,
+    which Spark writes into each batch's generated code as a new literal (new classes to compile
+    every micro-batch), the code stays the same. Elsewhere (a batch job) the task's clock.
+    """
+    from pyspark.sql import Column as SparkColumn
+
+    try:
+        ensure_engine(spark)
+    except EngineUnavailableError:
+        return None
+    return SparkColumn(java_class(spark, "io.featurestream.tiles.BatchTime").column())
+
+
+def batch_timestamp(spark: SparkSession) -> Column:
+    """`batch_time_ms` as a timestamp (the DLQ's `dlq_time`); `current_timestamp()` without the jar."""
+    from pyspark.sql import functions as F
+
+    millis = batch_time_ms(spark)
+    return F.current_timestamp() if millis is None else F.timestamp_millis(millis)
 
 
 def run_engine(events: DataFrame, spec: FeatureGroupSpec, *, history: bool = False, append: bool = False) -> DataFrame:
@@ -375,9 +417,13 @@ def late_events(output: DataFrame) -> DataFrame:
     )
 
 
-def dlq_events(output: DataFrame) -> DataFrame:
-    """The DLQ's rows among the engine's output (records that could not be used, see `engine_input`)."""
+def dlq_events(output: DataFrame, dlq_type: StructType) -> DataFrame:
+    """The DLQ's rows among the engine's output (records that could not be used, see `engine_input`):
+    the DLQ row read back from its JSON text as `dlq_type` (the `_dlq` column's type in the engine's
+    input), and `dlq_time`, the micro-batch's timestamp from the offset log (`batch_timestamp`)."""
     from pyspark.sql import functions as F
 
-    return output.where((F.col(KIND) == LATE) & F.col(f"{EVENT}.{DLQ_COLUMN}").isNotNull()).select(
-        f"{EVENT}.{DLQ_COLUMN}.*", F.current_timestamp().alias("dlq_time"))
+    row = F.from_json(F.col(f"{EVENT}.{DLQ_COLUMN}"), dlq_type, DLQ_JSON_OPTIONS)
+    return (output.where((F.col(KIND) == LATE) & F.col(f"{EVENT}.{DLQ_COLUMN}").isNotNull())
+            .select(row.alias(DLQ_COLUMN)).select(f"{DLQ_COLUMN}.*", batch_timestamp(output.sparkSession)
+                                                  .alias("dlq_time")))

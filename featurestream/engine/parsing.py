@@ -163,9 +163,10 @@ def _processing_time_s(spark: SparkSession) -> Column:
     """The micro-batch's timestamp in seconds: from the tile engine's jar, a column whose generated
     code does not change per batch (`current_timestamp()` is a new literal in every batch's code,
     so each batch compiled new classes); without the jar, `current_timestamp()`."""
-    if not _has_engine(spark):
-        return F.current_timestamp().cast("double")
-    return Column(java_class(spark, "io.featurestream.tiles.BatchTime").column()) / F.lit(1000.0)
+    from featurestream.engine.aggregation import batch_time_ms
+
+    millis = batch_time_ms(spark)
+    return F.current_timestamp().cast("double") if millis is None else millis / F.lit(1000.0)
 
 
 def _too_far_ahead(spec: FeatureGroupSpec, spark: SparkSession) -> Column | None:
@@ -231,12 +232,18 @@ def valid_events(parsed: DataFrame, spec: FeatureGroupSpec) -> DataFrame:
     return parsed.where(F.col(REASON).isNull()).select(*spec.source.schema_)
 
 
+def _dlq_time(spark: SparkSession) -> Column:
+    from featurestream.engine.aggregation import batch_timestamp
+
+    return batch_timestamp(spark).alias("dlq_time")
+
+
 def invalid_events(parsed: DataFrame) -> DataFrame:
     """The DLQ rows: the original payload (`payload_encoding` says how to read it back), why it
     was refused, and where it came from."""
     return parsed.where(F.col(REASON).isNotNull()).select(
         F.col(RAW).alias("payload"), F.col(ENCODING).alias("payload_encoding"), F.col(REASON).alias("reason"),
-        "topic", "partition", "offset", SOURCE_TIME, F.current_timestamp().alias("dlq_time"),
+        "topic", "partition", "offset", SOURCE_TIME, _dlq_time(parsed.sparkSession),
     )
 
 

@@ -226,6 +226,9 @@ class FeatureBatchWriter:
     checkpoint: str | None = None
     # Where invalid records go (`<dlq_path>/<group>/events`); None: the output holds none.
     dlq_root: str | None = None
+    # The DLQ row's type (the `_dlq` column of the routed events): the engine carries it as JSON
+    # text (`aggregation.dlq_events`).
+    dlq_type: Any = None
     _seconds: dict[str, float] = field(default_factory=dict, repr=False)
     _selection: aggregation.RecordSelection | None = field(default=None, repr=False)
 
@@ -269,7 +272,7 @@ class FeatureBatchWriter:
              .write.mode("overwrite").parquet(paths.join(self.late_root, f"batch_id={batch_id}")))
             timer.lap("late_s")
         if counters.get("dlq") and self.dlq_root is not None:
-            (aggregation.dlq_events(output).coalesce(1)
+            (aggregation.dlq_events(output, self.dlq_type).coalesce(1)
              .write.mode("overwrite").parquet(paths.join(self.dlq_root, f"batch_id={batch_id}")))
             timer.lap("dlq_s")
 
@@ -636,7 +639,8 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
                                                           paths.join(profile.dlq_path, spec.name, "online-store"),
                                                           local_master=local_master(spark))
         writers.append(FeatureBatchWriter(spec, sink, late_path(spec, profile), checkpoint=checkpoint,
-                                          dlq_root=dlq_events_path(spec, profile)))
+                                          dlq_root=dlq_events_path(spec, profile),
+                                          dlq_type=events.schema[DLQ].dataType))
         if len(ordered) == 1:
             # Append mode, as the several groups' one operator (their records are never revised).
             outputs.append(_tagged(feature_stream(events, spec, append=True), index))

@@ -9,6 +9,7 @@ that the valid and invalid rows split as the reasons say.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,69 @@ def test_the_future_bound_leaves_the_generated_code_the_same_in_every_batch(spar
     finally:
         context.setLocalProperty("featurestream.tiles.batchTime", None)
     assert reasons == ["event time event_time too far in the future: more than 1d after the record's timestamp"]
+
+
+def _engine_dlq_output(spark: Any, dlq_type: str, row: tuple[Any, ...]) -> tuple[Any, Any]:
+    """An engine output row bound for the DLQ, as `aggregation.engine_input` lays it out (the DLQ row
+    as JSON text in `_event`), and the DLQ row's type."""
+    from pyspark.sql import functions as F
+
+    from featurestream.engine.aggregation import DLQ_JSON_OPTIONS, EVENT, KIND, LATE
+
+    frame = spark.createDataFrame([(LATE, row)], f"{KIND} int, d struct<{dlq_type}>")
+    output = frame.select(KIND, F.struct(F.to_json("d", DLQ_JSON_OPTIONS).alias("_dlq")).alias(EVENT))
+    return output, frame.schema["d"].dataType
+
+
+def test_dlq_time_is_the_batch_time_and_leaves_the_code_the_same(spark: Any, tmp_path: Path) -> None:
+    """`dlq_time` of the DLQ's rows (the parse step's and the engine output's) is the micro-batch's
+    timestamp that the foreachBatch body sets from the offset log (here by hand: 2020-01-01 00:00
+    UTC), not the clock when the rows are written, so a replayed batch writes the same rows; and
+    unlike `current_timestamp()` it leaves every batch's generated code the same."""
+    from featurestream.engine.aggregation import dlq_events
+
+    spec = _spec(tmp_path)
+    raw = spark.createDataFrame([(None, "payments", 0, 3, None)],
+                                "value binary, topic string, partition int, offset long, timestamp timestamp")
+    output, dlq_type = _engine_dlq_output(
+        spark, "payload string, payload_encoding string, reason string, topic string, partition int, "
+               "offset long, kafka_timestamp timestamp", ("x", "utf-8", "empty message", "payments", 0, 3, None))
+    frames = (lambda: invalid_events(parse_events(raw, spec)), lambda: dlq_events(output, dlq_type))
+    for frame in frames:
+        codes = [_code(frame()) for _ in range(2)]
+        assert codes[0], "no whole-stage code generated"
+        assert codes[0] == codes[1]
+    context = spark.sparkContext
+    context.setLocalProperty("featurestream.tiles.batchTime", "7:1577836800000")
+    try:
+        times = [[r["dlq_time"] for r in frame().collect()] for frame in frames]
+    finally:
+        context.setLocalProperty("featurestream.tiles.batchTime", None)
+    expected = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
+    assert [[t.timestamp() for t in found] for found in times] == [[expected], [expected]]
+
+
+def test_the_engine_carries_a_dlq_row_exactly(spark: Any) -> None:
+    """The DLQ row rides the engine as JSON text and reads back as it was, field for field: a Kafka
+    row and a Kinesis one (string partition and offset), a timestamp to the microsecond, text that
+    JSON must escape, a null field."""
+    from featurestream.engine.aggregation import dlq_events
+
+    when = datetime(2026, 3, 29, 1, 30, 5, 123456, tzinfo=UTC)
+    cases = [
+        ("payload string, payload_encoding string, reason string, topic string, partition int, offset long, "
+         "kafka_timestamp timestamp", ('{"a": "\\u00e9\\n"}\n\t\u00e9\U0001f600', "utf-8", "malformed JSON", "t",
+                                       7, 2**40 + 1, when)),
+        ("payload string, payload_encoding string, reason string, topic string, partition string, "
+         "offset string, kafka_timestamp timestamp", ("AAEC", "base64", "empty message", "stream",
+                                                      "shardId-000000000001", "4959" * 14, None)),
+    ]
+    for dlq_type, row in cases:
+        output, schema = _engine_dlq_output(spark, dlq_type, row)
+        found = dlq_events(output, schema).drop("dlq_time").collect()
+        assert len(found) == 1
+        got = tuple(found[0])
+        assert got[:6] == row[:6]
+        assert (got[6] is None) == (row[6] is None)
+        if row[6] is not None:
+            assert round(got[6].timestamp() * 1e6) == round(row[6].timestamp() * 1e6)
