@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     spark.sparkContext.setLogLevel("ERROR")
     jvm_pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
+    # Janino compilations of Spark's generated code (each a new class for the JIT to compile).
+    codegen = spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics  # type: ignore[union-attr]
     names = [g.strip() for g in args.groups.split(",") if g.strip()]
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     spans: list[tuple[float, float]] = []
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 "python_workers": sum(v for p, v in tree_cpu_seconds(jvm_pid).items() if p != jvm_pid),
             }
             threads0 = _threads(jvm_pid)
+            compiled0 = codegen.METRIC_COMPILATION_TIME().getCount()
             load = os.getloadavg()[0]
             start = time.time()
             if name == "baseline":
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 "python_workers": sum(v for p, v in tree_cpu_seconds(jvm_pid).items() if p != jvm_pid),
             }
             threads1 = _threads(jvm_pid)
+            compiled = codegen.METRIC_COMPILATION_TIME().getCount() - compiled0
             spans.append((start, time.time()))
             out = {f"cpu_{k}_us": 1e6 * (cpu1[k] - cpu0[k]) / total for k in cpu0}
             out["cpu_total_us"] = sum(out[f"cpu_{k}_us"] for k in cpu0)
@@ -222,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                     if ":" not in k or threads1[k] - threads0.get(k, 0.0) > 0.2e-6 * total
                 }
             )
+            out["generated_classes_compiled"] = compiled
             out["load_1m"] = round((load + os.getloadavg()[0]) / 2, 2)
             return out
 
