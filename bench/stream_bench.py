@@ -30,8 +30,12 @@ private Feature Store emulator:
   merchant changes with each of its events (200 in turn): the distinct counts stay in their exact
   range (<= 256), the 1h and 24h top-k merges hold more values than the sketch's 48 and purge;
 - first both sides run once on a separate warm-up topic (`--warmup-events`, one micro-batch, not
-  measured): JIT compilation, Python worker start-up (the online-store writer) and connections are
-  one-off costs of a long-running job, and would otherwise land on whichever side runs first;
+  measured; by default as large as a measured micro-batch): JIT compilation, Python worker start-up
+  (the online-store writer) and connections are one-off costs of a long-running job, and would
+  otherwise land on whichever side runs first. A warm-up of 200,000 events (20 an entity) left the
+  engine's larger methods (the sketch group's top-k and fold code) still compiling through the
+  measured repeats: the sketch group's runs rose 57k → 70k → 73k events/s in one run, and its JIT
+  threads took 5.5 → 3.2 → 1.8 CPU µs an event run after run (bench/sketch_cost.py);
 - runs alternate baseline / ours `--repeats` times; each side's figure is its median events/s,
   time = the sum of every micro-batch's triggerExecution (ours includes its timer-only batches).
 checks.writes_per_event = records the engine handed the online store ÷ input events.
@@ -286,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-per-entity", type=int, default=100, help="per micro-batch")
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup-events", type=int, default=200_000, help="0: no warm-up run")
+    parser.add_argument("--warmup-events", type=int, default=None,
+                        help="events of the warm-up micro-batch (default: a measured micro-batch, entities x "
+                             "events-per-entity); 0: no warm-up run")
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where stream.json goes (default bench/results; exploration runs use a scratch folder)")
     parser.add_argument("--sparse-events", type=int, default=400_000)
@@ -329,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         sketch_file.write_text(SKETCH_GROUP.replace("TOPIC", topic).replace("FGNAME", "bench-stream-sketch"))
         sketch_spec = load_feature_group(sketch_file)
         per_batch = args.entities * args.events_per_entity
+        if args.warmup_events is None:
+            args.warmup_events = per_batch
         profile = load_profile("local")
         profile = profile.model_copy(update={
             "kafka": profile.kafka.model_copy(update={"bootstrap_servers": bootstrap,
@@ -424,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             # Events that reached the state folded into map-side partials (the rest travelled alone).
             f"{prefix}events_folded_before_shuffle_per_run": r["folded"],
             f"{prefix}ours_events_per_s_runs": [round(x) for x in r["ours"]],
+            f"{prefix}ratio_per_repeat": [round(o / b, 3) for o, b in zip(r["ours"], base, strict=True)],
         })
     params = {"entities": args.entities, "events_per_entity_per_batch": args.events_per_entity,
               "sparse_events": args.sparse_events, "sparse_entities": args.sparse_entities,
