@@ -33,6 +33,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from featurestream.backfill.chunks import DONE, Chunk, Progress, plan_chunks, range_id
 from featurestream.backfill.offline import OfflineStoreSink, chunk_of_file, files_of_range
@@ -129,9 +130,10 @@ def work_folder(spec: FeatureGroupSpec, profile: EnvironmentProfile, rid: str) -
     return paths.join(profile.checkpoint_root, spec.name, "backfill", rid)
 
 
-def _read_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, watermark: int) -> tuple[DataFrame,
-                                                                                                      Observation]:
-    """The chunk's usable events through the stream's transforms, in the engine's input layout."""
+def _read_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk,
+                watermark: int) -> tuple[DataFrame, Observation, StructType]:
+    """The chunk's usable events through the stream's transforms, in the engine's input layout, and
+    the type of its `_event` (`aggregation.event_type`)."""
     spec = request.spec
     frame = request.source.read(spark, spec, chunk.start, chunk.end)
     ok = usable(spec, frame)
@@ -139,7 +141,8 @@ def _read_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, wat
     frame = frame.observe(seen, F.count_if(ok).alias("valid"), F.count_if(~ok).alias("invalid"))
     events = frame.where(ok).select(*[F.col(f"`{c}`") for c in spec.source.schema_])
     transformed = apply_stream_transforms(events, spec, f"backfill_filtered_{chunk.index}")
-    return aggregation.history_input(transformed, spec, watermark=watermark), seen
+    return (aggregation.history_input(transformed, spec, watermark=watermark), seen,
+            aggregation.event_type(transformed))
 
 
 def _state_frame(spark: SparkSession, carried: Carried) -> DataFrame:
@@ -158,7 +161,7 @@ def _run_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, carr
     """One chunk's pass: records and late events written, the new state written; (figures, carried on)."""
     spec = request.spec
     watermark = carried.watermark(spec)
-    laid_out, seen = _read_chunk(spark, request, chunk, watermark)
+    laid_out, seen, writer.event_type = _read_chunk(spark, request, chunk, watermark)
     laid_out = laid_out.persist()
     output: DataFrame | None = None
     try:
@@ -181,7 +184,7 @@ def _run_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, carr
         if int(spark.conf.get("spark.sql.shuffle.partitions") or cores) > cores:
             output = output.coalesce(cores)
         output = output.persist()
-        counters = batch_counters(output)
+        counters = batch_counters(output, writer.event_type)
         writer.write(output, chunk.index, counters)
         aggregation.state_rows(output).write.mode("overwrite").parquet(state_folder)
         writer.done(chunk.index, counters)

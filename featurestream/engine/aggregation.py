@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PACKED_ROW_CLASS = "io.featurestream.tiles.PackedRow"
 ENGINE_CLASS = "io.featurestream.tiles.TileEngine"
 BATCH_HISTORY_CLASS = "io.featurestream.tiles.HistoryPass"
 
@@ -72,9 +73,6 @@ STATE, STATE_BYTES = 3, "_state"
 # Records bound for the DLQ ride the engine as late events (see `engine_input`).
 DLQ_COLUMN = "_dlq"
 DLQ_KEY_PREFIX = "\u0000dlq:"
-# The DLQ row's JSON text in `_event` (see `_event_field`): timestamps to the microsecond, so the
-# row reads back exactly.
-DLQ_JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
 _OLDEST_MS = -(2**63)
 # Spark's key for a column's watermark delay; see `_watermark_guard`.
 _WATERMARK_DELAY_KEY = "spark.watermarkDelayMs"
@@ -182,17 +180,33 @@ def _last_value(column: str, spark_type: str) -> Column:
     return value
 
 
-def _event_field(column: str) -> Column:
-    """A column of the `_event` struct, which the engine passes on whole for a late event or a
-    record bound for the DLQ. The DLQ row (a struct) goes as its JSON text (`dlq_events` reads it
-    back): the engine's Row encoders on both sides of its map side and of its state operator spell
-    every nested field out, and the DLQ row's seven fields nested in `_event` made a large share of
-    the micro-batch's plan, which Spark optimises, describes and generates code for in every batch."""
+def pack_event(events: DataFrame) -> Column:
+    """The `_event` column: the whole event (every column of `events`), which the engine passes on
+    for a late event or a record bound for the DLQ, as one opaque binary value (`PackedRow`: the
+    bytes of the struct's UnsafeRow, exact for every Spark type). As a struct, every nested field
+    was spelled out by each of the engine's four Row encoders (both sides of its map side and of
+    its state operator): a large plan, which Spark optimises, describes and generates code for in
+    every micro-batch. `unpack_event` with `event_type(events)` reads it back."""
+    from pyspark.sql import Column as SparkColumn
     from pyspark.sql import functions as F
 
-    if column == DLQ_COLUMN:
-        return F.to_json(F.col(DLQ_COLUMN), DLQ_JSON_OPTIONS).alias(DLQ_COLUMN)
-    return F.col(f"`{column}`")
+    spark = events.sparkSession
+    ensure_engine(spark)
+    struct = F.struct(*[F.col(f"`{c}`") for c in events.columns])
+    return SparkColumn(java_class(spark, PACKED_ROW_CLASS).pack(struct._jc))
+
+
+def event_type(events: DataFrame) -> StructType:
+    """The type `_event` packs for `events` (the engine's events, after the stateless transforms):
+    the struct of their columns, which `late_events` and `dlq_events` unpack it as."""
+    return events.schema
+
+
+def unpack_event(spark: SparkSession, packed: Column, packed_type: StructType) -> Column:
+    """`_event` (see `pack_event`) back as the struct of `packed_type` (`event_type` of the packed events)."""
+    from pyspark.sql import Column as SparkColumn
+
+    return SparkColumn(java_class(spark, PACKED_ROW_CLASS).unpack(packed._jc, packed_type.json()))
 
 
 def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) -> DataFrame:
@@ -230,7 +244,7 @@ def engine_input(events: DataFrame, spec: FeatureGroupSpec, engine: EnginePlan) 
         *[_last_value(c, types[c]).alias(f"_l{i}") for i, c in enumerate(engine.last)],
         *[F.col(f"`{c}`").cast("double").alias(f"_q{i}") for i, c in enumerate(engine.quantile)],
         *[F.col(f"`{c}`").cast("string").alias(f"_t{i}") for i, c in enumerate(engine.top_k)],
-        F.struct(*[_event_field(c) for c in events.columns]).alias(EVENT),
+        pack_event(events).alias(EVENT),
     ]
     return watermarked.select(*columns)
 
@@ -320,7 +334,7 @@ def run_engine_groups(inputs: Sequence[tuple[DataFrame, FeatureGroupSpec]]) -> D
 
 def history_input(events: DataFrame, spec: FeatureGroupSpec, *, watermark: int) -> DataFrame:
     """A batch of events (after the stateless transforms) in the engine's input layout for
-    `run_history_pass`; only an event below `watermark` (late) keeps its whole `_event` struct."""
+    `run_history_pass`; only an event below `watermark` (late) keeps its whole event (`_event`, packed)."""
     from pyspark.sql import functions as F
 
     laid_out = engine_input(events, spec, plan(spec, history=True))
@@ -403,27 +417,29 @@ def record_selection(spec: FeatureGroupSpec, *, within: str | None = None) -> Re
     ]
 
 
-def late_events(output: DataFrame) -> DataFrame:
-    """The late sink's rows: the event as the engine got it, how late it was and the watermark."""
+def late_events(output: DataFrame, packed_type: StructType) -> DataFrame:
+    """The late sink's rows: the event as the engine got it (`_event` unpacked as `packed_type`,
+    see `pack_event`), how late it was and the watermark."""
     from pyspark.sql import functions as F
 
     late = output.where(F.col(KIND) == LATE)
-    names = late.schema[EVENT].dataType.names  # type: ignore[attr-defined]
+    event = unpack_event(output.sparkSession, F.col(EVENT), packed_type)
+    names = packed_type.names
     if DLQ_COLUMN in names:
-        late = late.where(F.col(f"{EVENT}.{DLQ_COLUMN}").isNull())
+        late = late.where(event[DLQ_COLUMN].isNull())
     return late.select(
-        *[F.col(f"{EVENT}.`{name}`").alias(name) for name in names if name != DLQ_COLUMN],
+        *[event[name].alias(name) for name in names if name != DLQ_COLUMN],
         F.col(LATE_BY_MS).alias("late_by_ms"), F.col(WATERMARK).alias("watermark"),
     )
 
 
-def dlq_events(output: DataFrame, dlq_type: StructType) -> DataFrame:
+def dlq_events(output: DataFrame, packed_type: StructType) -> DataFrame:
     """The DLQ's rows among the engine's output (records that could not be used, see `engine_input`):
-    the DLQ row read back from its JSON text as `dlq_type` (the `_dlq` column's type in the engine's
-    input), and `dlq_time`, the micro-batch's timestamp from the offset log (`batch_timestamp`)."""
+    the DLQ row as it went in (`_event` unpacked as `packed_type`, see `pack_event`), and
+    `dlq_time`, the micro-batch's timestamp from the offset log (`batch_timestamp`)."""
     from pyspark.sql import functions as F
 
-    row = F.from_json(F.col(f"{EVENT}.{DLQ_COLUMN}"), dlq_type, DLQ_JSON_OPTIONS)
-    return (output.where((F.col(KIND) == LATE) & F.col(f"{EVENT}.{DLQ_COLUMN}").isNotNull())
+    row = unpack_event(output.sparkSession, F.col(EVENT), packed_type)[DLQ_COLUMN]
+    return (output.where((F.col(KIND) == LATE) & row.isNotNull())
             .select(row.alias(DLQ_COLUMN)).select(f"{DLQ_COLUMN}.*", batch_timestamp(output.sparkSession)
                                                   .alias("dlq_time")))

@@ -57,6 +57,7 @@ from typing import Any, Protocol, runtime_checkable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+from pyspark.sql.types import StructType
 
 from featurestream.config.feature_group import FeatureGroupSpec
 from featurestream.config.profile import EnvironmentProfile
@@ -190,20 +191,21 @@ def _counter_columns(to_dlq: Column) -> list[Column]:
     ]
 
 
-def _bound_for_dlq(output: DataFrame, within: str | None = None) -> Column:
-    """Whether an engine output row is an invalid record bound for the DLQ; `within`: the output
-    is that struct column of `output` (a group's share of `run_engine_groups`)."""
-    schema: Any = output.schema[within].dataType if within else output.schema
-    names = schema[aggregation.EVENT].dataType.names
-    if DLQ not in names:
+def _bound_for_dlq(output: DataFrame, packed_type: StructType | None, within: str | None = None) -> Column:
+    """Whether an engine output row is an invalid record bound for the DLQ; `packed_type`: the type
+    of its `_event` (`aggregation.event_type`; None: no DLQ column); `within`: the output is that
+    struct column of `output` (a group's share of `run_engine_groups`)."""
+    if packed_type is None or DLQ not in packed_type.names:
         return F.lit(False)
-    event = f"{within}.{aggregation.EVENT}" if within else aggregation.EVENT
-    return F.coalesce(F.col(f"{event}.{DLQ}").isNotNull(), F.lit(False))
+    column = F.col(f"{within}.{aggregation.EVENT}" if within else aggregation.EVENT)
+    event = aggregation.unpack_event(output.sparkSession, column, packed_type)
+    return F.coalesce(event[DLQ].isNotNull(), F.lit(False))
 
 
-def batch_counters(output: DataFrame) -> dict[str, int]:
-    """One pass over a micro-batch of one group's engine output: what happened to its events."""
-    row = output.agg(*_counter_columns(_bound_for_dlq(output))).first()
+def batch_counters(output: DataFrame, packed_type: StructType | None = None) -> dict[str, int]:
+    """One pass over a micro-batch of one group's engine output: what happened to its events
+    (`packed_type`: the type of its `_event`, see `_bound_for_dlq`)."""
+    row = output.agg(*_counter_columns(_bound_for_dlq(output, packed_type))).first()
     return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
 
 
@@ -226,9 +228,9 @@ class FeatureBatchWriter:
     checkpoint: str | None = None
     # Where invalid records go (`<dlq_path>/<group>/events`); None: the output holds none.
     dlq_root: str | None = None
-    # The DLQ row's type (the `_dlq` column of the routed events): the engine carries it as JSON
-    # text (`aggregation.dlq_events`).
-    dlq_type: Any = None
+    # The type of the engine output's `_event` (`aggregation.event_type` of the events the engine
+    # got): the late sink's and the DLQ's rows are read back from it.
+    event_type: Any = None
     _seconds: dict[str, float] = field(default_factory=dict, repr=False)
     _selection: aggregation.RecordSelection | None = field(default=None, repr=False)
 
@@ -240,7 +242,7 @@ class FeatureBatchWriter:
         timer = _Timer()
         output = output.persist()
         try:
-            counters = batch_counters(output)
+            counters = batch_counters(output, self.event_type)
             timer.lap("engine_and_counters_s")
             self.write(output, batch_id, counters)
         finally:
@@ -268,11 +270,11 @@ class FeatureBatchWriter:
         """The batch's late events and invalid records (the engine's late rows of `output`), each
         to its folder when there are some."""
         if counters["late_events"]:
-            (aggregation.late_events(output).coalesce(1)
+            (aggregation.late_events(output, self.event_type).coalesce(1)
              .write.mode("overwrite").parquet(paths.join(self.late_root, f"batch_id={batch_id}")))
             timer.lap("late_s")
         if counters.get("dlq") and self.dlq_root is not None:
-            (aggregation.dlq_events(output, self.dlq_type).coalesce(1)
+            (aggregation.dlq_events(output, self.event_type).coalesce(1)
              .write.mode("overwrite").parquet(paths.join(self.dlq_root, f"batch_id={batch_id}")))
             timer.lap("dlq_s")
 
@@ -339,19 +341,21 @@ class _BatchColumns:
                    tuple(driver_batch.collected_columns(specs, ARCHIVED if archived else None)))
 
 
-def _tagged(output: DataFrame, index: int) -> DataFrame:
-    """A group's engine output in the union's layout: what the counters need on top, the rest in a struct."""
+def _tagged(output: DataFrame, index: int, packed_type: StructType) -> DataFrame:
+    """A group's engine output in the union's layout: what the counters need on top, the rest in a
+    struct (`packed_type`: the type of its `_event`)."""
     return output.select(
         F.lit(index).alias(GROUP), aggregation.KIND, aggregation.AGGREGATED, aggregation.DUPLICATES,
-        aggregation.FOLDED, aggregation.AS_OF, _bound_for_dlq(output).alias(TO_DLQ),
+        aggregation.FOLDED, aggregation.AS_OF, _bound_for_dlq(output, packed_type).alias(TO_DLQ),
         F.struct(*[F.col(f"`{name}`") for name in output.columns]).alias(f"_g{index}"),
     )
 
 
-def _tagged_groups(output: DataFrame, groups: int) -> DataFrame:
+def _tagged_groups(output: DataFrame, packed_types: Sequence[StructType]) -> DataFrame:
     """The one state operator's output of several groups (`aggregation.run_engine_groups`) in the
-    union's layout `_tagged` gives each group alone: one projection, so one branch and one stage."""
-    shares = [f"_o{index}" for index in range(groups)]
+    union's layout `_tagged` gives each group alone: one projection, so one branch and one stage
+    (`packed_types`: the type of each group's `_event`)."""
+    shares = [f"_o{index}" for index in range(len(packed_types))]
 
     def common(name: str) -> Column:
         return F.coalesce(*[F.col(f"{share}.{name}") for share in shares]).alias(name)
@@ -359,8 +363,8 @@ def _tagged_groups(output: DataFrame, groups: int) -> DataFrame:
     return output.select(
         F.col("_group").alias(GROUP), common(aggregation.KIND), common(aggregation.AGGREGATED),
         common(aggregation.DUPLICATES), common(aggregation.FOLDED), common(aggregation.AS_OF),
-        F.coalesce(*[F.when(F.col("_group") == index, _bound_for_dlq(output, share))
-                     for index, share in enumerate(shares)]).alias(TO_DLQ),
+        F.coalesce(*[F.when(F.col("_group") == index, _bound_for_dlq(output, packed, share))
+                     for index, (share, packed) in enumerate(zip(shares, packed_types, strict=True))]).alias(TO_DLQ),
         *[F.col(share).alias(f"_g{index}") for index, share in enumerate(shares)],
     )
 
@@ -554,7 +558,7 @@ def feature_stream(events: DataFrame, spec: FeatureGroupSpec, *, history: bool =
                    observation: str = FILTERED_OBSERVATION, append: bool = False) -> DataFrame:
     """Events → the engine's output (records, late events, counters); `history`: the backfill's
     record at every event and decay boundary. Events may carry records bound for the DLQ
-    (`parsing.routed_events`): they come out as late rows marked `_event._dlq`."""
+    (`parsing.routed_events`): they come out as late rows whose `_event` has a `_dlq`."""
     return aggregation.run_engine(apply_stream_transforms(events, spec, observation), spec, history=history,
                                   append=append)
 
@@ -638,18 +642,22 @@ def start_source_query(spark: SparkSession, specs: Sequence[FeatureGroupSpec], p
         sink = (sinks or {}).get(spec.name) or build_sink(online_target(spec, profile), profile.feature_store,
                                                           paths.join(profile.dlq_path, spec.name, "online-store"),
                                                           local_master=local_master(spark))
+        # Filter counts per group: one observation name per group when several share the query.
+        stream = apply_stream_transforms(events, spec, FILTERED_OBSERVATION if len(ordered) == 1
+                                         else filtered_observation(spec.name))
         writers.append(FeatureBatchWriter(spec, sink, late_path(spec, profile), checkpoint=checkpoint,
                                           dlq_root=dlq_events_path(spec, profile),
-                                          dlq_type=events.schema[DLQ].dataType))
+                                          event_type=aggregation.event_type(stream)))
         if len(ordered) == 1:
             # Append mode, as the several groups' one operator (their records are never revised).
-            outputs.append(_tagged(feature_stream(events, spec, append=True), index))
+            outputs.append(_tagged(aggregation.run_engine(stream, spec, append=True), index,
+                                   aggregation.event_type(stream)))
         else:
-            # Filter counts per group: one observation name per group when several share the query.
-            transformed.append((apply_stream_transforms(events, spec, filtered_observation(spec.name)), spec))
+            transformed.append((stream, spec))
     if transformed:
         # Several groups: one shuffle and one state operator for all (keyed by group and entity).
-        outputs.append(_tagged_groups(aggregation.run_engine_groups(transformed), len(ordered)))
+        outputs.append(_tagged_groups(aggregation.run_engine_groups(transformed),
+                                      [aggregation.event_type(stream) for stream, _ in transformed]))
     archiver = None
     if archive_table is not None and archived is not None:
         archiver = archive.ArchiveWriter(archive_table, checkpoint, archived.event_time.field)
@@ -689,9 +697,11 @@ def start_features_query(spark: SparkSession, spec: FeatureGroupSpec, profile: E
                                     paths.join(profile.dlq_path, spec.name, "online-store"),
                                     local_master=local_master(spark))
     checkpoint = paths.join(profile.checkpoint_root, spec.name, "features")
-    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile), checkpoint=checkpoint)
+    stream = apply_stream_transforms(valid_events(parsed, spec), spec)
+    writer = FeatureBatchWriter(spec, batch_sink, late_path(spec, profile), checkpoint=checkpoint,
+                                event_type=aggregation.event_type(stream))
     features = (
-        feature_stream(valid_events(parsed, spec), spec)
+        aggregation.run_engine(stream, spec)
         .writeStream.queryName(f"{spec.name}-features")
         .outputMode("update")
         .foreachBatch(writer)

@@ -52,7 +52,7 @@ def test_the_watermark_does_not_change_generated_code(spark: Any, tmp_path: Path
     chunk = Chunk(0, START, START + timedelta(days=1))
     codes = []
     for watermark in (1_000, 90_061_000):
-        laid_out, _ = _read_chunk(spark, request, chunk, watermark)
+        laid_out, _, _ = _read_chunk(spark, request, chunk, watermark)
         output = aggregation.run_history_pass(laid_out, _state_frame(spark, Carried()), spec,
                                               watermark=watermark, watermark_after=watermark + 60_000)
         codes.append(_code(output))

@@ -97,15 +97,15 @@ def test_the_future_bound_leaves_the_generated_code_the_same_in_every_batch(spar
 
 
 def _engine_dlq_output(spark: Any, dlq_type: str, row: tuple[Any, ...]) -> tuple[Any, Any]:
-    """An engine output row bound for the DLQ, as `aggregation.engine_input` lays it out (the DLQ row
-    as JSON text in `_event`), and the DLQ row's type."""
+    """An engine output row bound for the DLQ, as `aggregation.engine_input` lays it out (the event,
+    here its DLQ row alone, packed in `_event`), and the packed event's type."""
     from pyspark.sql import functions as F
 
-    from featurestream.engine.aggregation import DLQ_JSON_OPTIONS, EVENT, KIND, LATE
+    from featurestream.engine.aggregation import EVENT, KIND, LATE, event_type, pack_event
 
-    frame = spark.createDataFrame([(LATE, row)], f"{KIND} int, d struct<{dlq_type}>")
-    output = frame.select(KIND, F.struct(F.to_json("d", DLQ_JSON_OPTIONS).alias("_dlq")).alias(EVENT))
-    return output, frame.schema["d"].dataType
+    events = spark.createDataFrame([(row,)], f"_dlq struct<{dlq_type}>")
+    output = events.select(F.lit(LATE).alias(KIND), pack_event(events).alias(EVENT))
+    return output, event_type(events)
 
 
 def test_dlq_time_is_the_batch_time_and_leaves_the_code_the_same(spark: Any, tmp_path: Path) -> None:
@@ -137,9 +137,9 @@ def test_dlq_time_is_the_batch_time_and_leaves_the_code_the_same(spark: Any, tmp
 
 
 def test_the_engine_carries_a_dlq_row_exactly(spark: Any) -> None:
-    """The DLQ row rides the engine as JSON text and reads back as it was, field for field: a Kafka
-    row and a Kinesis one (string partition and offset), a timestamp to the microsecond, text that
-    JSON must escape, a null field."""
+    """The DLQ row rides the engine packed in `_event` and reads back as it was, field for field: a
+    Kafka row and a Kinesis one (string partition and offset), a timestamp to the microsecond, text
+    that JSON would escape, a null field."""
     from featurestream.engine.aggregation import dlq_events
 
     when = datetime(2026, 3, 29, 1, 30, 5, 123456, tzinfo=UTC)

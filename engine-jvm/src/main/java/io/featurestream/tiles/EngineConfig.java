@@ -18,7 +18,8 @@ import org.apache.spark.sql.types.StructType;
  * (the watermark guard), {@code _dk} (dedupe key hash or null), {@code _n<i>} numeric slots
  * (double), {@code _h<i>} hash slots (long), {@code _l<i>} last-value slots (any simple type),
  * {@code _q<i>} quantile slots (double), {@code _t<i>} top-k slots (string), and
- * {@code _event} (the event itself, for the late sink); after the map side (PreAggregate) also
+ * {@code _event} (the event itself, for the late sink: any type, the stream packs it, see
+ * PackedRow); after the map side (PreAggregate) also
  * {@code _partial} (an encoded partial state) and {@code _pwm} (the watermark it was split with).
  */
 final class EngineConfig implements Serializable {

@@ -45,7 +45,7 @@ public final class HistoryPass {
                                    long watermarkAfter) {
     boolean java8Time = Boolean.parseBoolean(
         events.sparkSession().conf().get("spark.sql.datetime.java8API.enabled", "false"));
-    // Only a late event needs its whole `_event` struct (for the late sink).
+    // Only a late event needs its whole `_event` (packed, see PackedRow) for the late sink.
     events = events.withColumn("_event", functions.when(functions.col("_ts").lt(chunkValue(watermark)),
         functions.col("_event")));
     EngineConfig cfg = EngineConfig.parse(configJson, events.schema(), java8Time);

@@ -107,7 +107,7 @@ final class Output {
     return RowFactory.create(values);
   }
 
-  static Row late(EngineConfig cfg, String key, Row event, long eventTime, long watermark) {
+  static Row late(EngineConfig cfg, String key, Object event, long eventTime, long watermark) {
     Object[] values = blank(cfg, LATE, key);
     int base = 3 + cfg.features.length;
     values[base + 2] = event;

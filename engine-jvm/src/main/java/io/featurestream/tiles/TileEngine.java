@@ -45,8 +45,8 @@ public final class TileEngine {
     boolean java8Time = Boolean.parseBoolean(
         input.sparkSession().conf().get("spark.sql.datetime.java8API.enabled", "false"));
     EngineConfig inputCfg = EngineConfig.parse(configJson, input.schema(), java8Time);
-    // Only a late event needs its whole `_event` struct (for the late sink): when the map side
-    // knows the batch's watermark, the struct is built for events below it only.
+    // Only a late event needs its whole `_event` (packed, see PackedRow) for the late sink: when
+    // the map side knows the batch's watermark, it is packed for events below it only.
     Column watermark = batchWatermarkColumn();
     input = input.withColumn("_event", functions.when(
         watermark.isNull().or(functions.col("_ts").lt(watermark)), functions.col("_event")));

@@ -65,7 +65,7 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
       }
       long t = row.getLong(cfg.tsIdx);
       if (t < watermark) {
-        out.add(Output.late(cfg, key, row.getStruct(cfg.eventIdx), t, watermark));
+        out.add(Output.late(cfg, key, row.get(cfg.eventIdx), t, watermark));
       } else if (isDuplicate(s, row, t)) {
         duplicates++;
       } else {
@@ -139,7 +139,7 @@ final class TileFunction implements FlatMapGroupsWithStateFunction<String, Row, 
     while (i < events.size()) {
       long t = events.get(i).getLong(cfg.tsIdx);
       if (t < watermark) {
-        out.add(Output.late(cfg, key, events.get(i).getStruct(cfg.eventIdx), t, watermark));
+        out.add(Output.late(cfg, key, events.get(i).get(cfg.eventIdx), t, watermark));
         i++;
         continue;
       }
