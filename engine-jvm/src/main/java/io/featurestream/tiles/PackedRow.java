@@ -93,13 +93,12 @@ public final class PackedRow {
     return new ExprCode(block, ev.isNull(), ev.value());
   }
 
-  /** The expression of {@link #pack}: a struct child, a binary value. */
-  public static final class Pack extends Expression implements Serializable {
+  /** One child evaluated to a value or null: what {@link Pack} and {@link Unpack} share. */
+  abstract static class OneChild extends Expression implements Serializable {
     private static final long serialVersionUID = 1L;
-    private final Expression child;
-    private transient Packer packer;
+    protected final Expression child;
 
-    public Pack(Expression child) {
+    OneChild(Expression child) {
       this.child = child;
     }
 
@@ -123,12 +122,34 @@ public final class PackedRow {
       return value == null ? null : nullSafeEval(value);
     }
 
+    /** The value of a non-null child value. */
+    abstract Object nullSafeEval(Object input);
+
+    /** This expression over another child. */
+    abstract Expression withNewChildInternal(Expression newChild);
+
+    @Override
+    public Expression withNewChildrenInternal(IndexedSeq<Expression> newChildren) {
+      return withNewChildInternal(newChildren.head());
+    }
+  }
+
+  /** The expression of {@link #pack}: a struct child, a binary value. */
+  public static final class Pack extends OneChild {
+    private static final long serialVersionUID = 1L;
+    private transient Packer packer;
+
+    public Pack(Expression child) {
+      super(child);
+    }
+
     @Override
     public DataType dataType() {
       return DataTypes.BinaryType;
     }
 
-    private Object nullSafeEval(Object input) {
+    @Override
+    Object nullSafeEval(Object input) {
       if (packer == null) {
         packer = new Packer((StructType) child.dataType());
       }
@@ -142,13 +163,9 @@ public final class PackedRow {
       return generate(ctx, ev, child, DataTypes.BinaryType, row -> packer + ".pack(" + row + ")");
     }
 
-    private Expression withNewChildInternal(Expression newChild) {
-      return new Pack(newChild);
-    }
-
     @Override
-    public Expression withNewChildrenInternal(IndexedSeq<Expression> newChildren) {
-      return withNewChildInternal(newChildren.head());
+    Expression withNewChildInternal(Expression newChild) {
+      return new Pack(newChild);
     }
 
     @Override
@@ -186,34 +203,13 @@ public final class PackedRow {
   }
 
   /** The expression of {@link #unpack}: a binary child, a struct of the given type. */
-  public static final class Unpack extends Expression implements Serializable {
+  public static final class Unpack extends OneChild {
     private static final long serialVersionUID = 1L;
-    private final Expression child;
     private final StructType type;
 
     public Unpack(Expression child, StructType type) {
-      this.child = child;
+      super(child);
       this.type = type;
-    }
-
-    public Expression child() {
-      return child;
-    }
-
-    @Override
-    public Seq<Expression> children() {
-      return JavaConverters.asScalaBuffer(Collections.singletonList(child)).toSeq();
-    }
-
-    @Override
-    public boolean nullable() {
-      return child.nullable();
-    }
-
-    @Override
-    public Object eval(InternalRow input) {
-      Object value = child.eval(input);
-      return value == null ? null : nullSafeEval(value);
     }
 
     @Override
@@ -221,7 +217,8 @@ public final class PackedRow {
       return type;
     }
 
-    private Object nullSafeEval(Object input) {
+    @Override
+    Object nullSafeEval(Object input) {
       return unpackBytes((byte[]) input, type.size());
     }
 
@@ -232,13 +229,9 @@ public final class PackedRow {
           bytes -> PackedRow.class.getName() + ".unpackBytes(" + bytes + ", " + fields + ")");
     }
 
-    private Expression withNewChildInternal(Expression newChild) {
-      return new Unpack(newChild, type);
-    }
-
     @Override
-    public Expression withNewChildrenInternal(IndexedSeq<Expression> newChildren) {
-      return withNewChildInternal(newChildren.head());
+    Expression withNewChildInternal(Expression newChild) {
+      return new Unpack(newChild, type);
     }
 
     @Override
