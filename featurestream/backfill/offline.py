@@ -48,6 +48,12 @@ ISO_MILLIS = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
 _PARTITIONS = (("year", 1, 4), ("month", 6, 2), ("day", 9, 2), ("hour", 12, 2))
 PARTITION_COLUMNS = tuple(part for part, _, _ in _PARTITIONS)
 _AS_OF_TEXT = "_fs_as_of_text"
+# Parquet's dictionary encoding: parquet-mr hashes every value into a per-column dictionary, then at
+# the first page finds it no smaller than plain encoding and encodes the values again. The offline
+# records' columns are nearly all distinct within a file (EventTime text, cards of an hour, doubles),
+# so it bought nothing and cost more than half of the writer's CPU in a measurement (parquet-mr alone,
+# this shape, 4M records: 4.1 CPU us a record with it, 1.8 without). Readers are unaffected.
+WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
 _HOUR_DIR = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})$")
 
 
@@ -134,8 +140,10 @@ class OfflineStoreSink:
         # AWS writes millisecond timestamps; Spark's default INT96 is a legacy type other readers reject.
         spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MILLIS")
         try:
-            (offline_rows(records, self.spec, written_at)
-             .write.mode("overwrite").partitionBy(*PARTITION_COLUMNS).parquet(staging))
+            writer = offline_rows(records, self.spec, written_at).write.mode("overwrite")
+            for option, value in WRITE_OPTIONS.items():
+                writer = writer.option(option, value)
+            writer.partitionBy(*PARTITION_COLUMNS).parquet(staging)
         finally:
             if previous is None:
                 spark.conf.unset("spark.sql.parquet.outputTimestampType")
