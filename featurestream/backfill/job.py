@@ -44,7 +44,7 @@ from featurestream.config.profile import EnvironmentProfile
 from featurestream.connectors.online_store import build_sink
 from featurestream.engine import aggregation
 from featurestream.engine.parsing import usable
-from featurestream.engine.pipeline import FeatureBatchWriter, batch_counters, online_target
+from featurestream.engine.pipeline import FeatureBatchWriter, online_target
 from featurestream.engine.transforms import apply_stream_transforms, check_with_spark
 from featurestream.errors import FeatureStreamError
 from featurestream.io import hadoop_fs, paths
@@ -62,9 +62,10 @@ STATE_SCHEMA = f"{aggregation.KEY} string, {aggregation.STATE_BYTES} binary"
 # small, compiled methods), as Spark's documentation of the setting advises for HotSpot.
 HUGE_METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
 HOTSPOT_HUGE_METHOD = 8000
-# A chunk's engine output is cached for the pass's three reads (counters, records, state) and
-# dropped after it: building Spark's compressed columnar cache (compressibility statistics and
-# encoders per column and batch) was 15% of a daily-chunk backfill's JVM samples in a profile.
+# A chunk's engine output is cached for the pass's two reads (records, with the counters observed on
+# their write, then state; late events, when there are some, a third) and dropped after it: building
+# Spark's compressed columnar cache (compressibility statistics and encoders per column and batch)
+# was 15% of a daily-chunk backfill's JVM samples in a profile.
 # Uncompressed, the cache is a copy.
 CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
 
@@ -184,8 +185,8 @@ def _run_chunk(spark: SparkSession, request: BackfillRequest, chunk: Chunk, carr
         if int(spark.conf.get("spark.sql.shuffle.partitions") or cores) > cores:
             output = output.coalesce(cores)
         output = output.persist()
-        counters = batch_counters(output, writer.event_type)
-        writer.write(output, chunk.index, counters)
+        # The counters are observed on the records' write: no pass of their own over the output.
+        counters = writer.write_counted(output, chunk.index)
         aggregation.state_rows(output).write.mode("overwrite").parquet(state_folder)
         writer.done(chunk.index, counters)
         figures.update(records=counters["records"], decay_records=counters["decay_records"],

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any, Protocol, runtime_checkable
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 from pyspark.sql.types import StructType
@@ -265,6 +265,22 @@ class FeatureBatchWriter:
                                   rows=counters["records"])
             timer.lap("records_s")
         self._seconds = timer.laps
+
+    def write_counted(self, output: DataFrame, batch_id: int) -> dict[str, int]:
+        """`batch_counters` and `write` in one pass over `output` for the records: the counters are
+        observed on the records' write (a batch with no record writes no file), then the late
+        events and invalid records, when the counters say there are some, each by a pass of its own.
+        For an output that is costly to read again (a backfill chunk's) and seldom has late events."""
+        timer = _Timer()
+        observation = Observation(f"batch_counters_{batch_id}")
+        observed = output.observe(observation, *_counter_columns(_bound_for_dlq(output, self.event_type)))
+        self._selection = self._selection or aggregation.record_selection(self.spec)
+        self.sink.write_batch(aggregation.records(observed, self.spec, self._selection), batch_id)
+        counters = {k: int(v or 0) for k, v in observation.get.items()}
+        timer.lap("records_s")
+        self.write_rejected(output, batch_id, counters, timer)
+        self._seconds = timer.laps
+        return counters
 
     def write_rejected(self, output: DataFrame, batch_id: int, counters: dict[str, int], timer: _Timer) -> None:
         """The batch's late events and invalid records (the engine's late rows of `output`), each
