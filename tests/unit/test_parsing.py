@@ -183,3 +183,56 @@ def test_a_bad_string_limit_is_a_config_error(tmp_path: Path, limits: dict[str, 
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=field):
         load_feature_group(path)
+
+
+def test_the_jar_parses_every_payload_as_spark_from_json_does(spark: Any, tmp_path: Path) -> None:
+    """`FromJson` (the parse step's from_json, see parsing._decode_json) against Spark's own `from_json`
+    on the same column, payload by payload: the same struct (every field and the corrupt-record column)."""
+    from pyspark.sql import Column
+    from pyspark.sql import functions as F
+
+    from featurestream.engine.parsing import CORRUPT, event_schema
+    from featurestream.io.jvm import java_class
+
+    spec = _spec(tmp_path)
+    good = _event("ok")
+    body = lambda event: json.dumps(event).encode()  # noqa: E731
+    stamps: list[Any] = [
+        "2026-11-20T08:00:00Z", "2026-11-20T08:00:00.123Z", "2026-11-20T08:00:00.123456789Z", "2026-11-20 08:00:00",
+        "2026-11-20T08:00:00+02:00", "2026-11-20T08:00:00.5-07:30", "2026-11-20", "2026-11", "2026", "20261120",
+        "2026-11-20T08:00", "2026-11-20T25:00:00Z", "2026-02-30T00:00:00Z", " 2026-11-20T08:00:00Z ", "T08:00:00",
+        "2026-11-20T08:00:00 UTC", "2026-11-20T08:00:00[Europe/Paris]", "+12026-11-20T08:00:00Z", "1700000000",
+        "", "x", 1700000000, -1, 1.5, 1e3, True, None, [], {}, 2**70,
+    ]
+    cases: list[bytes | None] = [body({**good, "event_time": stamp}) for stamp in stamps]
+    cases += [
+        None, b"", b" ", b"null", b"[]", b"{}", b"[" + body(good) + b"]", body(good) + b" trailing",
+        body(good) + b"\n" + body(good), b"\xef\xbb\xbf" + body(good), b"\x00" + body(good), b"\n\t " + body(good),
+        b'{"card_id": "x", "amount": 1.0', body({**good, "amount": "12.5"}), body({**good, "amount": "lots"}),
+        body({**good, "amount": 10}), body({**good, "amount": 1e400}), body({**good, "card_id": 42}),
+        body({**good, "card_id": {"a": [1, 2]}}), body({**good, "card_id": None}), body({**good, "extra": [1, {}]}),
+        body({**good, "CARD_ID": "upper"}), b'{"card_id": "a", "card_id": "b", "amount": 1.0}',
+        b'{"card_id": "\\ud800", "amount": 1.0}', b'{"card_id": "\\u00e9\\n\\"", "amount": 1.0}',
+        b"{'card_id': 'single', 'amount': 1.0}", b'{card_id: "bare", "amount": 1.0}',
+        b'{"card_id": "x", "amount": NaN}', b'{"card_id": "x", "amount": -Infinity}', b'{"card_id": "x", "amount": 01}',
+        b'{"card_id": "x", /* c */ "amount": 1.0}', b'{"card_id": "x",}', b'{"card_id": "tab\there"}',
+        json.dumps({**good, "merchant_id": "café ☕ 🍰"}, ensure_ascii=False).encode(),
+        body({**good, "merchant_id": "m" * 70_000}), b"\xff\xfe" + body(good),
+        body(good).replace(b"m-1", b"m-\xc3\x28"), body(good).replace(b"m-1", b"m-\xed\xa0\x80"),
+        body(good).replace(b"m-1", b"m-\xf0\x9f"),
+    ]
+    raw = spark.createDataFrame([(value,) for value in cases], "value binary")
+    spark_parse = F.from_json(F.col("value").cast("string"), event_schema(spec),
+                              {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    ours = Column(java_class(spark, "io.featurestream.tiles.FromJson").wrap(spark_parse._jc))
+    both = raw.select(F.monotonically_increasing_id().alias("i"), spark_parse.alias("spark"), ours.alias("ours"))
+    # As JSON text (some of these timestamps are beyond Python's datetime), and as Spark compares them.
+    rows = both.select("i", F.to_json("spark").alias("spark"), F.to_json("ours").alias("ours"),
+                       F.col("spark").eqNullSafe(F.col("ours")).alias("same"),
+                       F.col(f"spark.{CORRUPT}").isNull().alias("parsed")).orderBy("i").collect()
+    assert len(rows) == len(cases)
+    differing = [(cases[n], row["spark"], row["ours"]) for n, row in enumerate(rows)
+                 if not row["same"] or row["spark"] != row["ours"]]
+    assert differing == []
+    # The cases cover both outcomes: parsed events and corrupt records.
+    assert {row["parsed"] for row in rows} == {True, False}
