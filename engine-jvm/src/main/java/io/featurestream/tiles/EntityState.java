@@ -50,6 +50,8 @@ final class EntityState {
   final Object[] lastValue;
   /** Dedupe key hash → event time of the accepted event that holds it. */
   final HashMap<Long, Long> dedupe = new HashMap<>();
+  /** The size of the encoded state this was decoded from (0: none), to size the next encoding's buffer. */
+  int decodedBytes;
 
   EntityState(EngineConfig cfg) {
     this.lastTs = new long[cfg.lastSlots];
@@ -165,7 +167,9 @@ final class EntityState {
       throw new IllegalArgumentException("cannot write state format " + version);
     }
     boolean compact = version == VERSION;
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + tiles.size() * 64);
+    // Sized for what was read plus a margin: growing from a small buffer copied the state ~5 times.
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream(
+        Math.max(64 + tiles.size() * 64, decodedBytes + (decodedBytes >> 3) + 1024));
     try (DataOutputStream out = new DataOutputStream(bytes)) {
       out.writeByte(version);
       out.writeInt(cfg.numericSlots);
@@ -339,6 +343,7 @@ final class EntityState {
     for (Tile t : from.values()) {
       Tile mine = into.get(t.index);
       if (mine == null) {
+        t.adopt();
         into.put(t.index, t);
       } else {
         mine.merge(t, cfg);
@@ -365,6 +370,7 @@ final class EntityState {
             cfg.quantileSlots, cfg.topKSlots));
       }
       EntityState s = new EntityState(cfg);
+      s.decodedBytes = data.length;
       s.asOf = in.readLong();
       s.maxEvent = in.readLong();
       for (int i = 0; i < cfg.lastSlots; i++) {

@@ -106,6 +106,18 @@ final class QuantileSlot {
     return raw != null ? raw[i] : Packed.doubleAt(rawBytes, i);
   }
 
+  /**
+   * A slot that came with a map-side partial and becomes the state's as it is: raw values that a
+   * partial holds 8 bytes each are written back in the compact form where they are short
+   * decimals, as a slot that got values in the state function is (the same doubles).
+   */
+  void adopt() {
+    if (isRaw() && rawBytes != null && !rawDecimal && size > 0) {
+      unpack();
+      rawBytes = null;
+    }
+  }
+
   /** Adds another partial of the same tile. */
   void merge(QuantileSlot other) {
     if (other.isRaw()) {
@@ -175,22 +187,76 @@ final class QuantileSlot {
     }
   }
 
-  /** A window's tiles merged into one KLL sketch of k (exact while it holds at most k values). */
+  /** Appends the raw values (only while {@link #isRaw}) to {@code into} from {@code at}. */
+  private void copyRaw(double[] into, int at) {
+    if (raw == null && rawDecimal) {
+      unpack();
+    }
+    if (raw != null) {
+      System.arraycopy(raw, 0, into, at, size);
+      return;
+    }
+    for (int i = 0; i < size; i++) {
+      into[at + i] = Packed.doubleAt(rawBytes, i);
+    }
+  }
+
+  /**
+   * A window's tiles merged into one KLL sketch of k (exact while it holds at most k values).
+   *
+   * <p>While the window holds at most k values, all from raw tiles, they are kept in one array
+   * and a percentile is read off it sorted: the value at position floor(q x n) (q = 1: the
+   * maximum), which is what a KLL sketch that never compacted returns (it holds the same values
+   * with weight 1 each: DataSketches' posOfRank and its min and max for q = 0 and 1), without
+   * building the sketch and its sorted view. Past k values or at a sketch tile, the values go into
+   * the sketch in the order they came, as before.
+   */
   static final class Window {
-    private final KllDoublesSketch merged;
+    private final int k;
+    private KllDoublesSketch merged;
+    /** The window's values while exact (merged == null); sorted in place when read. */
+    private double[] values = NONE;
+    private int n;
 
     Window(int k) {
-      merged = KllDoublesSketch.newHeapInstance(k);
+      this.k = k;
     }
 
     void add(QuantileSlot tile) {
+      if (merged == null && tile.isRaw()) {
+        if (tile.size == 0) {
+          return;
+        }
+        if (n + tile.size <= k) {
+          if (n + tile.size > values.length) {
+            values = Arrays.copyOf(values, Math.min(k, Math.max(n + tile.size, 2 * values.length)));
+          }
+          tile.copyRaw(values, n);
+          n += tile.size;
+          return;
+        }
+      }
+      KllDoublesSketch sketch = sketch();
       if (tile.isRaw()) {
         for (int i = 0; i < tile.size; i++) {
-          merged.update(tile.rawValue(i));
+          sketch.update(tile.rawValue(i));
         }
       } else {
-        merged.merge(tile.view());
+        sketch.merge(tile.view());
       }
+    }
+
+    /** The sketch, built from the values kept so far on first use. */
+    private KllDoublesSketch sketch() {
+      if (merged == null) {
+        merged = KllDoublesSketch.newHeapInstance(k);
+        for (int i = 0; i < n; i++) {
+          merged.update(values[i]);
+        }
+        values = NONE;
+        n = 0;
+      }
+      return merged;
     }
 
     /**
@@ -199,6 +265,15 @@ final class QuantileSlot {
      */
     Double[] quantiles(double[] ranks) {
       Double[] out = new Double[ranks.length];
+      if (merged == null) {
+        if (n > 0) {
+          Arrays.sort(values, 0, n);
+          for (int i = 0; i < ranks.length; i++) {
+            out[i] = values[position(ranks[i], n)];
+          }
+        }
+        return out;
+      }
       if (!merged.isEmpty()) {
         double[] got = merged.getQuantiles(ranks);
         for (int i = 0; i < ranks.length; i++) {
@@ -206,6 +281,12 @@ final class QuantileSlot {
         }
       }
       return out;
+    }
+
+    /** DataSketches' position of a normalised rank among n values: floor(rank x n), at most n - 1. */
+    static int position(double rank, int n) {
+      long pos = (long) Math.floor(rank * n);
+      return (int) (pos == n ? n - 1 : pos);
     }
   }
 }

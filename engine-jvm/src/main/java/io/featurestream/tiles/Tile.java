@@ -176,6 +176,18 @@ final class Tile {
     return true;
   }
 
+  /**
+   * This tile (a map-side partial's) becomes the state's as it is: its raw percentile values are
+   * written back in the compact form (QuantileSlot.adopt). Its top-k sketches stay in the
+   * partial's form: turning them into the compact form on write (read, rank, sort, re-encode)
+   * cost the state function more CPU than it saved (SketchGroupCost, engine-jvm/README.md).
+   */
+  void adopt() {
+    for (QuantileSlot q : quantiles) {
+      q.adopt();
+    }
+  }
+
   void addLast(int slot, long ts, Object value) {
     if (Values.newer(ts, value, lastTs[slot], lastValue[slot])) {
       lastTs[slot] = ts;

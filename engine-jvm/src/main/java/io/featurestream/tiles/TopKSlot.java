@@ -147,28 +147,69 @@ final class TopKSlot {
   /**
    * A window's tiles merged into one sketch. Values are ranked by estimated count, ties going to
    * the smaller value (String order), so the ranking does not depend on the order of events.
+   *
+   * <p>A window with one non-empty tile reads that tile's sketch instead of a merge of it into an
+   * empty one, which would be a copy: the same counts, offset and stream length (the tile holds at
+   * most 0.75 x size values, so nothing is purged). A feed of an exact tile's values straight into
+   * the merge, without the tile's own sketch, was tried and dropped: the order of the updates
+   * moves values in the merge's hash table, and a later purge samples its counts in table order,
+   * so the values written past the exact range would change.
    */
   static final class Window {
     private static final Comparator<ItemsSketch.Row<String>> RANKING =
         Comparator.<ItemsSketch.Row<String>>comparingLong(r -> -r.getEstimate())
             .thenComparing((ItemsSketch.Row<String> r) -> r.getItem());
-    private final ItemsSketch<String> merged;
+    private final int mapSize;
+    /** The merge of the tiles added, once there are two; null before. */
+    private ItemsSketch<String> merged;
+    /** The only non-empty tile added so far (merged == null). */
+    private TopKSlot only;
+    /** The sketch the values are read from: merged, or the only tile's. */
+    private ItemsSketch<String> read;
     private ItemsSketch.Row<String>[] ranked;
 
     Window(int mapSize) {
-      merged = new ItemsSketch<>(mapSize);
+      this.mapSize = mapSize;
     }
 
     void add(TopKSlot tile) {
-      if (!tile.isEmpty()) {
-        merged.merge(tile.view());
-        ranked = null;
+      if (tile.isEmpty()) {
+        return;
       }
+      ranked = null;
+      read = null;
+      if (merged == null && only == null) {
+        only = tile;
+        return;
+      }
+      if (merged == null) {
+        merged = new ItemsSketch<>(mapSize);
+        into(only);
+        only = null;
+      }
+      into(tile);
+    }
+
+    private void into(TopKSlot tile) {
+      merged.merge(tile.view());
+    }
+
+    private ItemsSketch<String> sketch() {
+      if (read == null) {
+        read = merged != null ? merged : only != null ? only.view() : new ItemsSketch<>(mapSize);
+        if (read.getMaximumMapCapacity() != (int) (mapSize * 0.75)) {
+          // A tile of another sketch size (read from older state): merged as before.
+          merged = new ItemsSketch<>(mapSize);
+          merged.merge(read);
+          read = merged;
+        }
+      }
+      return read;
     }
 
     private ItemsSketch.Row<String> row(int rank) {
       if (ranked == null) {
-        ranked = merged.getFrequentItems(ErrorType.NO_FALSE_NEGATIVES);
+        ranked = sketch().getFrequentItems(ErrorType.NO_FALSE_NEGATIVES);
         Arrays.sort(ranked, RANKING);
       }
       return rank <= ranked.length ? ranked[rank - 1] : null;
@@ -186,7 +227,7 @@ final class TopKSlot {
     /** Its estimated count over the window's non-null values; null when fewer values. */
     Double share(int rank) {
       ItemsSketch.Row<String> r = row(rank);
-      return r == null ? null : (double) r.getEstimate() / merged.getStreamLength();
+      return r == null ? null : (double) r.getEstimate() / sketch().getStreamLength();
     }
   }
 }

@@ -264,6 +264,134 @@ class SketchTileTest {
     assertTrue(problems.size() <= checks / 100, problems.toString());
   }
 
+  /**
+   * A window of at most k raw values reads its percentiles off the sorted values instead of a KLL
+   * sketch: the same doubles as the sketch gives (ties, signed zeros, ranks 0 and 1, tiles of raw
+   * decimals and of raw doubles read from the state), and past k values or with a sketch tile the
+   * sketch itself.
+   */
+  @Test
+  void exactWindowsGiveTheSketchsValuesBitForBit() throws IOException {
+    Random random = new Random(21);
+    double[] ranks = {0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0, 1.0 / 3};
+    for (int round = 0; round < 400; round++) {
+      int k = round % 3 == 0 ? 8 : 200;
+      int tiles = 1 + random.nextInt(12);
+      List<QuantileSlot> slots = new ArrayList<>();
+      org.apache.datasketches.kll.KllDoublesSketch oracle =
+          org.apache.datasketches.kll.KllDoublesSketch.newHeapInstance(k);
+      for (int t = 0; t < tiles; t++) {
+        QuantileSlot slot = new QuantileSlot(k);
+        int values = random.nextInt(round % 2 == 0 ? 40 : 4);
+        for (int v = 0; v < values; v++) {
+          double x = random.nextInt(5) == 0 ? (random.nextBoolean() ? 0.0 : -0.0)
+              : random.nextBoolean() ? random.nextInt(20) / 4.0 : random.nextGaussian() * 1e3;
+          slot.add(x);
+          oracle.update(x);
+        }
+        if (random.nextBoolean()) {  // read back from the state: raw bytes, decimals or a sketch
+          ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+          slot.writeTo(new DataOutputStream(bytes), random.nextBoolean());
+          slot = new QuantileSlot(k);
+          slot.readFrom(new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray())));
+        }
+        slots.add(slot);
+      }
+      QuantileSlot.Window window = new QuantileSlot.Window(k);
+      for (QuantileSlot slot : slots) {
+        window.add(slot);
+      }
+      Double[] got = window.quantiles(ranks);
+      if (oracle.isEmpty()) {
+        assertArrayEquals(new Double[ranks.length], got);
+        continue;
+      }
+      double[] want = oracle.getQuantiles(ranks);
+      if (oracle.isEstimationMode()) {
+        continue;  // compacted at random: the path is the sketch's own, as before
+      }
+      for (int i = 0; i < ranks.length; i++) {
+        assertEquals(Double.doubleToRawLongBits(want[i]), Double.doubleToRawLongBits(got[i]),
+            "round " + round + " rank " + ranks[i] + ": " + want[i] + " vs " + got[i]);
+      }
+    }
+  }
+
+  /**
+   * A top-k window of one tile reads that tile's sketch as it is: the same values, counts and
+   * shares as merging every tile into an empty sketch gives, in and past the exact range, also
+   * when more tiles follow (the next, longer window of one pass).
+   */
+  @Test
+  void topKWindowsGiveWhatMergingEveryTileGives() throws IOException {
+    Random random = new Random(2121);
+    for (int round = 0; round < 500; round++) {
+      int mapSize = round % 2 == 0 ? 8 : 64;
+      int tiles = 1 + random.nextInt(round % 3 == 0 ? 2 : 8);
+      List<TopKSlot> slots = new ArrayList<>();
+      for (int t = 0; t < tiles; t++) {
+        TopKSlot slot = new TopKSlot(mapSize);
+        int values = random.nextInt(random.nextBoolean() ? 6 : 60);
+        int spread = 1 + random.nextInt(round % 4 == 0 ? 200 : 12);
+        for (int v = 0; v < values; v++) {
+          slot.add("m-" + random.nextInt(spread));
+        }
+        if (random.nextBoolean()) {  // read back from the state: exact form or the sketch's own
+          ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+          slot.writeTo(new DataOutputStream(bytes), random.nextBoolean());
+          slot = new TopKSlot(mapSize);
+          slot.readFrom(new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray())));
+        }
+        slots.add(slot);
+      }
+      TopKSlot.Window window = new TopKSlot.Window(mapSize);
+      TopKSlot all = new TopKSlot(mapSize);
+      for (int t = 0; t < slots.size(); t++) {
+        window.add(slots.get(t));
+        all.merge(slots.get(t));
+        for (int rank = 1; rank <= 6; rank++) {
+          String want = all.isEmpty() ? null : topValue(all, mapSize, rank);
+          assertEquals(want, window.value(rank), "round " + round + " tile " + t + " rank " + rank);
+          assertEquals(all.isEmpty() ? null : topShare(all, mapSize, rank), window.share(rank));
+        }
+      }
+    }
+  }
+
+  /** The rank-th value of a slot merged into an empty sketch (the window as it was before its short cuts). */
+  private static String topValue(TopKSlot slot, int mapSize, int rank) throws IOException {
+    return rankedRow(slot, mapSize, rank) == null ? null : rankedRow(slot, mapSize, rank).getItem();
+  }
+
+  private static Double topShare(TopKSlot slot, int mapSize, int rank) throws IOException {
+    org.apache.datasketches.frequencies.ItemsSketch<String> merged = mergedCopy(slot, mapSize);
+    org.apache.datasketches.frequencies.ItemsSketch.Row<String> r = rankedRow(slot, mapSize, rank);
+    return r == null ? null : (double) r.getEstimate() / merged.getStreamLength();
+  }
+
+  private static org.apache.datasketches.frequencies.ItemsSketch.Row<String> rankedRow(TopKSlot slot, int mapSize,
+      int rank) throws IOException {
+    org.apache.datasketches.frequencies.ItemsSketch.Row<String>[] rows = mergedCopy(slot, mapSize)
+        .getFrequentItems(org.apache.datasketches.frequencies.ErrorType.NO_FALSE_NEGATIVES);
+    Arrays.sort(rows, java.util.Comparator.<org.apache.datasketches.frequencies.ItemsSketch.Row<String>>comparingLong(
+        r -> -r.getEstimate()).thenComparing(r -> r.getItem()));
+    return rank <= rows.length ? rows[rank - 1] : null;
+  }
+
+  /** The slot's sketch (through its state form) merged into an empty one of the size. */
+  private static org.apache.datasketches.frequencies.ItemsSketch<String> mergedCopy(TopKSlot slot, int mapSize)
+      throws IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    slot.writeTo(new DataOutputStream(bytes), false);
+    byte[] all = bytes.toByteArray();
+    org.apache.datasketches.frequencies.ItemsSketch<String> merged =
+        new org.apache.datasketches.frequencies.ItemsSketch<>(mapSize);
+    merged.merge(org.apache.datasketches.frequencies.ItemsSketch.getInstance(
+        org.apache.datasketches.memory.Memory.wrap(Arrays.copyOfRange(all, 4, all.length)),
+        new org.apache.datasketches.ArrayOfStringsSerDe()));
+    return merged;
+  }
+
   @Test
   void smallWindowsAreExact() {
     EngineConfig cfg = config(input(), 256, 12, 200, 64);
