@@ -1,8 +1,5 @@
 package io.featurestream.tiles;
 
-import java.io.Serializable;
-import java.util.Collections;
-import java.util.Objects;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Expression;
@@ -20,11 +17,8 @@ import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.unsafe.types.UTF8String;
-import scala.collection.IndexedSeq;
 import scala.collection.Iterable;
 import scala.collection.Iterator;
-import scala.collection.JavaConverters;
-import scala.collection.Seq;
 import scala.runtime.AbstractFunction1;
 import scala.runtime.AbstractFunction2;
 
@@ -39,13 +33,14 @@ import scala.runtime.AbstractFunction2;
  * plan as this expression's child (the analyzer resolves its time zone there) and is never
  * evaluated itself; another schema kind or mode than a struct in PERMISSIVE mode evaluates it as is.
  */
-public final class FromJson extends Expression implements CodegenFallback, Serializable {
+public final class FromJson extends SingleChildExpression implements CodegenFallback {
   private static final long serialVersionUID = 1L;
   private final JsonToStructs inner;
   private transient FailureSafeParser<UTF8String> parser;
   private transient boolean asIs;
 
   public FromJson(JsonToStructs inner) {
+    super(inner);
     this.inner = inner;
   }
 
@@ -127,18 +122,7 @@ public final class FromJson extends Expression implements CodegenFallback, Seria
   }
 
   @Override
-  public boolean nullable() {
-    return inner.nullable();
-  }
-
-  @Override
-  public Seq<Expression> children() {
-    return JavaConverters.asScalaBuffer(Collections.<Expression>singletonList(inner)).toSeq();
-  }
-
-  @Override
-  public Expression withNewChildrenInternal(IndexedSeq<Expression> newChildren) {
-    Expression child = newChildren.head();
+  Expression withNewChildInternal(Expression child) {
     // Should a rule ever turn the from_json into something else, that gives the same value.
     return child instanceof JsonToStructs ? new FromJson((JsonToStructs) child) : child;
   }
@@ -146,33 +130,5 @@ public final class FromJson extends Expression implements CodegenFallback, Seria
   @Override
   public String prettyName() {
     return "from_json_text";
-  }
-
-  @Override
-  public int productArity() {
-    return 1;
-  }
-
-  @Override
-  public Object productElement(int n) {
-    if (n == 0) {
-      return inner;
-    }
-    throw new IndexOutOfBoundsException(Integer.toString(n));
-  }
-
-  @Override
-  public boolean canEqual(Object that) {
-    return that instanceof FromJson;
-  }
-
-  @Override
-  public boolean equals(Object that) {
-    return that instanceof FromJson && inner.equals(((FromJson) that).inner);
-  }
-
-  @Override
-  public int hashCode() {
-    return Objects.hash(FromJson.class, inner);
   }
 }

@@ -1,7 +1,6 @@
 package io.featurestream.tiles;
 
 import java.io.Serializable;
-import java.util.Objects;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.Expression;
@@ -13,9 +12,7 @@ import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.unsafe.Platform;
-import scala.collection.IndexedSeq;
 import scala.collection.JavaConverters;
-import scala.collection.Seq;
 import java.util.Collections;
 import java.util.function.Function;
 import org.apache.spark.sql.catalyst.expressions.codegen.Block;
@@ -94,26 +91,11 @@ public final class PackedRow {
   }
 
   /** One child evaluated to a value or null: what {@link Pack} and {@link Unpack} share. */
-  abstract static class OneChild extends Expression implements Serializable {
+  abstract static class OneChild extends SingleChildExpression {
     private static final long serialVersionUID = 1L;
-    protected final Expression child;
 
     OneChild(Expression child) {
-      this.child = child;
-    }
-
-    public Expression child() {
-      return child;
-    }
-
-    @Override
-    public Seq<Expression> children() {
-      return JavaConverters.asScalaBuffer(Collections.singletonList(child)).toSeq();
-    }
-
-    @Override
-    public boolean nullable() {
-      return child.nullable();
+      super(child);
     }
 
     @Override
@@ -124,14 +106,6 @@ public final class PackedRow {
 
     /** The value of a non-null child value. */
     abstract Object nullSafeEval(Object input);
-
-    /** This expression over another child. */
-    abstract Expression withNewChildInternal(Expression newChild);
-
-    @Override
-    public Expression withNewChildrenInternal(IndexedSeq<Expression> newChildren) {
-      return withNewChildInternal(newChildren.head());
-    }
   }
 
   /** The expression of {@link #pack}: a struct child, a binary value. */
@@ -171,34 +145,6 @@ public final class PackedRow {
     @Override
     public String prettyName() {
       return "pack_row";
-    }
-
-    @Override
-    public int productArity() {
-      return 1;
-    }
-
-    @Override
-    public Object productElement(int n) {
-      if (n == 0) {
-        return child;
-      }
-      throw new IndexOutOfBoundsException(Integer.toString(n));
-    }
-
-    @Override
-    public boolean canEqual(Object that) {
-      return that instanceof Pack;
-    }
-
-    @Override
-    public boolean equals(Object that) {
-      return that instanceof Pack && child.equals(((Pack) that).child);
-    }
-
-    @Override
-    public int hashCode() {
-      return Objects.hash(Pack.class, child);
     }
   }
 
@@ -240,34 +186,8 @@ public final class PackedRow {
     }
 
     @Override
-    public int productArity() {
-      return 2;
-    }
-
-    @Override
-    public Object productElement(int n) {
-      if (n == 0) {
-        return child;
-      }
-      if (n == 1) {
-        return type;
-      }
-      throw new IndexOutOfBoundsException(Integer.toString(n));
-    }
-
-    @Override
-    public boolean canEqual(Object that) {
-      return that instanceof Unpack;
-    }
-
-    @Override
-    public boolean equals(Object that) {
-      return that instanceof Unpack && child.equals(((Unpack) that).child) && type.equals(((Unpack) that).type);
-    }
-
-    @Override
-    public int hashCode() {
-      return Objects.hash(Unpack.class, child, type);
+    Object[] parameters() {
+      return new Object[] {type};
     }
   }
 }
