@@ -64,7 +64,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from bench.common import Pair, machine, write_results  # noqa: E402
 from bench.proc_cpu import CpuClock  # noqa: E402
 from featurestream.backfill.job import BackfillRequest, run_backfill  # noqa: E402
-from featurestream.backfill.offline import WRITE_OPTIONS, offline_rows  # noqa: E402
+from featurestream.backfill.offline import offline_rows, write_glue_parquet  # noqa: E402
 from featurestream.backfill.sources import FileSource  # noqa: E402
 from featurestream.config import load_feature_group, load_profile  # noqa: E402
 from featurestream.config.feature_group import FeatureGroupSpec  # noqa: E402
@@ -188,12 +188,10 @@ def run_baseline(spark: Any, spec: FeatureGroupSpec, source: Path, out: Path, st
     """(seconds, CPU seconds)."""
     cpu = cpu_clock(spark)
     began, cpu_began = time.monotonic(), cpu()
-    # The offline sink's Parquet settings too (no dictionaries, millisecond timestamps): the pair
-    # compares the engines, not writer settings either side could take.
-    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MILLIS")
-    (offline_rows(baseline_frame(spark, spec, source, start, end), spec, datetime.now(UTC))
-     .write.options(**WRITE_OPTIONS).mode("overwrite").partitionBy("year", "month", "day", "hour")
-     .parquet(str(out)))
+    # Written as the offline sink writes (no dictionaries, millisecond timestamps): the pair compares
+    # the engines, not writer settings either side could take.
+    write_glue_parquet(offline_rows(baseline_frame(spark, spec, source, start, end), spec, datetime.now(UTC)),
+                       str(out))
     return time.monotonic() - began, cpu() - cpu_began
 
 

@@ -206,7 +206,12 @@ def batch_counters(output: DataFrame, packed_type: StructType | None = None) -> 
     """One pass over a micro-batch of one group's engine output: what happened to its events
     (`packed_type`: the type of its `_event`, see `_bound_for_dlq`)."""
     row = output.agg(*_counter_columns(_bound_for_dlq(output, packed_type))).first()
-    return {k: int(v or 0) for k, v in (row.asDict() if row else {}).items()}
+    return _counts(row.asDict() if row else {})
+
+
+def _counts(values: dict[str, Any]) -> dict[str, int]:
+    """The counter columns' values as ints (a sum over no rows is null)."""
+    return {k: int(v or 0) for k, v in values.items()}
 
 
 class RecordSink(Protocol):
@@ -259,10 +264,7 @@ class FeatureBatchWriter:
         timer = _Timer()
         self.write_rejected(output, batch_id, counters, timer)
         if counters["records"]:
-            # The record columns once per query (py4j look-ups, see `_BatchColumns`).
-            self._selection = self._selection or aggregation.record_selection(self.spec)
-            self.sink.write_batch(aggregation.records(output, self.spec, self._selection), batch_id,
-                                  rows=counters["records"])
+            self.sink.write_batch(self._records(output), batch_id, rows=counters["records"])
             timer.lap("records_s")
         self._seconds = timer.laps
 
@@ -274,13 +276,17 @@ class FeatureBatchWriter:
         timer = _Timer()
         observation = Observation(f"batch_counters_{batch_id}")
         observed = output.observe(observation, *_counter_columns(_bound_for_dlq(output, self.event_type)))
-        self._selection = self._selection or aggregation.record_selection(self.spec)
-        self.sink.write_batch(aggregation.records(observed, self.spec, self._selection), batch_id)
-        counters = {k: int(v or 0) for k, v in observation.get.items()}
+        self.sink.write_batch(self._records(observed), batch_id)
+        counters = _counts(observation.get)
         timer.lap("records_s")
         self.write_rejected(output, batch_id, counters, timer)
         self._seconds = timer.laps
         return counters
+
+    def _records(self, output: DataFrame) -> DataFrame:
+        # The record columns once per query (py4j look-ups, see `_BatchColumns`).
+        self._selection = self._selection or aggregation.record_selection(self.spec)
+        return aggregation.records(output, self.spec, self._selection)
 
     def write_rejected(self, output: DataFrame, batch_id: int, counters: dict[str, int], timer: _Timer) -> None:
         """The batch's late events and invalid records (the engine's late rows of `output`), each
