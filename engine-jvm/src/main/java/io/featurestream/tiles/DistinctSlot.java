@@ -182,23 +182,42 @@ final class DistinctSlot {
   /**
    * The union of a window's tiles: exact while the union holds at most {@code exactUpTo} hashes
    * (every tile is then exact too), else an HLL union (estimate rounded to a whole number).
+   *
+   * <p>The exact union starts with room for the tiles' summed sizes (at most exactUpTo), so it
+   * does not grow and rehash hash by hash. Its count does not depend on its room, but the order in
+   * which a union past exactUpTo receives the hashes does (the set's table order), and so may the
+   * HLL estimate: before the switch the set is rebuilt as the room of the largest tile would have
+   * built it (what the engine did before), from the tiles added so far, in their order.
    */
   static final class Window {
     private final int exactUpTo;
     private final int lgK;
-    private final LongSet exact;
+    /** The room the exact union had before it was sized from the summed tiles (see above). */
+    private final int largest;
+    private LongSet exact;
+    /** The exact tiles added so far, while {@link #exact} has the summed room; null if it has the other. */
+    private java.util.ArrayList<DistinctSlot> added;
     private Union union;
 
-    /** @param expected the exact union's initial room (a window's largest exact tile) */
-    Window(int exactUpTo, int lgK, int expected) {
+    /**
+     * @param largest the number of hashes in the window's largest exact tile
+     * @param summed the summed numbers of hashes of the window's exact tiles
+     */
+    Window(int exactUpTo, int lgK, int largest, int summed) {
       this.exactUpTo = exactUpTo;
       this.lgK = lgK;
-      this.exact = new LongSet(Math.min(expected, exactUpTo));
+      this.largest = Math.min(largest, exactUpTo);
+      int room = Math.min(summed, exactUpTo);
+      this.exact = new LongSet(room);
+      this.added = room != this.largest ? new java.util.ArrayList<>() : null;
     }
 
     void add(DistinctSlot tile) {
       if (union == null && tile.isExact()) {
         tile.addExactTo(exact);
+        if (added != null) {
+          added.add(tile);
+        }
         if (exact.size() > exactUpTo) {
           toUnion();
         }
@@ -215,6 +234,13 @@ final class DistinctSlot {
     }
 
     private void toUnion() {
+      if (added != null) {
+        exact = new LongSet(largest);
+        for (DistinctSlot t : added) {
+          t.addExactTo(exact);
+        }
+        added = null;
+      }
       union = new Union(lgK);
       exact.forEach(union::update);
     }

@@ -1,7 +1,5 @@
 package io.featurestream.tiles;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -168,9 +166,8 @@ final class EntityState {
     }
     boolean compact = version == VERSION;
     // Sized for what was read plus a margin: growing from a small buffer copied the state ~5 times.
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(
-        Math.max(64 + tiles.size() * 64, decodedBytes + (decodedBytes >> 3) + 1024));
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
+    StateBytes.Out bytes = StateBytes.out(Math.max(64 + tiles.size() * 64, decodedBytes + (decodedBytes >> 3) + 1024));
+    try (DataOutputStream out = bytes.data()) {
       out.writeByte(version);
       out.writeInt(cfg.numericSlots);
       out.writeInt(cfg.hashSlots);
@@ -352,7 +349,7 @@ final class EntityState {
   }
 
   static EntityState decode(byte[] data, EngineConfig cfg) {
-    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
+    try (DataInputStream in = StateBytes.in(data)) {
       byte version = in.readByte();
       int numeric = in.readInt();
       int hash = in.readInt();

@@ -1,6 +1,5 @@
 package io.featurestream.tiles;
 
-import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -432,7 +431,7 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
 
   /** Merges an encoded partial into {@code s}; returns its number of events. */
   static long mergeInto(EntityState s, byte[] data, EngineConfig cfg) {
-    try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(data))) {
+    try (DataInputStream in = StateBytes.in(data)) {
       byte version = in.readByte();
       if (version != PARTIAL_VERSION) {
         throw new IllegalStateException("partial tile format " + version + " is not " + PARTIAL_VERSION);

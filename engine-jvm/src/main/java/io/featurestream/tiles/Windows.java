@@ -43,13 +43,14 @@ final class Windows {
     int slot = pass.slot;
     DistinctSlot.Window distinct = null;
     if (pass.kind == Agg.APPROX_COUNT_DISTINCT) {
-      // The exact union sized for the largest tile (the union is at least that); tiles of one
-      // entity often repeat the same values, so their summed sizes would over-allocate.
       int largest = 0;
+      int summed = 0;
       for (Tile t : tiles.values()) {
-        largest = Math.max(largest, t.hashes[slot].exactSize());
+        int size = t.hashes[slot].exactSize();
+        largest = Math.max(largest, size);
+        summed += size;
       }
-      distinct = new DistinctSlot.Window(cfg.distinctExactUpTo[slot], cfg.distinctLgK[slot], largest);
+      distinct = new DistinctSlot.Window(cfg.distinctExactUpTo[slot], cfg.distinctLgK[slot], largest, summed);
     }
     QuantileSlot.Window quantile = pass.kind == Agg.APPROX_PERCENTILE
         ? new QuantileSlot.Window(cfg.quantileK[slot]) : null;

@@ -221,6 +221,64 @@ class SketchTileTest {
     assertEquals(50_121.0, got, 50_121 * 3 * 1.04 / 64);
   }
 
+  /**
+   * A distinct-count window whose exact union has the room of its summed tiles gives what the
+   * union with the room of its largest tile gave (the engine before): the same counts, and past
+   * the exact range the same HLL estimates, which depend on the order the hashes reach the union.
+   */
+  @Test
+  void distinctWindowsGiveWhatTheLargestTilesRoomGave() {
+    Random random = new Random(4242);
+    int unions = 0;
+    for (int round = 0; round < 600; round++) {
+      int exactUpTo = round % 2 == 0 ? 20 : 256;
+      int lgK = 4 + random.nextInt(9);
+      int universe = 1 + random.nextInt(round % 3 == 0 ? 40 : 600);
+      List<DistinctSlot> tiles = new ArrayList<>();
+      for (int t = 1 + random.nextInt(20); t > 0; t--) {
+        DistinctSlot tile = new DistinctSlot(exactUpTo, lgK);
+        for (int v = random.nextInt(exactUpTo + 8); v > 0; v--) {
+          tile.add(random.nextInt(universe) * 0x9E3779B97F4A7C15L);
+        }
+        tiles.add(tile);
+      }
+      int largest = 0;
+      int summed = 0;
+      for (DistinctSlot tile : tiles) {
+        largest = Math.max(largest, tile.exactSize());
+        summed += tile.exactSize();
+      }
+      DistinctSlot.Window window = new DistinctSlot.Window(exactUpTo, lgK, largest, summed);
+      // The window as the engine had it: the exact union with the largest tile's room.
+      LongSet exact = new LongSet(Math.min(largest, exactUpTo));
+      org.apache.datasketches.hll.Union union = null;
+      for (DistinctSlot tile : tiles) {
+        window.add(tile);
+        if (union == null && tile.isExact()) {
+          tile.addExactTo(exact);
+          if (exact.size() > exactUpTo) {
+            union = new org.apache.datasketches.hll.Union(lgK);
+            exact.forEach(union::update);
+          }
+        } else {
+          if (union == null) {
+            union = new org.apache.datasketches.hll.Union(lgK);
+            exact.forEach(union::update);
+          }
+          if (tile.isExact()) {
+            tile.forEachExact(union::update);
+          } else {
+            union.update(tile.view());
+          }
+        }
+        long want = union == null ? exact.size() : Math.round(union.getEstimate());
+        assertEquals(want, window.value(), "round " + round);
+      }
+      unions += union != null ? 1 : 0;
+    }
+    assertTrue(unions > 100, "only " + unions + " windows went past their exact range");
+  }
+
   @Test
   void randomStreamsStayWithinTheDocumentedBoundsAcrossTilesPartialsAndRestarts() {
     // Small sketches, so that tiles and windows switch to them: KLL k=16, HLL lg K 8 after 20
