@@ -202,11 +202,18 @@ def _bound_for_dlq(output: DataFrame, packed_type: StructType | None, within: st
     return F.coalesce(event[DLQ].isNotNull(), F.lit(False))
 
 
-def batch_counters(output: DataFrame, packed_type: StructType | None = None) -> dict[str, int]:
+def batch_counters(output: DataFrame, packed_type: StructType | None = None,
+                   columns: Sequence[Column] | None = None) -> dict[str, int]:
     """One pass over a micro-batch of one group's engine output: what happened to its events
-    (`packed_type`: the type of its `_event`, see `_bound_for_dlq`)."""
-    row = output.agg(*_counter_columns(_bound_for_dlq(output, packed_type))).first()
+    (`packed_type`: the type of its `_event`, see `_bound_for_dlq`; `columns`: `counter_columns`
+    made once, for a caller that counts every micro-batch)."""
+    row = output.agg(*(columns or counter_columns(output, packed_type))).first()
     return _counts(row.asDict() if row else {})
+
+
+def counter_columns(output: DataFrame, packed_type: StructType | None = None) -> list[Column]:
+    """`batch_counters`' aggregation (unresolved: the same columns serve every micro-batch of a query)."""
+    return _counter_columns(_bound_for_dlq(output, packed_type))
 
 
 def _counts(values: dict[str, Any]) -> dict[str, int]:
@@ -238,6 +245,8 @@ class FeatureBatchWriter:
     event_type: Any = None
     _seconds: dict[str, float] = field(default_factory=dict, repr=False)
     _selection: aggregation.RecordSelection | None = field(default=None, repr=False)
+    # The counters' columns, made at the first micro-batch (py4j look-ups, see `_BatchColumns`).
+    _counters: list[Column] | None = field(default=None, repr=False)
 
     def __call__(self, output: DataFrame, batch_id: int) -> None:
         """The foreachBatch body of a query of this group alone (the backfill, a benchmark's component)."""
@@ -245,9 +254,11 @@ class FeatureBatchWriter:
         if self.checkpoint is not None:
             aggregation.use_batch_watermark(spark, self.checkpoint, batch_id)
         timer = _Timer()
-        output = output.persist()
+        self._counters = self._counters or counter_columns(output, self.event_type)
+        # `cache()`, not `persist()`: the same storage level, without py4j's look-up of StorageLevel.
+        output = output.cache()
         try:
-            counters = batch_counters(output, self.event_type)
+            counters = batch_counters(output, columns=self._counters)
             timer.lap("engine_and_counters_s")
             self.write(output, batch_id, counters)
         finally:
