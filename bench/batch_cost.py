@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,28 @@ for _key, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY",
 import boto3  # noqa: E402
 import yaml  # noqa: E402
 
-from bench import jfr_phases  # noqa: E402
+from bench import hsperf, jfr_phases  # noqa: E402
 from bench.common import machine, write_results  # noqa: E402
 from bench.freshness_bench import GROUP, _event  # noqa: E402
 from bench.proc_cpu import tree_cpu_seconds  # noqa: E402
 from bench.shipped_job import online_only, write_profile  # noqa: E402
+from bench.stream_bench import GROUP as STREAM_GROUP  # noqa: E402
+from bench.stream_bench import SKETCH_GROUP  # noqa: E402
 from featurestream.config import load_feature_group, load_profile  # noqa: E402
 from featurestream.connectors.provisioning import ensure_feature_group  # noqa: E402
 from featurestream.dev.feature_store import EmulatorProcess  # noqa: E402
+
+# `--shape`: the group (YAML with TOPIC and FGNAME) and the events it reads. freshness: the freshness
+# bench's small group; dense/sketch: bench-stream's dense group and its sketch group (all their fields).
+SHAPES = {"freshness": GROUP, "dense": STREAM_GROUP, "sketch": SKETCH_GROUP}
+
+
+def _stream_event(card: str, n: int) -> bytes:
+    """An event of bench-stream's shape, timed now (its merchants change from one event to the next)."""
+    return json.dumps({"transaction_id": f"t{n}", "card_id": card, "merchant_id": f"m-{(n * 31) % 200}",
+                       "amount": (n * 7919 % 100_000) / 100.0 + 0.5, "currency": "EUR",
+                       "event_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+                      ).encode()
 
 
 def _median(values: list[float]) -> float | None:
@@ -256,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="a name for this variant in the JSON")
     parser.add_argument("--whole-rounds", action="store_true", help="send each round at once (one batch a round)")
     parser.add_argument("--groups", type=int, default=1, help="copies of the group on the topic (one query)")
+    parser.add_argument("--log-codegen", action="store_true",
+                        help="log each Spark code generation with its source (CodeGenerator at DEBUG, to stderr)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="freshness",
+                        help="the group and its events: the freshness bench's, bench-stream's dense or sketch group")
     parser.add_argument("--trace-lookups", action="store_true", help="print where py4j name look-ups come from")
     parser.add_argument("--dump-plans", type=Path, default=None, metavar="DIR",
                         help="write the last two measured batches' physical plans and generated code into DIR")
@@ -298,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         specs = []
         for copy in range(args.groups):
             group_file = work / (f"cost_cards_{copy}.yaml" if args.groups > 1 else "cost_cards.yaml")
-            group_file.write_text(GROUP.replace("TOPIC", topic).replace("FGNAME", f"cost-cards-{suffix}-{copy}"))
+            text = SHAPES[args.shape].replace("TOPIC", topic)
+            group_file.write_text(text.replace("FGNAME", f"cost-cards-{suffix}-{copy}"))
             specs.append(load_feature_group(group_file))
             ensure_feature_group(boto3.client("sagemaker"), specs[-1], online_only())
         profile_file = write_profile(work / "profile.yaml", work / "job", bootstrap, 1_000_000, args.trigger)
@@ -313,9 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         profile_file.write_text(yaml.safe_dump(raw))
         profile = prepare_profile(load_profile(str(profile_file)), str(profile_file))
         spark, _ = job_session("batch-cost", profile, (profile.checkpoint_root, profile.dlq_path))
+        if args.log_codegen:
+            log4j = spark.sparkContext._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
+            log4j.core.config.Configurator.setLevel("org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator",
+                                                    log4j.Level.DEBUG)
         started = start_source_query(spark, specs, profile)
         query = started.query
         calls = _Py4jCalls(trace=args.trace_lookups)
+        # Janino compilations of Spark's generated code (CodeGenerator's cache misses).
+        codegen = spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics  # type: ignore[union-attr]
         clock = _Cpu(spark.sparkContext._gateway.proc.pid, emulator._proc.pid)  # type: ignore[union-attr]
         rounds: list[dict[str, float]] = []
         last_names: dict[str, int] = {}
@@ -324,12 +350,15 @@ def main(argv: list[str] | None = None) -> int:
         jvm_pid = spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
         for index in range(args.warmup + args.batches):
             if index == args.warmup and args.jfr is not None:
-                recording = jfr_phases.start(spark.sparkContext._jvm)
+                recording = jfr_phases.start(spark.sparkContext._jvm, compilations=True)
             for _ in range(args.events):
-                producer.send(topic, _event(f"card-{random.randrange(args.entities)}", n))
+                card = f"card-{random.randrange(args.entities)}"
+                producer.send(topic, _event(card, n) if args.shape == "freshness" else _stream_event(card, n))
                 n += 1
             producer.send(topic, _event(f"new-{suffix}-{index}", -index))
             producer.flush()
+            generated = codegen.METRIC_COMPILATION_TIME().getCount()
+            jit = hsperf.counters(jvm_pid)
             cpu, wall, (commands, lookups) = clock.read(), time.monotonic(), calls.read()
             threads = jvm_threads(jvm_pid)
             names = dict(calls.lookups)
@@ -337,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
             if index >= args.warmup:
                 done, spent = calls.read(), clock.between(cpu, clock.read())
                 by_thread = thread_cpu_between(threads, jvm_threads(jvm_pid), spent["jvm"])
+                jit_after = hsperf.counters(jvm_pid)
                 rounds.append({**spent, **{f"jvm_{k}": v for k, v in by_thread.items()},
+                               "generated_classes": codegen.METRIC_COMPILATION_TIME().getCount() - generated,
+                               **{f"hs_{k}": jit_after[k] - jit[k] for k in jit},
                                "wall_s": time.monotonic() - wall,
                                "py4j_commands": done[0] - commands, "py4j_lookups": done[1] - lookups})
                 if args.dump_plans is not None and index >= args.warmup + args.batches - 2:
@@ -373,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         "round_wall_s": _median([r["wall_s"] for r in rounds]),
         "py4j_commands": _median([r["py4j_commands"] for r in rounds]),
         "py4j_name_lookups": _median([r["py4j_lookups"] for r in rounds]),
+        "generated_classes_per_round": _median([r["generated_classes"] for r in rounds]),
+        "generated_classes_runs": [r["generated_classes"] for r in rounds],
+        **{f"hotspot_{k}_per_round": _median([r[f"hs_{k}"] for r in rounds]) for k in hsperf.JIT},
+        "jit_compiles_runs": [r["hs_sun.ci.totalCompiles"] for r in rounds],
         "py4j_names_looked_up_last_round": dict(sorted(last_names.items(), key=lambda kv: -kv[1])),
         "idle_cpu_per_s": {k: round(v, 4) for k, v in idle.items()},
     }
@@ -406,12 +442,13 @@ def main(argv: list[str] | None = None) -> int:
     result["writer_s"] = _median([e["seconds"] for e in writes])
     result["writer_calls_s"] = _median([e["write_seconds"] for e in writes if e.get("write_seconds") is not None])
     if jfr_file is not None:
-        result["jfr"] = {"file": str(jfr_file), **jfr_phases.phases(jfr_file, len(measured))}
+        result["jfr"] = {"file": str(jfr_file), **jfr_phases.phases(jfr_file, len(measured)),
+                         "jit": jfr_phases.compilations(jfr_file, len(measured))}
     if args.trace_lookups:
         for caller, count in calls.callers.most_common(40):
             print(f"{count:6d} {caller}")
     print(json.dumps(result, indent=1), flush=True)
-    params = {"groups": args.groups, "whole_rounds": args.whole_rounds, "batches": args.batches,
+    params = {"groups": args.groups, "shape": args.shape, "whole_rounds": args.whole_rounds, "batches": args.batches,
               "warmup": args.warmup, "events": args.events, "entities": args.entities,
               "trigger": args.trigger, "spark_conf": args.spark_conf,
               "driver_write_max_records": args.driver_write_max_records, "master": "local[2]",

@@ -54,9 +54,13 @@ PHASES = (
 )
 
 
-def start(jvm: Any) -> Any:
-    """A recording of the running JVM with the JDK's `profile` settings, started now."""
+def start(jvm: Any, *, compilations: bool = False) -> Any:
+    """A recording of the running JVM with the JDK's `profile` settings, started now; `compilations`:
+    every JIT compilation too (the profile keeps only those over 100 ms), for `compilations`."""
     recording = jvm.jdk.jfr.Recording(jvm.jdk.jfr.Configuration.getConfiguration("profile"))
+    if compilations:
+        recording.enable("jdk.Compilation").withThreshold(jvm.java.time.Duration.ofMillis(0))
+        recording.enable("jdk.Deoptimization")
     recording.start()
     return recording
 
@@ -68,13 +72,86 @@ def stop(jvm: Any, recording: Any, path: Path) -> Path:
     return path
 
 
-def _samples(recording: Path) -> list[dict[str, Any]]:
+def _samples(recording: Path, event: str = "jdk.ExecutionSample", depth: int = 4096) -> list[dict[str, Any]]:
     tool = shutil.which("jfr")
     if tool is None:
         raise RuntimeError("the JDK's `jfr` tool is not on PATH")
-    out = subprocess.run([tool, "print", "--json", "--stack-depth", "4096", "--events", "jdk.ExecutionSample",
+    out = subprocess.run([tool, "print", "--json", "--stack-depth", str(depth), "--events", event,
                           str(recording)], capture_output=True, text=True, check=True).stdout
     return list(json.loads(out)["recording"]["events"])
+
+
+def _kind(type_name: str) -> str:
+    """Who a compiled method belongs to, coarsely (Spark's generated classes apart)."""
+    name = type_name.replace("/", ".")
+    if "GeneratedClass" in name or name.startswith("org.apache.spark.sql.catalyst.expressions.Generated"):
+        return "spark_generated"
+    for prefix, label in (("io.featurestream", "engine"), ("org.apache.spark.sql.catalyst", "spark_catalyst"),
+                          ("org.apache.spark.sql.execution.streaming", "spark_streaming"),
+                          ("org.apache.spark.sql", "spark_sql"), ("org.apache.spark", "spark_core"),
+                          ("org.apache.kafka", "kafka"), ("org.apache.datasketches", "datasketches"),
+                          ("org.rocksdb", "rocksdb"), ("scala.", "scala"), ("py4j", "py4j"),
+                          ("com.fasterxml", "jackson"), ("org.codehaus.janino", "janino"),
+                          ("org.codehaus.commons", "janino"), ("java.", "jdk"), ("javax.", "jdk"),
+                          ("jdk.", "jdk"), ("sun.", "jdk"), ("org.apache.hadoop", "hadoop")):
+        if name.startswith(prefix):
+            return label
+    return "other"
+
+
+def compilations(recording: Path, batches: int, top: int = 25) -> dict[str, Any]:
+    """The recording's JIT compilations and deoptimisations per micro-batch: by owner (`_kind`), by
+    tier, and the methods compiled most often and those with the largest code."""
+    events = _samples(recording, "jdk.Compilation", 1)
+    by_kind: collections.Counter[str] = collections.Counter()
+    by_level: collections.Counter[str] = collections.Counter()
+    per_method: collections.Counter[str] = collections.Counter()
+    size: dict[str, int] = {}
+    millis = 0.0
+    for event in events:
+        values = event["values"]
+        method = values["method"]
+        owner = method["type"]["name"].replace("/", ".")
+        name = f"{owner}.{method['name']}"
+        by_kind[_kind(owner)] += 1
+        by_level[f"tier{values.get('compileLevel')}"] += 1
+        per_method[name] += 1
+        size[name] = max(size.get(name, 0), int(values.get("codeSize") or 0))
+        duration = str(values.get("duration") or "0")
+        millis += _millis(duration)
+    deopts = _samples(recording, "jdk.Deoptimization", 1)
+    deopt_methods: collections.Counter[str] = collections.Counter()
+    deopt_reasons: collections.Counter[str] = collections.Counter()
+    for event in deopts:
+        values = event["values"]
+        method = values["method"]
+        deopt_methods[f"{method['type']['name'].replace('/', '.')}.{method['name']}"] += 1
+        deopt_reasons[f"{values.get('reason')}/{values.get('action')}"] += 1
+    per = max(batches, 1)
+    return {
+        "compilations_per_batch": round(len(events) / per, 1),
+        "compile_ms_per_batch": round(millis / per, 1),
+        "by_owner_per_batch": {k: round(v / per, 1) for k, v in by_kind.most_common()},
+        "by_tier_per_batch": {k: round(v / per, 1) for k, v in by_level.most_common()},
+        "most_compiled": dict(per_method.most_common(top)),
+        "largest": dict(sorted(size.items(), key=lambda kv: -kv[1])[:top]),
+        "deoptimizations_per_batch": round(len(deopts) / per, 1),
+        "deopt_reasons": dict(deopt_reasons.most_common(top)),
+        "deopt_methods": dict(deopt_methods.most_common(top)),
+    }
+
+
+def _millis(duration: str) -> float:
+    """A JFR duration as printed (`12.3 ms`, `450 us`, `1.2 s`, ISO `PT0.012S`) in milliseconds."""
+    text = duration.strip()
+    if text.startswith("PT") and text.endswith("S"):
+        return float(text[2:-1]) * 1000
+    number, _, unit = text.partition(" ")
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1000.0}.get(unit, 1.0)
+    try:
+        return float(number) * scale
+    except ValueError:
+        return 0.0
 
 
 def phases(recording: Path, batches: int) -> dict[str, Any]:

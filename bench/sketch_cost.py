@@ -226,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
                     if ":" not in k or threads1[k] - threads0.get(k, 0.0) > 0.2e-6 * total
                 }
             )
+            # Threads that ended within the run (its query's own thread, the Arrow servers, ...): the
+            # JVM's CPU that no live thread accounts for.
+            out["jvm_ended_us"] = out["cpu_jvm_us"] - sum(
+                out[f"jvm_{k}_us"] for k in ("tasks", "query_thread", "gc", "jit", "other")
+            )
             out["generated_classes_compiled"] = compiled
             out["load_1m"] = round((load + os.getloadavg()[0]) / 2, 2)
             return out
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             one(name)
         if args.jfr:
             args.jfr.parent.mkdir(parents=True, exist_ok=True)
-        recording = jfr_phases.start(spark.sparkContext._jvm) if args.jfr else None
+        recording = jfr_phases.start(spark.sparkContext._jvm, compilations=True) if args.jfr else None
         for _ in range(args.repeats):
             for name in names:
                 print(f"[{name}]", flush=True)
@@ -257,8 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in runs.items():
         keys = sorted({k for v in values for k in v})
         result[name] = {k: round(statistics.median(v.get(k, 0.0) for v in values), 2) for k in keys}
-        for key in ("cpu_total_us", "jvm_tasks_us", "jvm_gc_us", "jvm_jit_us"):
+        for key in ("cpu_total_us", "jvm_tasks_us", "jvm_gc_us", "jvm_jit_us", "jvm_ended_us"):
             result[name][f"{key}_runs"] = [round(v.get(key, 0.0), 2) for v in values]
+    if args.jfr:
+        # JIT compilations per measured run (all groups' runs together).
+        result["jit_per_run"] = jfr_phases.compilations(args.jfr.resolve(), sum(len(v) for v in runs.values()))
     print(json.dumps(result, indent=1), flush=True)
     params = {
         "entities": args.entities,
