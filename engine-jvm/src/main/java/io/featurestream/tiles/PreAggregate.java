@@ -1,6 +1,5 @@
 package io.featurestream.tiles;
 
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -141,6 +140,11 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     private final boolean compact = CompactFold.applies(cfg);
     private final HashMap<String, Partial> partials = new HashMap<>();
     private final ArrayDeque<Row> ready = new ArrayDeque<>();
+    /** The task's encode buffer, emptied for each partial. */
+    private final StateBytes.Out sink = StateBytes.out(4096);
+    private final DataOutputStream out = sink.data();
+    /** The task's top-k values, one object each (see SketchBuffer). */
+    private final StringCanon canon = cfg.topKSlots > 0 ? new StringCanon() : null;
 
     Folding(Iterator<Row> rows, long watermark) {
       this.rows = rows;
@@ -185,7 +189,7 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
           if (partials.size() >= MAX_ENTITIES) {
             flush();
           }
-          fold = compact ? new CompactFold(cfg) : new Fold(new EntityState(cfg));
+          fold = compact ? new CompactFold(cfg) : new Fold(new EntityState(cfg), canon);
           partials.put(key, fold);
         }
         fold.add(row, t);
@@ -198,7 +202,13 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
         Object[] values = new Object[width];
         values[cfg.keyIdx] = e.getKey();
         values[cfg.tsIdx] = fold.maxEvent();
-        values[cfg.partialIdx] = fold.encode(cfg);
+        sink.reset();
+        try {
+          fold.encode(cfg, out);
+        } catch (IOException ex) {
+          throw new UncheckedIOException(ex);
+        }
+        values[cfg.partialIdx] = sink.toByteArray();
         values[cfg.pwmIdx] = boxedWatermark;
         ready.add(RowFactory.create(values));
       }
@@ -216,7 +226,19 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
 
     long maxEvent();
 
-    byte[] encode(EngineConfig cfg);
+    /** Writes the partial to {@code out}. */
+    void encode(EngineConfig cfg, DataOutputStream out) throws IOException;
+
+    /** The partial in an array of its own. */
+    default byte[] encode(EngineConfig cfg) {
+      StateBytes.Out sink = StateBytes.out(256);
+      try (DataOutputStream out = sink.data()) {
+        encode(cfg, out);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      return sink.toByteArray();
+    }
   }
 
   private final class Fold implements Partial {
@@ -230,11 +252,11 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     /** Whether the events' tiles wait for the replay too (SketchBuffer#deferring). */
     private final boolean deferred;
 
-    Fold(EntityState state) {
+    Fold(EntityState state, StringCanon canon) {
       this.state = state;
       this.recentBuckets = new Tile[cfg.grains.length];
       this.deferred = SketchBuffer.deferring(cfg);
-      this.pending = SketchBuffer.applies(cfg) ? new SketchBuffer(cfg, deferred) : null;
+      this.pending = SketchBuffer.applies(cfg) ? new SketchBuffer(cfg, deferred, canon) : null;
     }
 
     @Override
@@ -243,11 +265,11 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     }
 
     @Override
-    public byte[] encode(EngineConfig cfg) {
+    public void encode(EngineConfig cfg, DataOutputStream out) throws IOException {
       if (pending != null) {
         pending.replay(cfg, state, recentBuckets);
       }
-      return PreAggregate.encode(state, events, cfg);
+      PreAggregate.encode(state, events, cfg, out);
     }
 
     @Override
@@ -379,54 +401,53 @@ final class PreAggregate implements MapPartitionsFunction<Row, Row> {
     }
 
     @Override
-    public byte[] encode(EngineConfig cfg) {
+    public void encode(EngineConfig cfg, DataOutputStream out) throws IOException {
       Integer[] order = new Integer[size];
       for (int i = 0; i < size; i++) {
         order[i] = i;
       }
       Arrays.sort(order, (a, b) -> Long.compare(index[a], index[b]));
-      ByteArrayOutputStream bytes = new ByteArrayOutputStream(32 + size * (16 + slots * 48));
-      try (DataOutputStream out = new DataOutputStream(bytes)) {
-        out.writeByte(PARTIAL_VERSION);
-        out.writeLong(events);
-        out.writeLong(maxEvent);
-        out.writeInt(size);
-        for (int i : order) {
-          out.writeLong(index[i]);
-          out.writeLong(count[i]);
-          for (int s = 0; s < slots; s++) {
-            int j = i * slots + s;
-            out.writeLong(n[j]);
-            for (int f = 0; f < STRIDE; f++) {
-              out.writeDouble(stats[j * STRIDE + f]);
-            }
+      out.writeByte(PARTIAL_VERSION);
+      out.writeLong(events);
+      out.writeLong(maxEvent);
+      out.writeInt(size);
+      for (int i : order) {
+        out.writeLong(index[i]);
+        out.writeLong(count[i]);
+        for (int s = 0; s < slots; s++) {
+          int j = i * slots + s;
+          out.writeLong(n[j]);
+          for (int f = 0; f < STRIDE; f++) {
+            out.writeDouble(stats[j * STRIDE + f]);
           }
         }
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
       }
-      return bytes.toByteArray();
     }
   }
 
   /** A partial: number of events, newest event time, whole-history last values, tiles. */
   static byte[] encode(EntityState s, long events, EngineConfig cfg) {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(32 + s.tiles.size() * 64);
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
-      out.writeByte(PARTIAL_VERSION);
-      out.writeLong(events);
-      out.writeLong(s.maxEvent);
-      for (int i = 0; i < cfg.lastSlots; i++) {
-        out.writeLong(s.lastTs[i]);
-        Values.write(out, s.lastValue[i]);
-      }
-      // The sketches' plain forms: the compact ones (state format 4) cost the map side more CPU
-      // than the smaller shuffle saves.
-      s.writeTiles(out, cfg, false);
+    StateBytes.Out sink = StateBytes.out(32 + s.tiles.size() * 64);
+    try (DataOutputStream out = sink.data()) {
+      encode(s, events, cfg, out);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return bytes.toByteArray();
+    return sink.toByteArray();
+  }
+
+  /** The same, written to {@code out}. */
+  static void encode(EntityState s, long events, EngineConfig cfg, DataOutputStream out) throws IOException {
+    out.writeByte(PARTIAL_VERSION);
+    out.writeLong(events);
+    out.writeLong(s.maxEvent);
+    for (int i = 0; i < cfg.lastSlots; i++) {
+      out.writeLong(s.lastTs[i]);
+      Values.write(out, s.lastValue[i]);
+    }
+    // The sketches' plain forms: the compact ones (state format 4) cost the map side more CPU
+    // than the smaller shuffle saves.
+    s.writeTiles(out, cfg, false);
   }
 
   /** Merges an encoded partial into {@code s}; returns its number of events. */

@@ -40,9 +40,11 @@ final class SketchBuffer {
   private boolean[] hashed;
   /** Per event and top-k slot, the value (null: none). */
   private String[] strings;
+  /** The map task's one object per top-k value, or null (values kept as they came). */
+  private final StringCanon canon;
 
   SketchBuffer(EngineConfig cfg) {
-    this(cfg, false);
+    this(cfg, false, null);
   }
 
   /**
@@ -50,8 +52,10 @@ final class SketchBuffer {
    *     the replay: the map side then keeps an entity's events in a few arrays until its partial is
    *     encoded instead of a tree of tiles, slots and sketch tables that every young collection of
    *     the task copies ({@link #deferring})
+   * @param canon the map task's top-k values, one object each (null: none)
    */
-  SketchBuffer(EngineConfig cfg, boolean deferTiles) {
+  SketchBuffer(EngineConfig cfg, boolean deferTiles, StringCanon canon) {
+    this.canon = canon;
     this.capacity = deferTiles ? DEFERRED_CAPACITY : CAPACITY;
     this.times = deferTiles ? new long[INITIAL] : null;
     this.hashSlots = cfg.hashSlots;
@@ -104,20 +108,19 @@ final class SketchBuffer {
     }
     int i = size++;
     int o = i * stride;
+    // Each value read once (a Row's getLong checks for null, then reads and unboxes again).
     for (int s = 0; s < hashSlots; s++) {
-      int idx = cfg.hashIdx + s;
-      boolean present = !row.isNullAt(idx);
-      hashed[i * hashSlots + s] = present;
-      values[o + s] = present ? row.getLong(idx) : 0L;
+      Object v = row.get(cfg.hashIdx + s);
+      hashed[i * hashSlots + s] = v != null;
+      values[o + s] = v != null ? (Long) v : 0L;
     }
     for (int s = 0; s < quantileSlots; s++) {
-      int idx = cfg.quantileIdx + s;
-      double v = row.isNullAt(idx) ? Double.NaN : row.getDouble(idx);
-      values[o + hashSlots + s] = Double.doubleToRawLongBits(v);
+      Object v = row.get(cfg.quantileIdx + s);
+      values[o + hashSlots + s] = Double.doubleToRawLongBits(v != null ? (Double) v : Double.NaN);
     }
     for (int s = 0; s < topKSlots; s++) {
-      int idx = cfg.topKIdx + s;
-      strings[i * topKSlots + s] = row.isNullAt(idx) ? null : row.getString(idx);
+      String v = (String) row.get(cfg.topKIdx + s);
+      strings[i * topKSlots + s] = canon == null ? v : canon.of(v);
     }
     return this;
   }
