@@ -16,7 +16,9 @@ import org.apache.datasketches.memory.Memory;
  * reads a sketch through a read-only wrap and raw values straight from their bytes, and an
  * untouched slot is written back as the bytes it was read from. Raw values that are all short
  * decimals (amounts, cents) are stored as varints of value x 10^scale ({@link Compact}, state
- * format 4: ~3 bytes a value instead of 8), the same doubles bit for bit when read back.
+ * format 4: ~3 bytes a value instead of 8), the same doubles bit for bit when read back. The
+ * state function writes raw values sorted (any order reads the same; state written before is
+ * read as it is), so a window merges its tiles' sorted runs instead of sorting all their values.
  */
 final class QuantileSlot {
   static final int DEFAULT_K = 200;
@@ -148,6 +150,10 @@ final class QuantileSlot {
     }
     if (isRaw()) {
       if (rawBytes == null) {
+        // Sorted, so that a window reads this tile's values as one sorted run (Window.sort). Their
+        // order means nothing else: at most the order of a sketch's updates once the tile or a
+        // window passes k values, and a KLL sketch compacts at random anyway.
+        Arrays.sort(raw, 0, size);
         int scale = size == 0 ? -1 : Compact.decimalScale(raw, size);
         rawDecimal = scale >= 0;
         rawBytes = rawDecimal ? Compact.decimals(raw, size, scale) : Packed.ofDoubles(raw, size);
@@ -214,9 +220,13 @@ final class QuantileSlot {
   static final class Window {
     private final int k;
     private KllDoublesSketch merged;
-    /** The window's values while exact (merged == null); sorted in place when read. */
+    /** The window's values while exact (merged == null), a run per tile; sorted in place when read. */
     private double[] values = NONE;
     private int n;
+    /** Where each tile's run of {@link #values} starts. */
+    private int[] starts = new int[8];
+    private int runs;
+    private double[] scratch = NONE;
 
     Window(int k) {
       this.k = k;
@@ -232,6 +242,10 @@ final class QuantileSlot {
             values = Arrays.copyOf(values, Math.min(k, Math.max(n + tile.size, 2 * values.length)));
           }
           tile.copyRaw(values, n);
+          if (runs == starts.length) {
+            starts = Arrays.copyOf(starts, 2 * runs);
+          }
+          starts[runs++] = n;
           n += tile.size;
           return;
         }
@@ -255,6 +269,7 @@ final class QuantileSlot {
         }
         values = NONE;
         n = 0;
+        runs = 0;
       }
       return merged;
     }
@@ -267,7 +282,7 @@ final class QuantileSlot {
       Double[] out = new Double[ranks.length];
       if (merged == null) {
         if (n > 0) {
-          Arrays.sort(values, 0, n);
+          sort();
           for (int i = 0; i < ranks.length; i++) {
             out[i] = values[position(ranks[i], n)];
           }
@@ -281,6 +296,69 @@ final class QuantileSlot {
         }
       }
       return out;
+    }
+
+    /**
+     * Sorts {@link #values} in Arrays.sort's order (Double.compare: -0.0 before 0.0; no NaN gets
+     * here), which is the one order of the same doubles: each tile's run on its own, then the runs
+     * merged pairwise. A run read from the state is sorted already (written so), a tile that got
+     * values since has a sorted prefix and a few values after it; a whole-array sort of the window
+     * did the same work again for every window of every record.
+     */
+    private void sort() {
+      for (int r = 0; r < runs; r++) {
+        sortRun(starts[r], r + 1 < runs ? starts[r + 1] : n);
+      }
+      for (int width = 1; width < runs; width *= 2) {
+        for (int r = 0; r + width < runs; r += 2 * width) {
+          merge(starts[r], starts[r + width], r + 2 * width < runs ? starts[r + 2 * width] : n);
+        }
+      }
+      runs = 1;  // sorted whole: one run for the next window's tiles to join
+    }
+
+    /** Sorts values[lo, hi): its sorted prefix kept, the rest sorted and merged into it. */
+    private void sortRun(int lo, int hi) {
+      int p = lo + 1;
+      while (p < hi && Double.compare(values[p - 1], values[p]) <= 0) {
+        p++;
+      }
+      if (p >= hi) {
+        return;
+      }
+      if (hi - p <= 32) {
+        for (int i = p + 1; i < hi; i++) {
+          double x = values[i];
+          int j = i - 1;
+          while (j >= p && Double.compare(values[j], x) > 0) {
+            values[j + 1] = values[j];
+            j--;
+          }
+          values[j + 1] = x;
+        }
+      } else {
+        Arrays.sort(values, p, hi);
+      }
+      merge(lo, p, hi);
+    }
+
+    /** Merges the sorted values[lo, mid) and values[mid, hi) in place. */
+    private void merge(int lo, int mid, int hi) {
+      if (lo == mid || mid == hi || Double.compare(values[mid - 1], values[mid]) <= 0) {
+        return;
+      }
+      int left = mid - lo;
+      if (scratch.length < left) {
+        scratch = new double[Math.max(left, Math.min(k, 2 * scratch.length))];
+      }
+      System.arraycopy(values, lo, scratch, 0, left);
+      int i = 0;
+      int j = mid;
+      int o = lo;
+      while (i < left && j < hi) {
+        values[o++] = Double.compare(values[j], scratch[i]) < 0 ? values[j++] : scratch[i++];
+      }
+      System.arraycopy(scratch, i, values, o, left - i);
     }
 
     /** DataSketches' position of a normalised rank among n values: floor(rank x n), at most n - 1. */

@@ -338,7 +338,14 @@ class SketchTileTest {
       List<QuantileSlot> slots = new ArrayList<>();
       org.apache.datasketches.kll.KllDoublesSketch oracle =
           org.apache.datasketches.kll.KllDoublesSketch.newHeapInstance(k);
+      // A shorter window of the same pass read first, as Windows does: its first tiles only.
+      int shorter = random.nextInt(tiles + 1);
+      org.apache.datasketches.kll.KllDoublesSketch shorterOracle = null;
       for (int t = 0; t < tiles; t++) {
+        if (t == shorter) {
+          shorterOracle = org.apache.datasketches.kll.KllDoublesSketch.heapify(
+              org.apache.datasketches.memory.Memory.wrap(oracle.toByteArray()));
+        }
         QuantileSlot slot = new QuantileSlot(k);
         int values = random.nextInt(round % 2 == 0 ? 40 : 4);
         for (int v = 0; v < values; v++) {
@@ -352,12 +359,27 @@ class SketchTileTest {
           slot.writeTo(new DataOutputStream(bytes), random.nextBoolean());
           slot = new QuantileSlot(k);
           slot.readFrom(new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray())));
+          for (int v = random.nextInt(3) == 0 ? random.nextInt(8) : 0; v > 0; v--) {  // values after those read
+            double x = random.nextInt(10) == 0 ? -0.0 : random.nextInt(20) / 4.0;
+            slot.add(x);
+            oracle.update(x);
+          }
         }
         slots.add(slot);
       }
       QuantileSlot.Window window = new QuantileSlot.Window(k);
-      for (QuantileSlot slot : slots) {
-        window.add(slot);
+      for (int t = 0; t < slots.size(); t++) {
+        if (t == shorter) {
+          Double[] first = window.quantiles(ranks);
+          if (!shorterOracle.isEmpty() && !shorterOracle.isEstimationMode()) {
+            double[] want = shorterOracle.getQuantiles(ranks);
+            for (int i = 0; i < ranks.length; i++) {
+              assertEquals(Double.doubleToRawLongBits(want[i]), Double.doubleToRawLongBits(first[i]),
+                  "round " + round + " (shorter window) rank " + ranks[i]);
+            }
+          }
+        }
+        window.add(slots.get(t));
       }
       Double[] got = window.quantiles(ranks);
       if (oracle.isEmpty()) {
