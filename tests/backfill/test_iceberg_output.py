@@ -1,10 +1,16 @@
 """A backfill of an Iceberg-format group writes the group's own Iceberg table (the emulator's, in the
 local catalog: the stack's PostgreSQL, files on its S3): read with pyiceberg, not our code, it holds
 the rows the same backfill writes in the Glue layout, each once, beside the Feature Store's own rows;
-a `--restart` re-run replaces them (never duplicates), and a replayed batch replaces itself."""
+a `--restart` re-run replaces them (never duplicates), a replayed batch replaces itself, and a run
+killed with -9 resumes with each row once."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -15,15 +21,17 @@ from typing import Any
 import pytest
 
 from featurestream import iceberg
+from featurestream.backfill.chunks import range_id
 from featurestream.backfill.offline import OfflineStoreSink, iceberg_data_root
 from featurestream.config import load_profile
 from featurestream.connectors.provisioning import feature_definitions
 from featurestream.dev.feature_store import EmulatorProcess
 from featurestream.io import s3a
-from tests.backfill.harness import Setup, backfill, new_setup, offline_records
+from tests.backfill.harness import Setup, backfill, new_setup, offline_records, write_events
 from tests.backfill.test_resume import START_MS
 from tests.dev.feature_store.helpers import record, runtime_client, sagemaker_client
 from tests.engine.harness import event
+from tests.ops.job import ROOT, job_env
 
 pytestmark = pytest.mark.integration
 BUCKET = "featurestream-offline"  # created by the stack's S3 service
@@ -109,12 +117,6 @@ def test_a_backfill_writes_the_iceberg_table_once_and_a_rerun_replaces_its_rows(
     assert sum(r[spec.entity.key] == "replayed" for r in _table_rows(table)) == 1
 
     # The CLI finds the table from DescribeFeatureGroup; --online is refused before Spark starts.
-    import os
-    import subprocess
-    import sys
-
-    from tests.backfill.harness import write_events
-
     write_events(tmp_path / "cli.jsonl", events)
     done = subprocess.run(
         [str(Path(sys.executable).parent / "featurestream"), "backfill", "--feature-group", str(glue.spec_file),
@@ -133,7 +135,6 @@ def _backfill_into(spark: Any, setup: Setup, events: list[dict[str, Any]], targe
                    restart: bool = False) -> Any:
     from featurestream.backfill.job import BackfillRequest, run_backfill
     from featurestream.backfill.sources import FileSource
-    from tests.backfill.harness import write_events
 
     source = setup.root / "events.jsonl"
     setup.root.mkdir(parents=True, exist_ok=True)
@@ -143,3 +144,73 @@ def _backfill_into(spark: Any, setup: Setup, events: list[dict[str, Any]], targe
     request = BackfillRequest(setup.spec, str(setup.spec_file), setup.profile, FileSource(str(source), "json"),
                               start, end, 20 * 60_000, target, restart=restart)
     return run_backfill(spark, request)
+
+
+def test_a_backfill_killed_with_9_resumes_into_the_iceberg_table_with_each_row_once(
+        spark: Any, emulator: EmulatorProcess, stack_env: dict[str, str], tmp_path: Path) -> None:
+    """`featurestream backfill` into an Iceberg-format group, killed with -9 after a finished chunk
+    (and maybe inside the next one's commit), then run again: the table holds each row of one
+    uninterrupted run once, all with the first run's stamp, beside the Feature Store's own rows."""
+    glue = new_setup(tmp_path / "glue", "127.0.0.1:1")
+    spec = glue.spec
+    name = spec.online_store.feature_group_name
+    sagemaker_client(emulator.url).create_feature_group(
+        FeatureGroupName=name, RecordIdentifierFeatureName=spec.entity.key,
+        EventTimeFeatureName=spec.event_time.field, FeatureDefinitions=feature_definitions(spec),
+        OnlineStoreConfig={"EnableOnlineStore": True},
+        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/backfill-iceberg-kill"},
+                            "TableFormat": "Iceberg"})
+    cfg = sagemaker_client(emulator.url).describe_feature_group(
+        FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]
+    runtime_client(emulator.url).put_record(
+        FeatureGroupName=name, Record=record(card_id="live-0", event_time="2026-12-01T00:00:00.000Z", n_5m=1))
+    emulator.flush()
+    profile = load_profile("local")
+    catalog = iceberg.from_profile(profile)
+    s3a.configure_session(spark, stack_env["AWS_ENDPOINT_URL_S3"], "us-east-1", [BUCKET])
+    iceberg.configure_session(spark, catalog)
+    table = iceberg.load_catalog(catalog).load_table((cfg["Database"], cfg["TableName"]))
+    live = Counter(_key(r) for r in _table_rows(table))
+    assert sum(live.values()) == 1
+
+    cards = ("card-a", "card-b", "card-c")
+    events = [event(cards[i % 3], START_MS + i * 61_000, float(i % 4) + 0.5, f"m-{i % 2}") for i in range(100)]
+    backfill(spark, glue, events, timedelta(minutes=20))  # uninterrupted, in the Glue layout: the reference
+    expected = Counter(_key(r) for r in offline_records(glue).values())
+
+    source = tmp_path / "events.jsonl"
+    write_events(source, events)
+    start = datetime.fromtimestamp(min(e["ts_ms"] for e in events) / 1000, tz=UTC)
+    end = datetime.fromtimestamp((max(e["ts_ms"] for e in events) + 1) / 1000, tz=UTC)
+    args = [sys.executable, "-m", "featurestream.cli", "backfill", "--feature-group", str(glue.spec_file),
+            "--env", "local", "--from-files", str(source), "--format", "json", "--start", start.isoformat(),
+            "--end", end.isoformat(), "--chunk", "20m"]
+    env = job_env({"AWS_ENDPOINT_URL_SAGEMAKER": emulator.url})
+    progress = (Path(profile.checkpoint_root) / spec.name / "backfill" / range_id(name, start, end)
+                / "progress.json")
+
+    with (tmp_path / "first.log").open("wb") as log:
+        job = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and job.poll() is None:
+            chunks = json.loads(progress.read_text())["chunks"] if progress.exists() else {}
+            if any(c["state"] == "done" for c in chunks.values()):
+                break
+            time.sleep(0.1)
+        assert job.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(60)
+    finished = {k for k, c in json.loads(progress.read_text())["chunks"].items() if c["state"] == "done"}
+    assert finished and len(finished) < 5
+    stamps = {r["api_invocation_time"] for r in _table_rows(table) if _key(r) not in live}
+    assert len(stamps) == 1
+
+    second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, timeout=600, check=False)
+    assert second.returncode == 0, second.stderr.decode()[-2000:]
+    skipped = {str(json.loads(line)["chunk"]) for line in second.stderr.decode().splitlines()
+               if line.startswith("{") and '"backfill_chunk"' in line and json.loads(line)["skipped"]}
+    assert finished <= skipped, (finished, skipped)
+    rows = _table_rows(table)
+    got = Counter(_key(r) for r in rows)
+    assert got == expected + live, (list(got - expected - live)[:1], list(expected + live - got)[:1])
+    assert {r["api_invocation_time"] for r in rows if _key(r) not in live} == stamps  # the resumed run's own
