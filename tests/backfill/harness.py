@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -123,3 +127,22 @@ def by_entity(records: dict[tuple[str, int], dict[str, Any]]) -> dict[str, list[
 
 def dumps(row: dict[str, Any]) -> str:
     return json.dumps(row, default=str, sort_keys=True)
+
+
+def kill_9_after_a_finished_chunk(args: list[str], env: dict[str, str], progress: Path, log: Path) -> set[str]:
+    """Starts `featurestream backfill` (`args`), kills it with -9 as soon as its `progress` file marks
+    a chunk done, and returns the chunks done by then."""
+    from tests.ops.job import ROOT
+
+    with log.open("wb") as out:
+        job = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=out)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and job.poll() is None:
+            chunks = json.loads(progress.read_text())["chunks"] if progress.exists() else {}
+            if any(c["state"] == "done" for c in chunks.values()):
+                break
+            time.sleep(0.1)
+        assert job.poll() is None, f"the backfill ended before it could be killed: {log.read_text()[-2000:]}"
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(60)
+    return {k for k, c in json.loads(progress.read_text())["chunks"].items() if c["state"] == "done"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,14 @@ from featurestream.config import load_profile
 from featurestream.connectors.provisioning import feature_definitions
 from featurestream.dev.feature_store import EmulatorProcess
 from featurestream.io import s3a
-from tests.backfill.harness import Setup, backfill, new_setup, offline_records, write_events
+from tests.backfill.harness import (
+    Setup,
+    backfill,
+    kill_9_after_a_finished_chunk,
+    new_setup,
+    offline_records,
+    write_events,
+)
 from tests.backfill.test_resume import START_MS
 from tests.dev.feature_store.helpers import record, runtime_client, sagemaker_client
 from tests.engine.harness import event
@@ -59,24 +65,8 @@ def test_a_backfill_writes_the_iceberg_table_once_and_a_rerun_replaces_its_rows(
         spark: Any, emulator: EmulatorProcess, stack_env: dict[str, str], tmp_path: Path) -> None:
     glue = new_setup(tmp_path / "glue", "127.0.0.1:1")
     spec = glue.spec
-    name = spec.online_store.feature_group_name
-    sm = sagemaker_client(emulator.url)
-    sm.create_feature_group(
-        FeatureGroupName=name, RecordIdentifierFeatureName=spec.entity.key,
-        EventTimeFeatureName=spec.event_time.field, FeatureDefinitions=feature_definitions(spec),
-        OnlineStoreConfig={"EnableOnlineStore": True},
-        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/backfill-iceberg"}, "TableFormat": "Iceberg"})
-    cfg = sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]
-    # The Feature Store's own rows (a stream wrote them): a backfill never touches them.
-    runtime = runtime_client(emulator.url)
-    for i in range(3):
-        runtime.put_record(FeatureGroupName=name, Record=record(card_id=f"live-{i}",
-                                                                event_time="2026-12-01T00:00:00.000Z", n_5m=i))
-    emulator.flush()
     catalog = iceberg.from_profile(load_profile("local"))
-    s3a.configure_session(spark, stack_env["AWS_ENDPOINT_URL_S3"], "us-east-1", [BUCKET])
-    iceberg.configure_session(spark, catalog)
-    table = iceberg.load_catalog(catalog).load_table((cfg["Database"], cfg["TableName"]))
+    cfg, table = _iceberg_group(spark, emulator, stack_env, spec, catalog, "backfill-iceberg", live_rows=3)
     live = Counter(_key(r) for r in _table_rows(table))
     assert sum(live.values()) == 3
 
@@ -131,6 +121,30 @@ def test_a_backfill_writes_the_iceberg_table_once_and_a_rerun_replaces_its_rows(
     print(f"Iceberg backfill: {len(events)} events, {sum(expected.values())} rows, first run {first_s:.1f} s")
 
 
+def _iceberg_group(spark: Any, emulator: EmulatorProcess, stack_env: dict[str, str], spec: Any, catalog: Any,
+                   prefix: str, *, live_rows: int) -> tuple[dict[str, str], Any]:
+    """The group as an Iceberg-format feature group of the emulator with `live_rows` rows of its own
+    (a stream wrote them: a backfill never touches them), the session set up for its catalog; its
+    DataCatalogConfig and the pyiceberg table."""
+    name = spec.online_store.feature_group_name
+    sm = sagemaker_client(emulator.url)
+    sm.create_feature_group(
+        FeatureGroupName=name, RecordIdentifierFeatureName=spec.entity.key,
+        EventTimeFeatureName=spec.event_time.field, FeatureDefinitions=feature_definitions(spec),
+        OnlineStoreConfig={"EnableOnlineStore": True},
+        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/{prefix}"}, "TableFormat": "Iceberg"})
+    cfg = sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]
+    # A day before the backfilled events (relative to now, as they are): no calendar date to age.
+    live_time = datetime.fromtimestamp(START_MS / 1000 - 86_400, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    runtime = runtime_client(emulator.url)
+    for i in range(live_rows):
+        runtime.put_record(FeatureGroupName=name, Record=record(card_id=f"live-{i}", event_time=live_time, n_5m=i))
+    emulator.flush()
+    s3a.configure_session(spark, stack_env["AWS_ENDPOINT_URL_S3"], "us-east-1", [BUCKET])
+    iceberg.configure_session(spark, catalog)
+    return cfg, iceberg.load_catalog(catalog).load_table((cfg["Database"], cfg["TableName"]))
+
+
 def _backfill_into(spark: Any, setup: Setup, events: list[dict[str, Any]], target: str, *,
                    restart: bool = False) -> Any:
     from featurestream.backfill.job import BackfillRequest, run_backfill
@@ -154,22 +168,9 @@ def test_a_backfill_killed_with_9_resumes_into_the_iceberg_table_with_each_row_o
     glue = new_setup(tmp_path / "glue", "127.0.0.1:1")
     spec = glue.spec
     name = spec.online_store.feature_group_name
-    sagemaker_client(emulator.url).create_feature_group(
-        FeatureGroupName=name, RecordIdentifierFeatureName=spec.entity.key,
-        EventTimeFeatureName=spec.event_time.field, FeatureDefinitions=feature_definitions(spec),
-        OnlineStoreConfig={"EnableOnlineStore": True},
-        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/backfill-iceberg-kill"},
-                            "TableFormat": "Iceberg"})
-    cfg = sagemaker_client(emulator.url).describe_feature_group(
-        FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]
-    runtime_client(emulator.url).put_record(
-        FeatureGroupName=name, Record=record(card_id="live-0", event_time="2026-12-01T00:00:00.000Z", n_5m=1))
-    emulator.flush()
     profile = load_profile("local")
-    catalog = iceberg.from_profile(profile)
-    s3a.configure_session(spark, stack_env["AWS_ENDPOINT_URL_S3"], "us-east-1", [BUCKET])
-    iceberg.configure_session(spark, catalog)
-    table = iceberg.load_catalog(catalog).load_table((cfg["Database"], cfg["TableName"]))
+    _, table = _iceberg_group(spark, emulator, stack_env, spec, iceberg.from_profile(profile),
+                              "backfill-iceberg-kill", live_rows=1)
     live = Counter(_key(r) for r in _table_rows(table))
     assert sum(live.values()) == 1
 
@@ -189,18 +190,7 @@ def test_a_backfill_killed_with_9_resumes_into_the_iceberg_table_with_each_row_o
     progress = (Path(profile.checkpoint_root) / spec.name / "backfill" / range_id(name, start, end)
                 / "progress.json")
 
-    with (tmp_path / "first.log").open("wb") as log:
-        job = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and job.poll() is None:
-            chunks = json.loads(progress.read_text())["chunks"] if progress.exists() else {}
-            if any(c["state"] == "done" for c in chunks.values()):
-                break
-            time.sleep(0.1)
-        assert job.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
-        os.kill(job.pid, signal.SIGKILL)
-        job.wait(60)
-    finished = {k for k, c in json.loads(progress.read_text())["chunks"].items() if c["state"] == "done"}
+    finished = kill_9_after_a_finished_chunk(args, env, progress, tmp_path / "first.log")
     assert finished and len(finished) < 5
     stamps = {r["api_invocation_time"] for r in _table_rows(table) if _key(r) not in live}
     assert len(stamps) == 1

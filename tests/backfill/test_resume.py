@@ -4,8 +4,6 @@ output: in both cases the offline store ends with exactly the rows of one uninte
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +15,15 @@ import pytest
 
 from featurestream.backfill.chunks import range_id
 from featurestream.backfill.offline import OfflineStoreSink
-from tests.backfill.harness import backfill, dumps, new_setup, offline_records, offline_root, write_events
+from tests.backfill.harness import (
+    backfill,
+    dumps,
+    kill_9_after_a_finished_chunk,
+    new_setup,
+    offline_records,
+    offline_root,
+    write_events,
+)
 from tests.engine.harness import event
 from tests.ops.job import ROOT, job_env
 
@@ -95,18 +101,7 @@ def test_kill_9_resumes_without_redoing_a_finished_chunk(spark: Any, tmp_path: P
     rid = range_id(setup.spec.online_store.feature_group_name, start, end)
     progress = Path(setup.profile.checkpoint_root) / setup.spec.name / "backfill" / rid / "progress.json"
 
-    log = (tmp_path / "first.log").open("wb")
-    job = subprocess.Popen(args, cwd=ROOT, env=job_env(), stdout=log, stderr=log)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and job.poll() is None:
-        done = json.loads(progress.read_text())["chunks"] if progress.exists() else {}
-        if any(c["state"] == "done" for c in done.values()):
-            break
-        time.sleep(0.2)
-    assert job.poll() is None, "the backfill ended before it could be killed"
-    os.kill(job.pid, signal.SIGKILL)
-    job.wait(60)
-    finished = {k for k, c in json.loads(progress.read_text())["chunks"].items() if c["state"] == "done"}
+    finished = kill_9_after_a_finished_chunk(args, job_env(), progress, tmp_path / "first.log")
     assert finished
 
     second = subprocess.run(args, cwd=ROOT, env=job_env(), capture_output=True, timeout=600, check=False)
